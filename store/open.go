@@ -1,0 +1,551 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// Bucket names and meta keys.
+var (
+	bucketMeta   = []byte("meta")
+	bucketOutbox = []byte("outbox")
+	bucketDedupe = []byte("dedupe")
+	bucketDead   = []byte("dead")
+	bucketState  = []byte("state")
+
+	keyFormat       = []byte("format")
+	keyPendingN     = []byte("pending_n")
+	keyPendingBytes = []byte("pending_bytes")
+	keyDeadN        = []byte("dead_n")
+	keyQuarantine   = []byte("quarantine")
+
+	dataBuckets = [][]byte{bucketOutbox, bucketDedupe, bucketDead, bucketState}
+	counterKeys = [][]byte{keyPendingN, keyPendingBytes, keyDeadN}
+)
+
+const (
+	// formatVersion is the layout written by this code. A database with a
+	// higher one is refused (ErrIncompatible), not quarantined.
+	formatVersion = 1
+
+	// checkMarkerSuffix names the file that asks the next Open for a full
+	// consistency check (written after bbolt panicked).
+	checkMarkerSuffix = ".check"
+	// compactSuffix names the temporary file of a compaction.
+	compactSuffix = ".compact"
+	// corruptSuffix ends the name of a quarantined file.
+	corruptSuffix = ".corrupt"
+)
+
+// corruptError says why a database file is considered corrupt.
+type corruptError struct{ reason string }
+
+func (e *corruptError) Error() string { return "corrupt database: " + e.reason }
+
+func corruptf(format string, args ...any) error {
+	return &corruptError{reason: fmt.Sprintf(format, args...)}
+}
+
+func isCorrupt(err error) (string, bool) {
+	var ce *corruptError
+	if errors.As(err, &ce) {
+		return ce.reason, true
+	}
+	return "", false
+}
+
+// open opens s.path, moving a corrupt file aside and starting fresh (once).
+func (s *Store) open() error {
+	if err := os.MkdirAll(filepath.Dir(s.path), 0o750); err != nil {
+		return fmt.Errorf("store: open: %w", err)
+	}
+	var q *Quarantine
+	for {
+		err := s.tryOpen(q)
+		if err == nil {
+			break
+		}
+		reason, corrupt := isCorrupt(err)
+		if !corrupt {
+			return err
+		}
+		if q != nil {
+			return fmt.Errorf("store: open %s: fresh database unusable: %w", s.path, err)
+		}
+		if q, err = s.moveAside(reason); err != nil {
+			return err
+		}
+	}
+	return s.maybeCompact()
+}
+
+// tryOpen opens the file into s.db and checks it. A corrupt file gives a
+// *corruptError, with s.db left nil. q, if set, is recorded in a fresh
+// database.
+func (s *Store) tryOpen(q *Quarantine) error {
+	if err := s.probe(); err != nil {
+		return err
+	}
+	db, err := openBolt(s.path, s.bopt)
+	if err != nil {
+		return s.classifyOpenErr(err)
+	}
+	// The file lock is ours from here: clean up after an interrupted
+	// compaction.
+	_ = os.Remove(s.path + compactSuffix)
+
+	if _, err := os.Stat(s.path + checkMarkerSuffix); err == nil {
+		s.log.Warn("Checking database after an earlier panic", "path", s.path)
+		if err := fullCheck(db); err != nil {
+			_ = db.Close()
+			return err
+		}
+		_ = os.Remove(s.path + checkMarkerSuffix)
+	}
+	if err := s.initLayout(db, q); err != nil {
+		_ = db.Close()
+		return err
+	}
+	s.mu.Lock()
+	s.db = db
+	s.mu.Unlock()
+	return nil
+}
+
+// classifyOpenErr maps a bbolt Open error: lock timeout -> ErrLocked,
+// content errors -> corruption, anything else (permissions, I/O) returned.
+func (s *Store) classifyOpenErr(err error) error {
+	switch {
+	case errors.Is(err, berrors.ErrTimeout):
+		return fmt.Errorf("%w: %s", ErrLocked, s.path)
+	case errors.Is(err, berrors.ErrInvalid),
+		errors.Is(err, berrors.ErrVersionMismatch),
+		errors.Is(err, berrors.ErrChecksum):
+		return corruptf("bbolt open: %v", err)
+	case strings.Contains(err.Error(), "file size too small"):
+		return corruptf("bbolt open: %v", err)
+	}
+	if _, ok := isCorrupt(err); ok {
+		return err
+	}
+	return fmt.Errorf("store: open %s: %w", s.path, err)
+}
+
+// openBolt is bolt.Open with panics (including memory faults on the mapped
+// file) turned into corruption errors. The file handle is captured so that
+// it can be closed, releasing the lock, when bbolt panics half-way.
+func openBolt(path string, o bolt.Options) (db *bolt.DB, err error) {
+	var file *os.File
+	o.OpenFile = func(name string, flag int, perm os.FileMode) (*os.File, error) {
+		f, err := os.OpenFile(name, flag, perm)
+		file = f
+		return f, err
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			if file != nil {
+				_ = file.Close()
+			}
+			db, err = nil, corruptf("bbolt open panicked: %v", r)
+		}
+	}()
+	return bolt.Open(path, 0o600, &o)
+}
+
+// safeTx runs fn in a transaction of db, turning panics into corruption.
+func safeTx(db *bolt.DB, write bool, fn func(*bolt.Tx) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = corruptf("panic: %v", r)
+		}
+	}()
+	if write {
+		return db.Update(fn)
+	}
+	return db.View(fn)
+}
+
+// probe checks an existing file before it is opened for writing: it takes
+// bbolt's shared lock (so a file in use elsewhere gives ErrLocked and is
+// never read), then checks the meta pages, the file length and the freelist
+// page by reading them directly. These are the structures bbolt trusts when
+// it opens a file for writing; damage there would crash it. Cost: a few
+// pages, whatever the size of the database.
+func (s *Store) probe() error {
+	fi, err := os.Stat(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("store: open: %w", err)
+	}
+	if fi.Size() == 0 {
+		return nil // bbolt initialises an empty file
+	}
+	o := s.bopt
+	o.ReadOnly = true
+	db, err := openBolt(s.path, o)
+	if err != nil {
+		return s.classifyOpenErr(err)
+	}
+	defer db.Close()
+	f, err := os.Open(s.path)
+	if err != nil {
+		return fmt.Errorf("store: open: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("store: open: %w", err)
+	}
+	warn, err := checkFile(f, db.Info().PageSize, st.Size())
+	if err != nil {
+		return err
+	}
+	if warn != "" {
+		// bbolt falls back to the other meta page: the previous committed
+		// transaction, whose pages are intact by design. Records and sync
+		// state roll back together, so nothing is inconsistent.
+		s.log.Warn("Database meta page damaged; recovered the previous transaction", "path", s.path, "detail", warn)
+	}
+	return nil
+}
+
+// bbolt on-disk layout (format version 2), as far as checkFile needs it.
+const (
+	pageHeaderSize   = 16
+	boltMagic        = 0xED0CDAED
+	boltVersion      = 2
+	freelistPageFlag = 0x10
+	branchPageFlag   = 0x01
+	leafPageFlag     = 0x02
+	pgidNoFreelist   = ^uint64(0)
+	maxFreelistBytes = 256 << 20
+)
+
+type rawMeta struct {
+	valid                 bool
+	root, freelist, pgid  uint64
+	txid                  uint64
+	magic, version, psize uint32
+}
+
+func parseMeta(p []byte) rawMeta {
+	if len(p) < pageHeaderSize+64 {
+		return rawMeta{}
+	}
+	m := p[pageHeaderSize:]
+	le := binary.LittleEndian
+	r := rawMeta{
+		magic:    le.Uint32(m[0:]),
+		version:  le.Uint32(m[4:]),
+		psize:    le.Uint32(m[8:]),
+		root:     le.Uint64(m[16:]),
+		freelist: le.Uint64(m[32:]),
+		pgid:     le.Uint64(m[40:]),
+		txid:     le.Uint64(m[48:]),
+	}
+	h := fnv.New64a()
+	_, _ = h.Write(m[:56])
+	r.valid = r.magic == boltMagic && r.version == boltVersion && h.Sum64() == le.Uint64(m[56:])
+	return r
+}
+
+// checkFile validates the structures bbolt reads when opening a file for
+// writing. It returns a warning when one meta page is damaged (bbolt then
+// uses the other) and a *corruptError when the file cannot be used.
+func checkFile(f io.ReaderAt, pageSize int, size int64) (warn string, err error) {
+	if pageSize < 512 || pageSize > 1<<20 {
+		return "", corruptf("page size %d", pageSize)
+	}
+	ps := int64(pageSize)
+	if size < 2*ps {
+		return "", corruptf("file of %d bytes is shorter than two pages", size)
+	}
+	page := func(id uint64, n int) ([]byte, error) {
+		buf := make([]byte, n)
+		if _, err := f.ReadAt(buf, int64(id)*ps); err != nil {
+			return nil, corruptf("read page %d: %v", id, err)
+		}
+		return buf, nil
+	}
+	var metas [2]rawMeta
+	for i := range metas {
+		b, err := page(uint64(i), pageHeaderSize+64)
+		if err != nil {
+			return "", err
+		}
+		metas[i] = parseMeta(b)
+	}
+	m := metas[0]
+	switch {
+	case metas[0].valid && metas[1].valid:
+		if metas[1].txid > metas[0].txid {
+			m = metas[1]
+		}
+	case metas[0].valid:
+		warn = "meta page 1 invalid"
+	case metas[1].valid:
+		m, warn = metas[1], "meta page 0 invalid"
+	default:
+		return "", corruptf("both meta pages invalid")
+	}
+	if m.psize != uint32(pageSize) {
+		return "", corruptf("meta page size %d, expected %d", m.psize, pageSize)
+	}
+	if hwm := int64(m.pgid) * ps; m.pgid < 3 || hwm/ps != int64(m.pgid) || hwm > size {
+		return "", corruptf("file truncated: %d bytes, meta needs %d pages of %d", size, m.pgid, pageSize)
+	}
+	if m.root < 2 || m.root >= m.pgid {
+		return "", corruptf("root page %d outside [2,%d)", m.root, m.pgid)
+	}
+	hdr, err := page(m.root, pageHeaderSize)
+	if err != nil {
+		return "", err
+	}
+	if id, flags := binary.LittleEndian.Uint64(hdr), binary.LittleEndian.Uint16(hdr[8:]); id != m.root || (flags != branchPageFlag && flags != leafPageFlag) {
+		return "", corruptf("root page %d: bad header (id %d, flags %#x)", m.root, id, flags)
+	}
+	if m.freelist == pgidNoFreelist {
+		return warn, nil
+	}
+	if m.freelist < 2 || m.freelist >= m.pgid {
+		return "", corruptf("freelist page %d outside [2,%d)", m.freelist, m.pgid)
+	}
+	if hdr, err = page(m.freelist, pageHeaderSize+8); err != nil {
+		return "", err
+	}
+	le := binary.LittleEndian
+	id, flags, count, overflow := le.Uint64(hdr), le.Uint16(hdr[8:]), uint64(le.Uint16(hdr[10:])), uint64(le.Uint32(hdr[12:]))
+	if id != m.freelist || flags != freelistPageFlag {
+		return "", corruptf("freelist page %d: bad header (id %d, flags %#x)", m.freelist, id, flags)
+	}
+	if m.freelist+overflow+1 > m.pgid {
+		return "", corruptf("freelist page %d: overflow %d beyond high water mark %d", m.freelist, overflow, m.pgid)
+	}
+	start := uint64(pageHeaderSize)
+	if count == 0xFFFF {
+		count = le.Uint64(hdr[pageHeaderSize:])
+		start += 8
+	}
+	span := (overflow + 1) * uint64(ps)
+	if count > maxFreelistBytes/8 || start+count*8 > span {
+		return "", corruptf("freelist page %d: %d ids do not fit %d pages", m.freelist, count, overflow+1)
+	}
+	buf := make([]byte, count*8)
+	if _, err := f.ReadAt(buf, int64(m.freelist)*ps+int64(start)); err != nil {
+		return "", corruptf("read freelist: %v", err)
+	}
+	for i := uint64(0); i < count; i++ {
+		if p := le.Uint64(buf[i*8:]); p < 2 || p >= m.pgid {
+			return "", corruptf("freelist page %d: free page id %d outside [2,%d)", m.freelist, p, m.pgid)
+		}
+	}
+	return warn, nil
+}
+
+// fullCheck runs bbolt's consistency check over the whole file.
+func fullCheck(db *bolt.DB) error {
+	var problems []string
+	err := safeTx(db, false, func(tx *bolt.Tx) error {
+		for err := range tx.Check() {
+			if len(problems) < 5 {
+				problems = append(problems, err.Error())
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(problems) > 0 {
+		return corruptf("consistency check: %s", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// initLayout creates the buckets of a new database, or checks those of an
+// existing one (cheaply: buckets present, counters decodable, first and last
+// record decodable), records q, and loads the quarantine note.
+func (s *Store) initLayout(db *bolt.DB, q *Quarantine) error {
+	var (
+		create bool
+		note   *Quarantine
+	)
+	err := safeTx(db, false, func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			create = true
+			return tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+				return corruptf("bucket %q without meta bucket", name)
+			})
+		}
+		if err := checkLayout(tx); err != nil {
+			return err
+		}
+		if v := meta.Get(keyQuarantine); v != nil {
+			qq, err := decodeQuarantine(v)
+			if err != nil {
+				return corruptf("quarantine note: %v", err)
+			}
+			note = &qq
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if create || q != nil {
+		err = safeTx(db, true, func(tx *bolt.Tx) error {
+			if create {
+				if err := s.createLayout(tx); err != nil {
+					return err
+				}
+			}
+			if q == nil {
+				return nil
+			}
+			b, err := encodeQuarantine(*q)
+			if err != nil {
+				return err
+			}
+			return tx.Bucket(bucketMeta).Put(keyQuarantine, b)
+		})
+		if err != nil {
+			return err
+		}
+		if q != nil {
+			note = q
+		}
+	}
+	s.qmu.Lock()
+	s.quarantine = note
+	s.qmu.Unlock()
+	return nil
+}
+
+// createLayout initialises a new database.
+//
+// The outbox sequence of a new database starts at the current time in
+// microseconds rather than at 0, so that seq keeps increasing for the
+// upstream even when the database is replaced (quarantined, or deleted by
+// hand): it would take more than a million records per second to catch up.
+// The values stay below 2^53, so they are exact in JavaScript receivers.
+func (s *Store) createLayout(tx *bolt.Tx) error {
+	meta, err := tx.CreateBucket(bucketMeta)
+	if err != nil {
+		return err
+	}
+	for _, name := range dataBuckets {
+		if _, err := tx.CreateBucket(name); err != nil {
+			return err
+		}
+	}
+	if base := s.now().UnixMicro(); base > 0 {
+		if err := tx.Bucket(bucketOutbox).SetSequence(uint64(base)); err != nil {
+			return err
+		}
+	}
+	if err := meta.Put(keyFormat, putUint64(formatVersion)); err != nil {
+		return err
+	}
+	for _, k := range counterKeys {
+		if err := meta.Put(k, putUint64(0)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkLayout is the quick sanity check of an existing database.
+func checkLayout(tx *bolt.Tx) error {
+	meta := tx.Bucket(bucketMeta)
+	f, ok := getUint64(meta.Get(keyFormat))
+	if !ok {
+		return corruptf("format key unreadable")
+	}
+	if f > formatVersion {
+		return fmt.Errorf("%w: format %d, this agent reads up to %d", ErrIncompatible, f, formatVersion)
+	}
+	for _, k := range counterKeys {
+		if _, ok := getUint64(meta.Get(k)); !ok {
+			return corruptf("counter %q unreadable", k)
+		}
+	}
+	for _, name := range dataBuckets {
+		if tx.Bucket(name) == nil {
+			return corruptf("bucket %q missing", name)
+		}
+	}
+	out := tx.Bucket(bucketOutbox)
+	c := out.Cursor()
+	if k, v := c.First(); k != nil {
+		seq, ok := keySeq(k)
+		if !ok {
+			return corruptf("outbox key %x", k)
+		}
+		if _, err := decodeRecord(seq, v); err != nil {
+			return corruptf("outbox record %d: %v", seq, err)
+		}
+		lk, _ := c.Last()
+		last, ok := keySeq(lk)
+		if !ok || last > out.Sequence() {
+			return corruptf("outbox key %x beyond sequence %d", lk, out.Sequence())
+		}
+	}
+	if k, v := tx.Bucket(bucketDead).Cursor().First(); k != nil {
+		id, ok := keySeq(k)
+		if !ok {
+			return corruptf("dead-letter key %x", k)
+		}
+		if _, err := decodeDead(id, v); err != nil {
+			return corruptf("dead letter %d: %v", id, err)
+		}
+	}
+	return nil
+}
+
+// moveAside renames a corrupt file to <path>.<UTC time>.corrupt.
+func (s *Store) moveAside(reason string) (*Quarantine, error) {
+	at := s.now().UTC()
+	base := s.path + "." + at.Format("20060102T150405Z")
+	dst := base + corruptSuffix
+	for i := 2; ; i++ {
+		if _, err := os.Lstat(dst); errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		dst = fmt.Sprintf("%s-%d%s", base, i, corruptSuffix)
+	}
+	if err := os.Rename(s.path, dst); err != nil {
+		return nil, fmt.Errorf("store: quarantine %s: %w", s.path, err)
+	}
+	syncDir(filepath.Dir(s.path))
+	_ = os.Remove(s.path + checkMarkerSuffix)
+	s.log.Warn("Corrupt database moved aside; starting with a fresh one",
+		"path", s.path, "corrupt_path", dst, "reason", reason)
+	return &Quarantine{CorruptPath: dst, Reason: reason, At: at}, nil
+}
+
+// syncDir makes a rename in dir durable. Not possible on Windows, where the
+// rename itself is durable enough (MoveFileEx); errors are ignored.
+func syncDir(dir string) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return
+	}
+	_ = d.Sync()
+	_ = d.Close()
+}
