@@ -1,0 +1,365 @@
+// Package config loads, decodes strictly and validates the agent's TOML
+// configuration file (SPEC §3).
+//
+// Load and Parse start from Default, apply the file, read the `*_file`
+// secrets, resolve relative paths against the file's directory and validate
+// everything. An invalid file yields Problems: every problem found, each with
+// file, line and dotted key, so `pwbi-agent config check` and the hot-reload
+// path can show them all at once. A Config is a plain value: once returned it
+// is never modified by this package and is safe to share between goroutines
+// for reading.
+//
+// Missing credentials are not errors: the agent starts and reports "needs
+// setup" (see MokaConfigured, UpstreamConfigured, CheckoutConfigured).
+// Secret values never appear in errors, Problems, String/JSON output or logs.
+//
+// This package imports nothing of the agent; keep it that way.
+package config
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+	_ "time/tzdata" // Windows has no zoneinfo database.
+)
+
+// Config is the whole configuration file. See config.example.toml for the
+// meaning of every key.
+type Config struct {
+	Version  int      `toml:"version" json:"version"`
+	Agent    Agent    `toml:"agent" json:"agent"`
+	Moka     Moka     `toml:"moka" json:"moka"`
+	Upstream Upstream `toml:"upstream" json:"upstream"`
+	Checkout Checkout `toml:"checkout" json:"checkout"`
+	LocalAPI LocalAPI `toml:"local_api" json:"local_api"`
+
+	// Path is the absolute path of the file this config was loaded from
+	// (empty when parsed without a path). Not a TOML key.
+	Path string `toml:"-" json:"path"`
+	// SHA256 is the hex SHA-256 of the file's bytes, to detect no-op
+	// reloads. It covers the config file only, not the *_file secrets.
+	SHA256 string `toml:"-" json:"sha256"`
+}
+
+// Agent is the [agent] table.
+type Agent struct {
+	ID       string `toml:"id" json:"id"`               // sent upstream; default: host name
+	DataDir  string `toml:"data_dir" json:"data_dir"`   // absolute after Load; default per OS
+	LogLevel string `toml:"log_level" json:"log_level"` // debug|info|warn|error
+}
+
+// Moka API dialects (moka.api).
+const (
+	MokaAPIKey = "apikey" // integration-guide API, SPEC §5.1
+	MokaOAuth  = "oauth"  // Moka Open API, SPEC §5.2
+)
+
+// Moka is the [moka] table.
+type Moka struct {
+	Enabled    bool   `toml:"enabled" json:"enabled"`
+	API        string `toml:"api" json:"api"` // MokaAPIKey or MokaOAuth
+	BaseURL    string `toml:"base_url" json:"base_url"`
+	BusinessID string `toml:"business_id" json:"business_id"`
+
+	APIKey Secret `toml:"api_key" json:"api_key"`
+	// APIKeyFile is the absolute path APIKey was read from, if any.
+	APIKeyFile string `toml:"api_key_file" json:"api_key_file"`
+
+	ClientID     string `toml:"client_id" json:"client_id"`
+	ClientSecret Secret `toml:"client_secret" json:"client_secret"`
+	// ClientSecretFile is the absolute path ClientSecret was read from, if any.
+	ClientSecretFile string `toml:"client_secret_file" json:"client_secret_file"`
+	// AuthorizeURL overrides {base_url}/oauth/authorize; see AuthorizeEndpoint.
+	AuthorizeURL string `toml:"authorize_url" json:"authorize_url"`
+
+	Outlets             []string `toml:"outlets" json:"outlets"` // empty: all outlets of the business
+	Timezone            string   `toml:"timezone" json:"timezone"`
+	Currency            string   `toml:"currency" json:"currency"`
+	PollInterval        Duration `toml:"poll_interval" json:"poll_interval"`
+	InitialBackfillDays int      `toml:"initial_backfill_days" json:"initial_backfill_days"`
+	RequestsPerMinute   int      `toml:"requests_per_minute" json:"requests_per_minute"`
+	SyncProducts        bool     `toml:"sync_products" json:"sync_products"`
+}
+
+// Upstream is the [upstream] table.
+type Upstream struct {
+	URL   string `toml:"url" json:"url"` // empty: buffer only
+	Token Secret `toml:"token" json:"token"`
+	// TokenFile is the absolute path Token was read from, if any.
+	TokenFile     string   `toml:"token_file" json:"token_file"`
+	BatchSize     int      `toml:"batch_size" json:"batch_size"`
+	FlushInterval Duration `toml:"flush_interval" json:"flush_interval"`
+	Timeout       Duration `toml:"timeout" json:"timeout"`
+	MaxPendingMB  int      `toml:"max_pending_mb" json:"max_pending_mb"`
+}
+
+// Checkout is the [checkout] table (Mokka gateway for tablets).
+type Checkout struct {
+	Enabled   bool   `toml:"enabled" json:"enabled"`
+	Listen    string `toml:"listen" json:"listen"`
+	BaseURL   string `toml:"base_url" json:"base_url"`
+	StoreID   string `toml:"store_id" json:"store_id"`
+	SecretKey Secret `toml:"secret_key" json:"secret_key"`
+	// SecretKeyFile is the absolute path SecretKey was read from, if any.
+	SecretKeyFile string   `toml:"secret_key_file" json:"secret_key_file"`
+	Timeout       Duration `toml:"timeout" json:"timeout"`
+	Tablets       []Tablet `toml:"tablets" json:"tablets"`
+}
+
+// Tablet is one [[checkout.tablets]] block.
+type Tablet struct {
+	Name        string `toml:"name" json:"name"`
+	TokenSHA256 string `toml:"token_sha256" json:"token_sha256"` // 64 lowercase hex
+}
+
+// LocalAPI is the [local_api] table.
+type LocalAPI struct {
+	Listen string `toml:"listen" json:"listen"` // loopback host:port
+}
+
+// Default returns the configuration used for every key the file leaves out
+// (SPEC §3). Each call returns a fresh value.
+func Default() Config {
+	return Config{
+		Version: 1,
+		Agent: Agent{
+			ID:       defaultID(),
+			DataDir:  osDefaultDataDir(),
+			LogLevel: "info",
+		},
+		Moka: Moka{
+			Enabled:             true,
+			API:                 MokaAPIKey,
+			BaseURL:             "https://api.mokapos.com",
+			Timezone:            "Asia/Jakarta",
+			Currency:            "IDR",
+			PollInterval:        Duration{5 * time.Minute},
+			InitialBackfillDays: 30,   // first sync of an outlet; at most MaxBackfillDays
+			RequestsPerMinute:   60,   // shared by all outlets
+			SyncProducts:        true, // products before transactions (seed 002)
+		},
+		Upstream: Upstream{
+			BatchSize:     500,
+			FlushInterval: Duration{5 * time.Second},
+			Timeout:       Duration{30 * time.Second},
+			MaxPendingMB:  1024, // polling pauses (never drops) at this buffer size
+		},
+		Checkout: Checkout{
+			Enabled: false,
+			Listen:  "127.0.0.1:8686",
+			BaseURL: "https://stage-backend.revoplus.pl", // Mokka staging
+			Timeout: Duration{30 * time.Second},
+		},
+		LocalAPI: LocalAPI{
+			Listen: "127.0.0.1:8687",
+		},
+	}
+}
+
+// MaxBackfillDays is the furthest back a sync or import may reach.
+const MaxBackfillDays = 180
+
+// defaultID is the host name, or "pwbi-agent" if it cannot be read.
+func defaultID() string {
+	if h, err := os.Hostname(); err == nil && strings.TrimSpace(h) != "" {
+		return h
+	}
+	return "pwbi-agent"
+}
+
+// EnvPath names the environment variable that overrides DefaultPath.
+const EnvPath = "PWBI_AGENT_CONFIG"
+
+// DefaultPath returns $PWBI_AGENT_CONFIG if set, otherwise the OS default:
+// %ProgramData%\PWBI\Agent\config.toml on Windows, /etc/pwbi-agent/config.toml
+// elsewhere.
+func DefaultPath() string {
+	if p := os.Getenv(EnvPath); p != "" {
+		return p
+	}
+	return osDefaultPath()
+}
+
+// DefaultDataDir returns the OS default of agent.data_dir.
+func DefaultDataDir() string { return osDefaultDataDir() }
+
+// Load reads the file at path and parses it (see Parse). A file that cannot
+// be read gives a wrapped error (errors.Is(err, fs.ErrNotExist) works);
+// an invalid one gives Problems.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load config: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse decodes and validates data, the content of the file at path. path is
+// used to name the file in problems, as Config.Path (made absolute) and as
+// the base of relative paths; it is not read. `*_file` secrets are read.
+// On any problem Parse returns a nil Config and Problems listing all of them.
+// Parse never panics.
+func Parse(path string, data []byte) (*Config, error) {
+	c, probs := parse(path, data)
+	if len(probs) > 0 {
+		probs.sort()
+		return nil, probs
+	}
+	return c, nil
+}
+
+// Hash returns the hex SHA-256 of data, as stored in Config.SHA256.
+func Hash(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// RestartRequired returns the keys whose change from old to c cannot be
+// applied to a running agent (currently only agent.data_dir). Every other
+// change is applied live. It returns nil when old is nil.
+func (c *Config) RestartRequired(old *Config) []string {
+	if c == nil || old == nil {
+		return nil
+	}
+	var keys []string
+	if c.Agent.DataDir != old.Agent.DataDir {
+		keys = append(keys, "agent.data_dir")
+	}
+	return keys
+}
+
+// SlogLevel returns agent.log_level as a slog.Level (info when unknown).
+func (a Agent) SlogLevel() slog.Level {
+	switch a.LogLevel {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+// Location returns the time zone of moka.timezone (validated by Parse); UTC
+// if it cannot be loaded.
+func (m Moka) Location() *time.Location {
+	if loc, err := time.LoadLocation(m.Timezone); err == nil {
+		return loc
+	}
+	return time.UTC
+}
+
+// AuthorizeEndpoint returns the OAuth authorization URL: moka.authorize_url,
+// or {base_url}/oauth/authorize when it is empty.
+func (m Moka) AuthorizeEndpoint() string {
+	if m.AuthorizeURL != "" {
+		return m.AuthorizeURL
+	}
+	return strings.TrimRight(m.BaseURL, "/") + "/oauth/authorize"
+}
+
+// TokenEndpoint returns the OAuth token URL, {base_url}/oauth/token.
+func (m Moka) TokenEndpoint() string {
+	return strings.TrimRight(m.BaseURL, "/") + "/oauth/token"
+}
+
+// MokaConfigured reports whether the Moka connector has what it needs to
+// poll; if not, reason says what to set up, for the status page. OAuth
+// tokens are not in the file: with api = "oauth" the connector also needs a
+// completed `pwbi-agent moka connect`, which this cannot see.
+func (c *Config) MokaConfigured() (ok bool, reason string) {
+	m := c.Moka
+	switch {
+	case !m.Enabled:
+		return false, "moka is disabled (moka.enabled = false)"
+	case m.API == MokaAPIKey && m.BusinessID == "":
+		return false, "moka.business_id is not set"
+	case m.API == MokaAPIKey && m.APIKey.IsZero():
+		return false, "moka.api_key (or moka.api_key_file) is not set"
+	case m.API == MokaOAuth && m.ClientID == "":
+		return false, "moka.client_id is not set"
+	case m.API == MokaOAuth && m.ClientSecret.IsZero():
+		return false, "moka.client_secret (or moka.client_secret_file) is not set"
+	}
+	return true, ""
+}
+
+// UpstreamConfigured reports whether records can be forwarded; if not,
+// records are only buffered and reason says why.
+func (c *Config) UpstreamConfigured() (ok bool, reason string) {
+	switch {
+	case c.Upstream.URL == "":
+		return false, "upstream.url is not set: records are buffered only"
+	case c.Upstream.Token.IsZero():
+		return false, "upstream.token (or upstream.token_file) is not set"
+	}
+	return true, ""
+}
+
+// CheckoutConfigured reports whether the Mokka gateway can serve tablets; if
+// not, reason says what to set up.
+func (c *Config) CheckoutConfigured() (ok bool, reason string) {
+	k := c.Checkout
+	switch {
+	case !k.Enabled:
+		return false, "checkout is disabled (checkout.enabled = false)"
+	case k.StoreID == "":
+		return false, "checkout.store_id is not set"
+	case k.SecretKey.IsZero():
+		return false, "checkout.secret_key (or checkout.secret_key_file) is not set"
+	case len(k.Tablets) == 0:
+		return false, "no tablet is registered: run `pwbi-agent tablet add NAME`"
+	}
+	return true, ""
+}
+
+// Validate checks a Config built or changed in code the way Parse checks a
+// file (without line numbers, and without reading *_file secrets). It
+// returns Problems, or nil when c is valid.
+func (c *Config) Validate() error {
+	d := &decoder{file: c.Path, loc: &locator{lines: map[string]int{}}, bad: make(map[string]bool)}
+	d.validate(c)
+	if len(d.probs) > 0 {
+		d.probs.sort()
+		return d.probs
+	}
+	return nil
+}
+
+// AddTablet returns the config file content data with a new
+// [[checkout.tablets]] block appended (comments and layout are kept), for
+// `pwbi-agent tablet add`. The caller validates the result with Parse
+// before writing it.
+func AddTablet(data []byte, name, tokenSHA256 string) []byte {
+	var b strings.Builder
+	b.Write(data)
+	if len(data) > 0 && data[len(data)-1] != '\n' {
+		b.WriteByte('\n')
+	}
+	fmt.Fprintf(&b, "\n[[checkout.tablets]]\nname = %s\ntoken_sha256 = %s\n", quoteTOML(name), quoteTOML(tokenSHA256))
+	return []byte(b.String())
+}
+
+// quoteTOML writes s as a TOML basic string.
+func quoteTOML(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, `\u%04X`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
