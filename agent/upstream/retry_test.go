@@ -1,0 +1,205 @@
+package upstream
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+func TestParseRetryAfter(t *testing.T) {
+	now := t0
+	for _, tc := range []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"", 0, false},
+		{"   ", 0, false},
+		{"0", 0, true},
+		{"7", 7 * time.Second, true},
+		{" 120 ", 2 * time.Minute, true},
+		{"3600", time.Hour, true},
+		{"3601", time.Hour, true},
+		{"0000000000", 0, true},
+		{"0000000000007", 7 * time.Second, true},
+		{"99999999999999999999999", time.Hour, true},
+		{"-5", 0, false},
+		{"1.5", 0, false},
+		{"+5", 0, false},
+		{"5s", 0, false},
+		{"soon", 0, false},
+		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second, true},
+		{now.Add(-time.Hour).Format(http.TimeFormat), 0, true},
+		{now.Add(48 * time.Hour).Format(http.TimeFormat), time.Hour, true},
+		{"Friday, 26-Dec-25 03:00:30 GMT", 30 * time.Second, true}, // RFC 850
+		{"Fri Dec 26 03:01:00 2025", time.Minute, true},            // ANSI C
+		{"Fri, 26 Dec 2025 03:01:00 +0700", 0, false},
+	} {
+		d, ok := parseRetryAfter(tc.in, now)
+		if d != tc.want || ok != tc.ok {
+			t.Errorf("parseRetryAfter(%q) = %v, %v; want %v, %v", tc.in, d, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+func FuzzRetryAfter(f *testing.F) {
+	for _, s := range []string{"", "0", "7", "3600", "86400", "-1", "1e3", "18446744073709551616",
+		"Fri, 26 Dec 2025 03:01:00 GMT", "Friday, 26-Dec-25 03:00:30 GMT", "Fri Dec 26 03:01:00 2025",
+		"Mon, 01 Jan 0001 00:00:00 GMT", "Fri, 31 Dec 9999 23:59:59 GMT", " 5 ", "\x00", "٣"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		d, ok := parseRetryAfter(v, t0)
+		if d < 0 || d > maxRetryAfter {
+			t.Fatalf("parseRetryAfter(%q) = %v, outside [0, %v]", v, d, maxRetryAfter)
+		}
+		if !ok && d != 0 {
+			t.Fatalf("parseRetryAfter(%q) = %v with ok=false", v, d)
+		}
+		trimmed := strings.TrimSpace(v)
+		if isDigits(trimmed) {
+			if !ok {
+				t.Fatalf("delta-seconds %q rejected", v)
+			}
+			if n, err := strconv.ParseInt(trimmed, 10, 64); err == nil && n < 3600 && d != time.Duration(n)*time.Second {
+				t.Fatalf("parseRetryAfter(%q) = %v, want %ds", v, d, n)
+			}
+		}
+	})
+}
+
+func TestBackoffDuration(t *testing.T) {
+	const minB, maxB = time.Second, 5 * time.Minute
+	fixed := func(r float64) func() float64 { return func() float64 { return r } }
+	for _, tc := range []struct {
+		n    int
+		r    float64
+		want time.Duration
+	}{
+		{1, 0, time.Second},
+		{1, 0.5, 1500 * time.Millisecond},
+		{1, 0.999, 1999 * time.Millisecond},
+		{2, 0, 2 * time.Second},
+		{2, 0.5, 3 * time.Second},
+		{3, 0.5, 6 * time.Second},
+		{9, 0, 150 * time.Second}, // ceiling 512s capped at 300s
+		{9, 0.5, 225 * time.Second},
+		{1000, 0.5, 225 * time.Second},
+		{2, 7, 3 * time.Second}, // a broken Rand is tamed to 0.5
+	} {
+		if got := backoffDuration(tc.n, minB, maxB, fixed(tc.r)); got != tc.want {
+			t.Errorf("backoffDuration(%d, r=%v) = %v, want %v", tc.n, tc.r, got, tc.want)
+		}
+	}
+	// MaxBackoff below twice MinBackoff: still within bounds.
+	if got := backoffDuration(1, time.Second, 1500*time.Millisecond, fixed(0)); got != time.Second {
+		t.Errorf("narrow bounds: %v", got)
+	}
+	for n := 1; n < 40; n++ {
+		for _, r := range []float64{0, 0.25, 0.999999} {
+			d := backoffDuration(n, minB, maxB, fixed(r))
+			if d < minB || d > maxB {
+				t.Fatalf("backoffDuration(%d, %v) = %v outside bounds", n, r, d)
+			}
+		}
+	}
+}
+
+func TestSnippet(t *testing.T) {
+	body := []byte("  error:\tbad\n\ntoken " + testToken + "\x00\xff end  ")
+	got := snippet(body, testToken, 100)
+	if want := "error: bad token [REDACTED]?? end"; got != want {
+		t.Errorf("snippet = %q, want %q", got, want)
+	}
+	long := snippet([]byte(strings.Repeat("é", 1000)), "", 50)
+	if len(long) > 50+len("…") || !utf8.ValidString(long) || !strings.HasSuffix(long, "…") {
+		t.Errorf("long snippet %q (%d bytes)", long, len(long))
+	}
+	if s := snippet([]byte("abc"), "ab", 10); s != "abc" {
+		t.Errorf("a too short token must not be redacted: %q", s)
+	}
+}
+
+func TestClassify(t *testing.T) {
+	for code, want := range map[int]class{
+		200: classAccepted, 201: classAccepted, 204: classAccepted, 409: classAccepted,
+		408: classTransient, 425: classTransient, 429: classTransient, 500: classTransient, 503: classTransient, 599: classTransient,
+		401: classAuth, 403: classAuth, 407: classAuth,
+		404: classEndpoint, 405: classEndpoint, 415: classEndpoint,
+		413: classTooLarge,
+		400: classRejected, 422: classRejected, 418: classRejected, 499: classRejected,
+		100: classUnexpected, 301: classUnexpected, 304: classUnexpected, 600: classUnexpected, 0: classUnexpected,
+	} {
+		if got := classify(code); got != want {
+			t.Errorf("classify(%d) = %v, want %v", code, got, want)
+		}
+	}
+}
+
+func TestStatusError(t *testing.T) {
+	e := &StatusError{StatusCode: 401, Body: "nope"}
+	if !errors.Is(e, ErrUnauthorized) || e.Error() != "upstream rejected the token (401 Unauthorized): nope" {
+		t.Errorf("%v", e)
+	}
+	e = &StatusError{StatusCode: 503, RetryAfter: 7 * time.Second}
+	if errors.Is(e, ErrUnauthorized) || e.Error() != "upstream answered 503 Service Unavailable (retry after 7s)" {
+		t.Errorf("%v", e)
+	}
+	if e := (&StatusError{StatusCode: 404}); !strings.Contains(e.Error(), "check upstream.url") {
+		t.Errorf("%v", e)
+	}
+}
+
+func TestBatchesURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://ingest.example":          "https://ingest.example/v1/batches",
+		"https://ingest.example/":         "https://ingest.example/v1/batches",
+		"http://127.0.0.1:8080/pwbi":      "http://127.0.0.1:8080/pwbi/v1/batches",
+		"https://u:secret@ingest.example": "https://u:secret@ingest.example/v1/batches",
+	} {
+		if got, err := batchesURL(in); err != nil || got != want {
+			t.Errorf("batchesURL(%q) = %q, %v", in, got, err)
+		}
+	}
+	for _, in := range []string{"ingest.example", "ftp://x", "https://", "://u:secret@x", "http://[::1"} {
+		if _, err := batchesURL(in); err == nil || strings.Contains(err.Error(), "secret") {
+			t.Errorf("batchesURL(%q) error %v", in, err)
+		}
+	}
+}
+
+func TestAppendStringMatchesEncodingJSON(t *testing.T) {
+	for _, s := range []string{"", "plain", `"q"\`, "\x00\x01\x1f\n\r\t", "é中文🙂", "\xff\xfe", "a\u2028b\u2029", "<&>"} {
+		checkAppendString(t, s)
+	}
+}
+
+func FuzzAppendString(f *testing.F) {
+	for _, s := range []string{"", "moka/biz/outlet/id", `"\`, "\x00\xff", "\u2028"} {
+		f.Add(s)
+	}
+	f.Fuzz(checkAppendString)
+}
+
+// checkAppendString: the output is valid JSON decoding to what encoding/json
+// decodes its own encoding of s to.
+func checkAppendString(t *testing.T, s string) {
+	got := appendString(nil, s)
+	var back string
+	if err := json.Unmarshal(got, &back); err != nil {
+		t.Fatalf("appendString(%q) = %s: %v", s, got, err)
+	}
+	ref, _ := json.Marshal(s)
+	var want string
+	if err := json.Unmarshal(ref, &want); err != nil {
+		t.Fatal(err)
+	}
+	if back != want {
+		t.Fatalf("appendString(%q) decodes to %q, encoding/json to %q", s, back, want)
+	}
+}
