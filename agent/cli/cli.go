@@ -1,0 +1,250 @@
+// Package cli implements the pwbi-agent command line (SPEC §2). Every
+// command except run talks to the running agent through the local API
+// client, the same one the tray uses.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/pwbi/edge-agent/agent"
+	"github.com/pwbi/edge-agent/agent/config"
+	"github.com/pwbi/edge-agent/agent/localapi"
+	"github.com/pwbi/edge-agent/agent/version"
+)
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
+)
+
+type command struct {
+	name  string
+	usage string
+	run   func(ctx context.Context, e *env, args []string) int
+}
+
+type env struct {
+	stdout, stderr io.Writer
+}
+
+var commands = []command{
+	{"run", "run the agent in the foreground (what the service runs)", cmdRun},
+	{"sync", "ask the running agent to poll Moka and flush upstream now", cmdSync},
+	{"import", "historical import: --since YYYY-MM-DD [--outlet ID] (at most 180 days back)", cmdImport},
+	{"config check", "validate the configuration file; print every problem", cmdConfigCheck},
+	{"version", "print the version", cmdVersion},
+}
+
+// Main runs the command line with args (without the program name) and
+// returns the process exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	e := &env{stdout: stdout, stderr: stderr}
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		e.usage(stdout)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	for _, c := range commands {
+		words := strings.Fields(c.name)
+		if len(args) >= len(words) && strings.Join(args[:len(words)], " ") == c.name {
+			return c.run(ctx, e, args[len(words):])
+		}
+	}
+	fmt.Fprintf(stderr, "pwbi-agent: unknown command %q\n\n", strings.Join(args, " "))
+	e.usage(stderr)
+	return exitUsage
+}
+
+func (e *env) usage(w io.Writer) {
+	fmt.Fprintln(w, "Usage: pwbi-agent <command> [--config PATH] [flags]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Commands:")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-14s %s\n", c.name, c.usage)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "Without --config: $PWBI_AGENT_CONFIG, else %s.\n", config.DefaultPath())
+	fmt.Fprintln(w, "Run 'pwbi-agent <command> --help' for a command's flags.")
+}
+
+// flags returns a FlagSet for a command with the shared --config flag.
+func (e *env) flags(name, summary string) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	cfg := fs.String("config", "", "configuration file (default "+config.DefaultPath()+")")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: pwbi-agent %s [flags]\n\n%s\n\nFlags:\n", name, summary)
+		fs.PrintDefaults()
+	}
+	return fs, cfg
+}
+
+// parse parses args; it returns a non-negative exit code when the command
+// should end now (help or a usage error).
+func parse(fs *flag.FlagSet, args []string) int {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return exitUsage
+	}
+	return -1
+}
+
+func configPath(flagValue string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	return config.DefaultPath()
+}
+
+func cmdRun(ctx context.Context, e *env, args []string) int {
+	fs, cfgFlag := e.flags("run", "Run the agent in the foreground until SIGINT or SIGTERM.")
+	if code := parse(fs, args); code >= 0 {
+		return code
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := agent.Run(ctx, agent.Options{ConfigPath: configPath(*cfgFlag), Stderr: e.stderr}); err != nil {
+		fmt.Fprintf(e.stderr, "pwbi-agent: %v\n", err)
+		return exitError
+	}
+	return exitOK
+}
+
+func cmdVersion(ctx context.Context, e *env, args []string) int {
+	fs, _ := e.flags("version", "Print the version.")
+	if code := parse(fs, args); code >= 0 {
+		return code
+	}
+	fmt.Fprintf(e.stdout, "pwbi-agent %s\n", version.String())
+	return exitOK
+}
+
+func cmdConfigCheck(ctx context.Context, e *env, args []string) int {
+	fs, cfgFlag := e.flags("config check", "Validate the configuration file and print every problem with file:line and key.")
+	if code := parse(fs, args); code >= 0 {
+		return code
+	}
+	path := configPath(*cfgFlag)
+	cfg, err := config.Load(path)
+	if err != nil {
+		var probs config.Problems
+		if errors.As(err, &probs) {
+			for _, p := range probs {
+				fmt.Fprintln(e.stderr, p.Error())
+			}
+			fmt.Fprintf(e.stderr, "%s: %d problem(s)\n", path, len(probs))
+		} else {
+			fmt.Fprintf(e.stderr, "pwbi-agent: %v\n", err)
+		}
+		return exitError
+	}
+	fmt.Fprintf(e.stdout, "%s: OK\n", cfg.Path)
+	if ok, why := cfg.MokaConfigured(); cfg.Moka.Enabled && !ok {
+		fmt.Fprintf(e.stdout, "note: %s\n", why)
+	}
+	if cfg.Upstream.URL == "" {
+		fmt.Fprintln(e.stdout, "note: upstream.url is empty: records will only be buffered locally")
+	}
+	return exitOK
+}
+
+// client loads just enough of the configuration to find the local API.
+func (e *env) client(cfgFlag string) (*localapi.Client, error) {
+	cfg, err := config.Load(configPath(cfgFlag))
+	if err != nil {
+		return nil, err
+	}
+	return localapi.NewClient(cfg.LocalAPI.Listen, nil), nil
+}
+
+func cmdSync(ctx context.Context, e *env, args []string) int {
+	fs, cfgFlag := e.flags("sync", "Ask the running agent to poll Moka and flush the buffer upstream now.")
+	if code := parse(fs, args); code >= 0 {
+		return code
+	}
+	c, err := e.client(*cfgFlag)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "pwbi-agent: %v\n", err)
+		return exitError
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := c.Sync(ctx); err != nil {
+		fmt.Fprintf(e.stderr, "pwbi-agent: %v\n", err)
+		return exitError
+	}
+	fmt.Fprintln(e.stdout, "sync started")
+	return exitOK
+}
+
+// maxImportDays is how far back an import may reach (the Moka guide's limit).
+const maxImportDays = 180
+
+func cmdImport(ctx context.Context, e *env, args []string) int {
+	fs, cfgFlag := e.flags("import", "Import past Moka transactions through the running agent, with progress.")
+	since := fs.String("since", "", "first day to import, YYYY-MM-DD (at most 180 days back)")
+	outlet := fs.String("outlet", "", "import only this outlet id (default: every outlet)")
+	if code := parse(fs, args); code >= 0 {
+		return code
+	}
+	cfg, err := config.Load(configPath(*cfgFlag))
+	if err != nil {
+		fmt.Fprintf(e.stderr, "pwbi-agent: %v\n", err)
+		return exitError
+	}
+	loc, err := time.LoadLocation(cfg.Moka.Timezone)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "pwbi-agent: moka.timezone: %v\n", err)
+		return exitError
+	}
+	day, err := time.ParseInLocation(time.DateOnly, *since, loc)
+	if err != nil {
+		fmt.Fprintln(e.stderr, "pwbi-agent: --since must be a date like 2026-01-31")
+		fs.Usage()
+		return exitUsage
+	}
+	today := time.Now().In(loc)
+	if day.After(today) {
+		fmt.Fprintln(e.stderr, "pwbi-agent: --since is in the future")
+		return exitUsage
+	}
+	if day.Before(today.AddDate(0, 0, -maxImportDays)) {
+		fmt.Fprintf(e.stderr, "pwbi-agent: --since reaches back more than %d days\n", maxImportDays)
+		return exitUsage
+	}
+	c := localapi.NewClient(cfg.LocalAPI.Listen, nil)
+	if err := c.Import(ctx, localapi.ImportRequest{Since: *since, OutletID: *outlet}); err != nil {
+		fmt.Fprintf(e.stderr, "pwbi-agent: %v\n", err)
+		return exitError
+	}
+	return e.follow(ctx, c, func(st localapi.Status) (done bool, cur, total int, desc string, err error) {
+		imp := st.Moka.Import
+		if imp == nil {
+			return false, 0, 1, "waiting", nil
+		}
+		if imp.Error != "" {
+			return true, imp.DaysDone, imp.DaysTotal, "", errors.New(imp.Error)
+		}
+		return !imp.Running, imp.DaysDone, imp.DaysTotal, fmt.Sprintf("importing (%d records)", imp.Records), nil
+	})
+}

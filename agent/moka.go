@@ -1,0 +1,121 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+
+	"github.com/pwbi/edge-agent/agent/config"
+	"github.com/pwbi/edge-agent/agent/localapi"
+	"github.com/pwbi/edge-agent/agent/mokapos"
+	"github.com/pwbi/edge-agent/agent/mokasync"
+)
+
+// setupMoka builds the Moka syncer for cfg. A disabled or unconfigured Moka
+// gives a syncer without a connector, which idles; the reason shows in
+// status.
+func (a *Agent) setupMoka(cfg *config.Config, hc *http.Client) error {
+	conn, why := mokaConnector(cfg, hc)
+	a.mokaErr = why
+	a.moka = mokasync.New(conn, a.store, syncConfig(cfg), mokasync.Options{
+		Clock:  clockwork.NewRealClock(),
+		Logger: a.log.With("component", "moka"),
+	})
+	return nil
+}
+
+func syncConfig(cfg *config.Config) mokasync.Config {
+	return mokasync.Config{
+		BusinessID:          cfg.Moka.BusinessID,
+		Outlets:             cfg.Moka.Outlets,
+		Location:            cfg.Moka.Location(),
+		PollInterval:        cfg.Moka.PollInterval.Duration,
+		InitialBackfillDays: cfg.Moka.InitialBackfillDays,
+		SyncProducts:        cfg.Moka.SyncProducts,
+	}
+}
+
+// mokaConnector returns the connector of the configured dialect, or nil and
+// the reason there is none.
+func mokaConnector(cfg *config.Config, hc *http.Client) (mokasync.Connector, string) {
+	if !cfg.Moka.Enabled {
+		return nil, ""
+	}
+	if ok, _ := cfg.MokaConfigured(); !ok {
+		return nil, ""
+	}
+	switch cfg.Moka.API {
+	case config.MokaAPIKey:
+		client := mokapos.NewClient(mokapos.ClientConfig{
+			BaseURL:           cfg.Moka.BaseURL,
+			APIKey:            cfg.Moka.APIKey.Value(),
+			BusinessID:        cfg.Moka.BusinessID,
+			RequestsPerMinute: cfg.Moka.RequestsPerMinute,
+		}, mokapos.ClientOptions{HTTP: hc})
+		return mokapos.NewConnector(client, mokapos.MapContext{
+			BusinessID: cfg.Moka.BusinessID,
+			Currency:   cfg.Moka.Currency,
+			Location:   cfg.Moka.Location(),
+		}), ""
+	default:
+		return nil, fmt.Sprintf("moka.api = %q is not supported by this version of the agent yet; use \"apikey\"", cfg.Moka.API)
+	}
+}
+
+func mokaStatus(ms mokasync.Status, enabled bool) localapi.MokaStatus {
+	out := localapi.MokaStatus{
+		Enabled:    enabled,
+		Outlets:    []localapi.OutletStatus{},
+		LastPollAt: localapi.TimePtr(ms.LastPollAt),
+		NextPollAt: localapi.TimePtr(ms.NextPollAt),
+	}
+	for _, o := range ms.Outlets {
+		out.Outlets = append(out.Outlets, localapi.OutletStatus{
+			ID:           o.ID,
+			Name:         o.Name,
+			LastSyncAt:   localapi.TimePtr(o.LastSyncAt),
+			LastError:    o.LastError,
+			Transactions: o.Transactions,
+			Products:     o.Products,
+		})
+	}
+	if imp := ms.Import; imp != nil {
+		out.Import = &localapi.ImportStatus{
+			Running:   imp.Running,
+			Since:     imp.Since.Format(time.DateOnly),
+			OutletID:  imp.OutletID,
+			DaysDone:  imp.DaysDone,
+			DaysTotal: imp.DaysTotal,
+			Records:   imp.Records,
+			StartedAt: localapi.TimePtr(imp.StartedAt),
+			Error:     imp.Error,
+		}
+	}
+	return out
+}
+
+// Import implements localapi.Backend.
+func (a *Agent) Import(ctx context.Context, req localapi.ImportRequest) error {
+	a.mu.Lock()
+	cfg := a.cfg
+	a.mu.Unlock()
+	if !cfg.Moka.Enabled {
+		return &localapi.BadRequestError{Err: fmt.Errorf("moka is disabled in the configuration")}
+	}
+	since, err := time.ParseInLocation(time.DateOnly, req.Since, cfg.Moka.Location())
+	if err != nil {
+		return &localapi.BadRequestError{Err: fmt.Errorf("since: want YYYY-MM-DD")}
+	}
+	now := time.Now()
+	if since.After(now) || since.Before(now.AddDate(0, 0, -config.MaxBackfillDays-1)) {
+		return &localapi.BadRequestError{Err: fmt.Errorf("since must be within the last %d days", config.MaxBackfillDays)}
+	}
+	if err := a.moka.Import(since, req.OutletID); err != nil {
+		return err
+	}
+	a.log.Info("Historical import requested", "since", req.Since, "outlet", req.OutletID)
+	return nil
+}

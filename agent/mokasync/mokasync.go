@@ -1,0 +1,618 @@
+// Package mokasync runs the Moka POS sync: on a schedule (and on "Sync now")
+// it walks every outlet of the business, products first, then transactions,
+// through a Connector (one per Moka dialect) and appends what it gets to the
+// store, advancing each outlet's watermark in the same transaction as the
+// records of the page that completes the walk (SPEC §5.3).
+//
+// The first sync of an outlet reaches back Config.InitialBackfillDays; later
+// ones start from the last successful sync minus Overlap, because the Moka
+// API filters by day and late edits must be caught. Re-fetched transactions
+// cost nothing downstream: the store forwards a record again only when its
+// content changed.
+//
+// When the buffer is full the walk blocks on the page it holds until the
+// forwarder frees space; nothing is dropped and the watermark stays put.
+package mokasync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+
+	"github.com/pwbi/edge-agent/store"
+)
+
+// Overlap is how far before the last successful sync a poll starts again.
+// The apikey API filters by day, so the window in practice covers yesterday
+// and today: edits and voids of yesterday's sales are still caught.
+const Overlap = 24 * time.Hour
+
+// productsEvery is how often the catalogue is fetched again; menus change
+// rarely, sales every minute.
+const productsEvery = time.Hour
+
+// ErrUnauthorized is returned (wrapped) by a Connector whose credentials were
+// refused. The syncer stops polling until its configuration changes.
+var ErrUnauthorized = errors.New("moka rejected the credentials")
+
+// Outlet is one outlet of the business.
+type Outlet struct {
+	ID   string
+	Name string
+}
+
+// Dead is source data that could not be mapped, kept with its reason.
+type Dead struct {
+	Input  store.Input
+	Reason string
+}
+
+// Page is one page of a walk, already mapped.
+type Page struct {
+	Inputs []store.Input
+	Dead   []Dead
+	// Cursor is the position after this page, kept for diagnosis.
+	Cursor string
+	// Last is true on the page that ends the walk.
+	Last bool
+	// Through is the newest source timestamp in the page (import progress).
+	Through time.Time
+}
+
+// Connector is one Moka dialect, mapping to unified records. Its methods
+// call emit for every page in order and stop at the first error emit
+// returns.
+type Connector interface {
+	Outlets(ctx context.Context) ([]Outlet, error)
+	Products(ctx context.Context, outletID string, emit func(Page) error) error
+	Transactions(ctx context.Context, outletID string, from time.Time, emit func(Page) error) error
+}
+
+// Sink is what the syncer needs of the store.
+type Sink interface {
+	Append(in []store.Input, st *store.SourceState) (store.AppendResult, error)
+	AddDead(in store.Input, stage, reason string) (uint64, error)
+	SourceState(source string) (store.SourceState, bool, error)
+	PutSourceState(st store.SourceState) error
+	Space() <-chan struct{}
+}
+
+var _ Sink = (*store.Store)(nil)
+
+// Config is the part of the agent configuration the syncer uses.
+type Config struct {
+	BusinessID          string
+	Outlets             []string // empty: every outlet of the business
+	Location            *time.Location
+	PollInterval        time.Duration
+	InitialBackfillDays int
+	SyncProducts        bool
+}
+
+// Options are the syncer's collaborators.
+type Options struct {
+	Clock  clockwork.Clock
+	Logger *slog.Logger
+	// OnFull, if set, is called when polling pauses because the buffer is
+	// full (true) and when it resumes (false); for metrics.
+	OnFull func(full bool)
+}
+
+// Syncer runs the sync loop. Its methods are safe for concurrent use.
+type Syncer struct {
+	sink   Sink
+	clock  clockwork.Clock
+	log    *slog.Logger
+	onFull func(bool)
+
+	trigger chan struct{}
+	imports chan importReq
+
+	mu          sync.Mutex
+	conn        Connector
+	cfg         Config
+	names       map[string]string // outlet id -> name
+	outletIDs   []string          // outlets of the last poll
+	lastPoll    time.Time
+	nextPoll    time.Time
+	polling     bool
+	full        bool
+	authErr     string // set while the credentials are refused
+	pollErr     string // last error that stopped a whole poll
+	imp         *ImportStatus
+	lastProduct map[string]time.Time
+}
+
+// Status is a snapshot of the syncer for /v1/status.
+type Status struct {
+	Outlets    []OutletStatus
+	LastPollAt time.Time
+	NextPollAt time.Time
+	Polling    bool
+	Full       bool   // paused: the buffer is full
+	Error      string // credentials refused, or why the last poll failed as a whole
+	Import     *ImportStatus
+}
+
+// OutletStatus is one outlet's sync state.
+type OutletStatus struct {
+	ID, Name     string
+	LastSyncAt   time.Time
+	LastError    string
+	Transactions int64 // transactions buffered (new or changed) since the first sync
+	Products     int64
+}
+
+// ImportStatus is the progress of a historical import.
+type ImportStatus struct {
+	Running   bool
+	Since     time.Time
+	OutletID  string
+	DaysDone  int
+	DaysTotal int
+	Records   int64
+	StartedAt time.Time
+	Error     string
+}
+
+type importReq struct {
+	since    time.Time
+	outletID string
+}
+
+// New returns a syncer; call Run to start it.
+func New(conn Connector, sink Sink, cfg Config, opts Options) *Syncer {
+	if opts.Clock == nil {
+		opts.Clock = clockwork.NewRealClock()
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
+	}
+	return &Syncer{
+		sink:        sink,
+		clock:       opts.Clock,
+		log:         opts.Logger,
+		onFull:      opts.OnFull,
+		trigger:     make(chan struct{}, 1),
+		imports:     make(chan importReq, 1),
+		conn:        conn,
+		cfg:         cfg,
+		names:       map[string]string{},
+		lastProduct: map[string]time.Time{},
+	}
+}
+
+// Update swaps in a new connector (new credentials) and configuration; they
+// apply from the next poll, which starts at once. A refused-credentials
+// state is cleared.
+func (s *Syncer) Update(conn Connector, cfg Config) {
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
+	}
+	s.mu.Lock()
+	s.conn, s.cfg, s.authErr = conn, cfg, ""
+	s.mu.Unlock()
+	s.SyncNow()
+}
+
+// SyncNow starts a poll at once (or right after the running one).
+func (s *Syncer) SyncNow() {
+	select {
+	case s.trigger <- struct{}{}:
+	default:
+	}
+}
+
+// Import starts a historical import of transactions since the given day, for
+// one outlet or (outletID "") all of them. It runs between polls.
+func (s *Syncer) Import(since time.Time, outletID string) error {
+	s.mu.Lock()
+	running := s.imp != nil && s.imp.Running
+	s.mu.Unlock()
+	if running {
+		return errors.New("an import is already running")
+	}
+	select {
+	case s.imports <- importReq{since: since, outletID: outletID}:
+		s.mu.Lock()
+		s.imp = &ImportStatus{Running: true, Since: since, OutletID: outletID, StartedAt: s.clock.Now()}
+		s.mu.Unlock()
+		return nil
+	default:
+		return errors.New("an import is already queued")
+	}
+}
+
+// Run polls until ctx is done. It returns nil on cancellation.
+func (s *Syncer) Run(ctx context.Context) error {
+	for {
+		s.poll(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		s.mu.Lock()
+		interval := s.cfg.PollInterval
+		s.nextPoll = s.clock.Now().Add(interval)
+		s.mu.Unlock()
+		t := s.clock.NewTimer(interval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.Chan():
+		case <-s.trigger:
+			t.Stop()
+		case req := <-s.imports:
+			t.Stop()
+			s.runImport(ctx, req)
+		}
+	}
+}
+
+// Status returns a snapshot, reading per-outlet state from the sink.
+func (s *Syncer) Status() Status {
+	s.mu.Lock()
+	st := Status{
+		LastPollAt: s.lastPoll,
+		NextPollAt: s.nextPoll,
+		Polling:    s.polling,
+		Full:       s.full,
+		Error:      s.authErr,
+	}
+	if st.Error == "" {
+		st.Error = s.pollErr
+	}
+	if s.imp != nil {
+		imp := *s.imp
+		st.Import = &imp
+	}
+	ids := append([]string(nil), s.outletIDs...)
+	if len(ids) == 0 {
+		ids = append(ids, s.cfg.Outlets...)
+	}
+	names := make(map[string]string, len(s.names))
+	for k, v := range s.names {
+		names[k] = v
+	}
+	biz := s.cfg.BusinessID
+	s.mu.Unlock()
+
+	for _, id := range ids {
+		os := OutletStatus{ID: id, Name: names[id]}
+		if tx, ok, _ := s.sink.SourceState(source(biz, id, "transactions")); ok {
+			os.LastSyncAt, os.LastError = tx.LastSyncAt, tx.LastError
+			os.Transactions = tx.Counts["buffered"]
+		}
+		if pr, ok, _ := s.sink.SourceState(source(biz, id, "products")); ok {
+			os.Products = pr.Counts["buffered"]
+			if os.LastError == "" {
+				os.LastError = pr.LastError
+			}
+		}
+		st.Outlets = append(st.Outlets, os)
+	}
+	return st
+}
+
+func source(biz, outlet, what string) string {
+	return "moka/" + biz + "/" + outlet + "/" + what
+}
+
+// poll runs one sync of every outlet.
+func (s *Syncer) poll(ctx context.Context) {
+	s.mu.Lock()
+	conn, cfg, authErr := s.conn, s.cfg, s.authErr
+	s.mu.Unlock()
+	if conn == nil || authErr != "" {
+		return
+	}
+	s.setPolling(true)
+	defer s.setPolling(false)
+	start := s.clock.Now()
+
+	outlets, err := s.outlets(ctx, conn, cfg)
+	if err != nil {
+		s.fail(err, "")
+		return
+	}
+	for _, o := range outlets {
+		if ctx.Err() != nil {
+			return
+		}
+		if cfg.SyncProducts && s.productsDue(o.ID, start) {
+			if err := s.syncProducts(ctx, conn, cfg, o.ID); err != nil {
+				if s.fail(err, o.ID) {
+					return
+				}
+				continue
+			}
+			s.mu.Lock()
+			s.lastProduct[o.ID] = start
+			s.mu.Unlock()
+		}
+		if err := s.syncTransactions(ctx, conn, cfg, o.ID, start); err != nil {
+			if s.fail(err, o.ID) {
+				return
+			}
+		}
+	}
+	s.mu.Lock()
+	s.lastPoll = start
+	s.pollErr = ""
+	s.mu.Unlock()
+}
+
+func (s *Syncer) setPolling(v bool) {
+	s.mu.Lock()
+	s.polling = v
+	s.mu.Unlock()
+}
+
+func (s *Syncer) productsDue(outlet string, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	last, ok := s.lastProduct[outlet]
+	return !ok || now.Sub(last) >= productsEvery
+}
+
+// fail records err; it returns true when the whole poll must stop
+// (cancellation or refused credentials).
+func (s *Syncer) fail(err error, outlet string) bool {
+	if errors.Is(err, context.Canceled) {
+		return true
+	}
+	msg := err.Error()
+	s.mu.Lock()
+	biz := s.cfg.BusinessID
+	stop := false
+	switch {
+	case errors.Is(err, ErrUnauthorized):
+		s.authErr = "Moka rejected the credentials: check moka.api_key (or run `pwbi-agent moka connect`)"
+		stop = true
+	case outlet == "":
+		s.pollErr = msg
+	}
+	s.mu.Unlock()
+	s.log.Warn("Moka sync failed", "outlet", outlet, "err", err)
+	if outlet != "" {
+		src := source(biz, outlet, "transactions")
+		st, _, _ := s.sink.SourceState(src)
+		st.Source = src
+		st.LastError = msg
+		st.LastAttemptAt = s.clock.Now()
+		if perr := s.sink.PutSourceState(st); perr != nil {
+			s.log.Error("Saving sync state failed", "err", perr)
+		}
+	}
+	return stop
+}
+
+func (s *Syncer) outlets(ctx context.Context, conn Connector, cfg Config) ([]Outlet, error) {
+	all, err := conn.Outlets(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list outlets: %w", err)
+	}
+	s.mu.Lock()
+	for _, o := range all {
+		s.names[o.ID] = o.Name
+	}
+	s.mu.Unlock()
+	var out []Outlet
+	if len(cfg.Outlets) == 0 {
+		out = all
+	} else {
+		for _, id := range cfg.Outlets {
+			out = append(out, Outlet{ID: id, Name: s.names[id]})
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	ids := make([]string, len(out))
+	for i, o := range out {
+		ids[i] = o.ID
+	}
+	s.mu.Lock()
+	s.outletIDs = ids
+	s.mu.Unlock()
+	return out, nil
+}
+
+func (s *Syncer) syncProducts(ctx context.Context, conn Connector, cfg Config, outlet string) error {
+	src := source(cfg.BusinessID, outlet, "products")
+	return conn.Products(ctx, outlet, func(p Page) error {
+		st, _, err := s.sink.SourceState(src)
+		if err != nil {
+			return err
+		}
+		st.Source, st.Cursor, st.LastAttemptAt = src, p.Cursor, s.clock.Now()
+		if p.Last {
+			st.LastSyncAt, st.LastError, st.Cursor = s.clock.Now(), "", ""
+		}
+		_, err = s.store(ctx, p, &st)
+		return err
+	})
+}
+
+func (s *Syncer) syncTransactions(ctx context.Context, conn Connector, cfg Config, outlet string, start time.Time) error {
+	src := source(cfg.BusinessID, outlet, "transactions")
+	prev, ok, err := s.sink.SourceState(src)
+	if err != nil {
+		return err
+	}
+	from := start.AddDate(0, 0, -cfg.InitialBackfillDays)
+	if ok && prev.Watermark != "" {
+		wm, err := time.Parse(time.RFC3339Nano, prev.Watermark)
+		if err != nil {
+			return fmt.Errorf("bad watermark %q in sync state: %w", prev.Watermark, err)
+		}
+		from = wm.Add(-Overlap)
+	}
+	from = from.In(cfg.Location)
+	s.log.Debug("Syncing transactions", "outlet", outlet, "from", from.Format(time.DateOnly))
+	var fetched, dead int
+	var buffered int64
+	err = conn.Transactions(ctx, outlet, from, func(p Page) error {
+		fetched += len(p.Inputs)
+		dead += len(p.Dead)
+		st, _, err := s.sink.SourceState(src)
+		if err != nil {
+			return err
+		}
+		st.Source, st.Cursor, st.LastAttemptAt = src, p.Cursor, s.clock.Now()
+		if p.Last {
+			// The walk that started at start is complete: everything up to
+			// start is in the buffer once this page is.
+			st.Watermark = start.UTC().Format(time.RFC3339Nano)
+			st.LastSyncAt, st.LastError, st.Cursor = s.clock.Now(), "", ""
+		}
+		n, err := s.store(ctx, p, &st)
+		buffered += int64(n)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.log.Info("Outlet synced", "outlet", outlet, "from", from.Format(time.DateOnly),
+		"fetched", fetched, "new_or_changed", buffered, "unmappable", dead,
+		"took", s.clock.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// store writes one page: dead entries first (a crash before the records
+// only repeats them), then records and state in one transaction. On ErrFull
+// it waits for space and tries again: polling pauses, nothing is dropped.
+func (s *Syncer) store(ctx context.Context, p Page, st *store.SourceState) (int, error) {
+	for _, d := range p.Dead {
+		if _, err := s.sink.AddDead(d.Input, store.StageMap, d.Reason); err != nil {
+			return 0, fmt.Errorf("set aside unmappable record: %w", err)
+		}
+		s.log.Warn("Moka record could not be mapped", "key", d.Input.Key, "reason", d.Reason)
+	}
+	for {
+		space := s.sink.Space()
+		res, err := s.sink.Append(p.Inputs, st)
+		if err == nil {
+			s.setFull(false)
+			if res.Appended > 0 && st != nil {
+				s.count(st.Source, int64(res.Appended))
+			}
+			return res.Appended, nil
+		}
+		if !errors.Is(err, store.ErrFull) {
+			return 0, fmt.Errorf("buffer records: %w", err)
+		}
+		if !s.setFull(true) {
+			s.log.Warn("Buffer full: polling paused until the upstream takes records")
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-space:
+		}
+	}
+}
+
+// count adds n to a source's buffered counter. It is cosmetic, so it is not
+// worth holding up the records' transaction for.
+func (s *Syncer) count(src string, n int64) {
+	st, _, err := s.sink.SourceState(src)
+	if err != nil {
+		return
+	}
+	if st.Counts == nil {
+		st.Counts = map[string]int64{}
+	}
+	st.Counts["buffered"] += n
+	if err := s.sink.PutSourceState(st); err != nil {
+		s.log.Warn("Saving sync counters failed", "err", err)
+	}
+}
+
+// setFull records the buffer-full state and returns the previous one.
+func (s *Syncer) setFull(v bool) bool {
+	s.mu.Lock()
+	old := s.full
+	s.full = v
+	s.mu.Unlock()
+	if old && !v {
+		s.log.Info("Buffer has space again: polling resumed")
+	}
+	if old != v && s.onFull != nil {
+		s.onFull(v)
+	}
+	return old
+}
+
+func (s *Syncer) runImport(ctx context.Context, req importReq) {
+	s.mu.Lock()
+	conn, cfg := s.conn, s.cfg
+	s.mu.Unlock()
+	now := s.clock.Now().In(cfg.Location)
+	since := req.since.In(cfg.Location)
+	total := int(now.Sub(since).Hours()/24) + 1
+	s.updateImport(func(is *ImportStatus) { is.DaysTotal = total })
+	s.log.Info("Historical import started", "since", since.Format(time.DateOnly), "outlet", req.outletID)
+
+	err := func() error {
+		if conn == nil {
+			return errors.New("moka is not configured")
+		}
+		outlets, err := s.outlets(ctx, conn, cfg)
+		if err != nil {
+			return err
+		}
+		for _, o := range outlets {
+			if req.outletID != "" && o.ID != req.outletID {
+				continue
+			}
+			err := conn.Transactions(ctx, o.ID, since, func(p Page) error {
+				// An import never moves the watermark: the regular poll owns it.
+				if _, err := s.store(ctx, p, nil); err != nil {
+					return err
+				}
+				s.updateImport(func(is *ImportStatus) {
+					is.Records += int64(len(p.Inputs))
+					if !p.Through.IsZero() {
+						if d := int(p.Through.Sub(since).Hours()/24) + 1; d > is.DaysDone {
+							is.DaysDone = min(d, total)
+						}
+					}
+				})
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("outlet %s: %w", o.ID, err)
+			}
+		}
+		return nil
+	}()
+	s.updateImport(func(is *ImportStatus) {
+		is.Running = false
+		if err != nil {
+			is.Error = err.Error()
+		} else {
+			is.DaysDone = total
+		}
+	})
+	if err != nil {
+		s.log.Warn("Historical import failed", "err", err)
+	} else {
+		s.log.Info("Historical import finished")
+	}
+}
+
+func (s *Syncer) updateImport(f func(*ImportStatus)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.imp != nil {
+		f(s.imp)
+	}
+}

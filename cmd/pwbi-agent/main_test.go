@@ -1,0 +1,387 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pwbi/edge-agent/agent/localapi"
+	"github.com/pwbi/edge-agent/agent/upstream/upstreamfake"
+	"github.com/pwbi/edge-agent/store"
+)
+
+// These tests build the real binary and run it as a technician would.
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+func agentBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "pwbi-agent-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "pwbi-agent")
+		cmd := exec.Command("go", "build", "-race", "-o", binPath, ".")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+type testEnv struct {
+	dir, cfgPath, dataDir, apiAddr string
+	up                             *upstreamfake.Server
+}
+
+const upstreamToken = "tok-e2e-secret-value"
+
+func newEnv(t *testing.T) *testEnv {
+	t.Helper()
+	return newEnvWith(t, "[moka]\nenabled = false\n")
+}
+
+// newEnvWith writes a config with the given [moka] section.
+func newEnvWith(t *testing.T, mokaSection string) *testEnv {
+	t.Helper()
+	e := &testEnv{dir: t.TempDir()}
+	e.dataDir = filepath.Join(e.dir, "data")
+	e.apiAddr = freeAddr(t)
+	e.up = upstreamfake.NewServer(t, upstreamfake.Options{Token: upstreamToken})
+	e.cfgPath = filepath.Join(e.dir, "config.toml")
+	cfg := fmt.Sprintf(`version = 1
+[agent]
+id = "e2e-pc"
+data_dir = "data"
+log_level = "debug"
+%s
+[upstream]
+url = %q
+token_file = "upstream.token"
+batch_size = 200
+flush_interval = "200ms"
+timeout = "5s"
+[local_api]
+listen = %q
+`, mokaSection, e.up.URL(), e.apiAddr)
+	if err := os.WriteFile(e.cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(e.dir, "upstream.token"), []byte(upstreamToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// seed puts n records into the agent's database before it starts.
+func (e *testEnv) seed(t *testing.T, n int) {
+	t.Helper()
+	if err := os.MkdirAll(e.dataDir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(store.Options{Path: filepath.Join(e.dataDir, "agent.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for i := 0; i < n; i += 500 {
+		var in []store.Input
+		for j := i; j < i+500 && j < n; j++ {
+			data := fmt.Sprintf(`{"external_id":"T%06d","amount":"%d.50","outlet_id":"o1"}`, j, 1000+j)
+			in = append(in, store.Input{Kind: store.KindTransaction, Key: fmt.Sprintf("moka/b1/o1/T%06d", j), Data: json.RawMessage(data)})
+		}
+		if _, err := st.Append(in, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+type proc struct {
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+	done   chan error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func (e *testEnv) start(t *testing.T) *proc {
+	t.Helper()
+	p := &proc{stderr: &syncBuffer{}, done: make(chan error, 1)}
+	p.cmd = exec.Command(agentBinary(t), "run", "--config", e.cfgPath)
+	p.cmd.Stderr = p.stderr
+	p.cmd.Stdout = p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			p.cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("agent output:\n%s", p.stderr.String())
+		}
+	})
+	return p
+}
+
+// waitFor polls cond until it holds or the deadline passes. It is how a test
+// watches a separate process; it asserts nothing about speed.
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (e *testEnv) status(t *testing.T) (localapi.Status, error) {
+	c := localapi.NewClient(e.apiAddr, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return c.Status(ctx)
+}
+
+func TestRunStatusAndCleanStop(t *testing.T) {
+	e := newEnv(t)
+	e.seed(t, 1000)
+	p := e.start(t)
+
+	var st localapi.Status
+	waitFor(t, "status", 60*time.Second, func() bool {
+		var err error
+		st, err = e.status(t)
+		return err == nil
+	})
+	if st.Version == "" || st.AgentID != "e2e-pc" || st.Config.Generation != 1 || st.Config.Error != "" {
+		t.Fatalf("status: %+v", st)
+	}
+	if !strings.HasSuffix(st.Config.Path, "config.toml") || !filepath.IsAbs(st.Config.Path) {
+		t.Errorf("config path %q", st.Config.Path)
+	}
+	if st.Moka.Enabled || st.Checkout.Enabled || !st.Upstream.Configured {
+		t.Errorf("feature flags: %+v", st)
+	}
+
+	// The seeded backlog drains to the upstream, in order.
+	waitFor(t, "backlog delivered", 60*time.Second, func() bool { return len(e.up.Records()) >= 1000 })
+	recs := e.up.Records()
+	for i, r := range recs {
+		if want := fmt.Sprintf("moka/b1/o1/T%06d", i); r.Key != want || (i > 0 && r.Seq <= recs[i-1].Seq) {
+			t.Fatalf("record %d is %s seq %d: not in order", i, r.Key, r.Seq)
+		}
+	}
+	if e.up.OrderViolations() != 0 {
+		t.Fatal("order violations")
+	}
+	waitFor(t, "queue empty and online", 10*time.Second, func() bool {
+		st, _ = e.status(t)
+		return st.Queue.Pending == 0 && st.Upstream.Online && st.State == localapi.StateOK
+	})
+	raw := mustGet(t, "http://"+e.apiAddr+"/v1/status")
+	if strings.Contains(raw, upstreamToken) {
+		t.Fatal("status leaks the upstream token")
+	}
+
+	// Sync now through the API works against the real binary.
+	if err := localapi.NewClient(e.apiAddr, nil).Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("agent did not stop within 20s of SIGTERM")
+	}
+	out := p.stderr.String()
+	if !strings.Contains(out, "Agent stopped") {
+		t.Errorf("no clean stop in the log:\n%s", out)
+	}
+	if strings.Contains(out, upstreamToken) {
+		t.Error("log leaks the upstream token")
+	}
+	logFile, err := os.ReadFile(filepath.Join(e.dataDir, "logs", "agent.log"))
+	if err != nil {
+		t.Fatalf("log file: %v", err)
+	}
+	if !bytes.Contains(logFile, []byte(`"msg":"Agent started"`)) || bytes.Contains(logFile, []byte(upstreamToken)) {
+		t.Errorf("log file content unexpected:\n%s", logFile)
+	}
+}
+
+// TestKill9WhileForwarding kills the agent hard, repeatedly, while it sends a
+// backlog to a slow upstream; after the last restart every record must have
+// arrived, in order, at least once.
+func TestKill9WhileForwarding(t *testing.T) {
+	const n = 5000
+	e := newEnv(t)
+	e.seed(t, n)
+	e.up.SetDelay(30 * time.Millisecond)
+
+	for round := 0; round < 4; round++ {
+		p := e.start(t)
+		before := len(e.up.Records())
+		waitFor(t, "some progress", 60*time.Second, func() bool {
+			return len(e.up.Records()) > before || len(e.up.Records()) >= n
+		})
+		if err := p.cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		<-p.done
+	}
+	e.up.SetDelay(0)
+	e.start(t)
+	waitFor(t, "all records delivered", 120*time.Second, func() bool {
+		st, err := e.status(t)
+		return err == nil && st.Queue.Pending == 0
+	})
+	seen := map[string]bool{}
+	var last uint64
+	for _, r := range e.up.Records() {
+		if r.Seq < last {
+			// A retry after a crash may resend a batch (at least once), but
+			// never an older record after a newer one within the new stream.
+			if !seen[r.Key] {
+				t.Fatalf("record %s (seq %d) arrived after seq %d and was never sent before", r.Key, r.Seq, last)
+			}
+		}
+		if r.Seq > last {
+			last = r.Seq
+		}
+		seen[r.Key] = true
+	}
+	for i := 0; i < n; i++ {
+		if k := fmt.Sprintf("moka/b1/o1/T%06d", i); !seen[k] {
+			t.Fatalf("record %s lost", k)
+		}
+	}
+	t.Logf("%d records accepted for %d distinct (duplicates from crashes: %d)", len(e.up.Records()), n, len(e.up.Records())-n)
+}
+
+func TestConfigCheck(t *testing.T) {
+	e := newEnv(t)
+	out, err := exec.Command(agentBinary(t), "config", "check", "--config", e.cfgPath).CombinedOutput()
+	if err != nil {
+		t.Fatalf("config check of a good file: %v\n%s", err, out)
+	}
+	bad := filepath.Join(e.dir, "bad.toml")
+	os.WriteFile(bad, []byte("version = 1\n[local_api]\nlisten = \"0.0.0.0:8687\"\n[moka]\npoll_intervall = \"5m\"\n"), 0o600)
+	out, err = exec.Command(agentBinary(t), "config", "check", "--config", bad).CombinedOutput()
+	if code := exitCode(err); code != 1 {
+		t.Fatalf("exit code %d, want 1\n%s", code, out)
+	}
+	for _, want := range []string{"bad.toml:3", "local_api.listen", "bad.toml:5", "moka.poll_intervall"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestExample(t *testing.T) {
+	// The shipped example must pass `config check` as it is.
+	out, err := exec.Command(agentBinary(t), "config", "check", "--config", "../../config.example.toml").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	out, err = exec.Command(agentBinary(t), "version").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "pwbi-agent ") {
+		t.Fatalf("version: %v %s", err, out)
+	}
+	out, err = exec.Command(agentBinary(t), "no-such-command").CombinedOutput()
+	if exitCode(err) != 2 || !strings.Contains(string(out), "Usage") {
+		t.Fatalf("unknown command: %v %s", err, out)
+	}
+}
+
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	return -1
+}
+
+func mustGet(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func runCLI(t *testing.T, args ...string) ([]byte, error) {
+	t.Helper()
+	return exec.Command(agentBinary(t), args...).CombinedOutput()
+}
