@@ -30,7 +30,7 @@ var (
 	buildErr  error
 )
 
-func agentBinary(t *testing.T) string {
+func agentBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "pwbi-agent-bin")
@@ -39,7 +39,12 @@ func agentBinary(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(dir, "pwbi-agent")
-		cmd := exec.Command("go", "build", "-race", "-o", binPath, ".")
+		args := []string{"build", "-o", binPath}
+		if raceEnabled {
+			// The binary under test runs with the race detector too.
+			args = append(args, "-race")
+		}
+		cmd := exec.Command("go", append(args, ".")...)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
@@ -58,7 +63,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -75,13 +80,13 @@ type testEnv struct {
 
 const upstreamToken = "tok-e2e-secret-value"
 
-func newEnv(t *testing.T) *testEnv {
+func newEnv(t testing.TB) *testEnv {
 	t.Helper()
 	return newEnvWith(t, "[moka]\nenabled = false\n")
 }
 
 // newEnvWith writes a config with the given [moka] section.
-func newEnvWith(t *testing.T, mokaSection string) *testEnv {
+func newEnvWith(t testing.TB, mokaSection string) *testEnv {
 	t.Helper()
 	e := &testEnv{dir: t.TempDir()}
 	e.dataDir = filepath.Join(e.dir, "data")
@@ -113,7 +118,7 @@ listen = %q
 }
 
 // seed puts n records into the agent's database before it starts.
-func (e *testEnv) seed(t *testing.T, n int) {
+func (e *testEnv) seed(t testing.TB, n int) {
 	t.Helper()
 	if err := os.MkdirAll(e.dataDir, 0o750); err != nil {
 		t.Fatal(err)
@@ -126,7 +131,14 @@ func (e *testEnv) seed(t *testing.T, n int) {
 	for i := 0; i < n; i += 500 {
 		var in []store.Input
 		for j := i; j < i+500 && j < n; j++ {
-			data := fmt.Sprintf(`{"external_id":"T%06d","amount":"%d.50","outlet_id":"o1"}`, j, 1000+j)
+			// About 800 bytes, the size of a real unified transaction.
+			data := fmt.Sprintf(`{"external_id":"T%06d","source_system":"moka","business_id":"b1","outlet_id":"o1",`+
+				`"receipt_no":"INV%06d","status":"completed","currency":"IDR","amount":"%d.50","subtotal":"136364",`+
+				`"tax_amount":"13636","service_charge_amount":"0","discount_amount":"0","refund_amount":"0",`+
+				`"payment_method":"cash","timestamp":"2025-12-26T10:30:00+07:00","business_date":"2025-12-26","items":[`+
+				`{"name":"Es Kopi Susu Gula Aren","variant":"Large","sku":"","quantity":"2","unit_price":"25000","total":"50000","discount_amount":"0","modifiers":[{"name":"Extra shot","price":"5000"}]},`+
+				`{"name":"Nasi Goreng Spésial","variant":"","sku":"NG-01","quantity":"1","unit_price":"45000","total":"45000","discount_amount":"0","modifiers":[]},`+
+				`{"name":"Teh Tarik","variant":"Regular","sku":"","quantity":"3","unit_price":"18000","total":"54000","discount_amount":"0","modifiers":[]}]}`, j, j, 150000+j)
 			in = append(in, store.Input{Kind: store.KindTransaction, Key: fmt.Sprintf("moka/b1/o1/T%06d", j), Data: json.RawMessage(data)})
 		}
 		if _, err := st.Append(in, nil); err != nil {
@@ -158,7 +170,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func (e *testEnv) start(t *testing.T) *proc {
+func (e *testEnv) start(t testing.TB) *proc {
 	t.Helper()
 	p := &proc{stderr: &syncBuffer{}, done: make(chan error, 1)}
 	p.cmd = exec.Command(agentBinary(t), "run", "--config", e.cfgPath)
@@ -182,7 +194,7 @@ func (e *testEnv) start(t *testing.T) *proc {
 
 // waitFor polls cond until it holds or the deadline passes. It is how a test
 // watches a separate process; it asserts nothing about speed.
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
@@ -193,7 +205,7 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 	}
 }
 
-func (e *testEnv) status(t *testing.T) (localapi.Status, error) {
+func (e *testEnv) status(t testing.TB) (localapi.Status, error) {
 	c := localapi.NewClient(e.apiAddr, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
