@@ -416,6 +416,11 @@ func (s *Store) DeadLetter(seq uint64, reason string) error {
 // AddDead stores a record that never entered the outbox, e.g. stage "map"
 // for source data that could not be mapped (SPEC §4). Kind and Key may be
 // empty. It returns the dead letter's id.
+//
+// A record with a key is remembered in the dedupe index like a buffered
+// one: offering the same key with the same data again (the next poll
+// re-fetching the same broken record) is a no-op that returns id 0, and the
+// record is buffered normally once its source is fixed.
 func (s *Store) AddDead(in Input, stage, reason string) (uint64, error) {
 	if stage == "" {
 		return 0, errors.New("store: add dead letter: empty stage")
@@ -430,10 +435,21 @@ func (s *Store) AddDead(in Input, stage, reason string) (uint64, error) {
 		if err != nil {
 			return err
 		}
+		dd := tx.Bucket(bucketDedupe)
+		if in.Key != "" {
+			if old := dd.Get([]byte(in.Key)); len(old) >= versionLen && bytes.Equal(old[:versionLen], ver[:]) {
+				return nil // already set aside with this very content
+			}
+		}
 		if err := putDead(tx, &c, now, 0, stage, reason, rec); err != nil {
 			return err
 		}
 		id = tx.Bucket(bucketDead).Sequence()
+		if in.Key != "" {
+			if err := dd.Put([]byte(in.Key), appendDedupe(nil, &ver, now)); err != nil {
+				return err
+			}
+		}
 		return c.write(meta)
 	})
 	if err != nil {

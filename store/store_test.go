@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -756,5 +757,35 @@ func TestSetMaxPendingBytes(t *testing.T) {
 	s.SetMaxPendingBytes(0)
 	if _, err := s.Append(inputs(3, 1), nil); err != nil {
 		t.Errorf("Append unbounded = %v", err)
+	}
+}
+
+// Regression: a broken source record re-fetched by every poll is set aside
+// once; once fixed it is buffered normally.
+func TestAddDeadDedupesSameContent(t *testing.T) {
+	s, err := Open(Options{Path: filepath.Join(t.TempDir(), "agent.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	bad := Input{Kind: KindTransaction, Key: "moka/b/o/T1", Data: json.RawMessage(`{"id":"T1","grand_total":"12a"}`)}
+	id, err := s.AddDead(bad, StageMap, "grand_total: bad number")
+	if err != nil || id == 0 {
+		t.Fatalf("first AddDead: %d %v", id, err)
+	}
+	if id2, err := s.AddDead(bad, StageMap, "grand_total: bad number"); err != nil || id2 != 0 {
+		t.Fatalf("repeated AddDead: id %d err %v, want 0 nil", id2, err)
+	}
+	other := bad
+	other.Data = json.RawMessage(`{"id":"T1","grand_total":"12b"}`)
+	if id3, err := s.AddDead(other, StageMap, "grand_total: bad number"); err != nil || id3 == 0 {
+		t.Fatalf("changed broken record not set aside: %d %v", id3, err)
+	}
+	if st, _ := s.Stats(); st.DeadLetters != 2 {
+		t.Fatalf("dead letters %d, want 2", st.DeadLetters)
+	}
+	fixed := Input{Kind: KindTransaction, Key: "moka/b/o/T1", Data: json.RawMessage(`{"external_id":"T1","amount":"12"}`)}
+	if res, err := s.Append([]Input{fixed}, nil); err != nil || res.Appended != 1 {
+		t.Fatalf("fixed record: %+v %v", res, err)
 	}
 }

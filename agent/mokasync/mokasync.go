@@ -491,10 +491,13 @@ func (s *Syncer) syncTransactions(ctx context.Context, conn Connector, cfg Confi
 // it waits for space and tries again: polling pauses, nothing is dropped.
 func (s *Syncer) store(ctx context.Context, p Page, st *store.SourceState) (int, error) {
 	for _, d := range p.Dead {
-		if _, err := s.sink.AddDead(d.Input, store.StageMap, d.Reason); err != nil {
+		id, err := s.sink.AddDead(d.Input, store.StageMap, d.Reason)
+		if err != nil {
 			return 0, fmt.Errorf("set aside unmappable record: %w", err)
 		}
-		s.log.Warn("Moka record could not be mapped", "key", d.Input.Key, "reason", d.Reason)
+		if id != 0 { // 0: the same record was set aside by an earlier poll
+			s.log.Warn("Moka record could not be mapped", "key", d.Input.Key, "reason", d.Reason, "dead_letter", id)
+		}
 	}
 	for {
 		space := s.sink.Space()

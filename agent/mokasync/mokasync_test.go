@@ -188,6 +188,16 @@ func TestFirstSyncThenIncremental(t *testing.T) {
 	if n := len(got); n != 9 || got[7] != "moka/b1/o1/t2" || got[8] != "moka/b1/o1/t5" {
 		t.Fatalf("after second poll: %v", got)
 	}
+
+	// Regression: an unmappable record re-fetched by every poll is set aside
+	// once, not once per poll.
+	conn.set("o1", "t1", "bad")
+	clock.Advance(5 * time.Minute)
+	s.poll(context.Background())
+	s.poll(context.Background())
+	if dead, _ := st.DeadLetters(10); len(dead) != 1 {
+		t.Fatalf("%d dead letters after repeated polls of the same bad record", len(dead))
+	}
 }
 
 func TestFailedWalkKeepsWatermark(t *testing.T) {
