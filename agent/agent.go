@@ -146,6 +146,8 @@ func Run(ctx context.Context, opts Options) error {
 	apiCtx, stopAPI := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopAPI()
 
+	hkDone := make(chan struct{})
+	go func() { a.housekeeping(runCtx); close(hkDone) }()
 	mokaDone := make(chan error, 1)
 	go func() { mokaDone <- a.moka.Run(runCtx) }()
 	fwdDone := make(chan error, 1)
@@ -174,6 +176,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err := <-mokaDone; err != nil && runErr == nil {
 		runErr = err
 	}
+	<-hkDone
 	if fwdRunning {
 		if err := <-fwdDone; err != nil && runErr == nil {
 			runErr = err

@@ -96,12 +96,26 @@ func (s *Store) safeCompact(dst *bolt.DB) (err error) {
 	return bolt.Compact(dst, s.db, compactTxMaxSize)
 }
 
-// maybeCompact compacts at Open when the file is large and mostly free
+// MaybeCompact compacts the database if the file is larger than 64 MiB and
+// more than half of it is free space, as Open does. The agent calls it
+// periodically: a service runs for months between restarts, and a drained
+// backlog otherwise leaves the file at its high-water mark for good.
+func (s *Store) MaybeCompact() error {
+	if err := s.maybeCompact(); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	return nil
+}
+
+// maybeCompact compacts when the file is large and mostly free
 // space. The decision reads bbolt's in-memory freelist statistics: no I/O.
 // It fails only if the database could not be reopened after compacting.
 func (s *Store) maybeCompact() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.db == nil {
+		return ErrClosed
+	}
 	size, err := fileSize(s.path)
 	if err != nil || size <= compactMinSize {
 		return nil
@@ -118,7 +132,7 @@ func (s *Store) maybeCompact() error {
 	s.log.Info("Compacting database", "path", s.path, "size", size, "free", free)
 	before, after, err := s.compactLocked()
 	if err != nil {
-		s.log.Warn("Compaction at open failed", "err", err)
+		s.log.Warn("Compaction failed", "err", err)
 		if s.db == nil {
 			return err
 		}

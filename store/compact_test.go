@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -168,4 +169,39 @@ func benchInput(i int) Input {
 		`{"name":"Croissant","variant":"","sku":"CR-01","quantity":"1","unit_price":"36364","total":"36364","discount_amount":"0","modifiers":[]},`+
 		`{"name":"Nasi Goreng","variant":"Pedas","sku":"NG-02","quantity":"1","unit_price":"50000","total":"50000","discount_amount":"0","modifiers":[]}]}`, i, i)
 	return Input{Kind: KindTransaction, Key: fmt.Sprintf("moka/biz_1/outlet_456/MOK%09d", i), Data: []byte(data)}
+}
+
+// A long-running agent compacts without a restart once a backlog drained.
+func TestMaybeCompactWhileOpen(t *testing.T) {
+	old := compactMinSize
+	compactMinSize = 1 << 20
+	t.Cleanup(func() { compactMinSize = old })
+
+	opts := testOptions(t, "")
+	s := mustOpen(t, opts)
+	defer s.Close()
+	kept := fillAndDrain(t, s, 4000, 3)
+	before, _ := fileSize(opts.Path)
+	if err := s.MaybeCompact(); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := fileSize(opts.Path)
+	if after >= before/2 {
+		t.Fatalf("not compacted: %d -> %d", before, after)
+	}
+	if got := seqsOf(mustPending(t, s, 10)); !slices.Equal(got, kept) {
+		t.Errorf("pending = %v, want %v", got, kept)
+	}
+	// Still usable, and a second call on a compact file does nothing.
+	mustAppend(t, s, benchInputs(20000, 10), nil)
+	if err := s.MaybeCompact(); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := fileSize(opts.Path); again < after {
+		t.Errorf("compacted a compact file: %d -> %d", after, again)
+	}
+	_ = s.Close()
+	if err := s.MaybeCompact(); !errors.Is(err, ErrClosed) {
+		t.Errorf("after Close: %v", err)
+	}
 }
