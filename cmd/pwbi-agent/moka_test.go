@@ -193,3 +193,48 @@ func TestMokaKill9DuringBackfill(t *testing.T) {
 	checkUpstreamMatchesMoka(t, e, m)
 	t.Logf("upstream accepted %d records for %d transactions", len(e.up.Records()), want)
 }
+
+// TestMokaImport: a first sync reaches back only initial_backfill_days; a
+// historical import through the CLI brings the rest, with progress shown.
+func TestMokaImport(t *testing.T) {
+	m := startMoka(t, 2, 60, 10)
+	e := newEnvWith(t, mokaSection(m, 7))
+	e.start(t)
+	waitFor(t, "first sync", 120*time.Second, func() bool {
+		st, err := e.status(t)
+		return err == nil && len(st.Moka.Outlets) == 2 && st.Moka.Outlets[1].LastSyncAt != nil && st.Queue.Pending == 0
+	})
+	all := len(m.Expected())
+	if got := len(latestTx(e.up.Records())); got >= all {
+		t.Fatalf("first sync already sent %d of %d: backfill window not applied", got, all)
+	}
+
+	since := time.Now().In(m.Location()).AddDate(0, 0, -59).Format(time.DateOnly)
+	out, err := runCLI(t, "import", "--since", since, "--config", e.cfgPath)
+	if err != nil {
+		t.Fatalf("import: %v\n%s", err, out)
+	}
+	if !bytes.Contains(out, []byte("done")) {
+		t.Errorf("import output: %s", out)
+	}
+	st, err := e.status(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if imp := st.Moka.Import; imp == nil || imp.Running || imp.Error != "" || imp.DaysDone != imp.DaysTotal || imp.Since != since {
+		t.Fatalf("import status: %+v", st.Moka.Import)
+	}
+	waitFor(t, "imported history delivered", 120*time.Second, func() bool {
+		st, err := e.status(t)
+		return err == nil && st.Queue.Pending == 0 && len(latestTx(e.up.Records())) >= all
+	})
+	checkUpstreamMatchesMoka(t, e, m)
+
+	// Out of range and malformed requests are refused with a clear message.
+	for _, bad := range []string{"2020-01-01", "yesterday", time.Now().AddDate(0, 0, 2).Format(time.DateOnly)} {
+		out, err := runCLI(t, "import", "--since", bad, "--config", e.cfgPath)
+		if code := exitCode(err); code != 2 {
+			t.Errorf("import --since %s: exit %d\n%s", bad, code, out)
+		}
+	}
+}
