@@ -1,0 +1,550 @@
+// Package configwatch watches the agent's config file and reports changes of
+// its content (SPEC §3 "Hot reload").
+//
+// A [Watcher] watches the file's directory, not the file: editors save by
+// writing a temporary file and renaming it over the target (vim, VS Code,
+// os.Rename), by writing in place twice (Notepad), by deleting and
+// recreating, or by truncating and writing, and a watch on the file itself
+// is lost or blind to several of those. Events are filtered on the file's
+// base name (case-insensitively on Windows) and debounced: the file is read
+// only once [Options.Debounce] has passed since the last event, then hashed,
+// and the callback runs only when the hash differs from the last one
+// reported or set with [Watcher.SetHash]. No-op saves and touch cost a read.
+//
+// A missing file (deleted, or caught between the steps of a save) never
+// produces a change: the running configuration stays in force, and the file
+// is reported when it comes back with new content. A file read while it is
+// still being written may yield partial content, which is reported like any
+// other (the agent's validation rejects it and keeps the running config);
+// the rest of the write produces another event, which restarts the
+// debounce, so the final content is read and reported last. A read error
+// (for example a sharing violation on Windows) is logged and retried after a
+// backoff, on the next event and on the next poll.
+//
+// fsnotify can miss events (network shares, an overflowing queue), so the
+// file is also re-read every [Options.Poll]. If the directory watch cannot be
+// set up or is lost (the directory is removed, renamed or replaced), the
+// watcher keeps re-reading the file and tries to re-add the watch with a
+// backoff. fsnotify errors are logged, rate-limited, and never stop it.
+//
+// The package validates nothing: it hands the bytes to the caller, which
+// parses and validates the whole file before swapping it in. It imports no
+// other agent package. Every timer goes through the injected clockwork.Clock.
+package configwatch
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/jonboulle/clockwork"
+)
+
+// Defaults for [Options].
+const (
+	// DefaultDebounce is long enough to cover an editor's save (temp file,
+	// rename, Notepad's second write) and short enough to feel immediate.
+	DefaultDebounce = 400 * time.Millisecond
+	// DefaultPoll bounds how long a change fsnotify missed goes unnoticed.
+	DefaultPoll = 30 * time.Second
+)
+
+const (
+	// The directory watch is retried after rewatchMin, doubling up to
+	// rewatchMax, while it cannot be set up. The file is re-read at every
+	// attempt. Read errors use the same backoff.
+	rewatchMin = time.Second
+	rewatchMax = 30 * time.Second
+	// Repeated fsnotify or read errors are logged at most once per errLogEvery.
+	errLogEvery = time.Minute
+)
+
+// Options configures a [Watcher]. The zero value is usable.
+type Options struct {
+	// Debounce is the quiet time after the last event on the file before it
+	// is read. Zero or negative means DefaultDebounce.
+	Debounce time.Duration
+	// Poll re-reads and hashes the file this often even without events,
+	// because fsnotify can miss them. Zero means DefaultPoll; negative turns
+	// the periodic re-read off (the backoff re-reads while the directory
+	// watch is down still happen).
+	Poll time.Duration
+	// Clock drives every timer; nil means the real clock.
+	Clock clockwork.Clock
+	// Logger receives the watcher's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Change is a new content of the config file.
+type Change struct {
+	Data []byte
+	Hash string // Hash(Data)
+}
+
+// Watcher watches one config file. Create it with [New] and start it with
+// [Watcher.Run]; [Watcher.Check] and [Watcher.SetHash] are safe for
+// concurrent use, also while Run is running.
+type Watcher struct {
+	path     string // absolute and clean
+	dir      string // filepath.Dir(path)
+	base     string // filepath.Base(path)
+	fold     bool   // compare names case-insensitively (Windows)
+	debounce time.Duration
+	poll     time.Duration // <= 0: off
+	clock    clockwork.Clock
+	log      *slog.Logger
+
+	checkC  chan struct{} // Check requests, buffered 1
+	running atomic.Bool
+
+	mu   sync.Mutex
+	hash string // last reported or set content hash; guarded by mu
+
+	// Test hooks, set before Run.
+	rewatchMin, rewatchMax time.Duration
+	dropEvents             bool // ignore every fsnotify event, as if fsnotify missed them
+}
+
+// New returns a watcher for the config file at path. initialHash is
+// Hash of the content already in force, so an unchanged file is not
+// reported; pass "" to have Run report the current content at start.
+func New(path string, initialHash string, opts Options) *Watcher {
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	path = filepath.Clean(path)
+	w := &Watcher{
+		path:       path,
+		dir:        filepath.Dir(path),
+		base:       filepath.Base(path),
+		fold:       runtime.GOOS == "windows",
+		debounce:   opts.Debounce,
+		poll:       opts.Poll,
+		clock:      opts.Clock,
+		log:        opts.Logger,
+		checkC:     make(chan struct{}, 1),
+		hash:       initialHash,
+		rewatchMin: rewatchMin,
+		rewatchMax: rewatchMax,
+	}
+	if w.debounce <= 0 {
+		w.debounce = DefaultDebounce
+	}
+	if w.poll == 0 {
+		w.poll = DefaultPoll
+	}
+	if w.clock == nil {
+		w.clock = clockwork.NewRealClock()
+	}
+	if w.log == nil {
+		w.log = slog.New(slog.DiscardHandler)
+	}
+	return w
+}
+
+// Hash returns the hex SHA-256 of data, the form used by [Change.Hash],
+// [New] and [Watcher.SetHash].
+func Hash(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// SetHash tells the watcher which content is in force, for example after a
+// manual reload, so that it does not report that content again.
+func (w *Watcher) SetHash(hash string) {
+	w.mu.Lock()
+	w.hash = hash
+	w.mu.Unlock()
+}
+
+// Check asks Run to re-read the file at once, without waiting for the
+// debounce. It does not block; requests made before Run gets to them
+// collapse into one, and one made before Run starts is served at start.
+func (w *Watcher) Check() {
+	select {
+	case w.checkC <- struct{}{}:
+	default:
+	}
+}
+
+// Run watches the file until ctx is done and then returns nil. onChange is
+// called from Run's goroutine, one call at a time, never after Run returns;
+// while it runs, events queue up. Run reads the file once at start, after
+// setting up the watch, so a change made between loading the config and
+// starting the watcher is not missed. It returns an error only when misused:
+// a nil onChange, or a second Run while one is running.
+func (w *Watcher) Run(ctx context.Context, onChange func(Change)) error {
+	if onChange == nil {
+		return errors.New("configwatch: nil onChange")
+	}
+	if !w.running.CompareAndSwap(false, true) {
+		return errors.New("configwatch: watcher already running")
+	}
+	defer w.running.Store(false)
+	if ctx.Err() != nil {
+		return nil
+	}
+
+	var pollC <-chan time.Time
+	if w.poll > 0 {
+		t := w.clock.NewTicker(w.poll)
+		defer t.Stop()
+		pollC = t.Chan()
+	}
+	l := newLoop(w, onChange)
+	defer l.close()
+	l.tryWatch()
+	l.check()
+	w.log.Info("Watching config file", "path", w.path, "debounce", w.debounce, "poll", max(w.poll, 0))
+
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-l.events:
+			if !ok {
+				l.closed()
+				continue
+			}
+			l.event(ev)
+		case err, ok := <-l.errs:
+			if !ok {
+				l.closed()
+				continue
+			}
+			l.watchError(err)
+		case <-l.debounceC:
+			l.debounceFired()
+		case <-l.rewatchC:
+			l.rewatchFired()
+		case <-pollC:
+			l.pollTick()
+		case <-w.checkC:
+			l.check()
+		}
+	}
+}
+
+// loop is the state of one Run; only Run's goroutine touches it.
+type loop struct {
+	w        *Watcher
+	onChange func(Change)
+
+	fsw      *fsnotify.Watcher // nil until created, or after it broke
+	events   <-chan fsnotify.Event
+	errs     <-chan error
+	watching bool        // the directory watch is in place
+	dirInfo  os.FileInfo // the directory as watched, to notice it being replaced
+	degraded bool        // the watch failed or was lost and has not been restored
+
+	// Debounced re-read: due is when to read; the timer fires at fireAt <=
+	// due and is re-armed for the rest.
+	pending   bool
+	due       time.Time
+	fireAt    time.Time
+	debounceT clockwork.Timer
+	debounceC <-chan time.Time
+
+	rewatchT     clockwork.Timer
+	rewatchC     <-chan time.Time
+	rewatchDelay time.Duration
+
+	missing    bool          // the file was missing at the last read
+	readFailed bool          // the last read failed (not missing)
+	readRetry  time.Duration // backoff after read errors
+	errLog     rateLimiter   // fsnotify errors
+	readLog    rateLimiter   // read errors
+}
+
+func newLoop(w *Watcher, onChange func(Change)) *loop {
+	return &loop{
+		w:        w,
+		onChange: onChange,
+		errLog:   rateLimiter{every: errLogEvery},
+		readLog:  rateLimiter{every: errLogEvery},
+	}
+}
+
+func (l *loop) close() {
+	if l.debounceT != nil {
+		l.debounceT.Stop()
+	}
+	if l.rewatchT != nil {
+		l.rewatchT.Stop()
+	}
+	if l.fsw != nil {
+		// Close waits for fsnotify's goroutines.
+		_ = l.fsw.Close()
+		l.fsw = nil
+	}
+}
+
+// sameName compares file names the way the file system does.
+func sameName(a, b string, fold bool) bool {
+	if fold {
+		return strings.EqualFold(a, b)
+	}
+	return a == b
+}
+
+// watch sets up the directory watch.
+func (l *loop) watch() error {
+	if l.fsw == nil {
+		fsw, err := fsnotify.NewWatcher()
+		if err != nil {
+			return fmt.Errorf("create file watcher: %w", err)
+		}
+		l.fsw, l.events, l.errs = fsw, fsw.Events, fsw.Errors
+	}
+	// Stat before Add: if the directory is replaced in between, the next
+	// poll sees a different directory and re-adds the watch.
+	info, err := os.Stat(l.w.dir)
+	if err != nil {
+		return fmt.Errorf("stat config directory: %w", err)
+	}
+	if !info.IsDir() {
+		return fmt.Errorf("config directory %s is not a directory", l.w.dir)
+	}
+	// On Windows os.Stat reads the file ID lazily, at the first SameFile;
+	// load it now, or a later comparison would read the new directory's.
+	_ = os.SameFile(info, info)
+	if err := l.fsw.Add(l.w.dir); err != nil {
+		return fmt.Errorf("watch config directory: %w", err)
+	}
+	l.dirInfo, l.watching = info, true
+	return nil
+}
+
+// tryWatch sets up the watch or schedules the next attempt, and reports
+// whether the watch is in place.
+func (l *loop) tryWatch() bool {
+	err := l.watch()
+	if err == nil {
+		if l.degraded {
+			l.w.log.Info("Config directory watch restored", "dir", l.w.dir)
+			l.degraded = false
+		}
+		l.rewatchDelay = 0
+		return true
+	}
+	if !l.degraded {
+		l.w.log.Warn("Cannot watch the config directory; polling instead", "dir", l.w.dir, "err", err)
+		l.degraded = true
+	} else {
+		l.w.log.Debug("Config directory watch retry failed", "dir", l.w.dir, "err", err)
+	}
+	l.scheduleRewatch()
+	return false
+}
+
+func (l *loop) scheduleRewatch() {
+	switch {
+	case l.rewatchDelay == 0:
+		l.rewatchDelay = l.w.rewatchMin
+	default:
+		l.rewatchDelay = min(2*l.rewatchDelay, l.w.rewatchMax)
+	}
+	if l.rewatchT == nil {
+		l.rewatchT = l.w.clock.NewTimer(l.rewatchDelay)
+		l.rewatchC = l.rewatchT.Chan()
+		return
+	}
+	l.rewatchT.Stop()
+	l.rewatchT.Reset(l.rewatchDelay)
+}
+
+func (l *loop) rewatchFired() {
+	if l.watching {
+		return // stale tick
+	}
+	if l.tryWatch() {
+		// The file may have changed while nothing watched it, and the
+		// directory may be being filled right now: read after the debounce.
+		l.arm(l.w.debounce)
+		return
+	}
+	if !l.pending {
+		l.check()
+	}
+}
+
+// lost drops a watch that no longer watches the config directory.
+func (l *loop) lost(reason string) {
+	if !l.watching {
+		return
+	}
+	l.watching, l.dirInfo = false, nil
+	if l.fsw != nil {
+		// The watch may be gone already (inotify removes it with the
+		// directory); the error says nothing useful then.
+		_ = l.fsw.Remove(l.w.dir)
+	}
+	l.w.log.Warn("Config directory watch lost; polling instead", "dir", l.w.dir, "reason", reason)
+	l.degraded = true
+	l.rewatchDelay = 0
+	l.scheduleRewatch()
+	// Read soon: the file is probably gone with the directory, which is
+	// worth a log line, or it changed while the watch was failing.
+	l.arm(l.w.debounce)
+}
+
+// closed handles fsnotify's channels being closed under us.
+func (l *loop) closed() {
+	if l.fsw != nil {
+		_ = l.fsw.Close()
+	}
+	l.fsw, l.events, l.errs = nil, nil, nil
+	l.lost("file watcher closed")
+}
+
+func (l *loop) event(ev fsnotify.Event) {
+	if l.w.dropEvents {
+		return
+	}
+	name := filepath.Clean(ev.Name)
+	if ev.Has(fsnotify.Remove|fsnotify.Rename) && sameName(name, l.w.dir, l.w.fold) {
+		l.lost("directory removed or renamed")
+		return
+	}
+	if !sameName(filepath.Base(name), l.w.base, l.w.fold) {
+		return // another file in the directory
+	}
+	l.w.log.Debug("Config file event", "op", ev.Op.String())
+	l.arm(l.w.debounce)
+}
+
+func (l *loop) watchError(err error) {
+	if errors.Is(err, fsnotify.ErrEventOverflow) {
+		// Events were dropped, possibly ours: read to be sure.
+		l.arm(l.w.debounce)
+	}
+	if ok, suppressed := l.errLog.allow(l.w.clock.Now()); ok {
+		l.w.log.Warn("File watcher error", "dir", l.w.dir, "err", err, "suppressed", suppressed)
+	}
+}
+
+// arm schedules a read d from now, replacing any earlier schedule: after
+// an event the read waits for the full debounce again.
+func (l *loop) arm(d time.Duration) {
+	now := l.w.clock.Now()
+	l.due = now.Add(d)
+	if l.pending && !l.due.Before(l.fireAt) {
+		return // the timer fires first and re-arms for the rest
+	}
+	l.pending = true
+	l.setTimer(d)
+}
+
+func (l *loop) setTimer(d time.Duration) {
+	l.fireAt = l.w.clock.Now().Add(d)
+	if l.debounceT == nil {
+		l.debounceT = l.w.clock.NewTimer(d)
+		l.debounceC = l.debounceT.Chan()
+		return
+	}
+	l.debounceT.Stop()
+	l.debounceT.Reset(d)
+}
+
+func (l *loop) debounceFired() {
+	if !l.pending {
+		return // stale
+	}
+	if rest := l.due.Sub(l.w.clock.Now()); rest > 0 {
+		l.setTimer(rest) // an event came in since the timer was set
+		return
+	}
+	l.pending = false
+	l.check()
+}
+
+func (l *loop) pollTick() {
+	if l.watching {
+		info, err := os.Stat(l.w.dir)
+		if err != nil || !os.SameFile(info, l.dirInfo) {
+			l.lost("directory replaced")
+		}
+	}
+	if l.pending {
+		return // a read is scheduled already
+	}
+	l.check()
+}
+
+// check reads the file and reports it if its hash is new.
+func (l *loop) check() {
+	data, err := os.ReadFile(l.w.path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			l.readFailed, l.readRetry = false, 0
+			if !l.missing {
+				l.w.log.Info("Config file missing; keeping the running configuration", "path", l.w.path)
+				l.missing = true
+			}
+			return // the next event or poll brings it back
+		}
+		l.readFailed = true
+		if ok, suppressed := l.readLog.allow(l.w.clock.Now()); ok {
+			l.w.log.Warn("Reading config file failed; keeping the running configuration",
+				"path", l.w.path, "err", err, "suppressed", suppressed)
+		}
+		if l.readRetry == 0 {
+			l.readRetry = l.w.rewatchMin
+		} else {
+			l.readRetry = min(2*l.readRetry, l.w.rewatchMax)
+		}
+		if !l.pending {
+			l.arm(l.readRetry)
+		}
+		return
+	}
+	if l.missing || l.readFailed {
+		l.w.log.Info("Config file readable again", "path", l.w.path)
+	}
+	l.missing, l.readFailed, l.readRetry = false, false, 0
+
+	h := Hash(data)
+	l.w.mu.Lock()
+	same := h == l.w.hash
+	l.w.hash = h
+	l.w.mu.Unlock()
+	if same {
+		l.w.log.Debug("Config file unchanged", "path", l.w.path)
+		return
+	}
+	l.w.log.Info("Config file changed", "path", l.w.path, "sha256", h, "bytes", len(data))
+	l.onChange(Change{Data: data, Hash: h})
+}
+
+// rateLimiter lets one log line through per interval and counts the rest.
+type rateLimiter struct {
+	every      time.Duration
+	last       time.Time
+	suppressed int
+}
+
+// allow reports whether to log now and how many lines were suppressed since
+// the last one logged.
+func (r *rateLimiter) allow(now time.Time) (ok bool, suppressed int) {
+	if !r.last.IsZero() && now.Sub(r.last) < r.every {
+		r.suppressed++
+		return false, 0
+	}
+	suppressed, r.suppressed, r.last = r.suppressed, 0, now
+	return true, suppressed
+}
