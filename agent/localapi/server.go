@@ -2,12 +2,32 @@
 // the tray, the CLI and the dashboard (SPEC §8), and the typed client those
 // programs use to call it.
 //
+// Endpoints:
+//
+//	GET  /v1/status         Status as JSON
+//	POST /v1/sync           poll Moka and flush upstream now (202)
+//	POST /v1/import         start a historical import (202)
+//	POST /v1/pause          stop syncing until resumed (200)
+//	POST /v1/resume         (200)
+//	POST /v1/reload         re-read the config file: 200, or 422 when refused
+//	GET  /v1/queue/dead     dead letters (?limit=N&data=1)
+//	POST /v1/queue/retry    requeue dead letters ({"ids":[…]} or {"all":true})
+//	GET  /metrics           Prometheus text format (when ServerOptions.Metrics is set)
+//	GET  /                  the dashboard, an HTML page for the person at the PC
+//
 // The API binds to loopback only, and refuses requests whose Host is not a
-// loopback name (DNS rebinding) and state-changing requests from another
-// origin (cross-site requests from a browser on the same PC).
+// loopback name (DNS rebinding), state-changing requests from another
+// origin, and API reads a browser marks as cross-site. The dashboard's
+// buttons are plain HTML forms posting to /v1/sync, /v1/pause and
+// /v1/resume: such a form post is answered with 303 See Other back to the
+// dashboard, while programs get JSON.
+//
+// This package must not import the rest of the agent: the agent implements
+// [Backend], and the tray and CLI import only the [Client].
 package localapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,14 +39,29 @@ import (
 	"time"
 )
 
-// Backend is what the local API needs from the running agent.
+// Backend is what the local API needs from the running agent. Its methods
+// are called concurrently from request goroutines.
 type Backend interface {
-	// Status returns the agent's current state. It must be cheap.
+	// Status returns the agent's current state. It must be cheap: the
+	// dashboard calls it on every refresh.
 	Status(ctx context.Context) Status
 	// SyncNow asks for a Moka poll and an upstream flush to start at once.
 	SyncNow(ctx context.Context) error
 	// Import starts a historical import; progress shows in Status.
 	Import(ctx context.Context, req ImportRequest) error
+	// Pause stops polling and forwarding until Resume; Status then
+	// reports StatePaused. Pausing a paused agent is not an error.
+	Pause(ctx context.Context) error
+	// Resume undoes Pause. Resuming a running agent is not an error.
+	Resume(ctx context.Context) error
+	// Reload re-reads the config file and applies it if it is valid.
+	Reload(ctx context.Context) ReloadResult
+	// DeadLetters returns up to limit dead letters, oldest first, with
+	// their record data only if withData.
+	DeadLetters(ctx context.Context, limit int, withData bool) ([]DeadLetter, error)
+	// Requeue moves dead letters back to the outbox. Ids that cannot be
+	// requeued are listed in the result, not returned as an error.
+	Requeue(ctx context.Context, req RequeueRequest) (RequeueResult, error)
 }
 
 // ImportRequest is the body of POST /v1/import.
@@ -35,33 +70,133 @@ type ImportRequest struct {
 	OutletID string `json:"outlet_id,omitempty"`
 }
 
+// ReloadResult is the body of the answer to POST /v1/reload.
+type ReloadResult struct {
+	// Applied: the file changed and the new configuration is in force.
+	Applied bool `json:"applied"`
+	// Unchanged: the file is the same as the configuration in force.
+	Unchanged bool `json:"unchanged"`
+	// Generation is the number of the configuration in force afterwards.
+	Generation uint64 `json:"generation"`
+	// Error says why the file was refused (the previous configuration keeps
+	// running); empty on success. A non-empty Error makes the answer 422.
+	Error string `json:"error"`
+	// RestartRequired lists the changed settings that take effect only
+	// after the agent restarts.
+	RestartRequired []string `json:"restart_required"`
+}
+
+// DeadLetter is a record set aside because it could not be mapped or was
+// rejected by the upstream (GET /v1/queue/dead).
+type DeadLetter struct {
+	ID     uint64    `json:"id"`
+	Stage  string    `json:"stage"` // "upstream", "map", "corrupt", ...
+	Kind   string    `json:"kind"`
+	Key    string    `json:"key"`
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+	// Seq is the outbox sequence number the record had (0 if never queued).
+	Seq uint64 `json:"seq"`
+	// Data is the record itself, only when asked for (data=1).
+	Data json.RawMessage `json:"data,omitempty"`
+}
+
+// DeadLetters is the body of the answer to GET /v1/queue/dead.
+type DeadLetters struct {
+	Limit       int          `json:"limit"`
+	DeadLetters []DeadLetter `json:"dead_letters"`
+}
+
+// RequeueRequest is the body of POST /v1/queue/retry: either some ids or
+// all of them.
+type RequeueRequest struct {
+	IDs []uint64 `json:"ids"`
+	All bool     `json:"all"`
+}
+
+// RequeueResult is the answer to POST /v1/queue/retry.
+type RequeueResult struct {
+	Requeued int `json:"requeued"`
+	// NotRequeued has one line per dead letter left where it was, with
+	// the reason.
+	NotRequeued []string `json:"not_requeued"`
+}
+
+// Limits of GET /v1/queue/dead.
+const (
+	DefaultDeadLetterLimit = 100
+	MaxDeadLetterLimit     = 10000
+)
+
+// Request body limits. Every body is read through a MaxBytesReader.
+const (
+	maxBody      = 1 << 20 // the largest: a requeue of many ids
+	maxSmallBody = 4 << 10 // import
+)
+
 // BadRequestError marks a Backend error caused by the request (HTTP 400).
 type BadRequestError struct{ Err error }
 
 func (e *BadRequestError) Error() string { return e.Err.Error() }
 func (e *BadRequestError) Unwrap() error { return e.Err }
 
-// Server serves the local API. Create it with NewServer.
+// ServerOptions are the Server's optional collaborators.
+type ServerOptions struct {
+	// Logger receives refusals and actions; default: discarded.
+	Logger *slog.Logger
+	// Metrics serves GET /metrics (Prometheus text format); nil means no
+	// /metrics (404). A plain handler keeps this package, and so the tray
+	// that imports its client, free of the Prometheus libraries.
+	Metrics http.Handler
+	// Now is the clock for the dashboard's "5 min ago"; default time.Now.
+	Now func() time.Time
+}
+
+// Server serves the local API. Create it with NewServer; it is safe for
+// concurrent use.
 type Server struct {
 	backend Backend
 	log     *slog.Logger
+	now     func() time.Time
 	mux     *http.ServeMux
 }
 
 // NewServer returns a Server answering from b.
-func NewServer(b Backend, log *slog.Logger) *Server {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+func NewServer(b Backend, opts ServerOptions) *Server {
+	s := &Server{backend: b, log: opts.Logger, now: opts.Now, mux: http.NewServeMux()}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{backend: b, log: log, mux: http.NewServeMux()}
+	if s.now == nil {
+		s.now = time.Now
+	}
 	s.mux.HandleFunc("/v1/status", s.handleStatus)
 	s.mux.HandleFunc("/v1/sync", s.handleSync)
 	s.mux.HandleFunc("/v1/import", s.handleImport)
+	s.mux.HandleFunc("/v1/pause", s.handlePause)
+	s.mux.HandleFunc("/v1/resume", s.handleResume)
+	s.mux.HandleFunc("/v1/reload", s.handleReload)
+	s.mux.HandleFunc("/v1/queue/dead", s.handleDeadLetters)
+	s.mux.HandleFunc("/v1/queue/retry", s.handleRequeue)
+	if prom := opts.Metrics; prom != nil {
+		s.mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
+			if allowMethod(w, r, http.MethodGet, http.MethodHead) {
+				prom.ServeHTTP(w, r)
+			}
+		})
+	}
+	s.mux.HandleFunc("/{$}", s.handleDashboard)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint")
 	})
 	return s
 }
+
+// contentSecurityPolicy allows the dashboard its inline styles, its
+// data: favicon and forms posting to itself; nothing else (no scripts, no
+// frames, no external anything).
+const contentSecurityPolicy = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; " +
+	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 // Handler returns the API with its request guards applied.
 func (s *Server) Handler() http.Handler {
@@ -69,7 +204,10 @@ func (s *Server) Handler() http.Handler {
 		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
-		h.Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
+		h.Set("Content-Security-Policy", contentSecurityPolicy)
+		// Not "no-referrer": with it, a browser sends "Origin: null" on the
+		// dashboard's own form posts, and sameOrigin refuses them.
+		h.Set("Referrer-Policy", "same-origin")
 		h.Set("Cache-Control", "no-store")
 		if !IsLoopbackHost(r.Host) {
 			s.log.Warn("Refused local API request", "reason", "host", "path", r.URL.Path)
@@ -81,6 +219,14 @@ func (s *Server) Handler() http.Handler {
 			writeError(w, http.StatusForbidden, "cross-origin request refused")
 			return
 		}
+		// The dashboard may be opened from a link anywhere; the API and
+		// the metrics are for programs, which send no Sec-Fetch-Site.
+		if r.URL.Path != "/" && crossSite(r) {
+			s.log.Warn("Refused local API request", "reason", "fetch-site", "path", r.URL.Path)
+			writeError(w, http.StatusForbidden, "cross-site request refused")
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		s.mux.ServeHTTP(w, r)
 	})
 }
@@ -95,6 +241,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
@@ -133,47 +280,6 @@ func Listen(addr string) (net.Listener, error) {
 	return ln, nil
 }
 
-func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
-	if !allowMethod(w, r, http.MethodGet, http.MethodHead) {
-		return
-	}
-	writeJSON(w, http.StatusOK, s.backend.Status(r.Context()))
-}
-
-func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
-	if !allowMethod(w, r, http.MethodPost) {
-		return
-	}
-	if err := s.backend.SyncNow(r.Context()); err != nil {
-		writeError(w, http.StatusServiceUnavailable, err.Error())
-		return
-	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"accepted": true})
-}
-
-func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) {
-	if !allowMethod(w, r, http.MethodPost) {
-		return
-	}
-	var req ImportRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, "bad import request: "+err.Error())
-		return
-	}
-	if err := s.backend.Import(r.Context(), req); err != nil {
-		code := http.StatusConflict
-		var bad *BadRequestError
-		if errors.As(err, &bad) {
-			code = http.StatusBadRequest
-		}
-		writeError(w, code, err.Error())
-		return
-	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"accepted": true})
-}
-
 // IsLoopbackHost reports whether hostport (a Host header or a bare host)
 // names the loopback interface.
 func IsLoopbackHost(hostport string) bool {
@@ -195,7 +301,7 @@ func safeMethod(m string) bool {
 
 // sameOrigin reports whether a state-changing request may come from where it
 // claims to. Programs (the CLI, the tray) send no Origin; a browser always
-// does on POST, and it must be the API's own origin.
+// does on POST, and it must be the API's own origin (the dashboard).
 func sameOrigin(r *http.Request) bool {
 	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
 		return false
@@ -204,7 +310,14 @@ func sameOrigin(r *http.Request) bool {
 	if origin == "" {
 		return true
 	}
-	return origin == "http://"+r.Host
+	return strings.EqualFold(origin, "http://"+r.Host)
+}
+
+// crossSite reports whether a browser says the request comes from another
+// site (a page elsewhere fetching or embedding our URLs).
+func crossSite(r *http.Request) bool {
+	site := r.Header.Get("Sec-Fetch-Site")
+	return site == "cross-site" || site == "same-site"
 }
 
 func allowMethod(w http.ResponseWriter, r *http.Request, methods ...string) bool {
@@ -223,14 +336,34 @@ type ErrorBody struct {
 	Error string `json:"error"`
 }
 
+// writeError is the one way the API reports an error.
 func writeError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, ErrorBody{Error: msg})
 }
 
+// writeJSON encodes v before writing anything, so an encoding failure
+// becomes a clean 500 instead of a truncated 200. The answer is indented
+// for people reading it with curl.
 func writeJSON(w http.ResponseWriter, code int, v any) {
+	writeJSONAs(w, code, v, true)
+}
+
+// writeJSONAs is writeJSON, optionally compact and with no HTML escaping:
+// embedded records then keep their bytes.
+func writeJSONAs(w http.ResponseWriter, code int, v any, indent bool) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	if indent {
+		enc.SetIndent("", "  ")
+	} else {
+		enc.SetEscapeHTML(false)
+	}
+	if err := enc.Encode(v); err != nil {
+		buf.Reset()
+		code = http.StatusInternalServerError
+		_ = json.NewEncoder(&buf).Encode(ErrorBody{Error: "encoding the answer failed: " + err.Error()})
+	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+	_, _ = w.Write(buf.Bytes())
 }

@@ -1,0 +1,232 @@
+package localapi
+
+import (
+	"html"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+var testNow = time.Date(2026, 3, 10, 14, 30, 0, 0, time.UTC)
+
+func ptr(t time.Time) *time.Time { return &t }
+
+// busyStatus is a cafe with three outlets, a backlog and some trouble.
+func busyStatus() Status {
+	return Status{
+		State:     StateOffline,
+		Version:   "1.4.2",
+		AgentID:   "kopi-kenangan-12",
+		StartedAt: ptr(testNow.Add(-26 * time.Hour)),
+		Problems:  []string{"Cannot reach the PWBI cloud: dial tcp: connection refused"},
+		Config: ConfigStatus{
+			Path: `C:\ProgramData\PWBI\Agent\config.toml`, Generation: 3, LoadedAt: ptr(testNow.Add(-2 * time.Hour)),
+		},
+		Moka: MokaStatus{
+			Enabled: true, Configured: true,
+			Outlets: []OutletStatus{
+				{ID: "101", Name: "Kopi Senja Kemang", LastSyncAt: ptr(testNow.Add(-5 * time.Minute)), Transactions: 12840},
+				{ID: "102", Name: "Kopi Senja Bintaro", LastSyncAt: ptr(testNow.Add(-3*time.Hour - 12*time.Minute)),
+					LastError: "Moka answered 503 Service Unavailable", Transactions: 977},
+				{ID: "103", Name: `<script>alert("x")</script> & Co`},
+			},
+			LastPollAt: ptr(testNow.Add(-5 * time.Minute)),
+			NextPollAt: ptr(testNow.Add(2 * time.Minute)),
+		},
+		Queue: QueueStatus{Pending: 1234, PendingBytes: 3 << 20, DeadLetter: 2, OldestPendingAt: ptr(testNow.Add(-(49*time.Hour + 10*time.Minute)))},
+		Upstream: UpstreamStatus{
+			Configured: true, Online: false, LastSuccessAt: ptr(testNow.Add(-49 * time.Hour)),
+			LastError: "dial tcp 203.0.113.7:443: connection refused", NextRetryAt: ptr(testNow.Add(40 * time.Second)),
+			Delivered: 88012,
+		},
+		Checkout: CheckoutStatus{Enabled: true, Listen: "0.0.0.0:8688", OpenOrders: 4},
+		Store:    StoreStatus{FileSize: 48 << 20},
+	}
+}
+
+func render(t *testing.T, st Status, path string, hdr map[string]string) (int, string) {
+	t.Helper()
+	b := &fakeBackend{st: st}
+	h := NewServer(b, ServerOptions{Now: func() time.Time { return testNow }}).Handler()
+	w := do(h, "GET", path, "", hdr)
+	if ct := w.Header().Get("Content-Type"); w.Code == 200 && ct != "text/html; charset=utf-8" {
+		t.Fatalf("content type %q", ct)
+	}
+	return w.Code, w.Body.String()
+}
+
+// text strips tags, roughly what a person reads.
+func text(page string) string {
+	page = regexp.MustCompile(`(?s)<style>.*?</style>|<svg.*?</svg>`).ReplaceAllString(page, "")
+	page = regexp.MustCompile(`<[^>]*>`).ReplaceAllString(page, " ")
+	return strings.Join(strings.Fields(html.UnescapeString(page)), " ")
+}
+
+func TestDashboardRenders(t *testing.T) {
+	code, page := render(t, busyStatus(), "/", nil)
+	if code != 200 {
+		t.Fatalf("HTTP %d", code)
+	}
+	txt := text(page)
+	for _, want := range []string{
+		"Offline",
+		"Sales are kept safe on this PC",
+		"Kopi Senja Kemang", "Kopi Senja Bintaro",
+		"5 min ago", "3 h 12 min ago", "never", // outlet 103 never synced
+		"12,840", "Moka answered 503 Service Unavailable",
+		"1,234 records", "2 days 1 h", "3.0 MB", "Rejected records 2", "pwbi-agent queue dead",
+		"Not connected", "2 days 1 h ago", "in 40 s", "connection refused", "88,012",
+		"Tablet checkout", "4 open orders", "0.0.0.0:8688",
+		`C:\ProgramData\PWBI\Agent\config.toml`, "version #3", "48.0 MB",
+		"Cannot reach the PWBI cloud",
+		"Agent version 1.4.2", "kopi-kenangan-12", "running for 1 day 2 h", "Waiting for the first sync", "Sync now", "Pause",
+	} {
+		if !strings.Contains(txt, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	// The exact time is in the tooltip.
+	if !strings.Contains(page, `title="`+testNow.Add(-5*time.Minute).Local().Format("Mon 2 Jan 2006, 15:04:05 MST")+`"`) {
+		t.Error("no exact time tooltip")
+	}
+	// Escaped, never executed.
+	if strings.Contains(page, "<script") {
+		t.Fatal("outlet name injected a script element")
+	}
+	if !strings.Contains(page, "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; Co") {
+		t.Error("outlet name not shown escaped")
+	}
+	for _, want := range []string{
+		`<meta http-equiv="refresh" content="5; url=/">`,
+		`<form method="post" action="/v1/sync">`,
+		`<form method="post" action="/v1/pause">`,
+		`class="banner offline"`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %s", want)
+		}
+	}
+	// No external asset, no script: the page works offline and under the CSP.
+	for _, bad := range []string{"<script", `rel="stylesheet"`, "onclick", "javascript:", "@import", "url("} {
+		if strings.Contains(page, bad) {
+			t.Errorf("page contains %s", bad)
+		}
+	}
+	if regexp.MustCompile(`(src|href)="https?://`).MatchString(page) {
+		t.Error("page loads an external asset")
+	}
+	if strings.Contains(page, "Sync started") {
+		t.Error("flash without an action")
+	}
+}
+
+func TestDashboardEmptyStatus(t *testing.T) {
+	code, page := render(t, Status{}, "/", nil)
+	if code != 200 {
+		t.Fatalf("HTTP %d", code)
+	}
+	txt := text(page)
+	for _, want := range []string{"Status unknown", "0 records", "Rejected records 0", "Agent version —", "—"} {
+		if !strings.Contains(txt, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	for _, bad := range []string{"0001", "ago ago", "<no value>", "%!"} {
+		if strings.Contains(txt, bad) {
+			t.Errorf("page shows %q: %s", bad, txt)
+		}
+	}
+	if strings.Contains(page, `id="checkout"`) {
+		t.Error("checkout shown while disabled")
+	}
+}
+
+func TestDashboardStates(t *testing.T) {
+	for state, want := range map[string]string{
+		StateOK:      "All good",
+		StateSyncing: "Syncing",
+		StateOffline: "Offline",
+		StateError:   "Needs attention",
+		StatePaused:  "Paused",
+	} {
+		st := busyStatus()
+		st.State = state
+		_, page := render(t, st, "/", nil)
+		if !strings.Contains(page, `<h1>`+want+`</h1>`) || !strings.Contains(page, `class="banner `+state) {
+			t.Errorf("%s: headline %q missing", state, want)
+		}
+		paused := strings.Contains(page, `action="/v1/resume"`)
+		if paused != (state == StatePaused) {
+			t.Errorf("%s: resume button shown = %v", state, paused)
+		}
+		if disabled := strings.Contains(page, `id="sync-now" disabled`); disabled != (state == StatePaused) {
+			t.Errorf("%s: sync disabled = %v", state, disabled)
+		}
+	}
+}
+
+func TestDashboardConfigError(t *testing.T) {
+	st := busyStatus()
+	st.State = StateError
+	st.Config.Error = `config.toml:12: unknown key "upstream.tokne"`
+	st.Config.RestartRequired = []string{"local_api.listen"}
+	_, page := render(t, st, "/", nil)
+	if !strings.Contains(page, `id="config-error"`) || !strings.Contains(text(page), `unknown key "upstream.tokne"`) {
+		t.Error("config error not shown")
+	}
+	if !strings.Contains(text(page), "Restart the agent to apply: local_api.listen") {
+		t.Error("restart-required settings not shown")
+	}
+}
+
+func TestDashboardFlash(t *testing.T) {
+	for path, want := range map[string]string{
+		"/?synced=1":   "Sync started",
+		"/?paused=1":   "Syncing is paused.",
+		"/?resumed=1":  "Syncing resumed.",
+		"/?synced=<b>": "",
+		"/?x=1":        "",
+	} {
+		_, page := render(t, busyStatus(), path, nil)
+		has := strings.Contains(page, `id="flash"`)
+		if has != (want != "") || (want != "" && !strings.Contains(page, want)) {
+			t.Errorf("%s: flash shown = %v, want %q", path, has, want)
+		}
+	}
+	// Only our own redirect may make the page say something was done.
+	_, page := render(t, busyStatus(), "/?synced=1", map[string]string{"Sec-Fetch-Site": "cross-site"})
+	if strings.Contains(page, "Sync started") {
+		t.Error("a link from another site made the page claim a sync")
+	}
+}
+
+func TestFormats(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		0: "0 s", 45 * time.Second: "45 s", 5 * time.Minute: "5 min", 2 * time.Hour: "2 h",
+		2*time.Hour + 5*time.Minute: "2 h 5 min", 24 * time.Hour: "1 day", 75 * time.Hour: "3 days 3 h", -time.Second: "0 s",
+	} {
+		if got := duration(d); got != want {
+			t.Errorf("duration(%v) = %q, want %q", d, got, want)
+		}
+	}
+	for n, want := range map[int64]string{0: "0", 999: "999", 1000: "1,000", 1234567: "1,234,567", -1234: "-1,234"} {
+		if got := count(n); got != want {
+			t.Errorf("count(%d) = %q, want %q", n, got, want)
+		}
+	}
+	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1536: "1.5 KB", 3 << 20: "3.0 MB", 5 << 40: "5.0 TB", 5 << 50: "5120.0 TB"} {
+		if got := bytesText(n); got != want {
+			t.Errorf("bytesText(%d) = %q, want %q", n, got, want)
+		}
+	}
+	if got := ago(nil, testNow, "never").Text; got != "never" {
+		t.Errorf("ago(nil) = %q", got)
+	}
+	if got := ago(ptr(testNow.Add(-3*time.Second)), testNow, "").Text; got != "just now" {
+		t.Errorf("ago(3s) = %q", got)
+	}
+	if got := ago(ptr(testNow.Add(3*time.Minute)), testNow, "").Text; got != "in 3 min" {
+		t.Errorf("ago(future) = %q", got)
+	}
+}

@@ -1,0 +1,461 @@
+// Package metrics holds the agent's Prometheus collectors, served by the
+// local API at GET /metrics (SPEC §8).
+//
+// Everything lives on the agent's own registry, never on the global default
+// one, so tests and several agents in one process do not share counters.
+// The agent wires the Observe/Set methods to its components' callbacks
+// (mokapos.ClientOptions.OnRequest, mokasync.Options.OnPoll and OnFull,
+// upstream.Options.OnResult, the config reloader) and gives the queue gauges
+// a source with [Metrics.SetQueueSource].
+//
+// Labels carry only bounded, non-secret values: URL paths without their
+// query and with ids replaced, status classes, outcomes, record kinds. Never
+// a token, a record key or customer data.
+//
+// This package may import the components whose result types it records
+// (agent/upstream); none of them may import it.
+package metrics
+
+import (
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/pwbi/edge-agent/agent/upstream"
+)
+
+// Namespace prefixes every agent metric name.
+const Namespace = "pwbi_agent"
+
+// Label values used by the counters.
+const (
+	ResultOK      = "ok"
+	ResultError   = "error"
+	ResultSuccess = "success"
+	ResultFailure = "failure"
+
+	OutcomeAccepted     = "accepted"
+	OutcomeRetry        = "retry"
+	OutcomeSplit        = "split"
+	OutcomeDeadLettered = "dead_lettered"
+	OutcomeDelivered    = "delivered"
+
+	// StatusNoResponse is the status class of a request that got no HTTP
+	// answer (network error, timeout).
+	StatusNoResponse = "no_response"
+)
+
+// QueueStats is what the queue gauges show; the store provides it.
+type QueueStats struct {
+	Pending         int64
+	PendingBytes    int64
+	DeadLetters     int64
+	OldestPendingAt time.Time // zero when nothing is pending
+}
+
+// Metrics is the agent's set of collectors. Create it with New. The
+// exported collectors may be used directly; the methods are shortcuts that
+// fit the components' callbacks. All methods are safe for concurrent use and
+// do nothing on a nil *Metrics, so a component may take an optional one.
+type Metrics struct {
+	// Registry holds every collector below plus the Go and process
+	// collectors. Serve it with promhttp.HandlerFor(m.Registry, ...).
+	Registry *prometheus.Registry
+
+	MokaRequests        *prometheus.CounterVec // path, status
+	MokaRequestDuration prometheus.Histogram
+	MokaWaits           *prometheus.CounterVec // reason
+	MokaWaitSeconds     *prometheus.CounterVec // reason
+	Polls               *prometheus.CounterVec // result
+	RecordsBuffered     *prometheus.CounterVec // kind
+	PollingPaused       prometheus.Gauge
+
+	UpstreamBatches  *prometheus.CounterVec // outcome
+	UpstreamRecords  *prometheus.CounterVec // outcome
+	UpstreamDuration prometheus.Histogram
+	UpstreamOnline   prometheus.Gauge
+
+	ConfigReloads              *prometheus.CounterVec // result
+	ConfigLastReloadSuccessful prometheus.Gauge
+	ConfigGeneration           prometheus.Gauge
+
+	BuildInfo *prometheus.GaugeVec // version
+
+	mu          sync.Mutex
+	queueSource func() QueueStats
+	now         func() time.Time
+	configSeen  bool
+}
+
+// Buckets for request durations, in seconds: from a fast LAN answer to a
+// request that is about to time out on a slow mobile link.
+var durationBuckets = []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}
+
+// New returns the agent's metrics on a fresh registry.
+func New() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		now:      time.Now,
+
+		MokaRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "moka_requests_total",
+			Help: "HTTP requests made to Moka POS, by API path (ids replaced by :id) and " +
+				"status class (2xx, 4xx, 5xx, or no_response when Moka could not be reached).",
+		}, []string{"path", "status"}),
+		MokaRequestDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: Namespace, Name: "moka_request_duration_seconds",
+			Help:    "How long each HTTP request to Moka POS took, in seconds, including failed ones.",
+			Buckets: durationBuckets,
+		}),
+		MokaWaits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "moka_waits_total",
+			Help: "Pauses between Moka requests, by reason: rate_limit (our own request budget), " +
+				"retry_after (Moka asked us to slow down), backoff (after an error).",
+		}, []string{"reason"}),
+		MokaWaitSeconds: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "moka_wait_seconds_total",
+			Help: "Total time spent waiting between Moka requests, in seconds, by reason.",
+		}, []string{"reason"}),
+		Polls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "moka_polls_total",
+			Help: "Polls of all outlets in Moka POS, by result: ok, or error when at least one outlet failed.",
+		}, []string{"result"}),
+		RecordsBuffered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "records_buffered_total",
+			Help: "Records newly saved in the local buffer on this PC, by kind (transaction, product, mokka_order, ...).",
+		}, []string{"kind"}),
+		PollingPaused: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "polling_paused",
+			Help: "1 while fetching from Moka is paused because the local buffer is full " +
+				"(upstream.max_pending_mb reached), else 0.",
+		}),
+
+		UpstreamBatches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "upstream_batches_total",
+			Help: "Attempts to send a batch to the PWBI cloud, by outcome: accepted, retry (will be sent " +
+				"again later), split (sent again as two halves), dead_lettered (one record rejected and set aside).",
+		}, []string{"outcome"}),
+		UpstreamRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "upstream_records_total",
+			Help: "Records that left the local buffer, by outcome: delivered to the PWBI cloud, or " +
+				"dead_lettered (rejected by the cloud and kept aside on this PC).",
+		}, []string{"outcome"}),
+		UpstreamDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: Namespace, Name: "upstream_request_duration_seconds",
+			Help:    "How long each attempt to send a batch to the PWBI cloud took, in seconds.",
+			Buckets: durationBuckets,
+		}),
+		UpstreamOnline: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "upstream_online",
+			Help: "1 when the last attempt reached the PWBI cloud and got an answer that was not " +
+				"a server error, else 0.",
+		}),
+
+		ConfigReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "config_reloads_total",
+			Help: "Reloads of the configuration file after start, by result: success (in force, " +
+				"or unchanged) or failure (refused; the previous configuration keeps running).",
+		}, []string{"result"}),
+		ConfigLastReloadSuccessful: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "config_last_reload_successful",
+			Help: "1 if the configuration file was loaded without error the last time it was read, " +
+				"0 if it has an error (the previous configuration keeps running).",
+		}),
+		ConfigGeneration: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "config_generation",
+			Help: "Number of the configuration in force; it goes up by one every time a changed configuration is applied.",
+		}),
+
+		BuildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "build_info",
+			Help: "Always 1; the version label is the running agent's version.",
+		}, []string{"version"}),
+	}
+
+	// Start the fixed label values at zero, so rates and alerts work
+	// before the first event.
+	for _, r := range []string{ResultOK, ResultError} {
+		m.Polls.WithLabelValues(r)
+	}
+	for _, o := range []string{OutcomeAccepted, OutcomeRetry, OutcomeSplit, OutcomeDeadLettered} {
+		m.UpstreamBatches.WithLabelValues(o)
+	}
+	for _, o := range []string{OutcomeDelivered, OutcomeDeadLettered} {
+		m.UpstreamRecords.WithLabelValues(o)
+	}
+	for _, r := range []string{ResultSuccess, ResultFailure} {
+		m.ConfigReloads.WithLabelValues(r)
+	}
+
+	m.Registry.MustRegister(
+		m.MokaRequests, m.MokaRequestDuration, m.MokaWaits, m.MokaWaitSeconds,
+		m.Polls, m.RecordsBuffered, m.PollingPaused,
+		m.UpstreamBatches, m.UpstreamRecords, m.UpstreamDuration, m.UpstreamOnline,
+		m.ConfigReloads, m.ConfigLastReloadSuccessful, m.ConfigGeneration,
+		m.BuildInfo,
+		&queueCollector{m: m},
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
+}
+
+// Handler serves the registry in the Prometheus text format, for
+// localapi.ServerOptions.Metrics; nil on a nil *Metrics (no /metrics).
+func (m *Metrics) Handler(log *slog.Logger) http.Handler {
+	if m == nil {
+		return nil
+	}
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{
+		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorHandling: promhttp.ContinueOnError,
+	})
+}
+
+// Gatherer returns the registry. It returns nil on a nil *Metrics.
+func (m *Metrics) Gatherer() prometheus.Gatherer {
+	if m == nil {
+		return nil
+	}
+	return m.Registry
+}
+
+// SetBuildInfo records the running version.
+func (m *Metrics) SetBuildInfo(version string) {
+	if m == nil {
+		return
+	}
+	m.BuildInfo.Reset()
+	m.BuildInfo.WithLabelValues(version).Set(1)
+}
+
+// SetQueueSource sets the function the queue gauges read at every scrape.
+// It must be cheap and safe for concurrent use; until it is set (or when
+// f is nil) the queue gauges are absent.
+func (m *Metrics) SetQueueSource(f func() QueueStats) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	m.queueSource = f
+	m.mu.Unlock()
+}
+
+// ObserveMokaRequest records one HTTP attempt to Moka. Its signature fits
+// mokapos.ClientOptions.OnRequest: path is the URL path (a query, if any,
+// is dropped), status is 0 when no response arrived.
+func (m *Metrics) ObserveMokaRequest(path string, status int, dur time.Duration) {
+	if m == nil {
+		return
+	}
+	m.MokaRequests.WithLabelValues(NormalizePath(path), StatusClass(status)).Inc()
+	m.MokaRequestDuration.Observe(dur.Seconds())
+}
+
+// ObserveMokaWait records a pause between Moka requests. Its signature fits
+// mokapos.ClientOptions.OnWait.
+func (m *Metrics) ObserveMokaWait(reason string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.MokaWaits.WithLabelValues(reason).Inc()
+	m.MokaWaitSeconds.WithLabelValues(reason).Add(d.Seconds())
+}
+
+// ObservePoll records a poll of all outlets. Its signature fits
+// mokasync.Options.OnPoll.
+func (m *Metrics) ObservePoll(ok bool) {
+	if m == nil {
+		return
+	}
+	if ok {
+		m.Polls.WithLabelValues(ResultOK).Inc()
+	} else {
+		m.Polls.WithLabelValues(ResultError).Inc()
+	}
+}
+
+// AddBuffered counts n records of a kind newly saved in the buffer. kind
+// must come from a small fixed set (the unified record kinds).
+func (m *Metrics) AddBuffered(kind string, n int) {
+	if m == nil || n <= 0 {
+		return
+	}
+	m.RecordsBuffered.WithLabelValues(kind).Add(float64(n))
+}
+
+// SetPollingPaused records whether polling is paused because the buffer is
+// full. Its signature fits mokasync.Options.OnFull.
+func (m *Metrics) SetPollingPaused(paused bool) {
+	if m == nil {
+		return
+	}
+	m.PollingPaused.Set(b2f(paused))
+}
+
+// ObserveUpstream records one attempt of the forwarder. Its signature fits
+// upstream.Options.OnResult. Canceled attempts (the agent stopping) are not
+// counted.
+func (m *Metrics) ObserveUpstream(r upstream.Result) {
+	if m == nil || r.Outcome == upstream.OutcomeCanceled {
+		return
+	}
+	m.ObserveUpstreamBatch(r.Outcome.String(), r.Records, r.StatusCode, r.Latency)
+}
+
+// ObserveUpstreamBatch records one attempt to send a batch of records:
+// outcome is one of the Outcome constants, status the HTTP status (0 when
+// no answer arrived).
+func (m *Metrics) ObserveUpstreamBatch(outcome string, records, status int, latency time.Duration) {
+	if m == nil {
+		return
+	}
+	m.UpstreamBatches.WithLabelValues(outcome).Inc()
+	m.UpstreamDuration.Observe(latency.Seconds())
+	switch outcome {
+	case OutcomeAccepted:
+		m.UpstreamRecords.WithLabelValues(OutcomeDelivered).Add(float64(records))
+	case OutcomeDeadLettered:
+		m.UpstreamRecords.WithLabelValues(OutcomeDeadLettered).Add(float64(records))
+	}
+	m.UpstreamOnline.Set(b2f(status != 0 && status < 500))
+}
+
+// SetUpstreamOnline sets the upstream_online gauge directly.
+func (m *Metrics) SetUpstreamOnline(online bool) {
+	if m == nil {
+		return
+	}
+	m.UpstreamOnline.Set(b2f(online))
+}
+
+// SetConfig records the result of reading the configuration file: ok is
+// false when it was refused, generation is the number of the configuration
+// in force. The first call, for the configuration loaded at start, sets the
+// gauges without counting a reload.
+func (m *Metrics) SetConfig(generation uint64, ok bool) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	first := !m.configSeen
+	m.configSeen = true
+	m.mu.Unlock()
+	if !first {
+		if ok {
+			m.ConfigReloads.WithLabelValues(ResultSuccess).Inc()
+		} else {
+			m.ConfigReloads.WithLabelValues(ResultFailure).Inc()
+		}
+	}
+	m.ConfigLastReloadSuccessful.Set(b2f(ok))
+	m.ConfigGeneration.Set(float64(generation))
+}
+
+// StatusClass turns an HTTP status into a bounded label value: "2xx",
+// "3xx", "4xx", "5xx", or StatusNoResponse for 0 (and anything else
+// outside 100-599).
+func StatusClass(status int) string {
+	if status < 100 || status > 599 {
+		return StatusNoResponse
+	}
+	return strconv.Itoa(status/100) + "xx"
+}
+
+// NormalizePath makes a URL path safe and bounded as a label value: the
+// query and fragment are dropped, and every segment that looks like an id
+// (contains a digit and is not a version like "v1", or is long) becomes
+// ":id".
+func NormalizePath(p string) string {
+	if i := strings.IndexAny(p, "?#"); i >= 0 {
+		p = p[:i]
+	}
+	if p == "" {
+		return "/"
+	}
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		if looksLikeID(s) {
+			segs[i] = ":id"
+		}
+	}
+	return strings.Join(segs, "/")
+}
+
+func looksLikeID(s string) bool {
+	if len(s) > 32 {
+		return true
+	}
+	if len(s) >= 2 && s[0] == 'v' && isDigits(s[1:]) {
+		return false // an API version
+	}
+	for _, c := range s {
+		if c >= '0' && c <= '9' {
+			return true
+		}
+	}
+	return false
+}
+
+func isDigits(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// queueCollector reports the buffer's gauges from one call of the queue
+// source per scrape (four GaugeFuncs would read the store four times).
+type queueCollector struct{ m *Metrics }
+
+var (
+	queuePendingDesc = prometheus.NewDesc(Namespace+"_queue_pending_records",
+		"Records saved on this PC and waiting to be sent to the PWBI cloud.", nil, nil)
+	queuePendingBytesDesc = prometheus.NewDesc(Namespace+"_queue_pending_bytes",
+		"Size of the records waiting to be sent, in bytes (compare with upstream.max_pending_mb).", nil, nil)
+	queueDeadDesc = prometheus.NewDesc(Namespace+"_queue_dead_letters",
+		"Records set aside because they were rejected (see `pwbi-agent queue dead`); they are not sent until requeued.", nil, nil)
+	queueOldestDesc = prometheus.NewDesc(Namespace+"_queue_oldest_pending_age_seconds",
+		"How long the oldest waiting record has been waiting, in seconds; 0 when nothing is waiting.", nil, nil)
+)
+
+func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- queuePendingDesc
+	ch <- queuePendingBytesDesc
+	ch <- queueDeadDesc
+	ch <- queueOldestDesc
+}
+
+func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
+	c.m.mu.Lock()
+	src, now := c.m.queueSource, c.m.now
+	c.m.mu.Unlock()
+	if src == nil {
+		return
+	}
+	qs := src()
+	age := 0.0
+	if !qs.OldestPendingAt.IsZero() {
+		age = max(0, now().Sub(qs.OldestPendingAt).Seconds())
+	}
+	ch <- prometheus.MustNewConstMetric(queuePendingDesc, prometheus.GaugeValue, float64(qs.Pending))
+	ch <- prometheus.MustNewConstMetric(queuePendingBytesDesc, prometheus.GaugeValue, float64(qs.PendingBytes))
+	ch <- prometheus.MustNewConstMetric(queueDeadDesc, prometheus.GaugeValue, float64(qs.DeadLetters))
+	ch <- prometheus.MustNewConstMetric(queueOldestDesc, prometheus.GaugeValue, age)
+}
