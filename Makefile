@@ -12,7 +12,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X github.com/pwbi/edge-agent/agent/version.Version=$(VERSION)
 BIN       := bin
 DEMO_DIR  := .demo
-APT_PKGS  := gcc libc6-dev
+APT_PKGS  := gcc libc6-dev chromium
 
 export CGO_ENABLED ?= 1
 
@@ -28,7 +28,8 @@ build-windows:
 	CGO_ENABLED=0 GOOS=windows GOARCH=amd64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/pwbi-agent.exe ./cmd/pwbi-agent
 
 # deps installs the toolchain pieces the tests need: a C compiler for the
-# race detector, and the Go modules.
+# race detector, headless Chromium for the dashboard's browser test
+# (internal/browsertest), and the Go modules.
 deps:
 	@missing=""; for p in $(APT_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

@@ -1,19 +1,21 @@
 // Package agent is the composition root of the PWBI Edge Agent: it loads the
-// configuration, opens the store and wires the long-running parts (the
-// upstream forwarder, the local API, and later the Moka pollers and the Mokka
-// gateway) into one process with one lifetime.
+// configuration, opens the store and wires the long-running parts (the Moka
+// syncer, the upstream forwarder, the local API, the config watcher and
+// housekeeping) into one process with one lifetime.
 //
 // This package depends on every other part of the agent; nothing but cmd/
-// should import it.
+// and agent/cli should import it.
 //
 // Shutdown order, and why:
 //
-//  1. producers (Moka pollers) stop first, so nothing new enters the buffer;
-//  2. the forwarder stops its loop and drains what it can within a deadline,
-//     so a clean stop leaves as little as possible pending;
-//  3. the local API shuts down last among the servers, so the tray sees the
+//  1. the config watcher stops, so no reload races the shutdown;
+//  2. the workers stop: producers (the Moka syncer) so nothing new enters
+//     the buffer, and the forwarder's loop;
+//  3. the forwarder drains what it can within a deadline, so a clean stop
+//     leaves as little as possible pending;
+//  4. the local API shuts down last among the servers, so the tray sees the
 //     agent until the very end;
-//  4. the store closes after everything that uses it has returned.
+//  5. the store closes after everything that uses it has returned.
 package agent
 
 import (
@@ -22,6 +24,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -31,8 +34,10 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/pwbi/edge-agent/agent/config"
+	"github.com/pwbi/edge-agent/agent/configwatch"
 	"github.com/pwbi/edge-agent/agent/localapi"
 	"github.com/pwbi/edge-agent/agent/logging"
+	"github.com/pwbi/edge-agent/agent/metrics"
 	"github.com/pwbi/edge-agent/agent/mokasync"
 	"github.com/pwbi/edge-agent/agent/upstream"
 	"github.com/pwbi/edge-agent/agent/version"
@@ -56,18 +61,39 @@ type Options struct {
 
 // Agent is one running agent. Its methods are safe for concurrent use.
 type Agent struct {
+	cfgPath string
+	logs    *logging.Logger
 	log     *slog.Logger
 	store   *store.Store
 	fwd     *upstream.Forwarder
 	moka    *mokasync.Syncer
-	mokaErr string // why Moka cannot run with this configuration
+	metrics *metrics.Metrics
+	hc      *http.Client
+	watcher *configwatch.Watcher
 	started time.Time
 
 	mu       sync.Mutex
 	cfg      *config.Config // the configuration in force
 	gen      uint64         // config generation; 1 after the first load
 	loadedAt time.Time
-	cfgErr   string // why the last load failed; empty if it succeeded
+	cfgErr   string   // why the last load failed; empty if it succeeded
+	restart  []string // keys changed on disk that need a restart
+	mokaErr  string   // why Moka cannot run with this configuration
+	paused   bool
+
+	reloadMu sync.Mutex // serialises reloads
+
+	apiMu     sync.Mutex
+	apiSrv    *localapi.Server
+	apiAddr   string
+	apiCancel context.CancelFunc
+	apiDone   chan error
+	apiFatal  chan error // a listener that failed by itself
+
+	workMu     sync.Mutex
+	workCancel context.CancelFunc
+	workDone   chan struct{}
+	baseCtx    context.Context
 }
 
 // Run loads the configuration at opts.ConfigPath and runs the agent until
@@ -106,29 +132,39 @@ func Run(ctx context.Context, opts Options) error {
 	}()
 
 	a := &Agent{
+		cfgPath:  cfg.Path,
+		logs:     logs,
 		log:      log,
 		store:    st,
+		metrics:  metrics.New(),
+		hc:       &http.Client{},
 		started:  time.Now(),
 		cfg:      cfg,
 		gen:      1,
 		loadedAt: time.Now(),
+		baseCtx:  ctx,
+		apiFatal: make(chan error, 1),
 	}
+	a.wireMetrics()
 	a.fwd = upstream.New(st, upstreamConfig(cfg), upstream.Options{
-		Client:    &http.Client{},
+		Client:    a.hc,
 		Clock:     clockwork.NewRealClock(),
 		Logger:    log.With("component", "upstream"),
 		UserAgent: "pwbi-agent/" + version.String(),
+		OnResult:  a.metrics.ObserveUpstream,
 	})
-
-	if err := a.setupMoka(cfg, &http.Client{}); err != nil {
-		return err
-	}
+	a.setupMoka(cfg)
+	a.metrics.SetConfig(a.gen, true)
 
 	ln, err := localapi.Listen(cfg.LocalAPI.Listen)
 	if err != nil {
 		return err
 	}
-	api := localapi.NewServer(a, log.With("component", "localapi"))
+	a.apiSrv = localapi.NewServer(a, localapi.ServerOptions{
+		Logger:  log.With("component", "localapi"),
+		Metrics: a.metrics.Handler(log),
+	})
+	a.serveAPI(ln)
 
 	log.Info("Agent started",
 		"version", version.String(),
@@ -136,70 +172,150 @@ func Run(ctx context.Context, opts Options) error {
 		"config", cfg.Path,
 		"data_dir", cfg.Agent.DataDir,
 		"local_api", ln.Addr().String(),
+		"moka", cfg.Moka.Enabled,
 		"upstream_configured", cfg.Upstream.URL != "")
 	if q, ok := st.Quarantine(); ok {
 		log.Warn("Database was corrupt and has been replaced", "moved_to", q.CorruptPath, "reason", q.Reason)
 	}
 
-	runCtx, stopProducers := context.WithCancel(ctx)
-	defer stopProducers()
-	apiCtx, stopAPI := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopAPI()
-
-	hkDone := make(chan struct{})
-	go func() { a.housekeeping(runCtx); close(hkDone) }()
-	mokaDone := make(chan error, 1)
-	go func() { mokaDone <- a.moka.Run(runCtx) }()
-	fwdDone := make(chan error, 1)
-	go func() { fwdDone <- a.fwd.Run(runCtx) }()
-	apiDone := make(chan error, 1)
-	go func() { apiDone <- api.Serve(apiCtx, ln) }()
+	a.startWorkers()
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	a.watcher = configwatch.New(cfg.Path, cfg.SHA256, configwatch.Options{Logger: log.With("component", "configwatch")})
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		if err := a.watcher.Run(watchCtx, func(c configwatch.Change) { a.apply(c.Data, "file") }); err != nil {
+			log.Error("Config watcher stopped", "err", err)
+		}
+	}()
 	if opts.Ready != nil {
-		opts.Ready(ln.Addr().String())
+		opts.Ready(a.APIAddr())
 	}
 
 	var runErr error
-	fwdRunning, apiRunning := true, true
 	select {
 	case <-ctx.Done():
 		log.Info("Agent stopping", "reason", context.Cause(ctx))
-	case runErr = <-fwdDone:
-		fwdRunning = false
-		log.Error("Forwarder failed", "err", runErr)
-	case runErr = <-apiDone:
-		apiRunning = false
+	case runErr = <-a.apiFatal:
 		log.Error("Local API failed", "err", runErr)
 	}
 
-	// 1. Producers stop, then the forwarder loop.
-	stopProducers()
-	if err := <-mokaDone; err != nil && runErr == nil {
-		runErr = err
-	}
-	<-hkDone
-	if fwdRunning {
-		if err := <-fwdDone; err != nil && runErr == nil {
-			runErr = err
-		}
-	}
-	// 2. Deliver what we can before going down.
+	// 1. Config watcher.
+	stopWatch()
+	<-watchDone
+	// 2. Workers: producers and the forwarder loop.
+	a.stopWorkers()
+	// 3. Deliver what we can before going down.
 	drainCtx, cancelDrain := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)
 	if err := a.fwd.Drain(drainCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		log.Warn("Final upstream flush incomplete", "err", err)
 	}
 	cancelDrain()
-	// 3. Local API.
-	stopAPI()
-	if apiRunning {
-		if err := <-apiDone; err != nil && runErr == nil {
-			runErr = err
-		}
+	// 4. Local API.
+	if err := a.stopAPI(); err != nil && runErr == nil {
+		runErr = err
 	}
 	if s, err := st.Stats(); err == nil {
 		log.Info("Agent stopped", "pending", s.Pending, "dead_letters", s.DeadLetters)
 	}
-	// 4. The store closes in the deferred call above.
+	// 5. The store closes in the deferred call above.
 	return runErr
+}
+
+// startWorkers starts the parts that do the syncing: the Moka syncer, the
+// forwarder loop and housekeeping. Pause stops them; Resume starts them
+// again. Their Run methods return nil on cancellation and can run again.
+func (a *Agent) startWorkers() {
+	a.workMu.Lock()
+	defer a.workMu.Unlock()
+	if a.workCancel != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(a.baseCtx)
+	done := make(chan struct{})
+	a.workCancel, a.workDone = cancel, done
+	go func() {
+		defer close(done)
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			if err := a.moka.Run(ctx); err != nil {
+				a.log.Error("Moka syncer stopped", "err", err)
+			}
+		})
+		wg.Go(func() {
+			if err := a.fwd.Run(ctx); err != nil {
+				a.log.Error("Forwarder stopped", "err", err)
+			}
+		})
+		wg.Go(func() { a.housekeeping(ctx) })
+		wg.Wait()
+	}()
+}
+
+// stopWorkers stops the workers and waits for them.
+func (a *Agent) stopWorkers() {
+	a.workMu.Lock()
+	defer a.workMu.Unlock()
+	if a.workCancel == nil {
+		return
+	}
+	a.workCancel()
+	<-a.workDone
+	a.workCancel, a.workDone = nil, nil
+}
+
+// serveAPI starts serving the local API on ln, replacing (after the new
+// listener serves) any previous listener: a reload that moves the API never
+// leaves a moment without one.
+func (a *Agent) serveAPI(ln net.Listener) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(a.baseCtx))
+	done := make(chan error, 1)
+	go func() {
+		err := a.apiSrv.Serve(ctx, ln)
+		if err != nil && ctx.Err() == nil {
+			select {
+			case a.apiFatal <- err:
+			default:
+			}
+		}
+		done <- err
+	}()
+	a.apiMu.Lock()
+	oldCancel, oldDone := a.apiCancel, a.apiDone
+	a.apiCancel, a.apiDone, a.apiAddr = cancel, done, ln.Addr().String()
+	a.apiMu.Unlock()
+	if oldCancel != nil {
+		oldCancel()
+		if err := <-oldDone; err != nil {
+			a.log.Warn("Old local API listener stopped with an error", "err", err)
+		}
+	}
+}
+
+func (a *Agent) stopAPI() error {
+	a.apiMu.Lock()
+	cancel, done := a.apiCancel, a.apiDone
+	a.apiCancel = nil
+	a.apiMu.Unlock()
+	if cancel == nil {
+		return nil
+	}
+	cancel()
+	return <-done
+}
+
+// APIAddr is the address the local API listens on now.
+func (a *Agent) APIAddr() string {
+	a.apiMu.Lock()
+	defer a.apiMu.Unlock()
+	return a.apiAddr
+}
+
+func (a *Agent) config() *config.Config {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.cfg
 }
 
 func upstreamConfig(cfg *config.Config) upstream.Config {
@@ -211,99 +327,4 @@ func upstreamConfig(cfg *config.Config) upstream.Config {
 		FlushInterval: cfg.Upstream.FlushInterval.Duration,
 		Timeout:       cfg.Upstream.Timeout.Duration,
 	}
-}
-
-// SyncNow implements localapi.Backend: poll Moka and flush upstream at once.
-func (a *Agent) SyncNow(ctx context.Context) error {
-	a.log.Info("Sync requested")
-	a.moka.SyncNow()
-	a.fwd.Flush()
-	return nil
-}
-
-// Status implements localapi.Backend.
-func (a *Agent) Status(ctx context.Context) localapi.Status {
-	a.mu.Lock()
-	cfg, gen, loadedAt, cfgErr := a.cfg, a.gen, a.loadedAt, a.cfgErr
-	a.mu.Unlock()
-
-	s := localapi.Status{
-		Version:   version.String(),
-		AgentID:   cfg.Agent.ID,
-		StartedAt: localapi.TimePtr(a.started),
-		Problems:  []string{},
-		Config: localapi.ConfigStatus{
-			Path:            cfg.Path,
-			Generation:      gen,
-			LoadedAt:        localapi.TimePtr(loadedAt),
-			Error:           cfgErr,
-			RestartRequired: []string{},
-		},
-		Moka: mokaStatus(a.moka.Status(), cfg.Moka.Enabled),
-		Checkout: localapi.CheckoutStatus{
-			Enabled: cfg.Checkout.Enabled,
-			Listen:  cfg.Checkout.Listen,
-		},
-	}
-	if ok, why := cfg.MokaConfigured(); cfg.Moka.Enabled {
-		s.Moka.Configured = ok && a.mokaErr == ""
-		switch {
-		case !ok:
-			s.Problems = append(s.Problems, why)
-		case a.mokaErr != "":
-			s.Problems = append(s.Problems, a.mokaErr)
-		}
-	}
-	ms := a.moka.Status()
-	if ms.Error != "" {
-		s.Problems = append(s.Problems, ms.Error)
-	}
-	if ms.Full {
-		s.Problems = append(s.Problems, "the buffer is full: Moka polling is paused until the upstream takes records")
-	}
-
-	if qs, err := a.store.Stats(); err != nil {
-		s.Problems = append(s.Problems, "cannot read the buffer: "+err.Error())
-	} else {
-		s.Queue = localapi.QueueStatus{
-			Pending:         qs.Pending,
-			PendingBytes:    qs.PendingBytes,
-			DeadLetter:      qs.DeadLetters,
-			OldestPendingAt: localapi.TimePtr(qs.OldestPendingAt),
-			Full:            cfg.Upstream.MaxPendingMB > 0 && qs.PendingBytes >= int64(cfg.Upstream.MaxPendingMB)<<20,
-		}
-		s.Store.FileSize = qs.FileSize
-		if qs.DeadLetters > 0 {
-			s.Problems = append(s.Problems, fmt.Sprintf("%d record(s) were rejected and set aside (see `pwbi-agent queue dead`)", qs.DeadLetters))
-		}
-	}
-	if q, ok := a.store.Quarantine(); ok {
-		s.Store.Quarantine = &localapi.QuarantineStatus{CorruptPath: q.CorruptPath, Reason: q.Reason, At: q.At}
-		s.Problems = append(s.Problems, "the database was damaged and has been replaced; data is fetched again from Moka")
-	}
-
-	us := a.fwd.Status()
-	s.Upstream = localapi.UpstreamStatus{
-		Configured:    us.Configured,
-		Online:        us.Online,
-		LastSuccessAt: localapi.TimePtr(us.LastSuccessAt),
-		LastError:     us.LastError,
-		NextRetryAt:   localapi.TimePtr(us.NextRetryAt),
-		Delivered:     us.Delivered,
-	}
-	if !us.Configured {
-		s.Problems = append(s.Problems, "upstream.url is not set: records are kept in the local buffer only")
-	}
-
-	switch {
-	case cfgErr != "" || ms.Error != "":
-		s.State = localapi.StateError
-	case us.Configured && !us.Online && !us.LastAttemptAt.IsZero():
-		s.State = localapi.StateOffline
-	case us.Sending || ms.Polling || (ms.Import != nil && ms.Import.Running):
-		s.State = localapi.StateSyncing
-	default:
-		s.State = localapi.StateOK
-	}
-	return s
 }

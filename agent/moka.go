@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -17,14 +16,15 @@ import (
 // setupMoka builds the Moka syncer for cfg. A disabled or unconfigured Moka
 // gives a syncer without a connector, which idles; the reason shows in
 // status.
-func (a *Agent) setupMoka(cfg *config.Config, hc *http.Client) error {
-	conn, why := mokaConnector(cfg, hc)
+func (a *Agent) setupMoka(cfg *config.Config) {
+	conn, why := a.mokaConnector(cfg)
 	a.mokaErr = why
 	a.moka = mokasync.New(conn, a.store, syncConfig(cfg), mokasync.Options{
 		Clock:  clockwork.NewRealClock(),
 		Logger: a.log.With("component", "moka"),
+		OnFull: a.metrics.SetPollingPaused,
+		OnPoll: a.metrics.ObservePoll,
 	})
-	return nil
 }
 
 func syncConfig(cfg *config.Config) mokasync.Config {
@@ -40,7 +40,7 @@ func syncConfig(cfg *config.Config) mokasync.Config {
 
 // mokaConnector returns the connector of the configured dialect, or nil and
 // the reason there is none.
-func mokaConnector(cfg *config.Config, hc *http.Client) (mokasync.Connector, string) {
+func (a *Agent) mokaConnector(cfg *config.Config) (mokasync.Connector, string) {
 	if !cfg.Moka.Enabled {
 		return nil, ""
 	}
@@ -54,7 +54,7 @@ func mokaConnector(cfg *config.Config, hc *http.Client) (mokasync.Connector, str
 			APIKey:            cfg.Moka.APIKey.Value(),
 			BusinessID:        cfg.Moka.BusinessID,
 			RequestsPerMinute: cfg.Moka.RequestsPerMinute,
-		}, mokapos.ClientOptions{HTTP: hc})
+		}, mokapos.ClientOptions{HTTP: a.hc, Logger: a.log.With("component", "moka"), OnRequest: a.metrics.ObserveMokaRequest})
 		return mokapos.NewConnector(client, mokapos.MapContext{
 			BusinessID: cfg.Moka.BusinessID,
 			Currency:   cfg.Moka.Currency,

@@ -16,6 +16,7 @@ func TestDeps(t *testing.T) {
 	for _, dep := range strings.Fields(string(out)) {
 		switch {
 		case dep == "go.etcd.io/bbolt",
+			strings.HasPrefix(dep, "github.com/prometheus/"),
 			dep == "github.com/pwbi/edge-agent/store",
 			dep == "github.com/pwbi/edge-agent/agent",
 			strings.HasPrefix(dep, "github.com/pwbi/edge-agent/agent/upstream"):

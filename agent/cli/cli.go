@@ -9,8 +9,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -18,7 +20,9 @@ import (
 	"github.com/pwbi/edge-agent/agent"
 	"github.com/pwbi/edge-agent/agent/config"
 	"github.com/pwbi/edge-agent/agent/localapi"
+	"github.com/pwbi/edge-agent/agent/service"
 	"github.com/pwbi/edge-agent/agent/version"
+	"github.com/pwbi/edge-agent/tray"
 )
 
 // Exit codes.
@@ -40,9 +44,17 @@ type env struct {
 
 var commands = []command{
 	{"run", "run the agent in the foreground (what the service runs)", cmdRun},
-	{"sync", "ask the running agent to poll Moka and flush upstream now", cmdSync},
+	{"install", "install the OS service (automatic start, restart on failure)", serviceCmd("install")},
+	{"uninstall", "remove the OS service (the config and data stay)", serviceCmd("uninstall")},
+	{"start", "start the OS service", serviceCmd("start")},
+	{"stop", "stop the OS service", serviceCmd("stop")},
+	{"restart", "restart the OS service", serviceCmd("restart")},
+	{"status", "show whether the OS service runs, and the agent's state", cmdStatus},
+	{"sync", "ask the running agent to poll Moka and flush upstream now (--wait: until done)", cmdSync},
 	{"import", "historical import: --since YYYY-MM-DD [--outlet ID] (at most 180 days back)", cmdImport},
-	{"config check", "validate the configuration file; print every problem", cmdConfigCheck},
+	{"config check", "validate the configuration file; print every problem with file:line and key", cmdConfigCheck},
+	{"queue", "the buffer: queue stats | queue dead | queue retry [ID…|--all]", cmdQueue},
+	{"doctor", "check config, clock, disk, Moka credentials and upstream reachability", cmdDoctor},
 	{"version", "print the version", cmdVersion},
 }
 
@@ -117,15 +129,99 @@ func configPath(flagValue string) string {
 }
 
 func cmdRun(ctx context.Context, e *env, args []string) int {
-	fs, cfgFlag := e.flags("run", "Run the agent in the foreground until SIGINT or SIGTERM.")
+	fs, cfgFlag := e.flags("run", "Run the agent in the foreground until SIGINT or SIGTERM (or under the OS service manager).")
 	if code := parse(fs, args); code >= 0 {
 		return code
 	}
+	path, err := filepath.Abs(configPath(*cfgFlag))
+	if err != nil {
+		return e.fail(err)
+	}
+	run := func(ctx context.Context) error {
+		return agent.Run(ctx, agent.Options{ConfigPath: path, Stderr: e.stderr})
+	}
+	if !service.Interactive() {
+		// Started by the Windows SCM or an init system: report running at
+		// once and let the service manager stop us.
+		if err := service.RunService(path, slog.New(slog.NewTextHandler(e.stderr, nil)), run); err != nil {
+			return e.fail(err)
+		}
+		return exitOK
+	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := agent.Run(ctx, agent.Options{ConfigPath: configPath(*cfgFlag), Stderr: e.stderr}); err != nil {
-		fmt.Fprintf(e.stderr, "pwbi-agent: %v\n", err)
+	if err := run(ctx); err != nil {
+		return e.fail(err)
+	}
+	return exitOK
+}
+
+// serviceCmd returns the command that performs a service action.
+func serviceCmd(action string) func(context.Context, *env, []string) int {
+	return func(ctx context.Context, e *env, args []string) int {
+		fs, cfgFlag := e.flags(action, "Manage the OS service: "+action+". Needs Administrator (Windows) or root (Linux).")
+		if code := parse(fs, args); code >= 0 {
+			return code
+		}
+		path, err := filepath.Abs(configPath(*cfgFlag))
+		if err != nil {
+			return e.fail(err)
+		}
+		if action == "install" {
+			// Refuse to install a service that would crash-loop on its config.
+			if _, err := config.Load(path); err != nil {
+				fmt.Fprintf(e.stderr, "pwbi-agent: not installing: %v\n", err)
+				return exitError
+			}
+		}
+		if err := service.Control(action, path); err != nil {
+			return e.fail(err)
+		}
+		fmt.Fprintf(e.stdout, "service %s: %s done\n", service.Name, action)
+		return exitOK
+	}
+}
+
+func cmdStatus(ctx context.Context, e *env, args []string) int {
+	fs, cfgFlag := e.flags("status", "Show whether the OS service runs, and the running agent's state.")
+	if code := parse(fs, args); code >= 0 {
+		return code
+	}
+	path, err := filepath.Abs(configPath(*cfgFlag))
+	if err != nil {
+		return e.fail(err)
+	}
+	svc, err := service.Status(path)
+	if err != nil {
+		svc = "unknown (" + err.Error() + ")"
+	}
+	fmt.Fprintf(e.stdout, "service: %s\n", svc)
+	c, err := e.client(*cfgFlag)
+	if err != nil {
+		return e.fail(err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	st, err := c.Status(sctx)
+	if err != nil {
+		fmt.Fprintf(e.stdout, "agent: %v\n", err)
 		return exitError
+	}
+	fmt.Fprintf(e.stdout, "agent: %s (version %s, config generation %d)\n", st.State, st.Version, st.Config.Generation)
+	for _, o := range st.Moka.Outlets {
+		last := "never"
+		if o.LastSyncAt != nil {
+			last = tray.Ago(time.Since(*o.LastSyncAt))
+		}
+		line := fmt.Sprintf("outlet %s (%s): last sync %s", o.Name, o.ID, last)
+		if o.LastError != "" {
+			line += ", error: " + o.LastError
+		}
+		fmt.Fprintln(e.stdout, line)
+	}
+	fmt.Fprintf(e.stdout, "queue: %d pending, %d dead letters\n", st.Queue.Pending, st.Queue.DeadLetter)
+	for _, p := range st.Problems {
+		fmt.Fprintf(e.stdout, "problem: %s\n", p)
 	}
 	return exitOK
 }
@@ -179,22 +275,47 @@ func (e *env) client(cfgFlag string) (*localapi.Client, error) {
 
 func cmdSync(ctx context.Context, e *env, args []string) int {
 	fs, cfgFlag := e.flags("sync", "Ask the running agent to poll Moka and flush the buffer upstream now.")
+	wait := fs.Bool("wait", false, "wait until the poll is done and the buffer is sent, with progress")
 	if code := parse(fs, args); code >= 0 {
 		return code
 	}
 	c, err := e.client(*cfgFlag)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "pwbi-agent: %v\n", err)
-		return exitError
+		return e.fail(err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	if err := c.Sync(ctx); err != nil {
-		fmt.Fprintf(e.stderr, "pwbi-agent: %v\n", err)
-		return exitError
+	start := time.Now()
+	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	err = c.Sync(sctx)
+	cancel()
+	if err != nil {
+		return e.fail(err)
 	}
-	fmt.Fprintln(e.stdout, "sync started")
-	return exitOK
+	if !*wait {
+		fmt.Fprintln(e.stdout, "sync started")
+		return exitOK
+	}
+	maxPending := 0
+	return e.follow(ctx, c, func(st localapi.Status) (bool, int, int, string, error) {
+		pending := int(st.Queue.Pending)
+		maxPending = max(maxPending, pending)
+		polled := !st.Moka.Enabled || !st.Moka.Configured ||
+			(st.Moka.LastPollAt != nil && !st.Moka.LastPollAt.Before(start.Add(-time.Second)))
+		if st.Upstream.Configured && !st.Upstream.Online && st.Upstream.LastError != "" && polled {
+			return true, maxPending - pending, maxPending, "", fmt.Errorf("cannot reach the upstream (%s); %d record(s) stay in the buffer and are sent when it is back", st.Upstream.LastError, pending)
+		}
+		if !polled {
+			return false, 0, max(maxPending, 1), "polling Moka", nil
+		}
+		sent := !st.Upstream.Configured || pending == 0
+		if sent {
+			for _, o := range st.Moka.Outlets {
+				if o.LastError != "" {
+					return true, maxPending, max(maxPending, 1), "", fmt.Errorf("outlet %s: %s", o.ID, o.LastError)
+				}
+			}
+		}
+		return sent, maxPending - pending, max(maxPending, 1), fmt.Sprintf("sending (%d waiting)", pending), nil
+	})
 }
 
 // maxImportDays is how far back an import may reach (the Moka guide's limit).
@@ -247,4 +368,10 @@ func cmdImport(ctx context.Context, e *env, args []string) int {
 		}
 		return !imp.Running, imp.DaysDone, imp.DaysTotal, fmt.Sprintf("importing (%d records)", imp.Records), nil
 	})
+}
+
+// fail prints err and returns the error exit code.
+func (e *env) fail(err error) int {
+	fmt.Fprintf(e.stderr, "pwbi-agent: %v\n", err)
+	return exitError
 }

@@ -102,6 +102,9 @@ type Options struct {
 	// OnFull, if set, is called when polling pauses because the buffer is
 	// full (true) and when it resumes (false); for metrics.
 	OnFull func(full bool)
+	// OnPoll, if set, is called after every poll of all outlets with
+	// whether it completed without error; for metrics.
+	OnPoll func(ok bool)
 }
 
 // Syncer runs the sync loop. Its methods are safe for concurrent use.
@@ -110,6 +113,7 @@ type Syncer struct {
 	clock  clockwork.Clock
 	log    *slog.Logger
 	onFull func(bool)
+	onPoll func(bool)
 
 	trigger chan struct{}
 	imports chan importReq
@@ -182,6 +186,7 @@ func New(conn Connector, sink Sink, cfg Config, opts Options) *Syncer {
 		clock:       opts.Clock,
 		log:         opts.Logger,
 		onFull:      opts.OnFull,
+		onPoll:      opts.OnPoll,
 		trigger:     make(chan struct{}, 1),
 		imports:     make(chan importReq, 1),
 		conn:        conn,
@@ -318,20 +323,32 @@ func (s *Syncer) poll(ctx context.Context) {
 	s.setPolling(true)
 	defer s.setPolling(false)
 	start := s.clock.Now()
+	ok := s.pollOutlets(ctx, conn, cfg, start)
+	if ctx.Err() != nil {
+		return
+	}
+	if s.onPoll != nil {
+		s.onPoll(ok)
+	}
+}
 
+// pollOutlets syncs every outlet; it reports whether all went well.
+func (s *Syncer) pollOutlets(ctx context.Context, conn Connector, cfg Config, start time.Time) bool {
 	outlets, err := s.outlets(ctx, conn, cfg)
 	if err != nil {
 		s.fail(err, "")
-		return
+		return false
 	}
+	ok := true
 	for _, o := range outlets {
 		if ctx.Err() != nil {
-			return
+			return false
 		}
 		if cfg.SyncProducts && s.productsDue(o.ID, start) {
 			if err := s.syncProducts(ctx, conn, cfg, o.ID); err != nil {
+				ok = false
 				if s.fail(err, o.ID) {
-					return
+					return false
 				}
 				continue
 			}
@@ -340,8 +357,9 @@ func (s *Syncer) poll(ctx context.Context) {
 			s.mu.Unlock()
 		}
 		if err := s.syncTransactions(ctx, conn, cfg, o.ID, start); err != nil {
+			ok = false
 			if s.fail(err, o.ID) {
-				return
+				return false
 			}
 		}
 	}
@@ -349,6 +367,7 @@ func (s *Syncer) poll(ctx context.Context) {
 	s.lastPoll = start
 	s.pollErr = ""
 	s.mu.Unlock()
+	return ok
 }
 
 func (s *Syncer) setPolling(v bool) {
