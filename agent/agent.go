@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -181,7 +182,16 @@ func Run(ctx context.Context, opts Options) error {
 	a.startWorkers()
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
-	a.watcher = configwatch.New(cfg.Path, cfg.SHA256, configwatch.Options{Logger: log.With("component", "configwatch")})
+	a.watcher = configwatch.New(cfg.Path, cfg.SHA256, configwatch.Options{
+		Logger: log.With("component", "configwatch"),
+		OnProblem: func(err error) {
+			msg := "cannot read the config file: " + err.Error()
+			if errors.Is(err, fs.ErrNotExist) {
+				msg = "the config file is missing: " + cfg.Path
+			}
+			a.reject("file", msg)
+		},
+	})
 	watchDone := make(chan struct{})
 	go func() {
 		defer close(watchDone)

@@ -85,6 +85,12 @@ type Options struct {
 	Clock clockwork.Clock
 	// Logger receives the watcher's logs; nil discards them.
 	Logger *slog.Logger
+	// OnProblem, if set, is called (from Run's goroutine) when the file is
+	// found missing or cannot be read, once per episode, so the agent can
+	// show it (SPEC §3: config.error). When the file is readable again it is
+	// reported through onChange even if its content did not change, so the
+	// agent can clear the problem.
+	OnProblem func(err error)
 }
 
 // Change is a new content of the config file.
@@ -105,6 +111,7 @@ type Watcher struct {
 	poll     time.Duration // <= 0: off
 	clock    clockwork.Clock
 	log      *slog.Logger
+	onProb   func(error)
 
 	checkC  chan struct{} // Check requests, buffered 1
 	running atomic.Bool
@@ -134,6 +141,7 @@ func New(path string, initialHash string, opts Options) *Watcher {
 		poll:       opts.Poll,
 		clock:      opts.Clock,
 		log:        opts.Logger,
+		onProb:     opts.OnProblem,
 		checkC:     make(chan struct{}, 1),
 		hash:       initialHash,
 		rewatchMin: rewatchMin,
@@ -486,6 +494,13 @@ func (l *loop) pollTick() {
 	l.check()
 }
 
+// problem tells the OnProblem hook, if any.
+func (l *loop) problem(err error) {
+	if f := l.w.onProb; f != nil {
+		f(err)
+	}
+}
+
 // check reads the file and reports it if its hash is new.
 func (l *loop) check() {
 	data, err := os.ReadFile(l.w.path)
@@ -495,8 +510,12 @@ func (l *loop) check() {
 			if !l.missing {
 				l.w.log.Info("Config file missing; keeping the running configuration", "path", l.w.path)
 				l.missing = true
+				l.problem(err)
 			}
 			return // the next event or poll brings it back
+		}
+		if !l.readFailed {
+			l.problem(err)
 		}
 		l.readFailed = true
 		if ok, suppressed := l.readLog.allow(l.w.clock.Now()); ok {
@@ -513,7 +532,8 @@ func (l *loop) check() {
 		}
 		return
 	}
-	if l.missing || l.readFailed {
+	recovered := l.missing || l.readFailed
+	if recovered {
 		l.w.log.Info("Config file readable again", "path", l.w.path)
 	}
 	l.missing, l.readFailed, l.readRetry = false, false, 0
@@ -523,7 +543,7 @@ func (l *loop) check() {
 	same := h == l.w.hash
 	l.w.hash = h
 	l.w.mu.Unlock()
-	if same {
+	if same && !(recovered && l.w.onProb != nil) {
 		l.w.log.Debug("Config file unchanged", "path", l.w.path)
 		return
 	}

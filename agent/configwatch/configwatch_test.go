@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -695,5 +696,47 @@ func TestRunCancel(t *testing.T) {
 			t.Fatalf("%d goroutines after Run, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
 		}
 		time.Sleep(10 * time.Millisecond) // goroutines exit asynchronously
+	}
+}
+
+// With OnProblem set, a missing file is reported, and its return — even
+// with the content in force — is reported through onChange so the agent can
+// clear the problem.
+func TestOnProblemMissingThenBack(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.toml")
+	content := []byte("version = 1\n")
+	if err := os.WriteFile(path, content, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	problems := make(chan error, 10)
+	changes := make(chan Change, 10)
+	w := New(path, Hash(content), Options{Debounce: 50 * time.Millisecond, Poll: -1,
+		OnProblem: func(err error) { problems <- err }})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go w.Run(ctx, func(c Change) { changes <- c })
+	time.Sleep(200 * time.Millisecond) // let Run set up its watch before the file goes
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-problems:
+		if !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("problem %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("missing file not reported")
+	}
+	if err := os.WriteFile(path, content, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case c := <-changes:
+		if string(c.Data) != string(content) {
+			t.Fatalf("content %q", c.Data)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("return of the file not reported")
 	}
 }

@@ -114,10 +114,24 @@ func TestHotReload(t *testing.T) {
 		if err := os.Remove(r.cfgPath); err != nil {
 			t.Fatal(err)
 		}
-		settle()
-		st, _ := r.status(t)
-		if st.Config.Generation != gen || st.Config.Error != "" {
+		var st localapi.Status
+		waitFor(t, "missing file shown", 30*time.Second, func() bool {
+			st, _ = r.status(t)
+			return strings.Contains(st.Config.Error, "missing")
+		})
+		if st.Config.Generation != gen {
 			t.Fatalf("a missing file changed the running config: %+v", st.Config)
+		}
+		// Recreated with the running content: nothing to apply, error gone.
+		if err := os.WriteFile(r.cfgPath, r.content("notepad", "debug"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "missing-file error cleared", 30*time.Second, func() bool {
+			st, _ = r.status(t)
+			return st.Config.Error == ""
+		})
+		if st.Config.Generation != gen {
+			t.Fatalf("same content re-applied: generation %d, want %d", st.Config.Generation, gen)
 		}
 		if err := os.WriteFile(r.cfgPath, r.content("recreated", "info"), 0o600); err != nil {
 			t.Fatal(err)
@@ -177,6 +191,26 @@ func TestHotReload(t *testing.T) {
 		if st.Config.Error != "" {
 			t.Fatalf("error not cleared: %q", st.Config.Error)
 		}
+	})
+
+	t.Run("local API moves, data_dir needs a restart", func(t *testing.T) {
+		newAddr := freeAddr(t)
+		text := strings.Replace(string(r.content("moved", "info")), r.apiAddr, newAddr, 1)
+		text = strings.Replace(text, `data_dir = "data"`, `data_dir = "data2"`, 1)
+		if err := os.WriteFile(r.cfgPath, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		gen++
+		old := r.apiAddr
+		r.apiAddr = newAddr
+		st := r.waitGeneration(t, gen)
+		if len(st.Config.RestartRequired) != 1 || st.Config.RestartRequired[0] != "agent.data_dir" {
+			t.Fatalf("restart_required %v", st.Config.RestartRequired)
+		}
+		if _, err := localapi.NewClient(old, nil).Status(t.Context()); err == nil {
+			t.Fatal("the old local API address still answers")
+		}
+		r.base = strings.Replace(strings.Replace(r.base, old, newAddr, 1), `data_dir = "data"`, `data_dir = "data2"`, 1)
 	})
 
 	t.Run("metrics", func(t *testing.T) {
