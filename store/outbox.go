@@ -81,48 +81,8 @@ func (s *Store) Append(in []Input, st *SourceState) (AppendResult, error) {
 		added int64 // bytes added
 	)
 	err = s.update(func(tx *bolt.Tx) error {
-		meta, out, dd := tx.Bucket(bucketMeta), tx.Bucket(bucketOutbox), tx.Bucket(bucketDedupe)
-		out.FillPercent = 1.0 // keys only ever grow: keep pages full
-		c, err := readCounters(meta)
-		if err != nil {
+		if err := s.appendItems(tx, items, &res, &added); err != nil {
 			return err
-		}
-		seq := out.Sequence()
-		limit := s.max.Load()
-		keys := make([]byte, 0, 8*len(items))
-		for i := range items {
-			it := &items[i]
-			if old := dd.Get(it.key); len(old) >= versionLen && bytes.Equal(old[:versionLen], it.ver[:]) {
-				res.Unchanged++
-				continue
-			}
-			added += int64(len(it.val)) + 8
-			if limit > 0 && c.pendingN > 0 && c.pendingBytes+added > limit {
-				return ErrFull
-			}
-			seq++
-			keys = putSeqKey(keys, seq)
-			if err := out.Put(keys[len(keys)-8:], it.val); err != nil {
-				return err
-			}
-			if err := dd.Put(it.key, it.dd); err != nil {
-				return err
-			}
-			if res.Appended == 0 {
-				res.FirstSeq = seq
-			}
-			res.Appended++
-			res.LastSeq = seq
-		}
-		if res.Appended > 0 {
-			if err := out.SetSequence(seq); err != nil {
-				return err
-			}
-			c.pendingN += int64(res.Appended)
-			c.pendingBytes += added
-			if err := c.write(meta); err != nil {
-				return err
-			}
 		}
 		if stv != nil {
 			if err := tx.Bucket(bucketState).Put([]byte(st.Source), stv); err != nil {
@@ -153,6 +113,57 @@ func (s *Store) Append(in []Input, st *SourceState) (AppendResult, error) {
 		signal(s.notify)
 	}
 	return res, nil
+}
+
+// appendItems appends the prepared items that are new or changed inside tx,
+// updating the dedupe index and the counters; it returns ErrFull (the
+// caller rolls back) when the bound would be exceeded.
+func (s *Store) appendItems(tx *bolt.Tx, items []appendItem, res *AppendResult, added *int64) error {
+	if len(items) == 0 {
+		return nil
+	}
+	meta, out, dd := tx.Bucket(bucketMeta), tx.Bucket(bucketOutbox), tx.Bucket(bucketDedupe)
+	out.FillPercent = 1.0 // keys only ever grow: keep pages full
+	c, err := readCounters(meta)
+	if err != nil {
+		return err
+	}
+	seq := out.Sequence()
+	limit := s.max.Load()
+	keys := make([]byte, 0, 8*len(items))
+	for i := range items {
+		it := &items[i]
+		if old := dd.Get(it.key); len(old) >= versionLen && bytes.Equal(old[:versionLen], it.ver[:]) {
+			res.Unchanged++
+			continue
+		}
+		*added += int64(len(it.val)) + 8
+		if limit > 0 && c.pendingN > 0 && c.pendingBytes+*added > limit {
+			return ErrFull
+		}
+		seq++
+		keys = putSeqKey(keys, seq)
+		if err := out.Put(keys[len(keys)-8:], it.val); err != nil {
+			return err
+		}
+		if err := dd.Put(it.key, it.dd); err != nil {
+			return err
+		}
+		if res.Appended == 0 {
+			res.FirstSeq = seq
+		}
+		res.Appended++
+		res.LastSeq = seq
+	}
+	if res.Appended == 0 {
+		return nil
+	}
+	if err := out.SetSequence(seq); err != nil {
+		return err
+	}
+	c.pendingN += int64(res.Appended)
+	c.pendingBytes += *added
+	return c.write(meta)
 }
 
 // prepare validates the inputs, hashes them and encodes their values
