@@ -45,9 +45,12 @@ type MokaStatus struct {
 	Enabled    bool           `json:"enabled"`
 	Configured bool           `json:"configured"`
 	Outlets    []OutletStatus `json:"outlets"`
-	LastPollAt *time.Time     `json:"last_poll_at"`
-	NextPollAt *time.Time     `json:"next_poll_at"`
-	Import     *ImportStatus  `json:"import"`
+	// NeedsAuthorization is true when the oauth dialect has no valid grant:
+	// someone must run "Connect Moka" (tray, dashboard, `moka connect`).
+	NeedsAuthorization bool          `json:"needs_authorization"`
+	LastPollAt         *time.Time    `json:"last_poll_at"`
+	NextPollAt         *time.Time    `json:"next_poll_at"`
+	Import             *ImportStatus `json:"import"`
 }
 
 // OutletStatus is the sync state of one outlet.

@@ -85,8 +85,10 @@ func newEnv(t testing.TB) *testEnv {
 	return newEnvWith(t, "[moka]\nenabled = false\n")
 }
 
-// newEnvWith writes a config with the given [moka] section.
-func newEnvWith(t testing.TB, mokaSection string) *testEnv {
+// newEnvWith writes a config with the given extra sections (a [moka]
+// section is required; [checkout] and others may follow it). The [agent],
+// [upstream] and [local_api] sections are the harness's.
+func newEnvWith(t testing.TB, sections string) *testEnv {
 	t.Helper()
 	e := &testEnv{dir: t.TempDir()}
 	e.dataDir = filepath.Join(e.dir, "data")
@@ -107,7 +109,7 @@ flush_interval = "200ms"
 timeout = "5s"
 [local_api]
 listen = %q
-`, mokaSection, e.up.URL(), e.apiAddr)
+`, sections, e.up.URL(), e.apiAddr)
 	if err := os.WriteFile(e.cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
