@@ -395,7 +395,7 @@ func mustGet(t *testing.T, url string) string {
 	return string(b)
 }
 
-func runCLI(t *testing.T, args ...string) ([]byte, error) {
+func runCLI(t testing.TB, args ...string) ([]byte, error) {
 	t.Helper()
 	return exec.Command(agentBinary(t), args...).CombinedOutput()
 }

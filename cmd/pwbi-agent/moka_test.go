@@ -15,7 +15,7 @@ import (
 
 const mokaRPM = 300
 
-func startMoka(t *testing.T, outlets, days, perDay int) *mokafake.Server {
+func startMoka(t testing.TB, outlets, days, perDay int) *mokafake.Server {
 	t.Helper()
 	m := mokafake.New(mokafake.Options{Seed: 7, Outlets: outlets, Days: days, TxPerDay: perDay})
 	m.Start()
