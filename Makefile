@@ -67,6 +67,7 @@ fuzz: deps
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./agent/config/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeRecord -fuzztime 30s ./store/
 	$(GO) test -run '^$$' -fuzz FuzzRetryAfter -fuzztime 30s ./agent/upstream/
+	$(GO) test -run '^$$' -fuzz FuzzAppend -fuzztime 30s ./internal/jsonstr/
 	$(GO) test -run '^$$' -fuzz FuzzMapTransaction -fuzztime 30s ./agent/mokapos/
 
 clean:

@@ -1,9 +1,10 @@
 package unified
 
 import (
+	"github.com/pwbi/edge-agent/internal/jsonstr"
+
 	"errors"
 	"time"
-	"unicode/utf8"
 )
 
 // ErrBadTimestamp is returned by Canonical for a timestamp that RFC 3339
@@ -29,19 +30,19 @@ func (t Transaction) AppendCanonical(b []byte) ([]byte, error) {
 		return b, ErrBadTimestamp
 	}
 	b = append(b, `{"external_id":`...)
-	b = appendString(b, t.ExternalID)
+	b = jsonstr.Append(b, t.ExternalID)
 	b = append(b, `,"source_system":`...)
-	b = appendString(b, t.SourceSystem)
+	b = jsonstr.Append(b, t.SourceSystem)
 	b = append(b, `,"business_id":`...)
-	b = appendString(b, t.BusinessID)
+	b = jsonstr.Append(b, t.BusinessID)
 	b = append(b, `,"outlet_id":`...)
-	b = appendString(b, t.OutletID)
+	b = jsonstr.Append(b, t.OutletID)
 	b = append(b, `,"receipt_no":`...)
-	b = appendString(b, t.ReceiptNo)
+	b = jsonstr.Append(b, t.ReceiptNo)
 	b = append(b, `,"status":`...)
-	b = appendString(b, string(t.Status))
+	b = jsonstr.Append(b, string(t.Status))
 	b = append(b, `,"currency":`...)
-	b = appendString(b, t.Currency)
+	b = jsonstr.Append(b, t.Currency)
 	b = append(b, `,"amount":`...)
 	b = appendDecimal(b, t.Amount)
 	b = append(b, `,"subtotal":`...)
@@ -55,11 +56,11 @@ func (t Transaction) AppendCanonical(b []byte) ([]byte, error) {
 	b = append(b, `,"refund_amount":`...)
 	b = appendDecimal(b, t.RefundAmount)
 	b = append(b, `,"payment_method":`...)
-	b = appendString(b, t.PaymentMethod)
+	b = jsonstr.Append(b, t.PaymentMethod)
 	b = append(b, `,"timestamp":"`...)
 	b = t.Timestamp.AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","business_date":`...)
-	b = appendString(b, t.BusinessDate)
+	b = jsonstr.Append(b, t.BusinessDate)
 	b = append(b, `,"items":[`...)
 	for i, it := range t.Items {
 		if i > 0 {
@@ -73,11 +74,11 @@ func (t Transaction) AppendCanonical(b []byte) ([]byte, error) {
 
 func (it Item) appendCanonical(b []byte) []byte {
 	b = append(b, `{"name":`...)
-	b = appendString(b, it.Name)
+	b = jsonstr.Append(b, it.Name)
 	b = append(b, `,"variant":`...)
-	b = appendString(b, it.Variant)
+	b = jsonstr.Append(b, it.Variant)
 	b = append(b, `,"sku":`...)
-	b = appendString(b, it.SKU)
+	b = jsonstr.Append(b, it.SKU)
 	b = append(b, `,"quantity":`...)
 	b = appendDecimal(b, it.Quantity)
 	b = append(b, `,"unit_price":`...)
@@ -92,7 +93,7 @@ func (it Item) appendCanonical(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `{"name":`...)
-		b = appendString(b, m.Name)
+		b = jsonstr.Append(b, m.Name)
 		b = append(b, `,"price":`...)
 		b = appendDecimal(b, m.Price)
 		b = append(b, '}')
@@ -105,21 +106,21 @@ func (it Item) appendCanonical(b []byte) []byte {
 func (p Product) Canonical() ([]byte, error) {
 	b := make([]byte, 0, 256)
 	b = append(b, `{"external_id":`...)
-	b = appendString(b, p.ExternalID)
+	b = jsonstr.Append(b, p.ExternalID)
 	b = append(b, `,"source_system":`...)
-	b = appendString(b, p.SourceSystem)
+	b = jsonstr.Append(b, p.SourceSystem)
 	b = append(b, `,"business_id":`...)
-	b = appendString(b, p.BusinessID)
+	b = jsonstr.Append(b, p.BusinessID)
 	b = append(b, `,"outlet_id":`...)
-	b = appendString(b, p.OutletID)
+	b = jsonstr.Append(b, p.OutletID)
 	b = append(b, `,"name":`...)
-	b = appendString(b, p.Name)
+	b = jsonstr.Append(b, p.Name)
 	b = append(b, `,"category":`...)
-	b = appendString(b, p.Category)
+	b = jsonstr.Append(b, p.Category)
 	b = append(b, `,"sku":`...)
-	b = appendString(b, p.SKU)
+	b = jsonstr.Append(b, p.SKU)
 	b = append(b, `,"currency":`...)
-	b = appendString(b, p.Currency)
+	b = jsonstr.Append(b, p.Currency)
 	b = append(b, `,"price":`...)
 	b = appendDecimal(b, p.Price)
 	return append(b, '}'), nil
@@ -128,62 +129,5 @@ func (p Product) Canonical() ([]byte, error) {
 func appendDecimal(b []byte, d Decimal) []byte {
 	b = append(b, '"')
 	b = d.appendCanonical(b)
-	return append(b, '"')
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string, escaped exactly like
-// encoding/json with HTML escaping on (its default): <, > and & as \u003c,
-// \u003e, \u0026; invalid UTF-8 as \ufffd; U+2028 and U+2029 escaped.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '\\', '"':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
 	return append(b, '"')
 }

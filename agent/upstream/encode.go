@@ -1,6 +1,8 @@
 package upstream
 
 import (
+	"github.com/pwbi/edge-agent/internal/jsonstr"
+
 	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
@@ -9,7 +11,6 @@ import (
 	"fmt"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/pwbi/edge-agent/store"
 )
@@ -56,9 +57,9 @@ type encoder struct {
 func (e *encoder) encode(agentID, batchID string, sentAt time.Time, recs []store.Record) ([]byte, error) {
 	b := e.raw[:0]
 	b = append(b, `{"agent_id":`...)
-	b = appendString(b, agentID)
+	b = jsonstr.Append(b, agentID)
 	b = append(b, `,"batch_id":`...)
-	b = appendString(b, batchID)
+	b = jsonstr.Append(b, batchID)
 	b = append(b, `,"sent_at":"`...)
 	b = sentAt.AppendFormat(b, sentAtLayout)
 	b = append(b, `","records":[`...)
@@ -67,13 +68,13 @@ func (e *encoder) encode(agentID, batchID string, sentAt time.Time, recs []store
 			b = append(b, ',')
 		}
 		b = append(b, `{"kind":`...)
-		b = appendString(b, r.Kind)
+		b = jsonstr.Append(b, r.Kind)
 		b = append(b, `,"key":`...)
-		b = appendString(b, r.Key)
+		b = jsonstr.Append(b, r.Key)
 		b = append(b, `,"seq":`...)
 		b = strconv.AppendUint(b, r.Seq, 10)
 		b = append(b, `,"version":`...)
-		b = appendString(b, r.Version)
+		b = jsonstr.Append(b, r.Version)
 		b = append(b, `,"data":`...)
 		// Data is the store's canonical JSON and goes out as is. Should
 		// it be malformed, the upstream rejects the batch and bisection
@@ -110,56 +111,4 @@ func (e *encoder) encode(agentID, batchID string, sentAt time.Time, recs []store
 	}
 	e.lastOut = out.Len()
 	return out.Bytes(), nil
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, as
-// in encoding/json; HTML characters are not escaped.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

@@ -1,7 +1,6 @@
 package upstream
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -170,36 +169,5 @@ func TestBatchesURL(t *testing.T) {
 		if _, err := batchesURL(in); err == nil || strings.Contains(err.Error(), "secret") {
 			t.Errorf("batchesURL(%q) error %v", in, err)
 		}
-	}
-}
-
-func TestAppendStringMatchesEncodingJSON(t *testing.T) {
-	for _, s := range []string{"", "plain", `"q"\`, "\x00\x01\x1f\n\r\t", "é中文🙂", "\xff\xfe", "a\u2028b\u2029", "<&>"} {
-		checkAppendString(t, s)
-	}
-}
-
-func FuzzAppendString(f *testing.F) {
-	for _, s := range []string{"", "moka/biz/outlet/id", `"\`, "\x00\xff", "\u2028"} {
-		f.Add(s)
-	}
-	f.Fuzz(checkAppendString)
-}
-
-// checkAppendString: the output is valid JSON decoding to what encoding/json
-// decodes its own encoding of s to.
-func checkAppendString(t *testing.T, s string) {
-	got := appendString(nil, s)
-	var back string
-	if err := json.Unmarshal(got, &back); err != nil {
-		t.Fatalf("appendString(%q) = %s: %v", s, got, err)
-	}
-	ref, _ := json.Marshal(s)
-	var want string
-	if err := json.Unmarshal(ref, &want); err != nil {
-		t.Fatal(err)
-	}
-	if back != want {
-		t.Fatalf("appendString(%q) decodes to %q, encoding/json to %q", s, back, want)
 	}
 }
