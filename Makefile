@@ -1,22 +1,43 @@
-# PWBI Edge Agent — build, test, demo.
+# PWBI Edge Agent — build, test, demo, packages.
 #
-#   make demo    the agent against local fakes, with the dashboard up
-#   make test    go vet + every test under the race detector
-#   make bench   the benchmarks recorded in docs/benchmarks.md
+#   make demo           the agent against local fakes, with the dashboard up
+#   make test           go vet + the packages (dist) + every test under the race detector
+#   make bench          the benchmarks recorded in docs/benchmarks.md
+#   make dist           Linux and Windows binaries, the .deb, the .msi, SHA256SUMS (docs/installers.md)
+#   make test-systemd   opt-in: the .deb in a systemd-nspawn container (root, ~2 min the first time)
+#   make test-windows   opt-in: Windows binaries, tests and the MSI under Wine (root, ~1 min the first time)
 #
 # `make test` installs what it needs on a fresh Debian machine (Debian
-# packages via apt-get when run as root, Go modules via the module proxy).
+# packages via apt-get when run as root, Go modules via the module proxy,
+# nfpm via go install).
 
 GO        ?= go
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X github.com/pwbi/edge-agent/agent/version.Version=$(VERSION)
 BIN       := bin
+DIST      := dist
 DEMO_DIR  := .demo
-APT_PKGS  := gcc libc6-dev chromium
+
+# Debian packages the tests need: a C compiler (race detector, and cgo for
+# the Linux tray), Chromium (the dashboard's browser test), GTK 3 and
+# Ayatana AppIndicator headers (the tray, getlantern/systray), a virtual
+# desktop for the tray test (Xvfb, an XEmbed tray, xdotool, screenshots),
+# and the packaging and checking tools (wixl/msitools for the MSI,
+# osslsigncode, systemd-analyze, desktop-file-validate).
+APT_PKGS  := gcc libc6-dev chromium pkg-config libgtk-3-dev libayatana-appindicator3-dev \
+             xvfb trayer xdotool imagemagick x11-utils \
+             wixl msitools osslsigncode systemd desktop-file-utils
+
+# nfpm builds the .deb. Pinned: @latest needs modules that are not reachable.
+NFPM_VERSION := v2.45.2
+NFPM      ?= $(shell $(GO) env GOPATH)/bin/nfpm
+
+LINUX_OUT := $(DIST)/linux-amd64
+WIN_OUT   := $(DIST)/windows-amd64
 
 export CGO_ENABLED ?= 1
 
-.PHONY: all build build-windows test deps vet demo bench lint fuzz clean
+.PHONY: all build build-windows tray test deps tools vet dist test-systemd test-windows demo bench lint fuzz clean
 
 all: build
 
@@ -26,10 +47,13 @@ build:
 
 build-windows:
 	CGO_ENABLED=0 GOOS=windows GOARCH=amd64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/pwbi-agent.exe ./cmd/pwbi-agent
+	CGO_ENABLED=0 GOOS=windows GOARCH=amd64 $(GO) build -trimpath -ldflags '$(LDFLAGS) -H windowsgui' -o $(BIN)/pwbi-tray.exe ./cmd/pwbi-tray
 
-# deps installs the toolchain pieces the tests need: a C compiler for the
-# race detector, headless Chromium for the dashboard's browser test
-# (internal/browsertest), and the Go modules.
+# tray builds the Linux tray (cgo, GTK; `make deps` installs the headers).
+tray:
+	CGO_ENABLED=1 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/pwbi-tray ./cmd/pwbi-tray
+
+# deps installs the Debian packages above (as root) and the Go modules.
 deps:
 	@missing=""; for p in $(APT_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -42,14 +66,54 @@ deps:
 	fi
 	$(GO) mod download
 
+# tools installs nfpm $(NFPM_VERSION) into $(NFPM) unless that version is there.
+tools:
+	@if ! $(GO) version -m $(NFPM) 2>/dev/null | grep -q "mod.*github.com/goreleaser/nfpm/v2.*$(NFPM_VERSION)"; then \
+		echo "installing nfpm $(NFPM_VERSION) into $(NFPM)"; \
+		GOBIN=$(abspath $(dir $(NFPM))) $(GO) install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION); \
+	fi
+
 vet: deps
 	$(GO) vet ./...
 	CGO_ENABLED=0 GOOS=windows GOARCH=amd64 $(GO) vet ./...
 
-test: vet
-	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -o /dev/null ./cmd/pwbi-agent
-	CGO_ENABLED=0 GOOS=windows GOARCH=amd64 $(GO) build -o /dev/null ./cmd/pwbi-agent
-	$(GO) test -race -count=1 -timeout 20m ./...
+# test also builds every package (dist): a broken .wxs, nfpm.yaml or
+# Windows build fails it. PWBI_DIST_DIR lets the installer tests inspect
+# them, and PWBI_INSTALL_TEST=1 lets them install and purge the .deb on
+# this machine (root only; it must not have pwbi-agent installed). Run
+# `make test PWBI_INSTALL_TEST=0` to skip that.
+PWBI_INSTALL_TEST ?= 1
+test: vet dist
+	PWBI_DIST_DIR=$(abspath $(DIST)) PWBI_INSTALL_TEST=$(PWBI_INSTALL_TEST) \
+		$(GO) test -race -count=1 -timeout 20m ./...
+
+# dist builds the release artifacts into $(DIST)/ from a Linux machine.
+# Windows files are Authenticode-signed when SIGN_CERT and SIGN_KEY are set
+# (scripts/sign.sh: also SIGN_PASS, SIGN_TIMESTAMP_URL, SIGN_CA).
+dist: deps tools
+	rm -rf $(DIST)
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(LINUX_OUT)/pwbi-agent ./cmd/pwbi-agent
+	CGO_ENABLED=1 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(LINUX_OUT)/pwbi-tray ./cmd/pwbi-tray
+	CGO_ENABLED=0 GOOS=windows GOARCH=amd64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(WIN_OUT)/pwbi-agent.exe ./cmd/pwbi-agent
+	CGO_ENABLED=0 GOOS=windows GOARCH=amd64 $(GO) build -trimpath -ldflags '$(LDFLAGS) -H windowsgui' -o $(WIN_OUT)/pwbi-tray.exe ./cmd/pwbi-tray
+	scripts/sign.sh $(WIN_OUT)/pwbi-agent.exe $(WIN_OUT)/pwbi-tray.exe
+	NFPM=$(NFPM) scripts/build-deb.sh $(LINUX_OUT) $(DIST) '$(VERSION)'
+	scripts/build-msi.sh $(WIN_OUT) $(DIST) '$(VERSION)'
+	scripts/sign.sh $(DIST)/*.msi
+	cd $(DIST) && sha256sum *.deb *.msi linux-amd64/* windows-amd64/* > SHA256SUMS
+	@echo "dist: $$(ls $(DIST) | tr '\n' ' ')"
+
+# test-systemd installs the .deb in a Debian container booted with
+# systemd-nspawn and checks the service starts, restarts after kill -9 and
+# stops (scripts/test-systemd.sh). Root; builds the container root once.
+test-systemd: dist
+	scripts/test-systemd.sh $(DIST)
+
+# test-windows runs the Windows binaries and a few packages' tests under
+# Wine, and installs, upgrades and removes the MSI with msiexec
+# (scripts/test-windows.sh). Root for the packages; the Wine prefix is kept.
+test-windows: dist
+	scripts/test-windows.sh $(DIST)
 
 # demo runs the fakes and the agent in the foreground; Ctrl-C stops both.
 demo: build
@@ -60,15 +124,14 @@ bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./store/ ./agent/upstream/ ./agent/mokapos/ ./agent/unified/
 
 lint: deps
-	gofmt -l . | tee /dev/stderr | (! read)
+	gofmt -l . | tee /dev/stderr | (! read -r _)
 	$(GO) vet ./...
 
 fuzz: deps
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./agent/config/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeRecord -fuzztime 30s ./store/
 	$(GO) test -run '^$$' -fuzz FuzzRetryAfter -fuzztime 30s ./agent/upstream/
-	$(GO) test -run '^$$' -fuzz FuzzAppend -fuzztime 30s ./internal/jsonstr/
 	$(GO) test -run '^$$' -fuzz FuzzMapTransaction -fuzztime 30s ./agent/mokapos/
 
 clean:
-	rm -rf $(BIN) $(DEMO_DIR)
+	rm -rf $(BIN) $(DIST) $(DEMO_DIR)

@@ -5,6 +5,9 @@ set -euo pipefail
 bin=${1:-bin}
 dir=${2:-.demo}
 mkdir -p "$dir"
+# The demo tablet's token (not a secret: a demo). The config holds only its
+# SHA-256; a real tablet gets its token from `pwbi-agent tablet add NAME`.
+tablet_token=demo-tablet-token
 cat > "$dir/config.toml" <<TOML
 # Demo configuration: the agent against local fakes (see pwbi-devstack).
 version = 1
@@ -31,6 +34,18 @@ token = "demo-upstream-token"
 batch_size = 200
 flush_interval = "2s"
 
+[checkout]
+enabled = true
+listen = "127.0.0.1:18686"
+base_url = "http://127.0.0.1:18482"
+store_id = "72"
+secret_key = "9fff8c602b08b00323567be0001480f6"
+timeout = "10s"
+
+[[checkout.tablets]]
+name = "Demo tablet"
+token_sha256 = "504ebfaa505aefb863e5dae3f10120917c6ab873ed9acf08067947cbb34d081f"
+
 [local_api]
 listen = "127.0.0.1:18687"
 TOML
@@ -42,6 +57,11 @@ sleep 0.5
 echo
 echo "Demo running. Status:  curl -s http://127.0.0.1:18687/v1/status"
 echo "                Sync:  $bin/pwbi-agent sync --config $dir/config.toml"
+echo "Checkout (tablet token: $tablet_token):"
+echo "  curl -s -H 'Authorization: Bearer $tablet_token' http://127.0.0.1:18686/mokka/factoring/v1/precheck/auth \\"
+echo "    -d '{\"callback_url\":\"http://127.0.0.1:18686/mokka/callback\",\"redirect_url\":\"http://127.0.0.1:18686/\",\"current_order\":{\"order_id\":\"DEMO-1\",\"amount\":\"150.00\"}}'"
+echo "  then open the iframe_url it answers (SMS code 1111), and:"
+echo "  curl -s -H 'Authorization: Bearer $tablet_token' http://127.0.0.1:18686/mokka/orders/DEMO-1"
 echo "Press Ctrl-C to stop."
 echo
 "$bin/pwbi-agent" run --config "$dir/config.toml"

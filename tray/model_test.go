@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf16"
 
 	"github.com/pwbi/edge-agent/agent/localapi"
 )
@@ -13,48 +14,91 @@ import (
 func TestViewOf(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	tenMinAgo := now.Add(-10 * time.Minute)
+	threeHAgo := now.Add(-3 * time.Hour)
 	tests := []struct {
 		name     string
 		st       localapi.Status
 		err      error
 		icon     Icon
+		header   string
 		lines    []string
 		canSync  bool
 		inTooltp string
 	}{
 		{
 			name: "agent down", err: fmt.Errorf("dial: %w", localapi.ErrNotRunning),
-			icon: IconDown, lines: []string{"Agent not running"}, inTooltp: "not running",
+			icon: IconDown, header: "Agent not running", lines: []string{}, inTooltp: "PWBI Agent: not running",
 		},
 		{
 			name: "agent broken", err: errors.New("HTTP 500"),
-			icon: IconDown, lines: []string{"Agent not answering"},
+			icon: IconDown, header: "Agent not answering", lines: []string{}, inTooltp: "not answering",
 		},
 		{
 			name: "ok with outlet sync",
 			st: localapi.Status{State: "ok",
 				Moka:     localapi.MokaStatus{Outlets: []localapi.OutletStatus{{ID: "o1", LastSyncAt: &tenMinAgo}}},
 				Queue:    localapi.QueueStatus{Pending: 3},
-				Upstream: localapi.UpstreamStatus{Configured: true, Online: true}},
-			icon: IconOK, canSync: true,
+				Upstream: localapi.UpstreamStatus{Configured: true, Online: true, LastSuccessAt: &threeHAgo}},
+			icon: IconOK, canSync: true, header: "PWBI Agent: all good",
 			lines:    []string{"Last sync: 10 min ago", "Waiting to send: 3", "Cloud: connected"},
-			inTooltp: "all good",
+			inTooltp: "PWBI Agent: all good — last sync 10 min ago, 3 waiting",
+		},
+		{
+			name: "syncing, upstream newer than outlets",
+			st: localapi.Status{State: "syncing",
+				Moka:     localapi.MokaStatus{Outlets: []localapi.OutletStatus{{ID: "o1", LastSyncAt: &threeHAgo}, {ID: "o2"}}},
+				Upstream: localapi.UpstreamStatus{Configured: true, Online: true, LastSuccessAt: &tenMinAgo}},
+			icon: IconSyncing, canSync: true, header: "PWBI Agent: syncing",
+			lines:    []string{"Last sync: 10 min ago", "Waiting to send: 0", "Cloud: connected"},
+			inTooltp: "syncing",
 		},
 		{
 			name: "offline with rejects",
 			st: localapi.Status{State: "offline", Queue: localapi.QueueStatus{Pending: 1200, DeadLetter: 2},
-				Upstream: localapi.UpstreamStatus{Configured: true}},
-			icon: IconOffline, canSync: true,
-			lines: []string{"Last sync: never", "Waiting to send: 1200 (2 rejected)", "Cloud: offline"},
+				Upstream: localapi.UpstreamStatus{Configured: true, LastError: "dial tcp: connection refused"}},
+			icon: IconOffline, canSync: true, header: "PWBI Agent: offline, keeping sales safe",
+			lines:    []string{"Last sync: never", "Waiting to send: 1200 (2 rejected)", "Cloud: offline"},
+			inTooltp: "1200 waiting",
 		},
 		{
 			name: "config error",
 			st:   localapi.Status{State: "error", Config: localapi.ConfigStatus{Error: "config.toml:3: moka.poll_interval: bad duration"}},
-			icon: IconError, canSync: true,
-			lines: []string{"Last sync: never", "Waiting to send: 0", "Cloud: not set up", "Config error: config.toml:3: moka.poll_interval: bad duration"},
+			icon: IconError, canSync: true, header: "PWBI Agent: needs attention",
+			lines:    []string{"Last sync: never", "Waiting to send: 0", "Cloud: not set up", "Config error: config.toml:3: moka.poll_interval: bad duration"},
+			inTooltp: "needs attention",
 		},
-		{name: "paused", st: localapi.Status{State: "paused"}, icon: IconPaused, canSync: true},
-		{name: "unknown state is an error", st: localapi.Status{State: "weird"}, icon: IconError, canSync: true},
+		{
+			name: "error shows the first problem, clipped",
+			st: localapi.Status{State: "error", Upstream: localapi.UpstreamStatus{Configured: true, Online: true},
+				Problems: []string{"moka: 401 unauthorized: the api_key is wrong or was revoked; set a new one in the config file and save it", "second"}},
+			icon: IconError, canSync: true,
+			lines: []string{"Last sync: never", "Waiting to send: 0", "Cloud: connected",
+				"Moka: 401 unauthorized: the api_key is wrong or was revoked; set a new one in t…"},
+		},
+		{
+			name: "problems are not shown when the state is fine",
+			st:   localapi.Status{State: "ok", Problems: []string{"upstream.url is not set"}},
+			icon: IconOK, canSync: true,
+			lines: []string{"Last sync: never", "Waiting to send: 0", "Cloud: not set up"},
+		},
+		{
+			name: "paused: no sync, resume instead",
+			st:   localapi.Status{State: "paused"}, icon: IconPaused, canSync: false, header: "PWBI Agent: paused",
+			inTooltp: "paused",
+		},
+		{
+			name: "needs Moka authorization",
+			st:   localapi.Status{State: "error", Moka: localapi.MokaStatus{Enabled: true, NeedsAuthorization: true}},
+			icon: IconError, canSync: true,
+			lines: []string{"Last sync: never", "Waiting to send: 0", "Cloud: not set up", "Moka: not connected (use Connect Moka)"},
+		},
+		{
+			name: "upstream set up, nothing sent yet",
+			st:   localapi.Status{State: "ok", Upstream: localapi.UpstreamStatus{Configured: true}},
+			icon: IconOK, canSync: true,
+			lines: []string{"Last sync: never", "Waiting to send: 0", "Cloud: nothing sent yet"},
+		},
+		{name: "unknown state is an error", st: localapi.Status{State: "weird"}, icon: IconError, canSync: true, header: "PWBI Agent: needs attention"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -65,8 +109,17 @@ func TestViewOf(t *testing.T) {
 			if v.CanSync != tc.canSync {
 				t.Errorf("CanSync %v", v.CanSync)
 			}
+			if v.AgentUp != (tc.err == nil) {
+				t.Errorf("AgentUp %v", v.AgentUp)
+			}
+			if tc.header != "" && v.Header != tc.header {
+				t.Errorf("header %q, want %q", v.Header, tc.header)
+			}
 			if tc.lines != nil && strings.Join(v.Lines, "|") != strings.Join(tc.lines, "|") {
 				t.Errorf("lines\n got %q\nwant %q", v.Lines, tc.lines)
+			}
+			if len(v.Lines) > MaxLines {
+				t.Errorf("%d lines", len(v.Lines))
 			}
 			if !strings.Contains(v.Tooltip, tc.inTooltp) || strings.Contains(v.Tooltip, "\n") {
 				t.Errorf("tooltip %q", v.Tooltip)
@@ -74,17 +127,128 @@ func TestViewOf(t *testing.T) {
 			if v.Paused != (tc.st.State == "paused" && tc.err == nil) {
 				t.Errorf("paused %v", v.Paused)
 			}
+			if v.ConnectMoka != (tc.st.Moka.NeedsAuthorization && tc.err == nil) {
+				t.Errorf("ConnectMoka %v", v.ConnectMoka)
+			}
 		})
 	}
 }
 
-func TestAgo(t *testing.T) {
-	for d, want := range map[time.Duration]string{
-		10 * time.Second: "just now", 5 * time.Minute: "5 min ago", 3 * time.Hour: "3 h ago",
-		47 * time.Hour: "47 h ago", 72 * time.Hour: "3 days ago",
+// TestIconPerState covers every state the agent reports.
+func TestIconPerState(t *testing.T) {
+	for state, icon := range map[string]Icon{
+		localapi.StateOK: IconOK, localapi.StateSyncing: IconSyncing, localapi.StateOffline: IconOffline,
+		localapi.StateError: IconError, localapi.StatePaused: IconPaused, "": IconError,
 	} {
-		if got := Ago(d); got != want {
-			t.Errorf("Ago(%v) = %q, want %q", d, got, want)
+		if got := ViewOf(localapi.Status{State: state}, nil, time.Now()).Icon; got != icon {
+			t.Errorf("state %q: icon %q, want %q", state, got, icon)
 		}
+	}
+	if got := ViewOf(localapi.Status{State: "ok"}, localapi.ErrNotRunning, time.Now()).Icon; got != IconDown {
+		t.Errorf("error: icon %q", got)
+	}
+}
+
+// menuOf indexes a menu by ID.
+func menuOf(t *testing.T, v View) map[ItemID]MenuItem {
+	t.Helper()
+	m := map[ItemID]MenuItem{}
+	for _, it := range v.Menu() {
+		if it.Separator {
+			continue
+		}
+		if _, dup := m[it.ID]; dup {
+			t.Fatalf("duplicate item %q", it.ID)
+		}
+		m[it.ID] = it
+	}
+	return m
+}
+
+func TestMenu(t *testing.T) {
+	now := time.Now()
+	up := ViewOf(localapi.Status{State: "ok", Queue: localapi.QueueStatus{Pending: 7}}, nil, now)
+	paused := ViewOf(localapi.Status{State: "paused"}, nil, now)
+	auth := ViewOf(localapi.Status{State: "error", Moka: localapi.MokaStatus{NeedsAuthorization: true}}, nil, now)
+	down := ViewOf(localapi.Status{}, localapi.ErrNotRunning, now)
+
+	// The structure never changes: same IDs, same order, same separators.
+	shape := func(v View) string {
+		var ids []string
+		for _, it := range v.Menu() {
+			if it.Separator {
+				ids = append(ids, "--")
+			} else {
+				ids = append(ids, string(it.ID))
+			}
+		}
+		return strings.Join(ids, " ")
+	}
+	want := "header line1 line2 line3 line4 -- sync pause connect-moka -- dashboard config logs -- quit"
+	for _, v := range []View{up, paused, auth, down} {
+		if got := shape(v); got != want {
+			t.Errorf("menu shape\n got %s\nwant %s", got, want)
+		}
+	}
+
+	type state struct {
+		label            string
+		enabled, visible bool
+	}
+	check := func(name string, v View, id ItemID, want state) {
+		t.Helper()
+		it := menuOf(t, v)[id]
+		if got := (state{it.Label, it.Enabled, it.Visible}); got != want {
+			t.Errorf("%s: %s = %+v, want %+v", name, id, got, want)
+		}
+	}
+	// Status lines are greyed (never enabled); unused ones are hidden.
+	check("up", up, ItemHeader, state{"PWBI Agent: all good", false, true})
+	check("up", up, ItemLine(1), state{"Waiting to send: 7", false, true})
+	check("up", up, ItemLine(3), state{"", false, false})
+	check("down", down, ItemHeader, state{"Agent not running", false, true})
+	check("down", down, ItemLine(0), state{"", false, false})
+
+	check("up", up, ItemSync, state{"Sync now", true, true})
+	check("up", up, ItemPause, state{"Pause syncing", true, true})
+	check("paused", paused, ItemSync, state{"Sync now", false, true})
+	check("paused", paused, ItemPause, state{"Resume syncing", true, true})
+	check("down", down, ItemSync, state{"Sync now", false, true})
+	check("down", down, ItemPause, state{"Pause syncing", false, true})
+
+	check("up", up, ItemConnectMoka, state{"Connect Moka…", false, false})
+	check("auth", auth, ItemConnectMoka, state{"Connect Moka…", true, true})
+	check("down", down, ItemConnectMoka, state{"Connect Moka…", false, false})
+
+	check("up", up, ItemDashboard, state{"Open dashboard", true, true})
+	check("down", down, ItemDashboard, state{"Open dashboard", false, true})
+	for _, v := range []View{up, down} {
+		check("any", v, ItemConfig, state{"Open config file", true, true})
+		check("any", v, ItemLogs, state{"Open logs folder", true, true})
+		check("any", v, ItemQuit, state{"Quit", true, true})
+	}
+}
+
+func TestURLs(t *testing.T) {
+	if got := DashboardURL("http://127.0.0.1:8687"); got != "http://127.0.0.1:8687/" {
+		t.Errorf("dashboard %q", got)
+	}
+	if got := ConnectMokaURL("http://127.0.0.1:8687/"); got != "http://127.0.0.1:8687/oauth/moka/start" {
+		t.Errorf("connect %q", got)
+	}
+}
+
+func TestTooltipFitsWindows(t *testing.T) {
+	st := localapi.Status{State: "offline", Queue: localapi.QueueStatus{Pending: 1 << 62}}
+	v := ViewOf(st, nil, time.Now())
+	if n := len(utf16.Encode([]rune(v.Tooltip))); n > MaxTooltip {
+		t.Errorf("tooltip is %d UTF-16 units: %q", n, v.Tooltip)
+	}
+	long := clipUTF16(strings.Repeat("😀", 100), MaxTooltip)
+	if n := len(utf16.Encode([]rune(long))); n > MaxTooltip || !strings.HasSuffix(long, "…") {
+		t.Errorf("clipUTF16: %d units %q", n, long)
+	}
+	if got := clip("a\nb   c", 10); got != "a b c" {
+		t.Errorf("clip %q", got)
 	}
 }

@@ -1,0 +1,146 @@
+// Command pwbi-tray is the PWBI Edge Agent's system-tray program, started
+// per user at login (SPEC §9). It shows the agent's state and offers "Sync
+// now", pause/resume and shortcuts; it talks to the agent only through the
+// local API. The behaviour is in package tray, the systray glue in
+// tray/systrayui; this is flags and wiring.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	iofs "io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"syscall"
+	"time"
+
+	"github.com/pwbi/edge-agent/agent/config"
+	"github.com/pwbi/edge-agent/agent/localapi"
+	"github.com/pwbi/edge-agent/agent/version"
+	"github.com/pwbi/edge-agent/tray"
+	"github.com/pwbi/edge-agent/tray/systrayui"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+func run(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("pwbi-tray", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "the agent's config file, to find its local API and logs (default $"+config.EnvPath+", else "+config.DefaultPath()+")")
+	apiAddr := fs.String("api", "", "the agent's local API address host:port (default: local_api.listen from the config file)")
+	logPath := fs.String("log", defaultLogPath(), "append the tray's log to this file (empty: standard error)")
+	poll := fs.Duration("poll", 3*time.Second, "how often to ask the agent for its status")
+	debug := fs.Bool("debug", false, "log debug messages")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: pwbi-tray [flags]\n\nThe PWBI Edge Agent's tray icon. Flags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if *showVersion {
+		fmt.Fprintln(stderr, "pwbi-tray", version.String())
+		return 0
+	}
+
+	log, closeLog := newLogger(*logPath, *debug, stderr)
+	defer closeLog()
+
+	lock, err := tray.AcquireLock()
+	if errors.Is(err, tray.ErrAlreadyRunning) {
+		log.Info("Another pwbi-tray is running for this user; exiting")
+		return 0
+	}
+	if err != nil {
+		// Better two icons than none.
+		log.Warn("Cannot check for another pwbi-tray", "err", err)
+	} else {
+		defer lock.Release()
+	}
+
+	settings, err := tray.LoadSettings(*cfgPath)
+	switch {
+	case errors.Is(err, iofs.ErrPermission):
+		// The normal case for a desktop user on Linux: the file holds
+		// secrets and is readable by root and the service only.
+		log.Info("The agent's config file is not readable by this user; using the default local API address", "config", settings.ConfigPath)
+	case err != nil:
+		log.Warn("Cannot read the agent's config file", "err", err)
+	}
+	if *apiAddr != "" {
+		settings.APIAddr = *apiAddr
+	}
+	client := localapi.NewClient(settings.APIAddr, &http.Client{Timeout: 5 * time.Second})
+	log.Info("Tray starting", "version", version.String(), "api", client.BaseURL(),
+		"config", settings.ConfigPath, "logs", settings.LogsDir, "pid", os.Getpid())
+
+	app := tray.New(tray.Options{
+		Client:     client,
+		BaseURL:    client.BaseURL(),
+		ConfigPath: settings.ConfigPath,
+		LogsDir:    settings.LogsDir,
+		Open:       tray.DesktopOpener{},
+		Quit:       systrayui.Quit,
+		Log:        log,
+		Interval:   *poll,
+	})
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := systrayui.Run(ctx, app); err != nil {
+		log.Error("Tray failed", "err", err)
+		return 1
+	}
+	log.Info("Tray stopped")
+	return 0
+}
+
+// defaultLogPath is where the tray logs when nobody sees its standard
+// error: on Windows (a GUI program has none) %LOCALAPPDATA%\PWBI\tray.log.
+// Elsewhere the desktop session captures standard error.
+func defaultLogPath() string {
+	if runtime.GOOS != "windows" {
+		return ""
+	}
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, "PWBI", "tray.log")
+}
+
+// maxLogSize is where the log file starts again: the tray logs state
+// changes only, so this is weeks of history.
+const maxLogSize = 1 << 20
+
+func newLogger(path string, debug bool, stderr io.Writer) (*slog.Logger, func()) {
+	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
+	if debug {
+		opts.Level = slog.LevelDebug
+	}
+	w, closeFn := stderr, func() {}
+	if path != "" {
+		if fi, err := os.Stat(path); err == nil && fi.Size() > maxLogSize {
+			os.Rename(path, path+".old")
+		}
+		os.MkdirAll(filepath.Dir(path), 0o700)
+		if f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600); err == nil {
+			w, closeFn = f, func() { f.Close() }
+		} else {
+			fmt.Fprintf(stderr, "pwbi-tray: log file: %v\n", err)
+		}
+	}
+	return slog.New(slog.NewTextHandler(w, opts)), closeFn
+}

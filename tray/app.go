@@ -1,0 +1,278 @@
+package tray
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"sync"
+	"time"
+
+	"github.com/pwbi/edge-agent/agent/localapi"
+)
+
+// Client is the part of the local API the tray uses; *localapi.Client
+// implements it.
+type Client interface {
+	Status(ctx context.Context) (localapi.Status, error)
+	Sync(ctx context.Context) error
+	Pause(ctx context.Context) error
+	Resume(ctx context.Context) error
+}
+
+var _ Client = (*localapi.Client)(nil)
+
+// UI is what shows the view: the systray glue, or a fake in tests. App
+// calls it from one goroutine at a time, and only when something changed.
+type UI interface {
+	SetIcon(Icon)
+	SetTooltip(string)
+	// SetMenu gets the whole menu each time, always with the same IDs in
+	// the same order (see View.Menu).
+	SetMenu([]MenuItem)
+}
+
+// Opener opens things on the desktop for the person at the PC.
+type Opener interface {
+	OpenURL(url string) error
+	OpenFile(path string) error
+	OpenFolder(path string) error
+}
+
+// Options configure an App. Client, Open and Quit are required.
+type Options struct {
+	Client Client
+	// BaseURL is the local API's origin, for the dashboard and the Moka
+	// connect page (localapi.Client.BaseURL).
+	BaseURL    string
+	ConfigPath string // "Open config file"
+	LogsDir    string // "Open logs folder"
+	Open       Opener
+	Quit       func() // ends the tray (systray.Quit)
+	Log        *slog.Logger
+
+	// Interval is the status poll period while the agent answers
+	// (default 3 s). While it does not, the tray retries after
+	// RetryMin, doubling up to RetryMax (defaults 1 s and 10 s), so that a
+	// restarted agent shows up within seconds and a stopped one costs
+	// nothing.
+	Interval, RetryMin, RetryMax time.Duration
+	// RequestTimeout bounds each call to the agent (default 3 s).
+	RequestTimeout time.Duration
+	// NoticeFor is how long the result of a failed action stays in the
+	// menu (default 30 s).
+	NoticeFor time.Duration
+}
+
+// App is the tray's behaviour: it polls the agent, turns the status into a
+// View, hands changes to the UI, and carries out menu clicks. It is safe
+// for concurrent use; Click may be called from any goroutine.
+type App struct {
+	o    Options
+	log  *slog.Logger
+	wake chan struct{}
+
+	mu         sync.Mutex
+	view       View
+	haveView   bool
+	notice     string
+	noticeTill time.Time
+}
+
+// New returns an App; call Run to start it.
+func New(o Options) *App {
+	if o.Interval <= 0 {
+		o.Interval = 3 * time.Second
+	}
+	if o.RetryMin <= 0 {
+		o.RetryMin = time.Second
+	}
+	if o.RetryMax <= 0 {
+		o.RetryMax = 10 * time.Second
+	}
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = 3 * time.Second
+	}
+	if o.NoticeFor <= 0 {
+		o.NoticeFor = 30 * time.Second
+	}
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &App{o: o, log: log, wake: make(chan struct{}, 1)}
+}
+
+// Run polls the agent and updates ui until ctx is canceled; it returns nil
+// then.
+func (a *App) Run(ctx context.Context, ui UI) error {
+	var (
+		shown     View
+		shownMenu []MenuItem
+		first     = true
+		failures  int
+		lastErr   string
+	)
+	for {
+		rctx, cancel := context.WithTimeout(ctx, a.o.RequestTimeout)
+		st, err := a.o.Client.Status(rctx)
+		cancel()
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			failures++
+			if msg := err.Error(); msg != lastErr {
+				a.log.Warn("Agent not reachable", "err", err)
+				lastErr = msg
+			}
+		} else {
+			if failures > 0 {
+				a.log.Info("Agent reachable again", "state", st.State, "version", st.Version)
+			}
+			failures, lastErr = 0, ""
+		}
+		v := ViewOf(st, err, time.Now())
+		if n := a.currentNotice(); n != "" {
+			v.Lines = append(v.Lines[:min(len(v.Lines), MaxLines-1)], clip(n, maxLine))
+		}
+		a.mu.Lock()
+		a.view, a.haveView = v, true
+		a.mu.Unlock()
+
+		if first || v.Icon != shown.Icon {
+			ui.SetIcon(v.Icon)
+		}
+		if first || v.Tooltip != shown.Tooltip {
+			ui.SetTooltip(v.Tooltip)
+		}
+		if first || v.Icon != shown.Icon || v.Header != shown.Header {
+			a.log.Info("Tray state", "icon", string(v.Icon), "tooltip", v.Tooltip)
+		}
+		if menu := v.Menu(); first || !reflect.DeepEqual(menu, shownMenu) {
+			ui.SetMenu(menu)
+			shownMenu = menu
+		}
+		shown, first = v, false
+
+		delay := a.o.Interval
+		if failures > 0 {
+			delay = backoff(a.o.RetryMin, a.o.RetryMax, failures)
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		case <-a.wake:
+			t.Stop()
+		}
+	}
+}
+
+// backoff is min·2^(n-1), at most max.
+func backoff(lo, hi time.Duration, n int) time.Duration {
+	d := lo
+	for i := 1; i < n && d < hi; i++ {
+		d *= 2
+	}
+	return min(d, hi)
+}
+
+// Refresh makes Run poll now instead of at the next tick.
+func (a *App) Refresh() {
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+}
+
+// View returns the view last shown, and false before the first poll.
+func (a *App) View() (View, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.view, a.haveView
+}
+
+// Click carries out the menu entry id. Calls to the agent and to the
+// desktop run in their own goroutine, so a slow agent never blocks the
+// menu; their failure shows as a notice line in the menu for a while.
+func (a *App) Click(id ItemID) {
+	a.log.Info("Menu clicked", "item", string(id))
+	v, _ := a.View()
+	switch id {
+	case ItemSync:
+		a.call("Sync now", a.o.Client.Sync)
+	case ItemPause:
+		if v.Paused {
+			a.call("Resume", a.o.Client.Resume)
+		} else {
+			a.call("Pause", a.o.Client.Pause)
+		}
+	case ItemConnectMoka:
+		a.open("Connect Moka", func() error { return a.o.Open.OpenURL(ConnectMokaURL(a.o.BaseURL)) })
+	case ItemDashboard:
+		a.open("Open dashboard", func() error { return a.o.Open.OpenURL(DashboardURL(a.o.BaseURL)) })
+	case ItemConfig:
+		a.open("Open config file", func() error { return a.o.Open.OpenFile(a.o.ConfigPath) })
+	case ItemLogs:
+		a.open("Open logs folder", func() error { return a.o.Open.OpenFolder(a.o.LogsDir) })
+	case ItemQuit:
+		a.o.Quit()
+	}
+}
+
+// call runs an agent action, then polls at once to show its effect.
+func (a *App) call(what string, fn func(context.Context) error) {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), a.o.RequestTimeout)
+		defer cancel()
+		err := fn(ctx)
+		if err != nil {
+			a.log.Warn("Action failed", "action", what, "err", err)
+			a.setNotice(what + " failed: " + shortErr(err))
+		} else {
+			a.log.Info("Action done", "action", what)
+			a.setNotice("")
+		}
+		a.Refresh()
+	}()
+}
+
+func (a *App) open(what string, fn func() error) {
+	go func() {
+		if err := fn(); err != nil {
+			a.log.Warn("Action failed", "action", what, "err", err)
+			a.setNotice(what + " failed: " + shortErr(err))
+			a.Refresh()
+		}
+	}()
+}
+
+func (a *App) setNotice(s string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.notice = s
+	a.noticeTill = time.Now().Add(a.o.NoticeFor)
+}
+
+func (a *App) currentNotice() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.notice == "" || time.Now().After(a.noticeTill) {
+		a.notice = ""
+		return ""
+	}
+	return a.notice
+}
+
+// shortErr is the error for a menu line: the agent's own message when it
+// gave one.
+func shortErr(err error) string {
+	if errors.Is(err, localapi.ErrNotRunning) {
+		return "the agent is not running"
+	}
+	return clip(fmt.Sprint(err), maxLine-20)
+}
