@@ -17,6 +17,7 @@ import (
 // gives a syncer without a connector, which idles; the reason shows in
 // status.
 func (a *Agent) setupMoka(cfg *config.Config) {
+	a.setupMokaAuth() // the oauth dialect's token manager (mokaauth.go)
 	conn, why := a.mokaConnector(cfg)
 	a.mokaErr = why
 	a.moka = mokasync.New(conn, a.store, syncConfig(cfg), mokasync.Options{
@@ -39,7 +40,9 @@ func syncConfig(cfg *config.Config) mokasync.Config {
 }
 
 // mokaConnector returns the connector of the configured dialect, or nil and
-// the reason there is none.
+// the reason there is none. With api = "oauth" the connector exists even
+// before anyone connected Moka: it then reports "needs authorization"
+// without a request, and the syncer waits.
 func (a *Agent) mokaConnector(cfg *config.Config) (mokasync.Connector, string) {
 	if !cfg.Moka.Enabled {
 		return nil, ""
@@ -60,8 +63,10 @@ func (a *Agent) mokaConnector(cfg *config.Config) (mokasync.Connector, string) {
 			Currency:   cfg.Moka.Currency,
 			Location:   cfg.Moka.Location(),
 		}), ""
+	case config.MokaOAuth:
+		return a.oauthConnector(cfg) // mokaauth.go
 	default:
-		return nil, fmt.Sprintf("moka.api = %q is not supported by this version of the agent yet; use \"apikey\"", cfg.Moka.API)
+		return nil, fmt.Sprintf("moka.api = %q is not supported by this version of the agent", cfg.Moka.API)
 	}
 }
 

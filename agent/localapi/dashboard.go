@@ -84,6 +84,13 @@ type outletView struct {
 	Transactions string
 }
 
+// oauthView is the Moka Open API grant on the dashboard.
+type oauthView struct {
+	BusinessID string
+	Authorized timeView
+	Refreshed  timeView
+}
+
 type importView struct {
 	Running bool
 	Percent int
@@ -102,6 +109,11 @@ type dashboardView struct {
 	Outlets                     []outletView
 	LastPoll, NextPoll          timeView
 	Import                      *importView
+
+	// MokaNeedsAuth shows the "Connect Moka" button (oauth dialect).
+	MokaNeedsAuth bool
+	// MokaOAuth describes a working oauth grant; nil otherwise.
+	MokaOAuth *oauthView
 
 	Pending, PendingBytes, Dead string
 	HasDead, Full               bool
@@ -210,6 +222,14 @@ func buildView(st Status, now time.Time, f *flash) dashboardView {
 		AgentID: st.AgentID,
 		Updated: now.Local().Format("15:04:05"),
 	}
+	if o := st.Moka.OAuth; o != nil && o.Connected && !st.Moka.NeedsAuthorization {
+		v.MokaOAuth = &oauthView{
+			BusinessID: o.BusinessID,
+			Authorized: ago(o.AuthorizedAt, now, "—"),
+			Refreshed:  ago(o.LastRefreshAt, now, "not yet"),
+		}
+	}
+	v.MokaNeedsAuth = st.Moka.Enabled && st.Moka.NeedsAuthorization
 	if st.Queue.Pending > 0 && st.Queue.OldestPendingAt != nil {
 		v.Oldest = duration(now.Sub(*st.Queue.OldestPendingAt))
 		v.OldestExact = exact(*st.Queue.OldestPendingAt)

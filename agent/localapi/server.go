@@ -14,6 +14,9 @@
 //	POST /v1/queue/retry    requeue dead letters ({"ids":[…]} or {"all":true})
 //	GET  /metrics           Prometheus text format (when ServerOptions.Metrics is set)
 //	GET  /                  the dashboard, an HTML page for the person at the PC
+//	POST /v1/moka/authorize, GET /oauth/moka/start, GET /oauth/moka/callback
+//	                        the Moka Open API authorization (oauth.go; when
+//	                        the Backend implements MokaAuthBackend)
 //
 // The API binds to loopback only, and refuses requests whose Host is not a
 // loopback name (DNS rebinding), state-changing requests from another
@@ -185,6 +188,9 @@ func NewServer(b Backend, opts ServerOptions) *Server {
 			}
 		})
 	}
+	if ab, ok := b.(MokaAuthBackend); ok { // Moka OAuth routes (oauth.go)
+		s.registerMokaAuth(ab)
+	}
 	s.mux.HandleFunc("/{$}", s.handleDashboard)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint")
@@ -221,7 +227,9 @@ func (s *Server) Handler() http.Handler {
 		}
 		// The dashboard may be opened from a link anywhere; the API and
 		// the metrics are for programs, which send no Sec-Fetch-Site.
-		if r.URL.Path != "/" && crossSite(r) {
+		// Moka's OAuth redirect arrives cross-site by nature; it is a GET
+		// that only works with the one-time state (oauth.go).
+		if r.URL.Path != "/" && crossSite(r) && !isMokaCallback(r) {
 			s.log.Warn("Refused local API request", "reason", "fetch-site", "path", r.URL.Path)
 			writeError(w, http.StatusForbidden, "cross-site request refused")
 			return

@@ -1,6 +1,9 @@
 package localapi
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Agent states shown by the tray icon, the dashboard and `pwbi-agent status`.
 const (
@@ -51,6 +54,31 @@ type MokaStatus struct {
 	LastPollAt         *time.Time    `json:"last_poll_at"`
 	NextPollAt         *time.Time    `json:"next_poll_at"`
 	Import             *ImportStatus `json:"import"`
+	// OAuth is the grant of the oauth dialect; null with api = "apikey".
+	// (Added with the oauth dialect, issue 7.)
+	OAuth *MokaOAuthStatus `json:"oauth"`
+}
+
+// MokaOAuthStatus describes the Moka Open API authorization. It never
+// carries a token.
+type MokaOAuthStatus struct {
+	// Connected: the agent holds a grant Moka has not refused.
+	Connected bool `json:"connected"`
+	// AuthorizedAt is when the last authorization completed (the CLI's
+	// `moka connect` waits for it to change).
+	AuthorizedAt *time.Time `json:"authorized_at"`
+	// AccessTokenExpiresAt is when the current access token expires; it
+	// is refreshed a few minutes before.
+	AccessTokenExpiresAt *time.Time `json:"access_token_expires_at"`
+	LastRefreshAt        *time.Time `json:"last_refresh_at"`
+	BusinessID           string     `json:"business_id"`
+	// PendingAuthorizations counts authorizations started and not yet
+	// completed.
+	PendingAuthorizations int `json:"pending_authorizations"`
+	// LastError is the last failed token request or authorization, and
+	// when; empty after a success.
+	LastError   string     `json:"last_error"`
+	LastErrorAt *time.Time `json:"last_error_at"`
 }
 
 // OutletStatus is the sync state of one outlet.
@@ -124,4 +152,18 @@ func TimePtr(t time.Time) *time.Time {
 		return nil
 	}
 	return &t
+}
+
+// Ago renders a duration as "just now", "5 min ago", "3 h ago", "2 days ago".
+func Ago(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return "just now"
+	case d < time.Hour:
+		return fmt.Sprintf("%d min ago", int(d/time.Minute))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%d h ago", int(d/time.Hour))
+	default:
+		return fmt.Sprintf("%d days ago", int(d/(24*time.Hour)))
+	}
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -131,20 +130,9 @@ type Client struct {
 	base       string
 	apiKey     string
 	businessID string
-
-	http       *http.Client
-	clock      clockwork.Clock
-	log        *slog.Logger
-	lim        *rate.Limiter
-	maxRetries int
-	minBackoff time.Duration
-	maxBackoff time.Duration
-	rand       func() float64
-	timeout    time.Duration
-	maxBody    int64
-	maxPages   int
-	onRequest  func(string, int, time.Duration)
-	onWait     func(string, time.Duration)
+	// p holds the request discipline (limiter, backoff, timeouts), shared in
+	// shape with the oauth dialect (see Pacer).
+	p *Pacer
 }
 
 // NewLimiter returns the limiter for requestsPerMinute (<= 0 means 60):
@@ -162,64 +150,12 @@ func NewLimiter(requestsPerMinute int) *rate.Limiter {
 
 // NewClient returns a client for cfg.
 func NewClient(cfg ClientConfig, opts ClientOptions) *Client {
-	c := &Client{
+	return &Client{
 		base:       strings.TrimRight(cfg.BaseURL, "/"),
 		apiKey:     cfg.APIKey,
 		businessID: cfg.BusinessID,
-		http:       opts.HTTP,
-		clock:      opts.Clock,
-		log:        opts.Logger,
-		lim:        opts.Limiter,
-		maxRetries: opts.MaxRetries,
-		minBackoff: opts.MinBackoff,
-		maxBackoff: opts.MaxBackoff,
-		rand:       opts.Rand,
-		timeout:    opts.Timeout,
-		maxBody:    opts.MaxBodyBytes,
-		maxPages:   opts.MaxPages,
-		onRequest:  opts.OnRequest,
-		onWait:     opts.OnWait,
+		p:          NewPacer(opts, cfg.RequestsPerMinute),
 	}
-	if c.http == nil {
-		c.http = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
-	}
-	if c.clock == nil {
-		c.clock = clockwork.NewRealClock()
-	}
-	if c.log == nil {
-		c.log = slog.New(slog.DiscardHandler)
-	}
-	if c.lim == nil {
-		c.lim = NewLimiter(cfg.RequestsPerMinute)
-	}
-	switch {
-	case c.maxRetries == 0:
-		c.maxRetries = DefaultMaxRetries
-	case c.maxRetries < 0:
-		c.maxRetries = 0
-	}
-	if c.minBackoff <= 0 {
-		c.minBackoff = DefaultMinBackoff
-	}
-	if c.maxBackoff <= 0 {
-		c.maxBackoff = DefaultMaxBackoff
-	}
-	if c.maxBackoff < c.minBackoff {
-		c.maxBackoff = c.minBackoff
-	}
-	if c.rand == nil {
-		c.rand = rand.Float64
-	}
-	if c.timeout == 0 {
-		c.timeout = DefaultTimeout
-	}
-	if c.maxBody <= 0 {
-		c.maxBody = DefaultMaxBodyBytes
-	}
-	if c.maxPages <= 0 {
-		c.maxPages = DefaultMaxPages
-	}
-	return c
 }
 
 // Outlet is one outlet of the business.
@@ -329,8 +265,8 @@ func (c *Client) walk(ctx context.Context, path string, base url.Values, fn func
 	seen := make(map[string]struct{})
 	cursor := ""
 	for index := 0; ; index++ {
-		if index >= c.maxPages {
-			return fmt.Errorf("moka GET %s: %w (%d)", path, ErrTooManyPages, c.maxPages)
+		if index >= c.p.maxPages {
+			return fmt.Errorf("moka GET %s: %w (%d)", path, ErrTooManyPages, c.p.maxPages)
 		}
 		q := base
 		if cursor != "" {
@@ -352,7 +288,7 @@ func (c *Client) walk(ctx context.Context, path string, base url.Values, fn func
 		if page.NextCursor != "" {
 			seen[cursor] = struct{}{}
 			if _, dup := seen[page.NextCursor]; dup {
-				c.log.Warn("Moka pagination repeated a cursor", "path", path, "page", index)
+				c.p.log.Warn("Moka pagination repeated a cursor", "path", path, "page", index)
 				return fmt.Errorf("moka GET %s: page %d: %w", path, index, ErrCursorLoop)
 			}
 		}
@@ -439,7 +375,7 @@ func (c *Client) get(ctx context.Context, path string, q url.Values, decode func
 	u := c.base + path + "?" + q.Encode()
 	var lastErr error
 	for attempt := 0; ; attempt++ {
-		if err := c.waitLimiter(ctx); err != nil {
+		if err := c.p.WaitTurn(ctx); err != nil {
 			return fmt.Errorf("moka GET %s: %w", path, err)
 		}
 		status, body, header, err := c.do(ctx, path, u)
@@ -464,11 +400,11 @@ func (c *Client) get(ctx context.Context, path string, q url.Values, decode func
 			}
 			lastErr = fmt.Errorf("moka GET %s: %w", path, err)
 		case status == http.StatusUnauthorized || status == http.StatusForbidden:
-			c.log.Warn("Moka rejected the API key", "path", path, "status", status)
+			c.p.log.Warn("Moka rejected the API key", "path", path, "status", status)
 			return fmt.Errorf("moka GET %s: HTTP %d: %w", path, status, ErrUnauthorized)
 		case status == http.StatusTooManyRequests:
 			lastErr = c.httpError(path, status, body)
-			if d, ok := c.retryAfter(header.Get("Retry-After")); ok {
+			if d, ok := c.p.RetryAfter(header.Get("Retry-After")); ok {
 				wait, reason = d, "retry_after"
 			}
 		case status == http.StatusRequestTimeout || status >= 500:
@@ -476,15 +412,15 @@ func (c *Client) get(ctx context.Context, path string, q url.Values, decode func
 		default:
 			return c.httpError(path, status, body)
 		}
-		if attempt >= c.maxRetries {
+		if attempt >= c.p.maxRetries {
 			return fmt.Errorf("moka GET %s: giving up after %d attempts: %w", path, attempt+1, lastErr)
 		}
 		if reason == "backoff" {
-			wait = c.backoff(attempt)
+			wait = c.p.Backoff(attempt)
 		}
-		c.log.Warn("Moka request failed, retrying",
+		c.p.log.Warn("Moka request failed, retrying",
 			"path", path, "status", status, "attempt", attempt+1, "wait", wait, "error", lastErr.Error())
-		if err := c.sleep(ctx, reason, wait); err != nil {
+		if err := c.p.Sleep(ctx, reason, wait); err != nil {
 			return fmt.Errorf("moka GET %s: %w", path, err)
 		}
 	}
@@ -493,9 +429,9 @@ func (c *Client) get(ctx context.Context, path string, q url.Values, decode func
 // do performs one attempt. err is a transport error (or ErrResponseTooLarge);
 // otherwise status, body and header are the response's.
 func (c *Client) do(ctx context.Context, path, u string) (status int, body []byte, header http.Header, err error) {
-	if c.timeout > 0 {
+	if c.p.timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		ctx, cancel = context.WithTimeout(ctx, c.p.timeout)
 		defer cancel()
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
@@ -506,37 +442,29 @@ func (c *Client) do(ctx context.Context, path, u string) (status int, body []byt
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "pwbi-edge-agent")
 
-	start := c.clock.Now()
-	resp, err := c.http.Do(req)
+	start := c.p.clock.Now()
+	resp, err := c.p.http.Do(req)
 	if err != nil {
-		c.report(path, 0, start)
+		c.p.Report(path, 0, start)
 		return 0, nil, nil, fmt.Errorf("moka GET %s: %w", path, c.redactErr(err))
 	}
 	defer resp.Body.Close()
-	limit := c.maxBody
+	limit := c.p.maxBody
 	if resp.StatusCode < 200 || resp.StatusCode >= 300 {
-		limit = errSnippetLen * 4
+		limit = ErrorBodyLimit
 	}
 	body, err = io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	c.report(path, resp.StatusCode, start)
+	c.p.Report(path, resp.StatusCode, start)
 	if err != nil {
 		return 0, nil, nil, fmt.Errorf("moka GET %s: read body: %w", path, c.redactErr(err))
 	}
 	if int64(len(body)) > limit {
 		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-			return 0, nil, nil, fmt.Errorf("moka GET %s: %w (over %d bytes)", path, ErrResponseTooLarge, c.maxBody)
+			return 0, nil, nil, fmt.Errorf("moka GET %s: %w (over %d bytes)", path, ErrResponseTooLarge, c.p.maxBody)
 		}
 		body = body[:limit]
 	}
 	return resp.StatusCode, body, resp.Header, nil
-}
-
-func (c *Client) report(path string, status int, start time.Time) {
-	dur := c.clock.Since(start)
-	c.log.Debug("Moka request", "path", path, "status", status, "duration", dur)
-	if c.onRequest != nil {
-		c.onRequest(path, status, dur)
-	}
 }
 
 func (c *Client) httpError(path string, status int, body []byte) *HTTPError {
@@ -572,75 +500,3 @@ type redactedError struct {
 
 func (e *redactedError) Error() string { return e.msg }
 func (e *redactedError) Unwrap() error { return e.err }
-
-// retryAfter parses a Retry-After value: delay-seconds or an HTTP date
-// (RFC 9110 §10.2.3), relative to the client's clock, capped at
-// maxRetryAfter.
-func (c *Client) retryAfter(v string) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	var d time.Duration
-	if secs, err := strconv.ParseUint(v, 10, 32); err == nil {
-		d = time.Duration(secs) * time.Second
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = t.Sub(c.clock.Now())
-		if d < 0 {
-			d = 0
-		}
-	} else {
-		return 0, false
-	}
-	return min(d, maxRetryAfter), true
-}
-
-// backoff returns the wait before retry number attempt+1:
-// min(maxBackoff, minBackoff·2^attempt) × a jitter factor in [0.5, 1].
-func (c *Client) backoff(attempt int) time.Duration {
-	d := c.maxBackoff
-	if attempt < 62 {
-		if x := c.minBackoff << attempt; x > 0 && x < d && x>>attempt == c.minBackoff {
-			d = x
-		}
-	}
-	f := c.rand()
-	if !(f >= 0 && f <= 1) { // also catches NaN
-		f = 1
-	}
-	return d/2 + time.Duration(float64(d/2)*f)
-}
-
-func (c *Client) waitLimiter(ctx context.Context) error {
-	now := c.clock.Now()
-	r := c.lim.ReserveN(now, 1)
-	if !r.OK() {
-		return errors.New("rate limiter allows no request (burst 0)")
-	}
-	d := r.DelayFrom(now)
-	if d <= 0 {
-		return nil
-	}
-	if err := c.sleep(ctx, "rate_limit", d); err != nil {
-		r.CancelAt(c.clock.Now())
-		return err
-	}
-	return nil
-}
-
-func (c *Client) sleep(ctx context.Context, reason string, d time.Duration) error {
-	if c.onWait != nil {
-		c.onWait(reason, d)
-	}
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := c.clock.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.Chan():
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}

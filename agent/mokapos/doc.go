@@ -92,5 +92,11 @@
 // not promise the filter), maps each page into inputs and dead entries, and
 // marks refused credentials with mokasync.ErrUnauthorized.
 //
+// # Shared with the oauth dialect
+//
+// Pacer (the rate limit, backoff, Retry-After, timeouts and observers a
+// Client uses), Retryable, the exported JSONScanner and field readers
+// (IDField, TextField, DecimalField, …) are reused by agent/mokaoauth.
+//
 // The fake Moka API used by the tests is package mokafake.
 package mokapos

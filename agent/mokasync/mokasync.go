@@ -10,6 +10,12 @@
 // cost nothing downstream: the store forwards a record again only when its
 // content changed.
 //
+// A connector that also implements Updater (the oauth dialect) gets a
+// second walk per outlet after its transactions: the sales changed since
+// the last such walk (voids and refunds of older sales), with its own
+// watermark under the same rules; its first walk reaches back Overlap only,
+// since the backfill has just fetched the current state.
+//
 // When the buffer is full the walk blocks on the page it holds until the
 // forwarder frees space; nothing is dropped and the watermark stays put.
 package mokasync
@@ -72,6 +78,26 @@ type Connector interface {
 	Outlets(ctx context.Context) ([]Outlet, error)
 	Products(ctx context.Context, outletID string, emit func(Page) error) error
 	Transactions(ctx context.Context, outletID string, from time.Time, emit func(Page) error) error
+}
+
+// Updater is implemented by a connector whose API can also list the sales
+// that changed since a time, whatever their creation time (the oauth
+// dialect's time_filter=updated_at): voids and refunds of sales older than
+// the transactions window. After an outlet's transactions the syncer walks
+// its updates too, with their own watermark (source ".../updates") kept by
+// the same rules: it advances in the bbolt transaction that stores the page
+// ending the walk. (Added for the oauth dialect; the apikey connector does
+// not implement it.)
+type Updater interface {
+	Updates(ctx context.Context, outletID string, from time.Time, emit func(Page) error) error
+}
+
+// AuthHinter may be implemented by an error wrapping ErrUnauthorized: its
+// AuthHint replaces the default status text (which speaks of
+// moka.api_key) with what the person must do for that dialect, such as
+// running `pwbi-agent moka connect`. (Added for the oauth dialect.)
+type AuthHinter interface {
+	AuthHint() string
 }
 
 // Sink is what the syncer needs of the store.
@@ -297,6 +323,9 @@ func (s *Syncer) Status() Status {
 			os.LastSyncAt, os.LastError = tx.LastSyncAt, tx.LastError
 			os.Transactions = tx.Counts["buffered"]
 		}
+		if up, ok, _ := s.sink.SourceState(source(biz, id, "updates")); ok {
+			os.Transactions += up.Counts["buffered"] // changed sales found by the updates pass
+		}
 		if pr, ok, _ := s.sink.SourceState(source(biz, id, "products")); ok {
 			os.Products = pr.Counts["buffered"]
 			if os.LastError == "" {
@@ -361,6 +390,16 @@ func (s *Syncer) pollOutlets(ctx context.Context, conn Connector, cfg Config, st
 			if s.fail(err, o.ID) {
 				return false
 			}
+			continue
+		}
+		// The updates pass (oauth dialect): voids and refunds of older sales.
+		if u, isUpdater := conn.(Updater); isUpdater {
+			if err := s.syncWalk(ctx, cfg, o.ID, start, "updates", u.Updates); err != nil {
+				ok = false
+				if s.fail(err, o.ID) {
+					return false
+				}
+			}
 		}
 	}
 	s.mu.Lock()
@@ -396,6 +435,10 @@ func (s *Syncer) fail(err error, outlet string) bool {
 	switch {
 	case errors.Is(err, ErrUnauthorized):
 		s.authErr = "Moka rejected the credentials: check moka.api_key (or run `pwbi-agent moka connect`)"
+		var hint AuthHinter
+		if errors.As(err, &hint) && hint.AuthHint() != "" {
+			s.authErr = hint.AuthHint()
+		}
 		stop = true
 	case outlet == "":
 		s.pollErr = msg
@@ -461,12 +504,28 @@ func (s *Syncer) syncProducts(ctx context.Context, conn Connector, cfg Config, o
 }
 
 func (s *Syncer) syncTransactions(ctx context.Context, conn Connector, cfg Config, outlet string, start time.Time) error {
-	src := source(cfg.BusinessID, outlet, "transactions")
+	return s.syncWalk(ctx, cfg, outlet, start, "transactions", conn.Transactions)
+}
+
+// syncWalk runs one watermarked walk of an outlet ("transactions", or
+// "updates" for an Updater) from its watermark minus Overlap (or the
+// initial backfill), and advances the watermark to start with the page that
+// ends the walk.
+func (s *Syncer) syncWalk(ctx context.Context, cfg Config, outlet string, start time.Time, what string,
+	walk func(ctx context.Context, outletID string, from time.Time, emit func(Page) error) error) error {
+	src := source(cfg.BusinessID, outlet, what)
 	prev, ok, err := s.sink.SourceState(src)
 	if err != nil {
 		return err
 	}
 	from := start.AddDate(0, 0, -cfg.InitialBackfillDays)
+	if what == "updates" {
+		// A first updates walk need not repeat the backfill: the
+		// transactions walk of this same poll has just fetched the
+		// current state of every sale in the window. It only has to
+		// catch up with the last Overlap.
+		from = start.Add(-Overlap)
+	}
 	if ok && prev.Watermark != "" {
 		wm, err := time.Parse(time.RFC3339Nano, prev.Watermark)
 		if err != nil {
@@ -475,10 +534,10 @@ func (s *Syncer) syncTransactions(ctx context.Context, conn Connector, cfg Confi
 		from = wm.Add(-Overlap)
 	}
 	from = from.In(cfg.Location)
-	s.log.Debug("Syncing transactions", "outlet", outlet, "from", from.Format(time.DateOnly))
+	s.log.Debug("Syncing transactions", "outlet", outlet, "pass", what, "from", from.Format(time.DateOnly))
 	var fetched, dead int
 	var buffered int64
-	err = conn.Transactions(ctx, outlet, from, func(p Page) error {
+	err = walk(ctx, outlet, from, func(p Page) error {
 		fetched += len(p.Inputs)
 		dead += len(p.Dead)
 		st, _, err := s.sink.SourceState(src)
@@ -499,9 +558,14 @@ func (s *Syncer) syncTransactions(ctx context.Context, conn Connector, cfg Confi
 	if err != nil {
 		return err
 	}
-	s.log.Info("Outlet synced", "outlet", outlet, "from", from.Format(time.DateOnly),
+	attrs := []any{"outlet", outlet, "from", from.Format(time.DateOnly),
 		"fetched", fetched, "new_or_changed", buffered, "unmappable", dead,
-		"took", s.clock.Since(start).Round(time.Millisecond))
+		"took", s.clock.Since(start).Round(time.Millisecond)}
+	if what == "transactions" {
+		s.log.Info("Outlet synced", attrs...)
+	} else {
+		s.log.Info("Outlet updates synced", attrs...)
+	}
 	return nil
 }
 

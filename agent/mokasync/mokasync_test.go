@@ -269,7 +269,9 @@ func TestFullBufferPausesAndResumes(t *testing.T) {
 	}
 	conn.set("o1", ids...)
 	st := openStore(t, 600) // room for a few records only
-	paused := make(chan bool, 10)
+	// Regression: with a small buffer this channel filled up (one value per
+	// pause and per resume) and the blocked hook hung the poller.
+	paused := make(chan bool, 1000)
 	s := New(conn, st, Config{BusinessID: "b1", Location: jakarta, PollInterval: time.Minute, InitialBackfillDays: 1},
 		Options{Clock: clock, OnFull: func(full bool) { paused <- full }})
 

@@ -1,6 +1,16 @@
 // Command pwbi-devstack runs local fakes of the outside world on loopback —
-// Moka POS (apikey dialect) and the PWBI upstream — so the agent can be
-// demonstrated and tried without any real account. `make demo` uses it.
+// Moka POS and the PWBI upstream — so the agent can be demonstrated and
+// tried without any real account. `make demo` uses it.
+//
+// -moka-dialect chooses the fake Moka: "apikey" (the integration guide,
+// package mokafake) or "oauth" (the Moka Open API with its OAuth server,
+// package oauthfake: set moka.api = "oauth", base_url, client_id and
+// client_secret in the agent's config and run `pwbi-agent moka connect`;
+// the fake's authorize page has an "Authorize" link).
+//
+// -mokka serves a fake Mokka Online API (package mokkafake) for the
+// checkout gateway: point checkout.base_url at it; a checkout's iframe_url
+// is a page where the customer confirms (SMS code 1111).
 //
 // It logs, every few seconds, what the fake upstream has received.
 package main
@@ -18,6 +28,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pwbi/edge-agent/agent/checkout/mokkafake"
+	"github.com/pwbi/edge-agent/agent/mokaoauth/oauthfake"
 	"github.com/pwbi/edge-agent/agent/mokapos/mokafake"
 	"github.com/pwbi/edge-agent/agent/upstream/upstreamfake"
 )
@@ -38,7 +50,17 @@ func run() error {
 	days := flag.Int("days", 14, "days of sales history")
 	perDay := flag.Int("tx-per-day", 60, "sales per outlet per day")
 	seed := flag.Int64("seed", 1, "seed of the generated data")
+	dialect := flag.String("moka-dialect", "apikey", `fake Moka dialect: "apikey" or "oauth" (Moka Open API)`)
+	clientID := flag.String("moka-client-id", oauthfake.DefaultClientID, "OAuth client id the fake Moka Open API accepts")
+	clientSecret := flag.String("moka-client-secret", oauthfake.DefaultClientSecret, "OAuth client secret the fake Moka Open API accepts")
+	mokkaAddr := flag.String("mokka", "127.0.0.1:18482", "address of the fake Mokka Online API (checkout)")
+	mokkaStore := flag.String("mokka-store-id", mokkafake.DefaultStoreID, "store_id the fake Mokka accepts")
+	mokkaKey := flag.String("mokka-secret-key", mokkafake.DefaultSecretKey, "secret_key of that store")
+	mokkaAuto := flag.Duration("mokka-auto-complete", 0, "finish the customer's Mokka form this long after a checkout (0: confirm on the iframe_url page)")
 	flag.Parse()
+	if *dialect != "apikey" && *dialect != "oauth" {
+		return fmt.Errorf("-moka-dialect must be \"apikey\" or \"oauth\", not %q", *dialect)
+	}
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -47,13 +69,30 @@ func run() error {
 	moka := mokafake.New(mokafake.Options{
 		APIKey: *apiKey, Seed: *seed, Outlets: *outlets, Days: *days, TxPerDay: *perDay, Live: true,
 	})
+	mokaHandler := moka.Handler()
+	var openAPI *oauthfake.Server
+	if *dialect == "oauth" {
+		openAPI = oauthfake.New(oauthfake.Options{
+			ClientID: *clientID, ClientSecret: *clientSecret, Seed: *seed, Outlets: *outlets, Days: *days, TxPerDay: *perDay,
+			Live: true, ConsentPage: true,
+		})
+		mokaHandler = openAPI.Handler()
+	}
 	up := upstreamfake.New(upstreamfake.Options{Token: *upToken, Logger: log.With("fake", "upstream")})
+	mokka := mokkafake.New(mokkafake.Options{
+		StoreID: *mokkaStore, SecretKey: *mokkaKey, AutoComplete: *mokkaAuto, Logger: log.With("fake", "mokka"),
+	})
+	if err := mokka.Listen(*mokkaAddr); err != nil {
+		return fmt.Errorf("mokka fake: %w", err)
+	}
+	defer mokka.Close()
+	log.Info("Fake listening", "fake", "mokka", "url", mokka.URL(), "store_id", *mokkaStore)
 
 	errc := make(chan error, 2)
 	for _, s := range []struct {
 		name, addr string
 		h          http.Handler
-	}{{"moka", *mokaAddr, moka.Handler()}, {"upstream", *upAddr, up.Handler()}} {
+	}{{"moka", *mokaAddr, mokaHandler}, {"upstream", *upAddr, up.Handler()}} {
 		ln, err := net.Listen("tcp", s.addr)
 		if err != nil {
 			return fmt.Errorf("%s fake: %w", s.name, err)
@@ -63,7 +102,13 @@ func run() error {
 		go func() { <-ctx.Done(); srv.Close() }()
 		log.Info("Fake listening", "fake", s.name, "url", "http://"+ln.Addr().String())
 	}
-	log.Info("Fake Moka business", "business_id", moka.BusinessID(), "outlets", moka.OutletIDs())
+	if openAPI != nil {
+		// The client secret is the -moka-client-secret value; it is not logged.
+		log.Info("Fake Moka Open API", "business_id", openAPI.BusinessID(), "outlets", openAPI.OutletIDs(),
+			"client_id", openAPI.ClientID(), "authorize_url", "http://"+*mokaAddr+"/oauth/authorize")
+	} else {
+		log.Info("Fake Moka business", "business_id", moka.BusinessID(), "outlets", moka.OutletIDs())
+	}
 
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
