@@ -9,13 +9,16 @@
 // Shutdown order, and why:
 //
 //  1. the config watcher stops, so no reload races the shutdown;
-//  2. the workers stop: producers (the Moka syncer) so nothing new enters
+//  2. the checkout gateway (checkout.go) stops taking tablet requests, lets
+//     those in flight finish (bounded) and stops its order refresh loop, so
+//     its last mokka_order records are buffered before the final flush;
+//  3. the workers stop: producers (the Moka syncer) so nothing new enters
 //     the buffer, and the forwarder's loop;
-//  3. the forwarder drains what it can within a deadline, so a clean stop
+//  4. the forwarder drains what it can within a deadline, so a clean stop
 //     leaves as little as possible pending;
-//  4. the local API shuts down last among the servers, so the tray sees the
+//  5. the local API shuts down last among the servers, so the tray sees the
 //     agent until the very end;
-//  5. the store closes after everything that uses it has returned.
+//  6. the store closes after everything that uses it has returned.
 package agent
 
 import (
@@ -73,6 +76,10 @@ type Agent struct {
 	watcher *configwatch.Watcher
 	started time.Time
 
+	// mokaAuth is the Moka Open API authorization and tokens (mokaauth.go;
+	// added with issue 7). Set by setupMoka, never replaced.
+	mokaAuth *mokaAuth
+
 	mu       sync.Mutex
 	cfg      *config.Config // the configuration in force
 	gen      uint64         // config generation; 1 after the first load
@@ -90,6 +97,8 @@ type Agent struct {
 	apiCancel context.CancelFunc
 	apiDone   chan error
 	apiFatal  chan error // a listener that failed by itself
+
+	co checkoutState // the Mokka checkout gateway (checkout.go; issue 5)
 
 	workMu     sync.Mutex
 	workCancel context.CancelFunc
@@ -166,6 +175,7 @@ func Run(ctx context.Context, opts Options) error {
 		Metrics: a.metrics.Handler(log),
 	})
 	a.serveAPI(ln)
+	a.startCheckout(cfg) // the Mokka gateway for tablets (checkout.go)
 
 	log.Info("Agent started",
 		"version", version.String(),
@@ -214,22 +224,24 @@ func Run(ctx context.Context, opts Options) error {
 	// 1. Config watcher.
 	stopWatch()
 	<-watchDone
-	// 2. Workers: producers and the forwarder loop.
+	// 2. Checkout gateway: tablets, relays in flight, order refresh.
+	a.stopCheckout()
+	// 3. Workers: producers and the forwarder loop.
 	a.stopWorkers()
-	// 3. Deliver what we can before going down.
+	// 4. Deliver what we can before going down.
 	drainCtx, cancelDrain := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)
 	if err := a.fwd.Drain(drainCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		log.Warn("Final upstream flush incomplete", "err", err)
 	}
 	cancelDrain()
-	// 4. Local API.
+	// 5. Local API.
 	if err := a.stopAPI(); err != nil && runErr == nil {
 		runErr = err
 	}
 	if s, err := st.Stats(); err == nil {
 		log.Info("Agent stopped", "pending", s.Pending, "dead_letters", s.DeadLetters)
 	}
-	// 5. The store closes in the deferred call above.
+	// 6. The store closes in the deferred call above.
 	return runErr
 }
 

@@ -68,6 +68,15 @@ func (a *Agent) apply(data []byte, source string) localapi.ReloadResult {
 			return a.reject(source, "local_api.listen: "+err.Error())
 		}
 	}
+	// A moved checkout listener binds here too, before anything changes
+	// (checkout.go); if it cannot, nothing changes.
+	coLn, err := a.prepareCheckout(old, cfg)
+	if err != nil {
+		if ln != nil {
+			ln.Close()
+		}
+		return a.reject(source, err.Error())
+	}
 
 	if err := logging.SetLevel(a.logs.Level, cfg.Agent.LogLevel); err != nil {
 		a.log.Warn("Log level not applied", "err", err) // validated already; cannot happen
@@ -81,6 +90,8 @@ func (a *Agent) apply(data []byte, source string) localapi.ReloadResult {
 		a.moka.Update(conn, syncConfig(cfg))
 		mokaErr = why
 	}
+	// Before the generation moves: whoever sees it sees the new tablets.
+	a.applyCheckout(cfg, coLn) // checkout.go
 
 	a.mu.Lock()
 	a.cfg = cfg

@@ -39,9 +39,11 @@ func (a *Agent) Status(ctx context.Context) localapi.Status {
 	if len(restart) > 0 {
 		s.Problems = append(s.Problems, fmt.Sprintf("restart the agent to apply: %v", restart))
 	}
+	a.checkoutStatus(&s, cfg) // checkout.open_orders and its problems (checkout.go)
 
 	ms := a.moka.Status()
 	s.Moka = mokaStatus(ms, cfg.Moka.Enabled)
+	a.oauthStatus(&s, ms) // moka.oauth and needs_authorization (mokaauth.go)
 	if ok, why := cfg.MokaConfigured(); cfg.Moka.Enabled {
 		s.Moka.Configured = ok && mokaErr == ""
 		switch {

@@ -22,7 +22,6 @@ import (
 	"github.com/pwbi/edge-agent/agent/localapi"
 	"github.com/pwbi/edge-agent/agent/service"
 	"github.com/pwbi/edge-agent/agent/version"
-	"github.com/pwbi/edge-agent/tray"
 )
 
 // Exit codes.
@@ -53,6 +52,8 @@ var commands = []command{
 	{"sync", "ask the running agent to poll Moka and flush upstream now (--wait: until done)", cmdSync},
 	{"import", "historical import: --since YYYY-MM-DD [--outlet ID] (at most 180 days back)", cmdImport},
 	{"config check", "validate the configuration file; print every problem with file:line and key", cmdConfigCheck},
+	{"tablet", "checkout tablets: tablet add NAME (prints its token once) | tablet list | tablet remove NAME", cmdTablet},
+	{"moka connect", "Moka Open API (moka.api = \"oauth\"): authorize the agent in the browser", cmdMokaConnect}, // mokaconnect.go
 	{"queue", "the buffer: queue stats | queue dead | queue retry [ID…|--all]", cmdQueue},
 	{"doctor", "check config, clock, disk, Moka credentials and upstream reachability", cmdDoctor},
 	{"version", "print the version", cmdVersion},
@@ -211,7 +212,7 @@ func cmdStatus(ctx context.Context, e *env, args []string) int {
 	for _, o := range st.Moka.Outlets {
 		last := "never"
 		if o.LastSyncAt != nil {
-			last = tray.Ago(time.Since(*o.LastSyncAt))
+			last = localapi.Ago(time.Since(*o.LastSyncAt))
 		}
 		line := fmt.Sprintf("outlet %s (%s): last sync %s", o.Name, o.ID, last)
 		if o.LastError != "" {

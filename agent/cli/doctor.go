@@ -149,8 +149,18 @@ func checkMoka(ctx context.Context, cfg *config.Config) (bool, string) {
 	if ok, why := cfg.MokaConfigured(); !ok {
 		return false, why
 	}
-	if cfg.Moka.API != config.MokaAPIKey {
-		return false, fmt.Sprintf("moka.api = %q is not supported by this version yet", cfg.Moka.API)
+	if cfg.Moka.API == config.MokaOAuth {
+		// The grant lives in the agent's database: ask the running agent.
+		st, err := localapi.NewClient(cfg.LocalAPI.Listen, nil).Status(ctx)
+		if err != nil {
+			return false, "cannot check the Moka authorization: " + err.Error()
+		}
+		switch o := st.Moka.OAuth; {
+		case st.Moka.NeedsAuthorization || o == nil || !o.Connected:
+			return false, "Moka is not authorized: run `pwbi-agent moka connect`"
+		default:
+			return true, "authorized for business " + o.BusinessID
+		}
 	}
 	c := mokapos.NewClient(mokapos.ClientConfig{
 		BaseURL: cfg.Moka.BaseURL, APIKey: cfg.Moka.APIKey.Value(), BusinessID: cfg.Moka.BusinessID,

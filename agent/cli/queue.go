@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/pwbi/edge-agent/agent/localapi"
-	"github.com/pwbi/edge-agent/tray"
 )
 
 func cmdQueue(ctx context.Context, e *env, args []string) int {
@@ -51,7 +50,7 @@ func cmdQueueStats(ctx context.Context, e *env, args []string) int {
 	fmt.Fprintf(w, "pending\t%d records (%s)\n", q.Pending, humanBytes(q.PendingBytes))
 	oldest := "—"
 	if q.OldestPendingAt != nil {
-		oldest = q.OldestPendingAt.Local().Format(time.DateTime) + " (" + tray.Ago(time.Since(*q.OldestPendingAt)) + ")"
+		oldest = q.OldestPendingAt.Local().Format(time.DateTime) + " (" + localapi.Ago(time.Since(*q.OldestPendingAt)) + ")"
 	}
 	fmt.Fprintf(w, "oldest pending\t%s\n", oldest)
 	fmt.Fprintf(w, "dead letters\t%d\n", q.DeadLetter)
