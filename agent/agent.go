@@ -174,8 +174,10 @@ func Run(ctx context.Context, opts Options) error {
 		Logger:  log.With("component", "localapi"),
 		Metrics: a.metrics.Handler(log),
 	})
+	// The Mokka gateway for tablets (checkout.go), before the local API
+	// serves: status and reload requests may use it at once.
+	a.startCheckout(cfg)
 	a.serveAPI(ln)
-	a.startCheckout(cfg) // the Mokka gateway for tablets (checkout.go)
 
 	log.Info("Agent started",
 		"version", version.String(),

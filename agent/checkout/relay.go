@@ -24,6 +24,40 @@ type answer struct {
 	// Code is the Mokka code in the body ("status", or "meta.status" for
 	// Limit); -1 when the body has none.
 	Code int
+	env  *envelope // the body, parsed once; nil if it is not JSON
+}
+
+// envelope is what the gateway reads of any Mokka answer.
+type envelope struct {
+	Status *int `json:"status"`
+	Meta   *struct {
+		Status *int `json:"status"`
+	} `json:"meta"`
+	CurrentOrder *currentOrder `json:"current_order"` // Status only
+}
+
+// currentOrder is Status's view of an order, read tolerantly.
+type currentOrder struct {
+	OrderID  json.RawMessage `json:"order_id"`
+	Expired  json.RawMessage `json:"expired"`
+	Status   string          `json:"status"`
+	Decision *string         `json:"decision"`
+	Amount   json.RawMessage `json:"amount"`
+	Term     json.RawMessage `json:"term"`
+}
+
+func parseEnvelope(body []byte) (*envelope, int) {
+	var env envelope
+	if json.Unmarshal(body, &env) != nil {
+		return nil, -1
+	}
+	switch {
+	case env.Status != nil:
+		return &env, *env.Status
+	case env.Meta != nil && env.Meta.Status != nil:
+		return &env, *env.Meta.Status
+	}
+	return &env, -1
 }
 
 // callError is a Mokka call that got no answer.
@@ -162,11 +196,13 @@ func (g *Gateway) call(ctx context.Context, cfg *runtimeConfig, method string, p
 	if len(body) > maxResponseBytes {
 		return nil, &callError{err: errors.New("mokka answer larger than 1 MiB")}
 	}
+	env, code := parseEnvelope(body)
 	return &answer{
 		HTTPStatus:  resp.StatusCode,
 		ContentType: resp.Header.Get("Content-Type"),
 		Body:        body,
-		Code:        mokkaCode(body),
+		Code:        code,
+		env:         env,
 	}, nil
 }
 
@@ -185,27 +221,6 @@ func classify(ctx context.Context, err error) *callError {
 		return &callError{timeout: true, err: errors.New("mokka did not answer in time")}
 	}
 	return &callError{err: fmt.Errorf("mokka unreachable: %w", err)}
-}
-
-// mokkaCode reads the Mokka code of an answer: "status", or "meta.status"
-// (Limit); -1 if there is none.
-func mokkaCode(body []byte) int {
-	var env struct {
-		Status *int `json:"status"`
-		Meta   *struct {
-			Status *int `json:"status"`
-		} `json:"meta"`
-	}
-	if json.Unmarshal(body, &env) != nil {
-		return -1
-	}
-	switch {
-	case env.Status != nil:
-		return *env.Status
-	case env.Meta != nil && env.Meta.Status != nil:
-		return *env.Meta.Status
-	}
-	return -1
 }
 
 func isMultipart(ct string) bool {

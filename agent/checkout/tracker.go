@@ -171,7 +171,7 @@ func (g *Gateway) observe(cfg *runtimeConfig, tablet string, req Request, ans *a
 			g.log.Info("Mokka order tracked", "order_id", req.OrderID, "tablet", tablet, "amount", req.Amount)
 		}
 	case MethodStatus:
-		si, perr := parseStatus(ans.Body, req.OrderID)
+		si, perr := statusInfo(ans.env, req.OrderID)
 		if perr != nil {
 			g.log.Warn("Unexpected Mokka Status answer", "order_id", req.OrderID, "err", perr)
 			return
@@ -521,25 +521,20 @@ func (g *Gateway) status(ctx context.Context, orderID string) (StatusInfo, int, 
 	if ans.HTTPStatus/100 != 2 {
 		return StatusInfo{}, ans.Code, fmt.Errorf("mokka answered HTTP %d (status %d)", ans.HTTPStatus, ans.Code)
 	}
-	si, err := parseStatus(ans.Body, orderID)
+	si, err := statusInfo(ans.env, orderID)
 	return si, ans.Code, err
 }
 
 // parseStatus reads a Status answer tolerantly: amounts and terms arrive
 // as strings or numbers, expired as a bool or a string.
 func parseStatus(body []byte, orderID string) (StatusInfo, error) {
-	var resp struct {
-		Status       *int `json:"status"`
-		CurrentOrder *struct {
-			OrderID  json.RawMessage `json:"order_id"`
-			Expired  json.RawMessage `json:"expired"`
-			Status   string          `json:"status"`
-			Decision *string         `json:"decision"`
-			Amount   json.RawMessage `json:"amount"`
-			Term     json.RawMessage `json:"term"`
-		} `json:"current_order"`
-	}
-	if err := json.Unmarshal(body, &resp); err != nil {
+	env, _ := parseEnvelope(body)
+	return statusInfo(env, orderID)
+}
+
+// statusInfo reads a parsed Status answer (nil: it was not JSON).
+func statusInfo(resp *envelope, orderID string) (StatusInfo, error) {
+	if resp == nil {
 		return StatusInfo{}, errors.New("the Status answer is not JSON")
 	}
 	if resp.Status == nil {

@@ -552,7 +552,7 @@ func TestCheckoutGateway(t *testing.T) {
 // checkNoPII fails if text holds any of the customers' personal data.
 func checkNoPII(t *testing.T, where, text string) {
 	t.Helper()
-	for _, pii := range []string{custEmail, custFirst, custLast, "Wójcik", custBirth, "1975",
+	for _, pii := range []string{custEmail, custFirst, custLast, "Wójcik", custBirth,
 		"8882255555", "8882211234", "333000002", "333 000 002", "333000003", "333000004", "333 123 610", "333123610", "333123630", "333123681"} {
 		if strings.Contains(text, pii) {
 			t.Errorf("%s holds personal data %q", where, pii)
