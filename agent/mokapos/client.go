@@ -64,6 +64,13 @@ type HTTPError struct {
 	Body   string // the start of the body, with the API key redacted
 }
 
+// Temporary reports whether a retry may cure the answer: 408, 429 and 5xx
+// (mokasync.Temporary; such answers are shown as "offline", others as an
+// error a person must look at).
+func (e *HTTPError) Temporary() bool {
+	return e.Status == http.StatusRequestTimeout || e.Status == http.StatusTooManyRequests || e.Status >= 500
+}
+
 func (e *HTTPError) Error() string {
 	msg := fmt.Sprintf("moka %s %s: HTTP %d", e.Method, e.Path, e.Status)
 	if e.Body != "" {

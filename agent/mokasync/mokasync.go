@@ -24,7 +24,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
+	"net/url"
 	"sort"
 	"sync"
 	"time"
@@ -153,8 +156,9 @@ type Syncer struct {
 	nextPoll    time.Time
 	polling     bool
 	full        bool
-	authErr     string // set while the credentials are refused
-	pollErr     string // last error that stopped a whole poll
+	authErr     string             // set while the credentials are refused
+	pollErr     failure            // why the last polls failed as a whole (listing outlets)
+	failing     map[string]failure // outlet id -> its consecutive failed polls
 	imp         *ImportStatus
 	lastProduct map[string]time.Time
 }
@@ -165,9 +169,25 @@ type Status struct {
 	LastPollAt time.Time
 	NextPollAt time.Time
 	Polling    bool
-	Full       bool   // paused: the buffer is full
-	Error      string // credentials refused, or why the last poll failed as a whole
-	Import     *ImportStatus
+	Full       bool // paused: the buffer is full
+	// AuthError is set while Moka refuses the credentials: polling stops
+	// until the configuration or the tokens change.
+	AuthError string
+	// PollError is why the last poll failed as a whole (the outlets could
+	// not be listed), with its kind and how many polls in a row failed so.
+	PollError     string
+	PollErrorKind ErrorKind
+	PollFailures  int
+	Import        *ImportStatus
+}
+
+// Error is the reason polling does not work as a whole: refused
+// credentials first, else the last poll's failure; empty when neither.
+func (st Status) Error() string {
+	if st.AuthError != "" {
+		return st.AuthError
+	}
+	return st.PollError
 }
 
 // OutletStatus is one outlet's sync state.
@@ -177,6 +197,93 @@ type OutletStatus struct {
 	LastError    string
 	Transactions int64 // transactions buffered (new or changed) since the first sync
 	Products     int64
+	// Failures counts the polls in a row (since the agent started) in
+	// which this outlet failed; ErrorKind is the kind of the last failure.
+	Failures  int
+	ErrorKind ErrorKind
+}
+
+// ErrorKind says who can cure a failed poll.
+type ErrorKind int
+
+const (
+	// KindOther: Moka answered something the agent cannot use (an
+	// unreadable page, a 4xx): retrying alone is unlikely to help.
+	KindOther ErrorKind = iota
+	// KindTransient: network trouble, timeouts, 408/429/5xx: retries
+	// will cure it.
+	KindTransient
+	// KindStorage: the records could not be written to the buffer (disk
+	// full, database failure).
+	KindStorage
+)
+
+func (k ErrorKind) String() string {
+	switch k {
+	case KindTransient:
+		return "transient"
+	case KindStorage:
+		return "storage"
+	}
+	return "other"
+}
+
+// Temporary is implemented by errors that know whether a retry may cure
+// them (an HTTP answer such as 503 or 429).
+type Temporary interface {
+	Temporary() bool
+}
+
+// storageError marks a failure of the buffer itself.
+type storageError struct{ err error }
+
+func (e *storageError) Error() string { return e.err.Error() }
+func (e *storageError) Unwrap() error { return e.err }
+
+// stored marks err, returned by the Sink, as a storage failure.
+func stored(err error) error {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return err
+	}
+	var se *storageError
+	if errors.As(err, &se) {
+		return err
+	}
+	return &storageError{err: err}
+}
+
+// Kind classifies a poll failure.
+func Kind(err error) ErrorKind {
+	var se *storageError
+	if errors.As(err, &se) {
+		return KindStorage
+	}
+	// Any transport failure is network trouble (url.Error and net.Error
+	// have a Temporary method of their own, deprecated and narrower than
+	// what we mean, so they are looked at first).
+	var ue *url.Error
+	var ne net.Error
+	if errors.As(err, &ue) || errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, io.ErrUnexpectedEOF) {
+		return KindTransient
+	}
+	var t Temporary
+	if errors.As(err, &t) && t.Temporary() {
+		return KindTransient
+	}
+	return KindOther
+}
+
+// failure is a run of failed polls.
+type failure struct {
+	msg  string
+	kind ErrorKind
+	n    int
+}
+
+// next counts one more failure with err.
+func (f failure) next(err error) failure {
+	return failure{msg: err.Error(), kind: Kind(err), n: f.n + 1}
 }
 
 // ImportStatus is the progress of a historical import.
@@ -297,10 +404,12 @@ func (s *Syncer) Status() Status {
 		NextPollAt: s.nextPoll,
 		Polling:    s.polling,
 		Full:       s.full,
-		Error:      s.authErr,
+		AuthError:  s.authErr,
 	}
-	if st.Error == "" {
-		st.Error = s.pollErr
+	st.PollError, st.PollErrorKind, st.PollFailures = s.pollErr.msg, s.pollErr.kind, s.pollErr.n
+	failing := make(map[string]failure, len(s.failing))
+	for k, v := range s.failing {
+		failing[k] = v
 	}
 	if s.imp != nil {
 		imp := *s.imp
@@ -319,6 +428,9 @@ func (s *Syncer) Status() Status {
 
 	for _, id := range ids {
 		os := OutletStatus{ID: id, Name: names[id]}
+		if f, ok := failing[id]; ok {
+			os.Failures, os.ErrorKind = f.n, f.kind
+		}
 		if tx, ok, _ := s.sink.SourceState(source(biz, id, "transactions")); ok {
 			os.LastSyncAt, os.LastError = tx.LastSyncAt, tx.LastError
 			os.Transactions = tx.Counts["buffered"]
@@ -368,45 +480,49 @@ func (s *Syncer) pollOutlets(ctx context.Context, conn Connector, cfg Config, st
 		s.fail(err, "")
 		return false
 	}
+	s.mu.Lock()
+	s.pollErr = failure{}
+	s.mu.Unlock()
 	ok := true
 	for _, o := range outlets {
 		if ctx.Err() != nil {
 			return false
 		}
-		if cfg.SyncProducts && s.productsDue(o.ID, start) {
-			if err := s.syncProducts(ctx, conn, cfg, o.ID); err != nil {
-				ok = false
-				if s.fail(err, o.ID) {
-					return false
-				}
-				continue
-			}
-			s.mu.Lock()
-			s.lastProduct[o.ID] = start
-			s.mu.Unlock()
-		}
-		if err := s.syncTransactions(ctx, conn, cfg, o.ID, start); err != nil {
+		if err := s.syncOutlet(ctx, conn, cfg, o.ID, start); err != nil {
 			ok = false
 			if s.fail(err, o.ID) {
 				return false
 			}
 			continue
 		}
-		// The updates pass (oauth dialect): voids and refunds of older sales.
-		if u, isUpdater := conn.(Updater); isUpdater {
-			if err := s.syncWalk(ctx, cfg, o.ID, start, "updates", u.Updates); err != nil {
-				ok = false
-				if s.fail(err, o.ID) {
-					return false
-				}
-			}
-		}
+		s.mu.Lock()
+		delete(s.failing, o.ID)
+		s.mu.Unlock()
 	}
 	s.mu.Lock()
 	s.lastPoll = start
-	s.pollErr = ""
 	s.mu.Unlock()
 	return ok
+}
+
+// syncOutlet runs one outlet's passes: products (when due), transactions,
+// and the updates pass of an Updater (voids and refunds of older sales).
+func (s *Syncer) syncOutlet(ctx context.Context, conn Connector, cfg Config, outlet string, start time.Time) error {
+	if cfg.SyncProducts && s.productsDue(outlet, start) {
+		if err := s.syncProducts(ctx, conn, cfg, outlet); err != nil {
+			return err
+		}
+		s.mu.Lock()
+		s.lastProduct[outlet] = start
+		s.mu.Unlock()
+	}
+	if err := s.syncTransactions(ctx, conn, cfg, outlet, start); err != nil {
+		return err
+	}
+	if u, isUpdater := conn.(Updater); isUpdater {
+		return s.syncWalk(ctx, cfg, outlet, start, "updates", u.Updates)
+	}
+	return nil
 }
 
 func (s *Syncer) setPolling(v bool) {
@@ -441,7 +557,12 @@ func (s *Syncer) fail(err error, outlet string) bool {
 		}
 		stop = true
 	case outlet == "":
-		s.pollErr = msg
+		s.pollErr = s.pollErr.next(err)
+	default:
+		if s.failing == nil {
+			s.failing = map[string]failure{}
+		}
+		s.failing[outlet] = s.failing[outlet].next(err)
 	}
 	s.mu.Unlock()
 	s.log.Warn("Moka sync failed", "outlet", outlet, "err", err)
@@ -492,7 +613,7 @@ func (s *Syncer) syncProducts(ctx context.Context, conn Connector, cfg Config, o
 	return conn.Products(ctx, outlet, func(p Page) error {
 		st, _, err := s.sink.SourceState(src)
 		if err != nil {
-			return err
+			return stored(err)
 		}
 		st.Source, st.Cursor, st.LastAttemptAt = src, p.Cursor, s.clock.Now()
 		if p.Last {
@@ -516,7 +637,7 @@ func (s *Syncer) syncWalk(ctx context.Context, cfg Config, outlet string, start 
 	src := source(cfg.BusinessID, outlet, what)
 	prev, ok, err := s.sink.SourceState(src)
 	if err != nil {
-		return err
+		return stored(err)
 	}
 	from := start.AddDate(0, 0, -cfg.InitialBackfillDays)
 	if what == "updates" {
@@ -542,7 +663,7 @@ func (s *Syncer) syncWalk(ctx context.Context, cfg Config, outlet string, start 
 		dead += len(p.Dead)
 		st, _, err := s.sink.SourceState(src)
 		if err != nil {
-			return err
+			return stored(err)
 		}
 		st.Source, st.Cursor, st.LastAttemptAt = src, p.Cursor, s.clock.Now()
 		if p.Last {
@@ -576,7 +697,7 @@ func (s *Syncer) store(ctx context.Context, p Page, st *store.SourceState) (int,
 	for _, d := range p.Dead {
 		id, err := s.sink.AddDead(d.Input, store.StageMap, d.Reason)
 		if err != nil {
-			return 0, fmt.Errorf("set aside unmappable record: %w", err)
+			return 0, stored(fmt.Errorf("set aside unmappable record: %w", err))
 		}
 		if id != 0 { // 0: the same record was set aside by an earlier poll
 			s.log.Warn("Moka record could not be mapped", "key", d.Input.Key, "reason", d.Reason, "dead_letter", id)
@@ -593,7 +714,7 @@ func (s *Syncer) store(ctx context.Context, p Page, st *store.SourceState) (int,
 			return res.Appended, nil
 		}
 		if !errors.Is(err, store.ErrFull) {
-			return 0, fmt.Errorf("buffer records: %w", err)
+			return 0, stored(fmt.Errorf("buffer records: %w", err))
 		}
 		if !s.setFull(true) {
 			s.log.Warn("Buffer full: polling paused until the upstream takes records")

@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
+	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -32,7 +35,8 @@ type fakeConn struct {
 	txs      map[string][]string // outlet -> transaction ids, oldest first
 	version  map[string]int      // id -> content version (edits)
 	pageSize int
-	failAt   int // fail the walk at this page number (1-based); 0 = never
+	failAt   int   // fail the walk at this page number (1-based); 0 = never
+	failErr  error // the error of that failure; nil: a plain 503 error
 	authErr  bool
 	froms    []time.Time // every Transactions call's from
 	calls    chan string
@@ -66,7 +70,7 @@ func (f *fakeConn) Transactions(ctx context.Context, outlet string, from time.Ti
 	f.mu.Lock()
 	ids := append([]string(nil), f.txs[outlet]...)
 	f.froms = append(f.froms, from)
-	failAt, size := f.failAt, f.pageSize
+	failAt, failErr, size := f.failAt, f.failErr, f.pageSize
 	vers := map[string]int{}
 	for k, v := range f.version {
 		vers[k] = v
@@ -77,6 +81,9 @@ func (f *fakeConn) Transactions(ctx context.Context, outlet string, from time.Ti
 	for i := 0; i < len(ids) || i == 0; i += size {
 		page++
 		if page == failAt {
+			if failErr != nil {
+				return failErr
+			}
 			return errors.New("moka: 503 service unavailable")
 		}
 		end := min(i+size, len(ids))
@@ -241,7 +248,7 @@ func TestUnauthorizedStopsUntilUpdate(t *testing.T) {
 	st := openStore(t, 0)
 	s := newSyncer(conn, st, clock)
 	s.poll(context.Background())
-	if s.Status().Error == "" {
+	if s.Status().AuthError == "" {
 		t.Fatal("no error shown for refused credentials")
 	}
 	conn.authErr = false
@@ -250,7 +257,7 @@ func TestUnauthorizedStopsUntilUpdate(t *testing.T) {
 		t.Fatal("polled again with refused credentials before the config changed")
 	}
 	s.Update(conn, s.cfg)
-	if s.Status().Error != "" {
+	if s.Status().AuthError != "" {
 		t.Fatal("Update did not clear the error")
 	}
 	s.poll(context.Background())
@@ -419,4 +426,108 @@ func TestImport(t *testing.T) {
 	if after.Watermark != wm.Watermark {
 		t.Fatal("import moved the watermark")
 	}
+}
+
+// temporaryErr is an answer that knows whether a retry may cure it, like
+// mokapos.HTTPError.
+type temporaryErr struct{ temp bool }
+
+func (e temporaryErr) Error() string   { return fmt.Sprintf("moka answered (temporary=%v)", e.temp) }
+func (e temporaryErr) Temporary() bool { return e.temp }
+
+// failingSink refuses to write records, as a full disk does.
+type failingSink struct {
+	*store.Store
+	err error
+}
+
+func (f *failingSink) Append(in []store.Input, st *store.SourceState) (store.AppendResult, error) {
+	return store.AppendResult{}, f.err
+}
+
+// TestOutletFailuresCountedAndClassified: the status says how many polls in
+// a row an outlet failed and whether retries can cure it — the agent's
+// state rules turn that into offline or error.
+func TestOutletFailuresCountedAndClassified(t *testing.T) {
+	cases := []struct {
+		name string
+		err  error
+		want ErrorKind
+	}{
+		{"unreadable page", fmt.Errorf("moka GET /v1/transactions: %w", errors.New("bad response: no data array")), KindOther},
+		{"network", fmt.Errorf("walk: %w", &url.Error{Op: "Get", URL: "https://api.mokapos.com/v1/x", Err: errors.New("connection refused")}), KindTransient},
+		{"timeout", fmt.Errorf("walk: %w", context.DeadlineExceeded), KindTransient},
+		{"503", fmt.Errorf("walk: %w", temporaryErr{temp: true}), KindTransient},
+		{"404", fmt.Errorf("walk: %w", temporaryErr{temp: false}), KindOther},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			clock := clockwork.NewFakeClockAt(start)
+			conn := newFakeConn()
+			conn.outlets = conn.outlets[:1]
+			conn.set("o1", "t1", "t2")
+			conn.failAt, conn.failErr = 1, c.err
+			st := openStore(t, 0)
+			s := newSyncer(conn, st, clock)
+			for i := 1; i <= 3; i++ {
+				s.poll(context.Background())
+				out := s.Status().Outlets[0]
+				if out.Failures != i || out.ErrorKind != c.want || out.LastError == "" {
+					t.Fatalf("after %d failed polls: failures %d kind %v error %q; want %d %v", i, out.Failures, out.ErrorKind, out.LastError, i, c.want)
+				}
+			}
+			conn.failAt = 0
+			s.poll(context.Background())
+			if out := s.Status().Outlets[0]; out.Failures != 0 || out.LastError != "" {
+				t.Fatalf("after a good poll: %+v", out)
+			}
+		})
+	}
+}
+
+func TestStorageFailureIsClassified(t *testing.T) {
+	clock := clockwork.NewFakeClockAt(start)
+	conn := newFakeConn()
+	conn.outlets = conn.outlets[:1]
+	conn.set("o1", "t1")
+	st := openStore(t, 0)
+	enospc := &os.PathError{Op: "write", Path: "agent.db", Err: syscall.ENOSPC}
+	s := newSyncer(conn, &failingSink{Store: st, err: enospc}, clock)
+	s.poll(context.Background())
+	out := s.Status().Outlets[0]
+	if out.ErrorKind != KindStorage || out.Failures != 1 {
+		t.Fatalf("outlet status %+v, want a storage failure", out)
+	}
+	if !errors.Is(stored(fmt.Errorf("x: %w", enospc)), syscall.ENOSPC) {
+		t.Fatal("a storage error hides its cause")
+	}
+}
+
+func TestWholePollFailuresCounted(t *testing.T) {
+	clock := clockwork.NewFakeClockAt(start)
+	conn := &outletsFail{fakeConn: newFakeConn(), err: errors.New("list outlets: HTTP 404")}
+	st := openStore(t, 0)
+	s := newSyncer(conn, st, clock)
+	s.poll(context.Background())
+	s.poll(context.Background())
+	if got := s.Status(); got.PollFailures != 2 || got.PollErrorKind != KindOther || got.PollError == "" || got.AuthError != "" {
+		t.Fatalf("status %+v", got)
+	}
+	conn.err = nil
+	s.poll(context.Background())
+	if got := s.Status(); got.PollFailures != 0 || got.PollError != "" {
+		t.Fatalf("after a good poll: %+v", got)
+	}
+}
+
+type outletsFail struct {
+	*fakeConn
+	err error
+}
+
+func (o *outletsFail) Outlets(ctx context.Context) ([]Outlet, error) {
+	if o.err != nil {
+		return nil, o.err
+	}
+	return o.fakeConn.Outlets(ctx)
 }

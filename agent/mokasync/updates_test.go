@@ -120,7 +120,7 @@ func TestAuthHintReplacesTheDefaultText(t *testing.T) {
 	conn := &hintConn{fakeConn: newFakeConn()}
 	s := newSyncer(conn, openStore(t, 0), clock)
 	s.poll(context.Background())
-	if got := s.Status().Error; got != (hintErr{}).AuthHint() {
+	if got := s.Status().AuthError; got != (hintErr{}).AuthHint() {
 		t.Fatalf("status error %q", got)
 	}
 }

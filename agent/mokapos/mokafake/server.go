@@ -97,6 +97,7 @@ type Server struct {
 	repeatN   int
 	delay     time.Duration
 	unauth    bool
+	broken    map[string]int // outlet id -> how its transaction pages fail (BreakOutlet)
 	listener  net.Listener
 	httpSrv   *http.Server
 	serveDone chan struct{}
@@ -285,6 +286,24 @@ func (s *Server) SetUnauthorized(on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.unauth = on
+}
+
+// BreakOutlet makes every transactions request for outlet id fail until it
+// is called again with status 0: with status 200 the answer is a page the
+// client cannot read (its "data" is not an array, as after a change of
+// Moka's API; the client retries those), with any other status that status
+// and an error body (a 400 is not retried). Other outlets keep working.
+func (s *Server) BreakOutlet(id string, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.broken == nil {
+		s.broken = map[string]int{}
+	}
+	if status == 0 {
+		delete(s.broken, id)
+		return
+	}
+	s.broken[id] = status
 }
 
 // Requests returns a copy of the request log, oldest first.
@@ -477,6 +496,13 @@ func (s *Server) answer(r *http.Request) (status int, header http.Header, body [
 	case "/v1/outlets":
 		body, err = s.outletsBody()
 	case "/v1/transactions":
+		switch code := s.broken[q.Get("outlet_id")]; code {
+		case 0:
+		case http.StatusOK:
+			return code, header, []byte(`{"data":{"error":"unexpected"},"next_cursor":null}`), false
+		default:
+			return code, header, errBody("outlet cannot be read: " + q.Get("outlet_id")), false
+		}
 		body, err = s.transactionsBody(q)
 	case "/v1/products":
 		body, err = s.productsBody(q)

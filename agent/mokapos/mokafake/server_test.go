@@ -280,3 +280,31 @@ func TestLiveVisibility(t *testing.T) {
 		t.Errorf("expected: %d, %s..%s", len(exp), exp[0].BusinessDate, exp[len(exp)-1].BusinessDate)
 	}
 }
+
+func TestBreakOutlet(t *testing.T) {
+	fc := clockwork.NewFakeClockAt(t0)
+	s := newFake(t, fc, mokafake.Options{Seed: 1, Outlets: 2})
+	ids := s.OutletIDs()
+	q := func(outlet string) url.Values {
+		return url.Values{"business_id": {s.BusinessID()}, "from_date": {"2025-12-20"}, "limit": {"100"}, "outlet_id": {outlet}}
+	}
+	s.BreakOutlet(ids[0], http.StatusOK)
+	r := get(t, s, "/v1/transactions", q(ids[0]), s.APIKey())
+	var page struct {
+		Data json.RawMessage `json:"data"`
+	}
+	if r.status != 200 || json.Unmarshal(r.body, &page) != nil || bytes.HasPrefix(page.Data, []byte("[")) {
+		t.Errorf("broken outlet answered %d %s, want a 200 whose data is not an array", r.status, r.body)
+	}
+	if r := get(t, s, "/v1/transactions", q(ids[1]), s.APIKey()); r.status != 200 || !bytes.Contains(r.body, []byte(`"data":[`)) {
+		t.Errorf("the other outlet: %d %s", r.status, r.body)
+	}
+	s.BreakOutlet(ids[0], http.StatusBadRequest)
+	if r := get(t, s, "/v1/transactions", q(ids[0]), s.APIKey()); r.status != 400 {
+		t.Errorf("BreakOutlet 400: %d %s", r.status, r.body)
+	}
+	s.BreakOutlet(ids[0], 0)
+	if r := get(t, s, "/v1/transactions", q(ids[0]), s.APIKey()); r.status != 200 || !bytes.Contains(r.body, []byte(`"data":[`)) {
+		t.Errorf("after repair: %d %s", r.status, r.body)
+	}
+}

@@ -1,0 +1,200 @@
+package health
+
+import (
+	"strings"
+	"testing"
+)
+
+// cloud is a configured HTTP upstream in good health.
+func cloud() Sink {
+	return Sink{Name: "the PWBI cloud", Configured: true}
+}
+
+func moka() Moka { return Moka{Enabled: true} }
+
+// TestEvaluate is the rule table of SPEC §8 / issue 10, one row per rule.
+func TestEvaluate(t *testing.T) {
+	type row struct {
+		name string
+		in   Input
+		want State
+		// problem is a fragment the first problem must contain ("" for
+		// none expected at all).
+		problem string
+	}
+	with := func(f func(*Input)) Input {
+		in := Input{Moka: moka(), Sinks: []Sink{cloud()}}
+		f(&in)
+		return in
+	}
+	rows := []row{
+		{"all quiet", with(func(*Input) {}), OK, ""},
+		{"polling", with(func(in *Input) { in.Moka.Busy = true }), Syncing, ""},
+		{"sending", with(func(in *Input) { in.Sinks[0].Busy = true }), Syncing, ""},
+		{"an unconfigured sink is never busy", with(func(in *Input) {
+			in.Sinks[0] = Sink{Name: "x", Busy: true}
+		}), OK, ""},
+
+		// Error: a person must act.
+		{"config error", with(func(in *Input) { in.ConfigError = "config.toml:3: unknown key" }), Error, "config file has an error"},
+		{"upstream token refused", with(func(in *Input) {
+			in.Sinks[0].Health, in.Sinks[0].Problem = SinkError, "the PWBI cloud refused the token (401 Unauthorized): check upstream.token"
+		}), Error, "refused the token"},
+		{"upstream answers with a web page", with(func(in *Input) {
+			in.Sinks[0].Health, in.Sinks[0].Problem = SinkError, "the upstream answered with a web page, not an acknowledgement: is a Wi-Fi login page in the way?"
+		}), Error, "Wi-Fi login page"},
+		{"a sink refusing every record", with(func(in *Input) {
+			in.Sinks[0].Health, in.Sinks[0].LastError = SinkError, `upstream answered 400 Bad Request: {"error":"agent_id not registered"}`
+		}), Error, "agent_id not registered"},
+		{"Moka refuses the credentials", with(func(in *Input) {
+			in.Moka.AuthRefused = "Moka rejected the credentials: check moka.api_key"
+		}), Error, "rejected the credentials"},
+		{"disk full", with(func(in *Input) {
+			in.Store.WriteError, in.Store.DiskFull = "write agent.db: no space left on device", true
+		}), Error, "disk is full"},
+		{"database write failure", with(func(in *Input) {
+			in.Store.WriteError = "write agent.db: input/output error"
+		}), Error, "cannot be written"},
+		{"buffer unreadable", with(func(in *Input) { in.Store.ReadError = "database not open" }), Error, "cannot read the local buffer"},
+		{"outlet failing for a few polls", with(func(in *Input) {
+			in.Moka.Outlets = []Outlet{{ID: "o1", Name: "Kopi Kenangan", Error: "moka GET /v1/transactions: unreadable page", Failures: FailingPolls}}
+		}), Error, "Kopi Kenangan (o1) has failed 3 polls in a row"},
+		{"outlet whose sales cannot be stored fails at once", with(func(in *Input) {
+			in.Moka.Outlets = []Outlet{{ID: "o1", Error: "buffer records: no space left on device", Kind: KindStorage, Failures: 1}}
+		}), Error, "cannot be saved"},
+		{"Moka polling failing as a whole", with(func(in *Input) {
+			in.Moka.PollError, in.Moka.PollFailures = "list outlets: HTTP 404", FailingPolls
+		}), Error, "Moka cannot be polled"},
+		{"buffer full with nothing to drain it", with(func(in *Input) {
+			in.Moka.Full, in.Sinks[0].Configured = true, false
+		}), Error, "no delivery target"},
+		{"checkout cannot listen", with(func(in *Input) {
+			in.Checkout = Checkout{Enabled: true, ListenError: "the checkout gateway cannot listen on 192.168.1.10:8686: address in use"}
+		}), Error, "cannot listen"},
+		{"checkout cannot start", with(func(in *Input) {
+			in.Checkout = Checkout{Enabled: true, StartError: "the checkout gateway cannot start: store"}
+		}), Error, "cannot start"},
+
+		// Offline: retries will fix it.
+		{"upstream unreachable", with(func(in *Input) {
+			in.Sinks[0].Health, in.Sinks[0].LastError = SinkOffline, "send batch: connection refused"
+		}), Offline, "cannot reach the PWBI cloud"},
+		{"Moka unreachable", with(func(in *Input) {
+			in.Moka.PollError, in.Moka.PollErrorKind, in.Moka.PollFailures = "dial tcp: no route to host", KindTransient, 40
+		}), Offline, "cannot reach Moka"},
+		{"outlet with 503s for hours", with(func(in *Input) {
+			in.Moka.Outlets = []Outlet{{ID: "o1", Error: "HTTP 503", Kind: KindTransient, Failures: 50}}
+		}), Offline, "cannot reach Moka"},
+		{"outlet that failed once", with(func(in *Input) {
+			in.Moka.Outlets = []Outlet{{ID: "o1", Error: "unreadable page", Failures: 1}}
+		}), Offline, "retrying"},
+		{"Moka polling failed once", with(func(in *Input) {
+			in.Moka.PollError, in.Moka.PollFailures = "list outlets: HTTP 404", 1
+		}), Offline, "retrying"},
+		{"buffer full while the cloud catches up", with(func(in *Input) { in.Moka.Full = true }), Offline, "buffer is full"},
+		{"open orders cannot be refreshed", with(func(in *Input) {
+			in.Checkout.RefreshError = "Mokka: timeout"
+		}), Offline, "refresh open Mokka orders"},
+
+		// Notes do not change the state.
+		{"records set aside", with(func(in *Input) { in.Store.DeadLetters = 2 }), OK, "2 record(s) were set aside"},
+		{"database replaced", with(func(in *Input) { in.Store.Quarantined = true }), OK, "damaged and has been replaced"},
+		{"Moka not set up yet", with(func(in *Input) { in.Moka.Setup = "moka.business_id is not set" }), OK, "business_id"},
+		{"no upstream configured", with(func(in *Input) {
+			in.Sinks[0] = Sink{Name: "the PWBI cloud", Unconfigured: "upstream.url is not set"}
+		}), OK, "upstream.url is not set"},
+		{"restart required", with(func(in *Input) { in.RestartRequired = []string{"agent.data_dir"} }), OK, "restart the agent"},
+		{"checkout not set up", with(func(in *Input) {
+			in.Checkout = Checkout{Enabled: true, Setup: "checkout.store_id is not set"}
+		}), OK, "checkout: checkout.store_id"},
+		{"checkout disabled: its listener does not matter", with(func(in *Input) {
+			in.Checkout = Checkout{ListenError: "cannot listen"}
+		}), OK, ""},
+		{"moka disabled: its errors do not matter", with(func(in *Input) {
+			in.Moka = Moka{AuthRefused: "refused", PollError: "x", PollFailures: 9}
+		}), OK, ""},
+
+		// Paused wins, and still says what is wrong.
+		{"paused", with(func(in *Input) { in.Paused = true }), Paused, ""},
+		{"paused with an error", with(func(in *Input) {
+			in.Paused, in.ConfigError = true, "bad"
+		}), Paused, "config file has an error"},
+
+		// The worst problem decides and comes first.
+		{"error beats offline", with(func(in *Input) {
+			in.Sinks[0].Health, in.Sinks[0].LastError = SinkOffline, "timeout"
+			in.Moka.AuthRefused = "Moka rejected the credentials"
+		}), Error, "rejected the credentials"},
+		{"offline beats syncing", with(func(in *Input) {
+			in.Moka.Busy = true
+			in.Sinks[0].Health, in.Sinks[0].LastError = SinkOffline, "timeout"
+		}), Offline, "cannot reach"},
+		{"disk full is said once", with(func(in *Input) {
+			in.Store.WriteError, in.Store.DiskFull = "no space left on device", true
+			in.Moka.Outlets = []Outlet{{ID: "o1", Error: "buffer records: no space left on device", Kind: KindStorage, Failures: 1}}
+		}), Error, "disk is full"},
+	}
+	for _, r := range rows {
+		t.Run(r.name, func(t *testing.T) {
+			got, ps := Evaluate(r.in)
+			if got != r.want {
+				t.Errorf("state = %q, want %q (problems %q)", got, r.want, Texts(ps))
+			}
+			if r.problem == "" {
+				if r.want == OK || r.want == Syncing || r.want == Paused {
+					if len(ps) != 0 {
+						t.Errorf("problems = %q, want none", Texts(ps))
+					}
+				}
+			} else if len(ps) == 0 || !strings.Contains(ps[0].Text, r.problem) {
+				t.Errorf("first problem of %q does not contain %q", Texts(ps), r.problem)
+			}
+			// No state but ok/syncing/paused without a reason a person
+			// can read.
+			if (got == Error || got == Offline) && len(ps) == 0 {
+				t.Errorf("state %q with no problem", got)
+			}
+			for i := 1; i < len(ps); i++ {
+				if ps[i].Severity > ps[i-1].Severity {
+					t.Errorf("problems not ordered by severity: %+v", ps)
+				}
+			}
+		})
+	}
+	t.Run("storage duplicates are not repeated", func(t *testing.T) {
+		_, ps := Evaluate(with(func(in *Input) {
+			in.Store.WriteError, in.Store.DiskFull = "no space left on device", true
+			in.Moka.Outlets = []Outlet{{ID: "o1", Error: "no space left on device", Kind: KindStorage, Failures: 2}}
+		}))
+		if len(ps) != 1 {
+			t.Errorf("problems = %q, want the disk-full one only", Texts(ps))
+		}
+	})
+}
+
+// TestNoStallLeavesOK checks the promise behind the table: whatever single
+// stall is present, the state is not ok.
+func TestNoStallLeavesOK(t *testing.T) {
+	stalls := map[string]func(*Input){
+		"sink error":        func(in *Input) { in.Sinks[0].Health = SinkError },
+		"sink offline":      func(in *Input) { in.Sinks[0].Health = SinkOffline },
+		"auth":              func(in *Input) { in.Moka.AuthRefused = "x" },
+		"poll":              func(in *Input) { in.Moka.PollError, in.Moka.PollFailures = "x", 1 },
+		"outlet":            func(in *Input) { in.Moka.Outlets = []Outlet{{ID: "o", Error: "x", Failures: 1}} },
+		"outlet storage":    func(in *Input) { in.Moka.Outlets = []Outlet{{ID: "o", Error: "x", Kind: KindStorage, Failures: 1}} },
+		"write":             func(in *Input) { in.Store.WriteError = "x" },
+		"read":              func(in *Input) { in.Store.ReadError = "x" },
+		"full":              func(in *Input) { in.Moka.Full = true },
+		"config":            func(in *Input) { in.ConfigError = "x" },
+		"checkout listen":   func(in *Input) { in.Checkout = Checkout{Enabled: true, ListenError: "x"} },
+		"checkout refresh":  func(in *Input) { in.Checkout.RefreshError = "x" },
+		"checkout no start": func(in *Input) { in.Checkout = Checkout{Enabled: true, StartError: "x"} },
+	}
+	for name, f := range stalls {
+		in := Input{Moka: moka(), Sinks: []Sink{cloud()}}
+		f(&in)
+		if got, ps := Evaluate(in); got == OK || got == Syncing || len(ps) == 0 {
+			t.Errorf("%s: state %q, problems %q", name, got, Texts(ps))
+		}
+	}
+}
