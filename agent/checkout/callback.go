@@ -1,6 +1,9 @@
 package checkout
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -12,9 +15,17 @@ const maxCallbackBytes = 64 << 10
 // handleCallback takes Mokka's decision callback (POST
 // /mokka/callback?signature=…, the callback_url the tablet gave Mokka).
 // The signature is checked over the raw body before anything is parsed; a
-// missing or wrong one is refused with 403 and nothing is recorded. A valid
-// one is recorded in the order's history and triggers a Status call: the
-// order's state changes only when Status confirms it.
+// missing or wrong one is refused with 403 and nothing is recorded.
+//
+// A valid one is recorded as a receipt of the order (when, the decision, a
+// keyed digest of the body; never the body, which holds the customer's
+// data) and triggers a Status call: the order's state changes only when
+// Status confirms it. Callbacks are idempotent: a body already recorded for
+// the order is acknowledged like the first one, with no write and no
+// Status call, and the Status calls that callbacks ask for are rate
+// limited per order (see statusEvery). Confirming by Status needs nothing
+// from the body but the order id, so a callback that is only a hint can
+// take the same path without being recorded (g.checkSoon).
 func (g *Gateway) handleCallback(w http.ResponseWriter, r *http.Request) {
 	cfg := g.config()
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxCallbackBytes))
@@ -53,12 +64,36 @@ func (g *Gateway) handleCallback(w http.ResponseWriter, r *http.Request) {
 	if decision != "approved" && decision != "declined" {
 		decision = ""
 	}
-	tracked, err := g.recordCallback(cfg.StoreID, id, decision)
+	res, err := g.recordCallback(cfg.StoreID, id, Receipt{Decision: decision, Body: callbackDigest(cfg.SecretKey, body)})
 	if err != nil {
 		g.log.Error("Recording a Mokka callback failed", "order_id", id, "err", err)
 		writeMokka(w, http.StatusInternalServerError, CodeServer, "")
 		return
 	}
-	g.log.Info("Mokka callback received", "order_id", id, "decision", decision, "tracked", tracked)
+	switch res {
+	case callbackRepeated:
+		// Mokka retrying, or a replay: answered as before, at debug
+		// level so that a flood of them cannot flood the log.
+		g.log.Debug("Mokka callback repeated; nothing to do", "order_id", id)
+	case callbackIgnored:
+		g.log.Warn("Mokka callback for an unknown order not looked up", "order_id", id, "decision", decision)
+	default:
+		g.log.Info("Mokka callback received", "order_id", id, "decision", decision, "tracked", res == callbackRecorded)
+	}
 	writeMokka(w, http.StatusOK, CodeOK, "")
+}
+
+// callbackDigest identifies a callback body: the hex HMAC-SHA-256 of the
+// raw bytes keyed with the secret key. "The same callback" is the same
+// bytes (SPEC §7.3: "a repeated body changes nothing"): a retry or a
+// replay sends exactly what Mokka signed, and any other body, even one
+// that differs only in a field the gateway does not read, is a new
+// callback and worth one Status check. Only signed bodies are recorded, so
+// nobody without the key can make new ones. The key makes the digest
+// useless for guessing the customer's data in the body.
+func callbackDigest(secretKey string, body []byte) string {
+	m := hmac.New(sha256.New, []byte(secretKey))
+	m.Write([]byte("pwbi mokka callback\x00"))
+	m.Write(body)
+	return hex.EncodeToString(m.Sum(nil))
 }

@@ -137,6 +137,7 @@ type Gateway struct {
 	mu      sync.Mutex            // serialises order read-modify-write
 	tracked map[string]*entry     // docKey → orders to refresh or report
 	seen    map[string]StatusInfo // docKey → the last Status answer applied
+	gates   map[string]time.Time  // docKey → Status rate limit (see statusAllowedLocked)
 	lastErr string                // the last refresh failure; "" after a success
 }
 
@@ -156,6 +157,7 @@ func New(cfg Config, opts Options) (*Gateway, error) {
 		authLog: rate.NewLimiter(1, 10),
 		tracked: make(map[string]*entry),
 		seen:    make(map[string]StatusInfo),
+		gates:   make(map[string]time.Time),
 	}
 	if g.hc == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()

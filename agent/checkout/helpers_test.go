@@ -53,9 +53,10 @@ func (s *syncBuffer) String() string {
 // harness is a gateway in front of a fake Mokka, with a real store and a
 // fake clock for the refresh schedule.
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	fake  *mokkafake.Server
 	st    *store.Store
+	cs    *countingStore // st as the gateway sees it
 	clock *clockwork.FakeClock
 	gw    *Gateway
 	srv   *httptest.Server
@@ -63,13 +64,73 @@ type harness struct {
 	logs  *syncBuffer
 	// mokkaCalls receives the path of every call the gateway makes to Mokka.
 	mokkaCalls chan string
+
+	callsMu sync.Mutex
+	calls   []mokkaCall // every call the gateway made to Mokka
+}
+
+// mokkaCall is one call the gateway made to Mokka, at the harness clock's
+// time.
+type mokkaCall struct {
+	At     time.Time
+	Method string
+}
+
+// statusCalls returns the times of the gateway's Status calls.
+func (h *harness) statusCalls() []time.Time {
+	h.callsMu.Lock()
+	defer h.callsMu.Unlock()
+	var out []time.Time
+	for _, c := range h.calls {
+		if c.Method == MethodStatus {
+			out = append(out, c.At)
+		}
+	}
+	return out
+}
+
+// countingStore is the store as the gateway uses it, counting the document
+// writes per key.
+type countingStore struct {
+	Store
+	mu   sync.Mutex
+	puts map[string]int
+}
+
+func newCountingStore(st Store) *countingStore {
+	return &countingStore{Store: st, puts: make(map[string]int)}
+}
+
+func (c *countingStore) PutDoc(coll, key string, value []byte, in []store.Input) (store.AppendResult, error) {
+	c.mu.Lock()
+	c.puts[coll+"/"+key]++
+	c.mu.Unlock()
+	return c.Store.PutDoc(coll, key, value, in)
+}
+
+// writes returns how many times the order's document was written.
+func (c *countingStore) writes(storeID, orderID string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.puts[OrdersCollection+"/"+docKey(storeID, orderID)]
+}
+
+// total returns how many documents were written.
+func (c *countingStore) total() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, v := range c.puts {
+		n += v
+	}
+	return n
 }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-func newHarness(t *testing.T, mod ...func(*Config)) *harness {
+func newHarness(t testing.TB, mod ...func(*Config)) *harness {
 	t.Helper()
 	h := &harness{t: t, logs: &syncBuffer{}, mokkaCalls: make(chan string, 100)}
 	h.fake = mokkafake.NewServer(t, mokkafake.Options{})
@@ -90,14 +151,19 @@ func newHarness(t *testing.T, mod ...func(*Config)) *harness {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	client := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		path := strings.TrimPrefix(r.URL.Path, "/")
+		h.callsMu.Lock()
+		h.calls = append(h.calls, mokkaCall{At: h.clock.Now(), Method: path})
+		h.callsMu.Unlock()
 		select {
-		case h.mokkaCalls <- strings.TrimPrefix(r.URL.Path, "/"):
+		case h.mokkaCalls <- path:
 		default:
 		}
 		return tr.RoundTrip(r)
 	})}
+	h.cs = newCountingStore(st)
 	h.gw, err = New(h.cfg, Options{
-		Store: st, Client: client, Clock: h.clock,
+		Store: h.cs, Client: client, Clock: h.clock,
 		Logger: slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {

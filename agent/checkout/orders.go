@@ -57,11 +57,12 @@ var transitions = map[State][]State{
 // CanMove reports whether an order may go from one state to another.
 func CanMove(from, to State) bool { return slices.Contains(transitions[from], to) }
 
-// Event is one entry of an order's history.
+// Event is one entry of an order's history: its creation, each state
+// change, each return.
 type Event struct {
 	At       time.Time `json:"at"`
-	Kind     string    `json:"kind"`   // EventCreated, EventState, EventCallback, EventReturn
-	Source   string    `json:"source"` // who told: checkout, status, callback, refresh, return
+	Kind     string    `json:"kind"`   // EventCreated, EventState, EventReturn
+	Source   string    `json:"source"` // who told: checkout, status, callback, refresh, tablet, return
 	State    State     `json:"state,omitempty"`
 	Decision string    `json:"decision,omitempty"`
 	Amount   string    `json:"amount,omitempty"`
@@ -69,15 +70,40 @@ type Event struct {
 
 // Event kinds.
 const (
-	EventCreated  = "created"
-	EventState    = "state"
+	EventCreated = "created"
+	EventState   = "state"
+	EventReturn  = "return"
+	// EventCallback is a callback in the history of a document written
+	// before callbacks were kept apart, as Receipts; decodeOrder moves
+	// such entries there.
 	EventCallback = "callback"
-	EventReturn   = "return"
 )
 
-// maxHistory bounds an order's history; the oldest entries after the
-// first go first.
-const maxHistory = 50
+// An order's history keeps its creation and every state change: the state
+// machine has no cycles, so there are at most four of them, and callbacks
+// never push them out (they are Receipts, kept apart). Returns are money
+// Mokka accepted, so they are few; still, at most maxReturnEvents of them
+// are listed (ReturnedAmount holds the sum of all).
+const maxReturnEvents = 50
+
+// maxReceipts bounds the callbacks an order remembers; the oldest go first.
+// Mokka sends one callback per decision, so a real order never comes near
+// it; a repeat of a callback older than the last maxReceipts is recorded
+// again, once.
+const maxReceipts = 20
+
+// Receipt is a verified callback the gateway recorded for an order: when it
+// came, the decision it announced and a keyed hash of its raw body, by
+// which a repeat is recognised and ignored. The body itself, which holds
+// the customer's data, is never kept.
+type Receipt struct {
+	At       time.Time `json:"at"`
+	Decision string    `json:"decision,omitempty"`
+	// Body is the hex HMAC-SHA-256 of the raw body keyed with the secret
+	// key (see callbackDigest); "" for a callback recorded by a version of
+	// the agent that kept no hash.
+	Body string `json:"body_hmac,omitempty"`
+}
 
 // Order is a tracked Mokka order: the gateway's view, kept in the store.
 // It holds amounts, states and times, never the customer's data.
@@ -98,8 +124,11 @@ type Order struct {
 	StateChangedAt time.Time `json:"state_changed_at"`
 	UpdatedAt      time.Time `json:"updated_at"`
 	CheckedAt      time.Time `json:"checked_at,omitzero"` // last Status answer
-	Callbacks      int       `json:"callbacks,omitempty"` // verified callbacks received
-	History        []Event   `json:"history"`
+	// Callbacks counts the distinct verified callbacks recorded; a
+	// repeated one is not counted.
+	Callbacks int       `json:"callbacks,omitempty"`
+	History   []Event   `json:"history"`                     // never trimmed of state changes
+	Receipts  []Receipt `json:"callback_receipts,omitempty"` // the last maxReceipts callbacks
 
 	// Reported is the version of the last mokka_order record buffered for
 	// this order; a record is due when the current one differs.
@@ -113,11 +142,71 @@ func docKey(storeID, orderID string) string { return storeID + "/" + orderID }
 // RecordKey is the upstream key of an order's mokka_order records.
 func RecordKey(storeID, orderID string) string { return "mokka/" + storeID + "/" + orderID }
 
+// decodeOrder reads an order document, of this version of the agent or of
+// an older one: those kept callbacks in History (and trimmed it, so a
+// state change could be missing); the callbacks are moved to Receipts. The
+// record of an old document is the same as before, so reading it buffers
+// nothing new.
+func decodeOrder(b []byte) (*Order, error) {
+	var o Order
+	if err := json.Unmarshal(b, &o); err != nil {
+		return nil, err
+	}
+	var old []Receipt
+	kept := o.History[:0]
+	for _, e := range o.History {
+		if e.Kind == EventCallback {
+			old = append(old, Receipt{At: e.At, Decision: e.Decision})
+			continue
+		}
+		kept = append(kept, e)
+	}
+	if old != nil {
+		clear(o.History[len(kept):])
+		o.History = kept
+		o.Receipts = append(old, o.Receipts...)
+		if n := len(o.Receipts) - maxReceipts; n > 0 {
+			o.Receipts = slices.Delete(o.Receipts, 0, n)
+		}
+	}
+	return &o, nil
+}
+
+// addEvent adds an entry to the history. Creation and state changes are
+// always kept; of the returns, the oldest goes once there are
+// maxReturnEvents.
 func (o *Order) addEvent(e Event) {
-	if len(o.History) >= maxHistory {
-		o.History = append(o.History[:1], o.History[len(o.History)-maxHistory+2:]...)
+	if e.Kind == EventReturn {
+		n, first := 0, -1
+		for i, h := range o.History {
+			if h.Kind == EventReturn {
+				if first < 0 {
+					first = i
+				}
+				n++
+			}
+		}
+		if n >= maxReturnEvents {
+			o.History = slices.Delete(o.History, first, first+1)
+		}
 	}
 	o.History = append(o.History, e)
+}
+
+// hasReceipt reports whether a callback with this body digest was
+// recorded.
+func (o *Order) hasReceipt(digest string) bool {
+	return digest != "" && slices.ContainsFunc(o.Receipts, func(r Receipt) bool { return r.Body == digest })
+}
+
+// addReceipt records a callback; the oldest receipt goes once there are
+// maxReceipts. It touches neither the history nor the record.
+func (o *Order) addReceipt(r Receipt) {
+	if len(o.Receipts) >= maxReceipts {
+		o.Receipts = slices.Delete(o.Receipts, 0, len(o.Receipts)-maxReceipts+1)
+	}
+	o.Receipts = append(o.Receipts, r)
+	o.Callbacks++
 }
 
 // StatusInfo is Mokka's Status answer about one order (current_order).
@@ -199,7 +288,10 @@ type recordState struct {
 
 // record returns the order's mokka_order record data. It is canonical (the
 // same order gives the same bytes) and changes only when a reported fact
-// does, so its version tells whether a new record is due.
+// does, so its version tells whether a new record is due. Callbacks are not
+// reported facts: a receipt never changes the record. Its states list is
+// every state the order went through, in order, so successive records of
+// an order only ever extend it.
 func (o *Order) record() json.RawMessage {
 	r := orderRecord{
 		StoreID: o.StoreID, OrderID: o.OrderID, State: o.State, Decision: o.Decision,

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -28,6 +29,17 @@ const (
 	maxSeen = 1024
 )
 
+// Status calls the gateway makes itself (refreshes, and the checks asked
+// for by callbacks and relayed calls) are rate limited per order: at most
+// statusBurst at once, then one per statusEvery. A check asked for inside
+// the window is not dropped: it waits for the window, and every request
+// that arrives meanwhile shares that one call. Tablets' own Status calls,
+// which the gateway relays, are not limited here.
+const (
+	statusEvery = 5 * time.Second
+	statusBurst = 2
+)
+
 // entry is an order the refresh loop looks after: an open one, one whose
 // record could not be buffered yet, or one to adopt (known only from a
 // callback or a relayed call; Status will tell whether it exists).
@@ -44,7 +56,14 @@ type entry struct {
 	// seq counts the requests for an early check (checkSoon); a refresh
 	// that started before one leaves the entry due.
 	seq uint64
+	// receipts are the verified callbacks of an order to adopt, recorded
+	// with it once Status confirms it exists.
+	receipts []Receipt
 }
+
+// needsStatus reports whether refreshing the entry calls Status (else only
+// its record is due).
+func (e *entry) needsStatus() bool { return e.adopt || e.check || e.state.Open() }
 
 // load reads the tracked orders from the store.
 func (g *Gateway) load() error {
@@ -52,17 +71,19 @@ func (g *Gateway) load() error {
 	defer g.mu.Unlock()
 	now := g.clock.Now()
 	return g.st.Docs(OrdersCollection, func(key string, value []byte) error {
-		var o Order
-		if err := json.Unmarshal(value, &o); err != nil {
+		o, err := decodeOrder(value)
+		if err != nil {
 			g.log.Warn("Unreadable order document skipped", "key", key, "err", err)
 			return nil
 		}
-		g.trackLocked(&o, now)
+		g.trackLocked(o, now)
 		return nil
 	})
 }
 
-// trackLocked keeps the refresh entry of o in line with it. g.mu must be
+// trackLocked keeps the refresh entry of o in line with it; a new entry is
+// due at next. An entry of an order being adopted becomes the order's own,
+// with its schedule: a check asked for meanwhile is not lost. g.mu must be
 // held.
 func (g *Gateway) trackLocked(o *Order, next time.Time) {
 	k := o.docKey()
@@ -72,11 +93,11 @@ func (g *Gateway) trackLocked(o *Order, next time.Time) {
 		return
 	}
 	e := g.tracked[k]
-	if e == nil || e.adopt {
+	if e == nil {
 		e = &entry{storeID: o.StoreID, orderID: o.OrderID, next: next}
 		g.tracked[k] = e
 	}
-	e.adopt = false
+	e.adopt, e.tablet, e.receipts = false, "", nil
 	e.state = o.State
 	e.reportDue = due
 }
@@ -87,11 +108,11 @@ func (g *Gateway) loadLocked(storeID, orderID string) (*Order, error) {
 	if err != nil || !ok {
 		return nil, err
 	}
-	var o Order
-	if err := json.Unmarshal(b, &o); err != nil {
+	o, err := decodeOrder(b)
+	if err != nil {
 		return nil, fmt.Errorf("order document %s: %w", orderID, err)
 	}
-	return &o, nil
+	return o, nil
 }
 
 // saveLocked stores o and, in the same transaction, its mokka_order record
@@ -222,6 +243,13 @@ func (g *Gateway) applyStatus(storeID, orderID, tablet string, si StatusInfo, so
 				CreatedAt: now, StateChangedAt: now, UpdatedAt: now, CheckedAt: now,
 			}
 			o.addEvent(Event{At: now, Kind: EventCreated, Source: source, State: si.State, Decision: si.Decision, Amount: si.Amount})
+			// The callbacks that made the gateway look the order up
+			// (update holds g.mu).
+			if e := g.tracked[k]; e != nil && e.adopt {
+				for _, r := range e.receipts {
+					o.addReceipt(r)
+				}
+			}
 			changed = true
 			return o, true
 		}
@@ -255,11 +283,21 @@ func (g *Gateway) applyStatus(storeID, orderID, tablet string, si StatusInfo, so
 	return nil
 }
 
-// checkSoon asks the refresh loop to call Status for the order now; an
-// order the gateway does not know yet is adopted if Mokka knows it.
+// checkSoon asks the refresh loop to call Status for the order as soon as
+// the order's rate limit allows; an order the gateway does not know yet is
+// adopted if Mokka knows it. Requests made before that call share it.
 func (g *Gateway) checkSoon(storeID, orderID, tablet string) {
-	now := g.clock.Now()
 	g.mu.Lock()
+	e := g.checkSoonLocked(storeID, orderID, tablet)
+	g.mu.Unlock()
+	if e != nil {
+		g.poke()
+	}
+}
+
+// checkSoonLocked is checkSoon with g.mu held; it returns the entry, nil
+// if the order is unknown and too many are being looked up already.
+func (g *Gateway) checkSoonLocked(storeID, orderID, tablet string) *entry {
 	k := docKey(storeID, orderID)
 	e := g.tracked[k]
 	if e == nil {
@@ -268,18 +306,17 @@ func (g *Gateway) checkSoon(storeID, orderID, tablet string) {
 			e = &entry{storeID: storeID, orderID: orderID, state: o.State}
 		} else {
 			if g.adopting() >= maxAdopt {
-				g.mu.Unlock()
 				g.log.Warn("Too many unknown orders to look up; one ignored", "order_id", orderID)
-				return
+				return nil
 			}
 			e = &entry{storeID: storeID, orderID: orderID, adopt: true, tablet: tablet}
 		}
 		g.tracked[k] = e
 	}
-	e.next, e.check = now, true
+	// due applies the rate limit: next says "as soon as allowed".
+	e.next, e.check = g.clock.Now(), true
 	e.seq++
-	g.mu.Unlock()
-	g.poke()
+	return e
 }
 
 func (g *Gateway) adopting() int {
@@ -292,24 +329,67 @@ func (g *Gateway) adopting() int {
 	return n
 }
 
-// recordCallback records a verified callback in the order's history and
-// asks for a Status check: the callback is a trigger, Status the truth.
-func (g *Gateway) recordCallback(storeID, orderID, decision string) (tracked bool, err error) {
+// callbackResult is what recordCallback did with a callback.
+type callbackResult int
+
+const (
+	callbackRecorded callbackResult = iota // recorded in the order; Status asked for
+	callbackAdopting                       // the order is not tracked: Status will tell whether it exists
+	callbackRepeated                       // recorded before: nothing done
+	callbackIgnored                        // the order is not tracked and cannot be looked up now
+)
+
+// recordCallback records a verified callback (r, with its body digest) as
+// a receipt of the order and asks for a Status check: the callback is a
+// trigger, Status the truth. A callback already recorded for the order
+// changes nothing: no write, no Status call. For an order the gateway
+// does not track, the receipt waits in memory until Status confirms the
+// order (see applyStatus).
+func (g *Gateway) recordCallback(storeID, orderID string, r Receipt) (callbackResult, error) {
 	now := g.clock.Now()
-	o, err := g.update(storeID, orderID, now, func(o *Order) (*Order, bool) {
-		if o == nil {
-			return nil, false
-		}
-		o.Callbacks++
-		o.UpdatedAt = now
-		o.addEvent(Event{At: now, Kind: EventCallback, Source: "callback", Decision: decision})
-		return o, true
-	})
-	if err != nil {
-		return false, err
+	r.At = now
+	g.mu.Lock()
+	res, err := g.recordCallbackLocked(storeID, orderID, r, now)
+	g.mu.Unlock()
+	if res == callbackRecorded || res == callbackAdopting {
+		g.poke()
 	}
-	g.checkSoon(storeID, orderID, "")
-	return o != nil, nil
+	return res, err
+}
+
+func (g *Gateway) recordCallbackLocked(storeID, orderID string, r Receipt, now time.Time) (callbackResult, error) {
+	o, err := g.loadLocked(storeID, orderID)
+	if err != nil {
+		return 0, err
+	}
+	if o == nil {
+		k := docKey(storeID, orderID)
+		if e := g.tracked[k]; e != nil && e.adopt && slices.ContainsFunc(e.receipts, func(p Receipt) bool { return p.Body == r.Body }) {
+			return callbackRepeated, nil
+		}
+		e := g.checkSoonLocked(storeID, orderID, "")
+		if e == nil {
+			return callbackIgnored, nil
+		}
+		if e.adopt {
+			if len(e.receipts) >= maxReceipts {
+				e.receipts = slices.Delete(e.receipts, 0, 1)
+			}
+			e.receipts = append(e.receipts, r)
+		}
+		return callbackAdopting, nil
+	}
+	if o.hasReceipt(r.Body) {
+		return callbackRepeated, nil
+	}
+	o.addReceipt(r)
+	o.UpdatedAt = now
+	if err := g.saveLocked(o); err != nil {
+		return 0, err
+	}
+	g.trackLocked(o, now)
+	g.checkSoonLocked(storeID, orderID, "")
+	return callbackRecorded, nil
 }
 
 // Run refreshes the tracked orders with Status until ctx is canceled: each
@@ -356,7 +436,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 }
 
 // due returns copies of the entries due at now and how long until the next
-// one (0: none is scheduled).
+// one (0: none is scheduled). An entry that needs Status is due when its
+// rate limit allows it too.
 func (g *Gateway) due(now time.Time) ([]entry, time.Duration) {
 	cfg := g.config()
 	if !cfg.Configured() {
@@ -368,11 +449,17 @@ func (g *Gateway) due(now time.Time) ([]entry, time.Duration) {
 		due  []entry
 		wait time.Duration
 	)
-	for _, e := range g.tracked {
+	for k, e := range g.tracked {
 		if e.storeID != cfg.StoreID {
 			continue // another store's order: its credentials are gone
 		}
-		if d := e.next.Sub(now); d > 0 {
+		at := e.next
+		if e.needsStatus() {
+			if allowed := g.statusAllowedLocked(k); allowed.After(at) {
+				at = allowed
+			}
+		}
+		if d := at.Sub(now); d > 0 {
 			if wait == 0 || d < wait {
 				wait = d
 			}
@@ -402,11 +489,14 @@ func (g *Gateway) postpone(rest []entry, failed entry) {
 // order, a retried record for one whose record waits.
 func (g *Gateway) refresh(ctx context.Context, e entry) error {
 	var err error
-	if e.adopt || e.check || e.state.Open() {
+	if e.needsStatus() {
 		var (
 			si   StatusInfo
 			code int
 		)
+		g.mu.Lock()
+		g.takeStatusLocked(docKey(e.storeID, e.orderID), g.clock.Now())
+		g.mu.Unlock()
 		si, code, err = g.status(ctx, e.orderID)
 		if err != nil {
 			g.failed(e, err, e.adopt && code == CodeOrderNotFound)
@@ -462,11 +552,48 @@ func (g *Gateway) interval(storeID, orderID string, now time.Time) time.Duration
 	if err != nil || !ok {
 		return minRefresh
 	}
-	var o Order
-	if json.Unmarshal(b, &o) != nil {
+	o, err := decodeOrder(b)
+	if err != nil {
 		return minRefresh
 	}
 	return min(max(now.Sub(o.CreatedAt)/10, minRefresh), maxRefresh)
+}
+
+// statusAllowedLocked returns when the rate limit lets the gateway call
+// Status for the order k (zero: at once). It is the generic cell rate
+// algorithm: gates[k] is the order's theoretical arrival time, which each
+// call pushes statusEvery further (from now, if it was past); a call is
+// allowed once gates[k] is at most (statusBurst-1)*statusEvery ahead of
+// the clock. So any stretch of time d holds at most statusBurst +
+// d/statusEvery calls. It works on exact durations of the injected clock
+// (golang.org/x/time/rate counts fractional tokens in floats, which makes
+// "when is the next call allowed" approximate). g.mu must be held.
+func (g *Gateway) statusAllowedLocked(k string) time.Time {
+	tat, ok := g.gates[k]
+	if !ok {
+		return time.Time{}
+	}
+	return tat.Add(-(statusBurst - 1) * statusEvery)
+}
+
+// takeStatusLocked counts a Status call for the order k at now. g.mu must
+// be held.
+func (g *Gateway) takeStatusLocked(k string, now time.Time) {
+	if len(g.gates) >= maxSeen {
+		// An order whose time is past has its whole burst again: the
+		// same as no entry. What remains are the orders asked about in
+		// the last statusBurst*statusEvery.
+		for gk, tat := range g.gates {
+			if !tat.After(now) {
+				delete(g.gates, gk)
+			}
+		}
+	}
+	tat := g.gates[k]
+	if tat.Before(now) {
+		tat = now
+	}
+	g.gates[k] = tat.Add(statusEvery)
 }
 
 // failed schedules a retry of e with exponential backoff and jitter, or

@@ -3,6 +3,7 @@ package checkout
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -73,12 +74,36 @@ func TestOrderApply(t *testing.T) {
 	if r["state"] != "refunded" || r["returned_amount"] != "100.00" || len(states) != 4 {
 		t.Fatalf("record %v", r)
 	}
-	// History stays bounded and keeps its first entry.
-	for i := 0; i < 200; i++ {
-		o.addEvent(Event{At: t0, Kind: EventCallback})
+	// Callbacks are receipts, kept apart and bounded: they change neither
+	// the history nor the record.
+	hist, rec := len(o.History), string(o.record())
+	for i := 0; i < 3*maxReceipts; i++ {
+		o.addReceipt(Receipt{At: t0.Add(time.Duration(i) * time.Second), Decision: "approved", Body: fmt.Sprint(i)})
 	}
-	if len(o.History) != maxHistory || o.History[0].Kind != EventCreated {
-		t.Fatalf("history %d, first %s", len(o.History), o.History[0].Kind)
+	if len(o.History) != hist || string(o.record()) != rec {
+		t.Fatalf("receipts changed the history (%d → %d) or the record", hist, len(o.History))
+	}
+	if len(o.Receipts) != maxReceipts || o.Receipts[0].Body != fmt.Sprint(2*maxReceipts) || o.Callbacks != 3*maxReceipts {
+		t.Fatalf("receipts %d, oldest %s, callbacks %d", len(o.Receipts), o.Receipts[0].Body, o.Callbacks)
+	}
+	if !o.hasReceipt(fmt.Sprint(3*maxReceipts-1)) || o.hasReceipt("0") || o.hasReceipt("") {
+		t.Fatal("hasReceipt")
+	}
+	// Returns are listed up to maxReturnEvents; state changes stay.
+	for i := 0; i < 2*maxReturnEvents; i++ {
+		o.addEvent(Event{At: t0, Kind: EventReturn, Amount: fmt.Sprint(i)})
+	}
+	var nStates, returns int
+	for _, e := range o.History {
+		switch e.Kind {
+		case EventCreated, EventState:
+			nStates++
+		case EventReturn:
+			returns++
+		}
+	}
+	if nStates != 4 || returns != maxReturnEvents || o.History[len(o.History)-1].Amount != fmt.Sprint(2*maxReturnEvents-1) {
+		t.Fatalf("history: %d states, %d returns", nStates, returns)
 	}
 }
 
@@ -153,7 +178,7 @@ func TestCallbackChangesStateOnlyAfterStatus(t *testing.T) {
 		t.Fatal("the fake's callback should carry the client's data (the gateway must drop it)")
 	}
 	o := h.order("C-2")
-	if o.State != StatePending || o.Callbacks != 1 || o.History[len(o.History)-1].Kind != EventCallback || o.History[len(o.History)-1].Decision != "approved" {
+	if o.State != StatePending || o.Callbacks != 1 || len(o.Receipts) != 1 || o.Receipts[0].Decision != "approved" || len(o.History) != 1 {
 		t.Fatalf("after the callback, before Status: %+v", o)
 	}
 	if len(h.fake.RequestsFor(MethodStatus)) != 0 {
@@ -253,6 +278,10 @@ func TestSeedScenariosAgainstFake(t *testing.T) {
 		t.Fatalf("partial return: %+v", o)
 	}
 	h.post(MethodReturn, `{"order_id":"S-ret","amount":"300.00"}`, testToken)
+	// The order's Status burst went on the callback and the Finish: the
+	// checks the returns asked for wait for the rate limit, and share one
+	// call.
+	h.clock.Advance(statusEvery)
 	h.refreshDue()
 	if o := h.order("S-ret"); o.State != StateRefunded || o.ReturnedAmount != "500.00" {
 		t.Fatalf("full return: %+v", o)
