@@ -48,6 +48,10 @@ import (
 	"github.com/pwbi/edge-agent/store"
 )
 
+// openStore opens the store; a variable so that a test can reach the store
+// the agent runs on (storefail_test.go).
+var openStore = store.Open
+
 // drainTimeout bounds the final upstream flush on shutdown. A Windows service
 // must stop within 20 s; what is not sent stays safely in the buffer.
 const drainTimeout = 5 * time.Second
@@ -127,7 +131,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err := os.MkdirAll(cfg.Agent.DataDir, 0o750); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
-	st, err := store.Open(store.Options{
+	st, err := openStore(store.Options{
 		Path:            filepath.Join(cfg.Agent.DataDir, "agent.db"),
 		MaxPendingBytes: int64(cfg.Upstream.MaxPendingMB) << 20,
 		Logger:          log.With("component", "store"),
@@ -221,6 +225,12 @@ func Run(ctx context.Context, opts Options) error {
 		log.Info("Agent stopping", "reason", context.Cause(ctx))
 	case runErr = <-a.apiFatal:
 		log.Error("Local API failed", "err", runErr)
+	case <-st.Failed():
+		// The database became unusable (store.Store.Failed): exit with an
+		// error so that the service manager restarts the agent and Open
+		// checks the file again. The drain below fails fast.
+		runErr = fmt.Errorf("store failed: %w", st.Err())
+		log.Error("Store failed; stopping so that the service manager restarts the agent", "err", st.Err())
 	}
 
 	// 1. Config watcher.

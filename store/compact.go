@@ -15,13 +15,13 @@ import (
 // reopen) and returns the file sizes before and after. bbolt files never
 // shrink by themselves. It holds the store exclusively: operations from
 // other goroutines wait until it is done. If the rename fails the original
-// file is kept and reopened; if even reopening fails, the store is closed
-// (later calls return ErrClosed) and the error says why.
+// file is kept and reopened; if even reopening fails, the store fails (see
+// Failed; later calls return ErrFailed) and the error says why.
 func (s *Store) Compact() (before, after int64, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.db == nil {
-		return 0, 0, ErrClosed
+	if err := s.usableLocked(); err != nil {
+		return 0, 0, err
 	}
 	return s.compactLocked()
 }
@@ -69,9 +69,12 @@ func (s *Store) compactLocked() (before, after int64, err error) {
 	} else {
 		_ = os.Remove(tmp)
 	}
-	db, err := openBolt(s.path, s.bopt)
+	db, err := s.reopen()
 	if err != nil {
-		return 0, 0, fmt.Errorf("store: compact: reopen: %w", errors.Join(renameErr, err))
+		// Nothing is open any more: without this, every later operation
+		// would fail quietly while the agent looks alive.
+		err = fmt.Errorf("store: compact: reopen: %w", errors.Join(renameErr, err))
+		return 0, 0, s.fail(err)
 	}
 	s.db = db
 	if renameErr != nil {
@@ -84,8 +87,19 @@ func (s *Store) compactLocked() (before, after int64, err error) {
 	return before, after, nil
 }
 
+// reopen opens the file again after a compaction.
+func (s *Store) reopen() (*bolt.DB, error) {
+	if s.testHookReopen != nil {
+		if err := s.testHookReopen(); err != nil {
+			return nil, err
+		}
+	}
+	return openBolt(s.path, s.bopt)
+}
+
 // safeCompact is bolt.Compact from s.db with bbolt panics turned into
-// ErrCorrupt (and the next Open's full check).
+// ErrCorrupt (and the next Open's full check), and a handle lost underneath
+// (see dbGone) into the store's failure.
 func (s *Store) safeCompact(dst *bolt.DB) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
@@ -93,7 +107,13 @@ func (s *Store) safeCompact(dst *bolt.DB) (err error) {
 			err = s.suspect(r)
 		}
 	}()
-	return bolt.Compact(dst, s.db, compactTxMaxSize)
+	if err := bolt.Compact(dst, s.db, compactTxMaxSize); err != nil {
+		if dbGone(err) {
+			return s.fail(err)
+		}
+		return err
+	}
+	return nil
 }
 
 // MaybeCompact compacts the database if the file is larger than 64 MiB and
@@ -109,12 +129,13 @@ func (s *Store) MaybeCompact() error {
 
 // maybeCompact compacts when the file is large and mostly free
 // space. The decision reads bbolt's in-memory freelist statistics: no I/O.
-// It fails only if the database could not be reopened after compacting.
+// It fails only if the database could not be reopened after compacting; the
+// store has then failed (Failed, ErrFailed).
 func (s *Store) maybeCompact() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.db == nil {
-		return ErrClosed
+	if err := s.usableLocked(); err != nil {
+		return err
 	}
 	size, err := fileSize(s.path)
 	if err != nil || size <= compactMinSize {

@@ -65,29 +65,94 @@ func isCorrupt(err error) (string, bool) {
 	return "", false
 }
 
-// open opens s.path, moving a corrupt file aside and starting fresh (once).
+// open opens s.path, moving a corrupt file aside and starting fresh (once),
+// and retrying I/O errors (see Open).
 func (s *Store) open() error {
 	if err := os.MkdirAll(filepath.Dir(s.path), 0o750); err != nil {
 		return fmt.Errorf("store: open: %w", err)
 	}
+	s.lease = s.readSeqMark()
 	var q *Quarantine
-	for {
+	for attempt := 1; ; {
 		err := s.tryOpen(q)
 		if err == nil {
 			break
 		}
-		reason, corrupt := isCorrupt(err)
-		if !corrupt {
+		if reason, corrupt := isCorrupt(err); corrupt {
+			if q != nil {
+				return fmt.Errorf("store: open %s: fresh database unusable: %w", s.path, err)
+			}
+			// bbolt cannot tell a page it could not read from a page that
+			// holds garbage (it reports both as an invalid file, or faults
+			// on the mapping): the file is moved aside only if all of it
+			// can be read.
+			if err = s.confirmReadable(); err == nil {
+				if q, err = s.moveAside(reason); err != nil {
+					return err
+				}
+				continue
+			}
+			s.log.Warn("Database looks corrupt but cannot be read; not moving it aside", "path", s.path, "reason", reason, "err", err)
+		}
+		if errors.Is(err, ErrLocked) || errors.Is(err, ErrIncompatible) {
 			return err
 		}
-		if q != nil {
-			return fmt.Errorf("store: open %s: fresh database unusable: %w", s.path, err)
+		if attempt > len(s.ioRetry) {
+			if !errors.Is(err, ErrIO) {
+				err = fmt.Errorf("%w: %w", ErrIO, err)
+			}
+			return fmt.Errorf("store: open %s: gave up after %d attempts; the file was left in place: %w", s.path, attempt, err)
 		}
-		if q, err = s.moveAside(reason); err != nil {
-			return err
-		}
+		wait := s.ioRetry[attempt-1]
+		s.log.Warn("Cannot open the database; retrying", "path", s.path, "attempt", attempt, "retry_in", wait, "err", err)
+		s.sleep(wait)
+		attempt++
 	}
 	return s.maybeCompact()
+}
+
+// confirmReadable reads the whole file through s.openRead. It returns nil
+// if every byte could be read, else an error wrapping ErrIO. It runs only
+// when the file looks corrupt, before the file is given up: reading it all
+// costs seconds for a large file on a slow disk, once.
+func (s *Store) confirmReadable() error {
+	f, err := s.openRead(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrIO, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrIO, err)
+	}
+	buf := make([]byte, 1<<20)
+	for off := int64(0); off < fi.Size(); {
+		want := min(int64(len(buf)), fi.Size()-off)
+		n, err := f.ReadAt(buf[:want], off)
+		if errors.Is(err, io.EOF) {
+			return nil // the file shrank meanwhile; what was there was read
+		}
+		if err == nil && int64(n) < want {
+			err = io.ErrNoProgress // a reader that breaks the ReaderAt contract
+		}
+		if err != nil {
+			return readError(err, fmt.Sprintf("read at offset %d", off+int64(n)))
+		}
+		off += int64(n)
+	}
+	return nil
+}
+
+// readError classifies an error from ReadAt: the end of the file means a
+// truncated (corrupt) file, anything else is an I/O error.
+func readError(err error, what string) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return corruptf("%s: %v", what, err)
+	}
+	return fmt.Errorf("%w: %s: %w", ErrIO, what, err)
 }
 
 // tryOpen opens the file into s.db and checks it. A corrupt file gives a
@@ -181,9 +246,9 @@ func safeTx(db *bolt.DB, write bool, fn func(*bolt.Tx) error) (err error) {
 // probe checks an existing file before it is opened for writing: it takes
 // bbolt's shared lock (so a file in use elsewhere gives ErrLocked and is
 // never read), then checks the meta pages, the file length and the freelist
-// page by reading them directly. These are the structures bbolt trusts when
-// it opens a file for writing; damage there would crash it. Cost: a few
-// pages, whatever the size of the database.
+// page by reading them directly (through s.openRead). These are the
+// structures bbolt trusts when it opens a file for writing; damage there
+// would crash it. Cost: a few pages, whatever the size of the database.
 func (s *Store) probe() error {
 	fi, err := os.Stat(s.path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -202,14 +267,14 @@ func (s *Store) probe() error {
 		return s.classifyOpenErr(err)
 	}
 	defer db.Close()
-	f, err := os.Open(s.path)
+	f, err := s.openRead(s.path)
 	if err != nil {
-		return fmt.Errorf("store: open: %w", err)
+		return fmt.Errorf("%w: %w", ErrIO, err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return fmt.Errorf("store: open: %w", err)
+		return fmt.Errorf("%w: %w", ErrIO, err)
 	}
 	warn, err := checkFile(f, db.Info().PageSize, st.Size())
 	if err != nil {
@@ -266,7 +331,9 @@ func parseMeta(p []byte) rawMeta {
 
 // checkFile validates the structures bbolt reads when opening a file for
 // writing. It returns a warning when one meta page is damaged (bbolt then
-// uses the other) and a *corruptError when the file cannot be used.
+// uses the other) and a *corruptError when the file cannot be used. A read
+// error other than the end of the file is not corruption: it gives an error
+// wrapping ErrIO.
 func checkFile(f io.ReaderAt, pageSize int, size int64) (warn string, err error) {
 	if pageSize < 512 || pageSize > 1<<20 {
 		return "", corruptf("page size %d", pageSize)
@@ -278,7 +345,7 @@ func checkFile(f io.ReaderAt, pageSize int, size int64) (warn string, err error)
 	page := func(id uint64, n int) ([]byte, error) {
 		buf := make([]byte, n)
 		if _, err := f.ReadAt(buf, int64(id)*ps); err != nil {
-			return nil, corruptf("read page %d: %v", id, err)
+			return nil, readError(err, fmt.Sprintf("read page %d", id))
 		}
 		return buf, nil
 	}
@@ -347,7 +414,7 @@ func checkFile(f io.ReaderAt, pageSize int, size int64) (warn string, err error)
 	}
 	buf := make([]byte, count*8)
 	if _, err := f.ReadAt(buf, int64(m.freelist)*ps+int64(start)); err != nil {
-		return "", corruptf("read freelist: %v", err)
+		return "", readError(err, "read freelist")
 	}
 	for i := uint64(0); i < count; i++ {
 		if p := le.Uint64(buf[i*8:]); p < 2 || p >= m.pgid {
@@ -379,11 +446,13 @@ func fullCheck(db *bolt.DB) error {
 
 // initLayout creates the buckets of a new database, or checks those of an
 // existing one (cheaply: buckets present, counters decodable, first and last
-// record decodable), records q, and loads the quarantine note.
+// record decodable), records q, raises the outbox sequence to the
+// high-water mark (s.lease) and loads the quarantine note.
 func (s *Store) initLayout(db *bolt.DB, q *Quarantine) error {
 	var (
 		create bool
 		note   *Quarantine
+		dbSeq  uint64
 	)
 	err := safeTx(db, false, func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
@@ -396,6 +465,7 @@ func (s *Store) initLayout(db *bolt.DB, q *Quarantine) error {
 		if err := checkLayout(tx); err != nil {
 			return err
 		}
+		dbSeq = tx.Bucket(bucketOutbox).Sequence()
 		if v := meta.Get(keyQuarantine); v != nil {
 			qq, err := decodeQuarantine(v)
 			if err != nil {
@@ -408,10 +478,18 @@ func (s *Store) initLayout(db *bolt.DB, q *Quarantine) error {
 	if err != nil {
 		return err
 	}
-	if create || q != nil {
+	if create || q != nil || dbSeq < s.lease {
 		err = safeTx(db, true, func(tx *bolt.Tx) error {
 			if create {
 				if err := s.createLayout(tx); err != nil {
+					return err
+				}
+			}
+			// Continue above every seq handed out, by this database or by
+			// one it replaces (SPEC §6).
+			if out := tx.Bucket(bucketOutbox); out.Sequence() < s.lease {
+				s.logSeqRaise(create, out.Sequence())
+				if err := out.SetSequence(s.lease); err != nil {
 					return err
 				}
 			}
@@ -442,8 +520,10 @@ func (s *Store) initLayout(db *bolt.DB, q *Quarantine) error {
 // The outbox sequence of a new database starts at the current time in
 // microseconds rather than at 0, so that seq keeps increasing for the
 // upstream even when the database is replaced (quarantined, or deleted by
-// hand): it would take more than a million records per second to catch up.
-// The values stay below 2^53, so they are exact in JavaScript receivers.
+// hand) and the high-water mark file is lost too: it would take more than a
+// million records per second to catch up. initLayout then raises it to the
+// mark, which covers a clock that is behind. The values stay below 2^53, so
+// they are exact in JavaScript receivers.
 func (s *Store) createLayout(tx *bolt.Tx) error {
 	meta, err := tx.CreateBucket(bucketMeta)
 	if err != nil {

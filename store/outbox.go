@@ -158,6 +158,9 @@ func (s *Store) appendItems(tx *bolt.Tx, items []appendItem, res *AppendResult, 
 	if res.Appended == 0 {
 		return nil
 	}
+	if err := s.reserveSeq(seq); err != nil {
+		return err
+	}
 	if err := out.SetSequence(seq); err != nil {
 		return err
 	}
@@ -592,6 +595,7 @@ func (e *itemError) Error() string { return fmt.Sprintf("dead letter %d: %v", e.
 func (e *itemError) Unwrap() error { return e.err }
 
 type requeuer struct {
+	s                   *Store
 	now                 time.Time
 	meta, out, dd, dead *bolt.Bucket
 	c                   counters
@@ -600,6 +604,7 @@ type requeuer struct {
 
 func (s *Store) newRequeuer(tx *bolt.Tx) (*requeuer, error) {
 	rq := &requeuer{
+		s:    s,
 		now:  s.now(),
 		meta: tx.Bucket(bucketMeta),
 		out:  tx.Bucket(bucketOutbox),
@@ -659,6 +664,9 @@ func (rq *requeuer) requeue(id uint64) error {
 }
 
 func (rq *requeuer) finish() error {
+	if err := rq.s.reserveSeq(rq.seq); err != nil {
+		return err
+	}
 	if err := rq.out.SetSequence(rq.seq); err != nil {
 		return err
 	}

@@ -123,7 +123,7 @@ type Stats struct {
 	PendingBytes    int64     // their encoded size (what MaxPendingBytes bounds)
 	DeadLetters     int64     // records in the dead-letter bucket
 	OldestPendingAt time.Time // AddedAt of the oldest pending record; zero if none
-	LastSeq         uint64    // the last seq assigned
+	LastSeq         uint64    // the last seq assigned or skipped (no later seq is at or below it)
 	FileSize        int64     // size of the database file
 }
 

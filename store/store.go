@@ -13,8 +13,27 @@
 //
 // A database that bbolt cannot open, or that fails a quick sanity check, is
 // renamed to "<name>.<UTC time>.corrupt" and replaced by a fresh one, and the
-// event stays visible through [Store.Quarantine] (SPEC §11). A database held
-// by another process is reported as [ErrLocked] and never touched.
+// event stays visible through [Store.Quarantine] (SPEC §11). Only a file that
+// can be read from end to end and still fails the checks is moved aside: a
+// read error (EIO, permissions) is retried a few times and then reported as
+// [ErrIO] with the file left in place, because a disk that fails for a moment
+// must not cost every buffered sale. A database held by another process is
+// reported as [ErrLocked] and never touched.
+//
+// The outbox seq never goes backwards, even when the database is replaced and
+// the PC clock is behind: a small file next to the database ("<name>.seq")
+// keeps a high-water mark above every seq handed out. It is rewritten rarely:
+// the store reserves a range of seqs ahead (seqLeaseStep) and persists the
+// new mark before it commits the first seq beyond the previous one. Open
+// continues above max(the database's own sequence, the mark, and for a new
+// database the clock in microseconds); so every open may skip up to one
+// range. A missing or garbled file only costs that protection for one open.
+//
+// A store whose database became unusable while running (a compaction that
+// cannot reopen the file, a bbolt handle that reports "database not open")
+// fails: [Store.Failed] is closed, [Store.Err] says why, and every later
+// operation returns an error wrapping [ErrFailed]. The agent then exits so
+// that the service manager restarts it and Open runs its checks again.
 //
 // A [Store] is safe for concurrent use by multiple goroutines: typically one
 // forwarder (Pending, Ack, DeadLetter) and several producers (Append). Every
@@ -26,14 +45,18 @@ package store
 import (
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Errors callers branch on.
@@ -47,6 +70,14 @@ var (
 	ErrLocked = errors.New("store: database locked by another process")
 	// ErrClosed is returned by every method called after Close.
 	ErrClosed = errors.New("store: closed")
+	// ErrFailed is wrapped by the error of every operation after the store
+	// failed (see Store.Failed): the database became unusable while the
+	// store was open. Only a restart (a new Open) can recover.
+	ErrFailed = errors.New("store: database unusable")
+	// ErrIO is wrapped by the error Open returns when the database file
+	// could not be read, even after a few retries. The file is left in
+	// place: an I/O error is never taken for corruption.
+	ErrIO = errors.New("store: I/O error on the database file")
 	// ErrCorrupt is returned when bbolt panicked while reading or writing the
 	// database. The store marks the file so that the next Open runs a full
 	// consistency check and quarantines it if the check fails.
@@ -95,6 +126,17 @@ type Options struct {
 	noFreelistSync bool
 	// pageSize overrides the page size of a new file (benchmarks only).
 	pageSize int
+	// openRead opens the database file for the checks that read it
+	// directly (probe, confirmReadable); default os.Open. Tests wrap the
+	// file to inject read errors.
+	openRead func(name string) (readFile, error)
+	// ioRetry are the waits between attempts when Open meets an I/O error;
+	// default ioRetryDelays. sleep waits; default time.Sleep.
+	ioRetry []time.Duration
+	sleep   func(time.Duration)
+	// seqStep is how many seqs are reserved per write of the high-water
+	// mark file; default seqLeaseStep.
+	seqStep uint64
 }
 
 // Store is the durable buffer. Create it with Open; it is safe for
@@ -122,15 +164,62 @@ type Store struct {
 	qmu        sync.Mutex
 	quarantine *Quarantine
 
+	// closed is set by Close (under mu, exclusively).
+	closed bool
+	// failed is closed, once, when the store fails; failErr (under failMu)
+	// then says why and wraps ErrFailed.
+	failed  chan struct{}
+	failMu  sync.Mutex
+	failErr error
+
+	// writeErr is the last write transaction that failed for a reason of
+	// the disk or the file (not a logical refusal such as ErrFull); nil
+	// once a write commits again. See WriteErr.
+	writeErrMu sync.Mutex
+	writeErr   error
+
+	openRead func(name string) (readFile, error)
+	ioRetry  []time.Duration
+	sleep    func(time.Duration)
+
+	// seqStep seqs are reserved at a time. lease is the high-water mark
+	// persisted in the .seq file: no seq above it is committed before the
+	// file says so. It is read and written only inside write transactions
+	// (bbolt runs one at a time) and by Open before the store is shared.
+	// seqWrites counts the writes of the file.
+	seqStep   uint64
+	lease     uint64
+	seqWrites atomic.Int64
+
 	// testHookAppend, when set, runs inside Append's transaction after the
 	// records are written; an error aborts the transaction.
 	testHookAppend func() error
+	// testHookReopen, when set, runs before a compaction reopens the file;
+	// an error stands for a failed reopen.
+	testHookReopen func() error
 }
+
+// readFile is the part of *os.File the checks read the database through.
+type readFile interface {
+	io.ReaderAt
+	io.Closer
+	Stat() (fs.FileInfo, error)
+}
+
+func openReadOS(name string) (readFile, error) { return os.Open(name) }
+
+// ioRetryDelays are the waits between the attempts of Open when it meets an
+// I/O error: three attempts over about three seconds, enough for a disk that
+// wakes up or a scanner that lets go of the file, short enough for a
+// service start.
+var ioRetryDelays = []time.Duration{time.Second, 2 * time.Second}
 
 // Open opens (or creates) the database at opts.Path. A corrupt file is moved
 // aside and replaced by a fresh database (see Store.Quarantine); a file held
-// by another process gives ErrLocked; other I/O errors (permissions, disk)
-// are returned as they are.
+// by another process gives ErrLocked; a newer format gives ErrIncompatible.
+// Other errors (a read error, permissions, a full disk) are retried twice,
+// about three seconds in all, each attempt logged; if they persist, the
+// error wraps ErrIO and the file is left where it is.
 func Open(opts Options) (*Store, error) {
 	if opts.Path == "" {
 		return nil, errors.New("store: open: empty path")
@@ -147,12 +236,29 @@ func Open(opts Options) (*Store, error) {
 	if opts.MaxPendingBytes < 0 {
 		opts.MaxPendingBytes = 0
 	}
+	if opts.openRead == nil {
+		opts.openRead = openReadOS
+	}
+	if opts.ioRetry == nil {
+		opts.ioRetry = ioRetryDelays
+	}
+	if opts.sleep == nil {
+		opts.sleep = time.Sleep
+	}
+	if opts.seqStep == 0 {
+		opts.seqStep = seqLeaseStep
+	}
 	s := &Store{
-		path:   opts.Path,
-		now:    opts.Now,
-		log:    opts.Logger,
-		bopt:   boltOptions(opts),
-		notify: make(chan struct{}, 1),
+		path:     opts.Path,
+		now:      opts.Now,
+		log:      opts.Logger,
+		bopt:     boltOptions(opts),
+		notify:   make(chan struct{}, 1),
+		failed:   make(chan struct{}),
+		openRead: opts.openRead,
+		ioRetry:  opts.ioRetry,
+		sleep:    opts.sleep,
+		seqStep:  opts.seqStep,
 	}
 	s.max.Store(opts.MaxPendingBytes)
 	if err := s.open(); err != nil {
@@ -191,12 +297,17 @@ func boltOptions(opts Options) bolt.Options {
 }
 
 // Close closes the database. It waits for running operations; later calls
-// return ErrClosed.
+// return ErrClosed. Closing a failed store releases what is left of it and
+// returns nil. A deliberate Close never makes Failed fire.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.db == nil {
+	if s.closed {
 		return ErrClosed
+	}
+	s.closed = true
+	if s.db == nil {
+		return nil // failed while compacting: no handle left
 	}
 	err := s.db.Close()
 	s.db = nil
@@ -204,6 +315,63 @@ func (s *Store) Close() error {
 		return fmt.Errorf("store: close: %w", err)
 	}
 	return nil
+}
+
+// Failed returns a channel that is closed when the store fails: its
+// database became unusable while it was open (a compaction could not reopen
+// the file; bbolt reported the database not open, or not mapped). Err then
+// says why, and every operation returns an error wrapping ErrFailed. The
+// channel is never closed by Close. The agent exits when it fires, so that
+// the service manager restarts it.
+func (s *Store) Failed() <-chan struct{} { return s.failed }
+
+// Err returns why the store failed (wrapping ErrFailed), or nil.
+func (s *Store) Err() error {
+	s.failMu.Lock()
+	defer s.failMu.Unlock()
+	return s.failErr
+}
+
+// fail marks the store failed (once) and returns the error operations
+// return from now on. Paused producers and the forwarder are woken, so
+// that they see it.
+func (s *Store) fail(cause error) error {
+	s.failMu.Lock()
+	first := s.failErr == nil
+	if first {
+		s.failErr = fmt.Errorf("%w: %w", ErrFailed, cause)
+		close(s.failed)
+	}
+	err := s.failErr
+	s.failMu.Unlock()
+	if first {
+		s.log.Error("Database unusable; the store has failed and needs a restart", "path", s.path, "err", cause)
+		s.freed()
+		signal(s.notify)
+	}
+	return err
+}
+
+// usableLocked returns why the store cannot be used, or nil; s.mu must be
+// held (shared or exclusively).
+func (s *Store) usableLocked() error {
+	if s.closed {
+		return ErrClosed
+	}
+	if err := s.Err(); err != nil {
+		return err
+	}
+	if s.db == nil {
+		return ErrClosed // not reached: db is nil only when closed or failed
+	}
+	return nil
+}
+
+// dbGone reports whether a bbolt error means the handle itself is unusable
+// (closed underneath us, or its memory map lost after a failed remap): no
+// later transaction on it can succeed.
+func dbGone(err error) bool {
+	return errors.Is(err, berrors.ErrDatabaseNotOpen) || errors.Is(err, berrors.ErrInvalidMapping)
 }
 
 // Path returns the database file's path.
@@ -268,8 +436,8 @@ func (s *Store) update(fn func(*bolt.Tx) error) error {
 func (s *Store) tx(write bool, fn func(*bolt.Tx) error) (err error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if s.db == nil {
-		return ErrClosed
+	if err := s.usableLocked(); err != nil {
+		return err
 	}
 	// A fault on the memory-mapped file (a page beyond a truncated end)
 	// becomes a recoverable panic instead of killing the process.
@@ -280,9 +448,52 @@ func (s *Store) tx(write bool, fn func(*bolt.Tx) error) (err error) {
 		}
 	}()
 	if write {
-		return s.db.Update(fn)
+		var fnErr error
+		err = s.db.Update(func(tx *bolt.Tx) error {
+			fnErr = fn(tx)
+			return fnErr
+		})
+		s.noteWrite(err, fnErr)
+	} else {
+		err = s.db.View(fn)
 	}
-	return s.db.View(fn)
+	if dbGone(err) {
+		// The store closes its handle only under mu held exclusively, and
+		// sets db to nil when it does: this handle was lost underneath.
+		return s.fail(err)
+	}
+	return err
+}
+
+// noteWrite keeps WriteErr up to date after a write transaction that ended
+// with err, fnErr being what the transaction's function returned. A commit
+// clears it. A failed commit sets it, and so does a function error that
+// comes from the file system (the .seq file could not be written, say):
+// logical refusals such as ErrFull or a missing record say nothing about the
+// disk.
+func (s *Store) noteWrite(err, fnErr error) {
+	var pe *fs.PathError
+	var errno syscall.Errno
+	switch {
+	case err == nil:
+		s.writeErrMu.Lock()
+		s.writeErr = nil
+		s.writeErrMu.Unlock()
+	case err != fnErr || errors.As(err, &pe) || errors.As(err, &errno):
+		s.writeErrMu.Lock()
+		s.writeErr = err
+		s.writeErrMu.Unlock()
+	}
+}
+
+// WriteErr returns why the last write to the database failed — a full disk
+// (errors.Is(err, syscall.ENOSPC)), an I/O error — or nil once a write has
+// committed since. The agent shows it: while it is set, sales fetched from
+// Moka cannot be buffered (they stay in Moka and are fetched again).
+func (s *Store) WriteErr() error {
+	s.writeErrMu.Lock()
+	defer s.writeErrMu.Unlock()
+	return s.writeErr
 }
 
 // suspect records a panic seen inside bbolt: it is logged, and a marker
