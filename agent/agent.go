@@ -26,7 +26,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -117,9 +116,9 @@ func Run(ctx context.Context, opts Options) error {
 	if stderr == nil {
 		stderr = os.Stderr
 	}
-	cfg, err := config.Load(opts.ConfigPath)
+	cfg, err := config.Load(opts.ConfigPath) // its errors say "load config" or name the file and line
 	if err != nil {
-		return fmt.Errorf("load config: %w", err)
+		return err
 	}
 	logs, err := logging.New(cfg.Agent.LogLevel, stderr, filepath.Join(cfg.Agent.DataDir, "logs"))
 	if err != nil {
@@ -200,13 +199,7 @@ func Run(ctx context.Context, opts Options) error {
 	defer stopWatch()
 	a.watcher = configwatch.New(cfg.Path, cfg.SHA256, configwatch.Options{
 		Logger: log.With("component", "configwatch"),
-		OnProblem: func(err error) {
-			msg := "cannot read the config file: " + err.Error()
-			if errors.Is(err, fs.ErrNotExist) {
-				msg = "the config file is missing: " + cfg.Path
-			}
-			a.reject("file", msg)
-		},
+		OnProblem: func(err error) { a.reject("file", configReadProblem(cfg.Path, err)) },
 	})
 	watchDone := make(chan struct{})
 	go func() {

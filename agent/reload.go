@@ -3,8 +3,8 @@ package agent
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"net"
-	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -17,17 +17,32 @@ import (
 )
 
 // Reload implements localapi.Backend (POST /v1/reload): read the config
-// file now and apply it as a watched change would be.
+// file now and apply it as a watched change would be. The file is read like
+// the watcher reads it (config.ReadFileSafe), so a FIFO or a link to a
+// device at the config path is refused at once instead of hanging the
+// request.
 func (a *Agent) Reload(ctx context.Context) localapi.ReloadResult {
-	data, err := os.ReadFile(a.cfgPath)
+	data, _, err := config.ReadFileSafe(a.cfgPath, "config file", config.MaxFileSize)
 	if err != nil {
-		return a.reject("manual", "cannot read the config file: "+err.Error())
+		return a.reject("manual", configReadProblem(a.cfgPath, err))
 	}
 	res := a.apply(data, "manual")
 	if res.Error == "" && a.watcher != nil {
 		a.watcher.SetHash(configwatch.Hash(data))
 	}
 	return res
+}
+
+// configReadProblem says in a sentence why the config file at path could not
+// be read.
+func configReadProblem(path string, err error) string {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "the config file is missing: " + path
+	case errors.Is(err, config.ErrNotRegular), errors.Is(err, config.ErrTooLarge):
+		return err.Error() // "config file … is not a regular file (named pipe)"
+	}
+	return "cannot read the config file: " + err.Error()
 }
 
 // apply validates the whole file and only then swaps it in (SPEC §3). The

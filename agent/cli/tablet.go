@@ -215,7 +215,7 @@ func newTabletToken() (string, error) {
 // loadForEdit reads the config file to change it; it must be valid now, so
 // that the change is the only one the agent sees.
 func (e *env) loadForEdit(path string) ([]byte, *config.Config, int) {
-	data, err := os.ReadFile(path)
+	data, _, err := config.ReadFileSafe(path, "config file", config.MaxFileSize)
 	if err != nil {
 		return nil, nil, e.fail(fmt.Errorf("read config: %w", err))
 	}
@@ -309,9 +309,9 @@ func writeConfigAtomic(path string, old, data []byte) (err error) {
 	if err != nil {
 		return fmt.Errorf("write config: %w", err)
 	}
-	cur, err := os.ReadFile(real)
+	cur, _, err := config.ReadFileSafe(real, "config file", config.MaxFileSize)
 	if err != nil {
-		return fmt.Errorf("config file: %w", err)
+		return err
 	}
 	if !bytes.Equal(cur, old) {
 		return errors.New("the config file changed while it was being edited: nothing written; run the command again")

@@ -187,11 +187,14 @@ func DefaultPath() string {
 // DefaultDataDir returns the OS default of agent.data_dir.
 func DefaultDataDir() string { return osDefaultDataDir() }
 
-// Load reads the file at path and parses it (see Parse). A file that cannot
-// be read gives a wrapped error (errors.Is(err, fs.ErrNotExist) works);
-// an invalid one gives Problems.
+// Load reads the file at path and parses it (see Parse). The file is read
+// with ReadFileSafe: it must be a regular file (symlinks are followed) of at
+// most MaxFileSize, so a FIFO or a link to a device gives an error at once
+// instead of a hang. A file that cannot be read gives a wrapped error
+// (errors.Is(err, fs.ErrNotExist), ErrNotRegular and ErrTooLarge work); an
+// invalid one gives Problems.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, _, err := ReadFileSafe(path, "config file", MaxFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("load config: %w", err)
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -54,7 +53,8 @@ var (
 	durationType = reflect.TypeFor[Duration]()
 )
 
-// maxSecretFile bounds what a *_file may hold.
+// maxSecretFile bounds what a *_file may hold: tighter than MaxFileSize,
+// as a secret is a single line.
 const maxSecretFile = 64 << 10
 
 func parse(path string, data []byte) (c *Config, probs Problems) {
@@ -449,25 +449,14 @@ func resolve(dir, p string) string {
 // (the trailing newline editors add) are removed. Errors never hold the
 // content.
 func readSecret(path string) (string, error) {
-	// Refuse FIFOs and devices: opening or reading them could block forever.
-	fi, err := os.Stat(path)
+	// ReadFileSafe refuses FIFOs and devices (opening or reading them could
+	// block forever or never end) and files over the limit.
+	b, _, err := ReadFileSafe(path, "the secret file", maxSecretFile)
+	if errors.Is(err, ErrNotRegular) || errors.Is(err, ErrTooLarge) {
+		return "", err
+	}
 	if err != nil {
 		return "", fmt.Errorf("cannot read the secret file: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("the secret file %s is not a regular file", path)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return "", fmt.Errorf("cannot read the secret file: %w", err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
-	if err != nil {
-		return "", fmt.Errorf("cannot read the secret file: %w", err)
-	}
-	if len(b) > maxSecretFile {
-		return "", fmt.Errorf("the secret file %s is larger than %d KiB", path, maxSecretFile>>10)
 	}
 	s := strings.TrimSpace(strings.TrimPrefix(string(b), "\ufeff"))
 	if s == "" {

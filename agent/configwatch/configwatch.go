@@ -7,19 +7,31 @@
 // recreating, or by truncating and writing, and a watch on the file itself
 // is lost or blind to several of those. Events are filtered on the file's
 // base name (case-insensitively on Windows) and debounced: the file is read
-// only once [Options.Debounce] has passed since the last event, then hashed,
-// and the callback runs only when the hash differs from the last one
-// reported or set with [Watcher.SetHash]. No-op saves and touch cost a read.
+// only once [Options.Debounce] has passed since the last event, then hashed.
+// Content equal to the last one reported or set with [Watcher.SetHash] is
+// not reported: no-op saves and touch cost a read.
+//
+// New content must settle before it is reported: it is read again
+// [Options.Settle] later, and the callback runs only when both reads agree
+// (size, modification time and content hash) and no event came between
+// them. Otherwise the second read becomes the one to confirm. A writer that
+// writes half a file, pauses, and writes the rest is thus never reported
+// half-written, as long as its pause is shorter than Settle — even when each
+// half has its own open/write/close and even when the half is valid TOML.
+// With events the quiet time before a report is Debounce+Settle after the
+// last event; without them (lost events, the poll) Settle alone still
+// separates the two reads.
 //
 // A missing file (deleted, or caught between the steps of a save) never
 // produces a change: the running configuration stays in force, and the file
-// is reported when it comes back with new content. A file read while it is
-// still being written may yield partial content, which is reported like any
-// other (the agent's validation rejects it and keeps the running config);
-// the rest of the write produces another event, which restarts the
-// debounce, so the final content is read and reported last. A read error
-// (for example a sharing violation on Windows) is logged and retried after a
-// backoff, on the next event and on the next poll.
+// is reported when it comes back with new content. The file is read with
+// config.ReadFileSafe: a named pipe, a device (a symlink to /dev/zero) or a
+// file over config.MaxFileSize is refused without blocking or reading it
+// whole, so the watcher never hangs in a read and Run always returns
+// promptly when its context ends. Such a refusal, like any read error (for
+// example a sharing violation on Windows), is reported to
+// [Options.OnProblem], logged and retried after a backoff, on the next
+// event and on the next poll.
 //
 // fsnotify can miss events (network shares, an overflowing queue), so the
 // file is also re-read every [Options.Poll]. If the directory watch cannot be
@@ -28,8 +40,9 @@
 // backoff. fsnotify errors are logged, rate-limited, and never stop it.
 //
 // The package validates nothing: it hands the bytes to the caller, which
-// parses and validates the whole file before swapping it in. It imports no
-// other agent package. Every timer goes through the injected clockwork.Clock.
+// parses and validates the whole file before swapping it in. Of the agent it
+// imports only agent/config, for ReadFileSafe. Every timer goes through the
+// injected clockwork.Clock.
 package configwatch
 
 import (
@@ -50,13 +63,26 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 	"github.com/jonboulle/clockwork"
+
+	"github.com/pwbi/edge-agent/agent/config"
 )
 
 // Defaults for [Options].
 const (
 	// DefaultDebounce is long enough to cover an editor's save (temp file,
-	// rename, Notepad's second write) and short enough to feel immediate.
-	DefaultDebounce = 400 * time.Millisecond
+	// rename, Notepad's second write) in one read.
+	DefaultDebounce = 500 * time.Millisecond
+	// DefaultSettle is how far apart two reads of new content must agree
+	// before it is reported. It must exceed the longest pause a writer
+	// makes in the middle of a save: a tool seen in the field (issue 10)
+	// writes half the file, pauses 1.5 s and writes the rest, each half
+	// with its own open/write/close, so no close-write event marks the end
+	// and the half may even be valid TOML. 2 s covers that pause with a
+	// margin on its own (when events are lost and only the poll reads);
+	// with events the first read comes Debounce after the last one, so the
+	// half would have to stay unchanged for 2.5 s. An editor's save is then
+	// applied about 2.5 s after it happens, which still feels prompt.
+	DefaultSettle = 2 * time.Second
 	// DefaultPoll bounds how long a change fsnotify missed goes unnoticed.
 	DefaultPoll = 30 * time.Second
 )
@@ -76,6 +102,10 @@ type Options struct {
 	// Debounce is the quiet time after the last event on the file before it
 	// is read. Zero or negative means DefaultDebounce.
 	Debounce time.Duration
+	// Settle is how long new content must stay the same before it is
+	// reported: it is read again this long after the first read, and only
+	// reported when both reads agree. Zero or negative means DefaultSettle.
+	Settle time.Duration
 	// Poll re-reads and hashes the file this often even without events,
 	// because fsnotify can miss them. Zero means DefaultPoll; negative turns
 	// the periodic re-read off (the backoff re-reads while the directory
@@ -86,10 +116,11 @@ type Options struct {
 	// Logger receives the watcher's logs; nil discards them.
 	Logger *slog.Logger
 	// OnProblem, if set, is called (from Run's goroutine) when the file is
-	// found missing or cannot be read, once per episode, so the agent can
-	// show it (SPEC §3: config.error). When the file is readable again it is
-	// reported through onChange even if its content did not change, so the
-	// agent can clear the problem.
+	// found missing or cannot be read (including a file that is not a
+	// regular file or is too large), once per episode and again when the
+	// error changes, so the agent can show it (SPEC §3: config.error). When
+	// the file is readable again it is reported through onChange even if
+	// its content did not change, so the agent can clear the problem.
 	OnProblem func(err error)
 }
 
@@ -108,6 +139,7 @@ type Watcher struct {
 	base     string // filepath.Base(path)
 	fold     bool   // compare names case-insensitively (Windows)
 	debounce time.Duration
+	settle   time.Duration
 	poll     time.Duration // <= 0: off
 	clock    clockwork.Clock
 	log      *slog.Logger
@@ -138,6 +170,7 @@ func New(path string, initialHash string, opts Options) *Watcher {
 		base:       filepath.Base(path),
 		fold:       runtime.GOOS == "windows",
 		debounce:   opts.Debounce,
+		settle:     opts.Settle,
 		poll:       opts.Poll,
 		clock:      opts.Clock,
 		log:        opts.Logger,
@@ -149,6 +182,9 @@ func New(path string, initialHash string, opts Options) *Watcher {
 	}
 	if w.debounce <= 0 {
 		w.debounce = DefaultDebounce
+	}
+	if w.settle <= 0 {
+		w.settle = DefaultSettle
 	}
 	if w.poll == 0 {
 		w.poll = DefaultPoll
@@ -178,8 +214,9 @@ func (w *Watcher) SetHash(hash string) {
 }
 
 // Check asks Run to re-read the file at once, without waiting for the
-// debounce. It does not block; requests made before Run gets to them
-// collapse into one, and one made before Run starts is served at start.
+// debounce; new content is still reported only once it has settled. It does
+// not block; requests made before Run gets to them collapse into one, and
+// one made before Run starts is served at start.
 func (w *Watcher) Check() {
 	select {
 	case w.checkC <- struct{}{}:
@@ -215,7 +252,7 @@ func (w *Watcher) Run(ctx context.Context, onChange func(Change)) error {
 	defer l.close()
 	l.tryWatch()
 	l.check()
-	w.log.Info("Watching config file", "path", w.path, "debounce", w.debounce, "poll", max(w.poll, 0))
+	w.log.Info("Watching config file", "path", w.path, "debounce", w.debounce, "settle", w.settle, "poll", max(w.poll, 0))
 
 	for {
 		if ctx.Err() != nil {
@@ -272,11 +309,20 @@ type loop struct {
 	rewatchC     <-chan time.Time
 	rewatchDelay time.Duration
 
+	// candidate is new content read once and waiting for the read Settle
+	// later that confirms it; nil when there is none. An event drops it.
+	candidate *snapshot
+
 	missing    bool          // the file was missing at the last read
 	readFailed bool          // the last read failed (not missing)
+	readErr    string        // the error of the last failed read, as reported
 	readRetry  time.Duration // backoff after read errors
 	errLog     rateLimiter   // fsnotify errors
 	readLog    rateLimiter   // read errors
+
+	// problemShown: OnProblem was called and no content has been reported
+	// since, so even the content in force is reported, to clear it.
+	problemShown bool
 }
 
 func newLoop(w *Watcher, onChange func(Change)) *loop {
@@ -433,6 +479,9 @@ func (l *loop) event(ev fsnotify.Event) {
 		return // another file in the directory
 	}
 	l.w.log.Debug("Config file event", "op", ev.Op.String())
+	// The file is being written: whatever was read before must settle
+	// again, counted from after this event.
+	l.candidate = nil
 	l.arm(l.w.debounce)
 }
 
@@ -497,58 +546,116 @@ func (l *loop) pollTick() {
 // problem tells the OnProblem hook, if any.
 func (l *loop) problem(err error) {
 	if f := l.w.onProb; f != nil {
+		l.problemShown = true
 		f(err)
 	}
 }
 
-// check reads the file and reports it if its hash is new.
+// snapshot is what one read saw of the file.
+type snapshot struct {
+	size    int64
+	modTime time.Time
+	hash    string
+	at      time.Time // when it was read (not compared)
+}
+
+// equal reports whether two reads saw the same file.
+func (s snapshot) equal(o snapshot) bool {
+	return s.size == o.size && s.modTime.Equal(o.modTime) && s.hash == o.hash
+}
+
+// check reads the file and reports it once its new content has settled.
 func (l *loop) check() {
-	data, err := os.ReadFile(l.w.path)
+	data, info, err := config.ReadFileSafe(l.w.path, "config file", config.MaxFileSize)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			l.readFailed, l.readRetry = false, 0
-			if !l.missing {
-				l.w.log.Info("Config file missing; keeping the running configuration", "path", l.w.path)
-				l.missing = true
-				l.problem(err)
-			}
-			return // the next event or poll brings it back
-		}
-		if !l.readFailed {
-			l.problem(err)
-		}
-		l.readFailed = true
-		if ok, suppressed := l.readLog.allow(l.w.clock.Now()); ok {
-			l.w.log.Warn("Reading config file failed; keeping the running configuration",
-				"path", l.w.path, "err", err, "suppressed", suppressed)
-		}
-		if l.readRetry == 0 {
-			l.readRetry = l.w.rewatchMin
-		} else {
-			l.readRetry = min(2*l.readRetry, l.w.rewatchMax)
-		}
-		if !l.pending {
-			l.arm(l.readRetry)
-		}
+		l.candidate = nil
+		l.readError(err)
 		return
 	}
-	recovered := l.missing || l.readFailed
-	if recovered {
+	if l.missing || l.readFailed {
 		l.w.log.Info("Config file readable again", "path", l.w.path)
 	}
-	l.missing, l.readFailed, l.readRetry = false, false, 0
+	l.missing, l.readFailed, l.readErr, l.readRetry = false, false, "", 0
 
 	h := Hash(data)
 	l.w.mu.Lock()
 	same := h == l.w.hash
-	l.w.hash = h
 	l.w.mu.Unlock()
-	if same && !(recovered && l.w.onProb != nil) {
+	if same {
+		// The content in force: nothing can be half-written about it. It
+		// is reported only to clear a problem shown.
+		l.candidate = nil
+		if l.problemShown {
+			l.report(data, h)
+			return
+		}
 		l.w.log.Debug("Config file unchanged", "path", l.w.path)
 		return
 	}
+	now := l.w.clock.Now()
+	snap := snapshot{size: info.Size(), modTime: info.ModTime(), hash: h, at: now}
+	if l.candidate == nil || !l.candidate.equal(snap) {
+		// First sight of this content (or it changed since the last read):
+		// read again once it had time to change, and report only if it
+		// did not. The log comes after arming, so a test that sees it
+		// knows the timer is set.
+		l.candidate = &snap
+		l.arm(l.w.settle)
+		l.w.log.Debug("Config file changed; waiting for it to settle", "path", l.w.path, "settle", l.w.settle)
+		return
+	}
+	if rest := l.candidate.at.Add(l.w.settle).Sub(now); rest > 0 {
+		// Read again too early (Check): the confirming read is still due.
+		l.arm(rest)
+		l.w.log.Debug("Config file not settled yet", "path", l.w.path, "wait", rest)
+		return
+	}
+	l.candidate = nil
+	l.report(data, h)
+}
+
+// report hands settled content to the callback.
+func (l *loop) report(data []byte, h string) {
+	l.problemShown = false
+	l.w.mu.Lock()
+	l.w.hash = h
+	l.w.mu.Unlock()
 	l.w.log.Info("Config file changed", "path", l.w.path, "sha256", h, "bytes", len(data))
 	l.onChange(Change{Data: data, Hash: h})
+}
+
+// readError handles a failed read: a missing file waits for the next event
+// or poll; any other error is reported and retried with a backoff.
+func (l *loop) readError(err error) {
+	if errors.Is(err, fs.ErrNotExist) {
+		l.readFailed, l.readErr, l.readRetry = false, "", 0
+		if !l.missing {
+			l.w.log.Info("Config file missing; keeping the running configuration", "path", l.w.path)
+			l.missing = true
+			l.problem(err)
+		}
+		return // the next event or poll brings it back
+	}
+	l.missing = false
+	// Once per episode, and again when the error changes (a FIFO replaced
+	// by a link to a device), so that what the agent shows is current.
+	if msg := err.Error(); !l.readFailed || msg != l.readErr {
+		l.readErr = msg
+		l.problem(err)
+	}
+	l.readFailed = true
+	if ok, suppressed := l.readLog.allow(l.w.clock.Now()); ok {
+		l.w.log.Warn("Reading config file failed; keeping the running configuration",
+			"path", l.w.path, "err", err, "suppressed", suppressed)
+	}
+	if l.readRetry == 0 {
+		l.readRetry = l.w.rewatchMin
+	} else {
+		l.readRetry = min(2*l.readRetry, l.w.rewatchMax)
+	}
+	if !l.pending {
+		l.arm(l.readRetry)
+	}
 }
 
 // rateLimiter lets one log line through per interval and counts the rest.

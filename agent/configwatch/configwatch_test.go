@@ -19,25 +19,30 @@ import (
 )
 
 // The fsnotify events in these tests are real, so real time passes. A short
-// debounce keeps them fast; deliveries are awaited on a channel with a
-// generous timeout, and tests assert what is delivered and how many times,
-// never how fast.
+// debounce and settle time keep them fast; deliveries are awaited on a
+// channel with a generous timeout, and tests assert what is delivered and
+// how many times, never how fast. The tests of settling itself use the fake
+// clock, so that "1.5 s pass" is exact whatever the machine's load.
 const (
 	testDebounce = 100 * time.Millisecond
+	testSettle   = 100 * time.Millisecond
 	// quietPeriod is how long a test waits to assert that no further call
-	// comes: 5× the debounce, so a pending debounced read has long fired.
-	quietPeriod = 5 * testDebounce
+	// comes: 3× debounce plus settle, so a pending read has long fired.
+	quietPeriod = 3 * (testDebounce + testSettle)
 	waitTimeout = 10 * time.Second
 )
 
 const (
-	msgReady     = "Watching config file"
-	msgMissing   = "Config file missing; keeping the running configuration"
-	msgUnchanged = "Config file unchanged"
-	msgReadFail  = "Reading config file failed; keeping the running configuration"
-	msgLost      = "Config directory watch lost; polling instead"
-	msgRestored  = "Config directory watch restored"
-	msgWatchErr  = "File watcher error"
+	msgReady      = "Watching config file"
+	msgMissing    = "Config file missing; keeping the running configuration"
+	msgUnchanged  = "Config file unchanged"
+	msgReadFail   = "Reading config file failed; keeping the running configuration"
+	msgLost       = "Config directory watch lost; polling instead"
+	msgRestored   = "Config directory watch restored"
+	msgWatchErr   = "File watcher error"
+	msgEvent      = "Config file event"
+	msgSettling   = "Config file changed; waiting for it to settle"
+	msgNotSettled = "Config file not settled yet"
 )
 
 var (
@@ -130,8 +135,8 @@ type env struct {
 }
 
 // newEnv creates dir/config.toml with content (none if nil) and a watcher
-// whose initial hash is that content's. opts gets the test debounce and a
-// recording logger unless set.
+// whose initial hash is that content's. opts gets the test debounce and
+// settle time unless set, and a recording logger.
 func newEnv(t *testing.T, content []byte, opts Options) *env {
 	t.Helper()
 	dir := t.TempDir()
@@ -144,6 +149,9 @@ func newEnv(t *testing.T, content []byte, opts Options) *env {
 	logs := newRecorder()
 	if opts.Debounce == 0 {
 		opts.Debounce = testDebounce
+	}
+	if opts.Settle == 0 {
+		opts.Settle = testSettle
 	}
 	opts.Logger = slog.New(logs)
 	return &env{
@@ -428,12 +436,17 @@ func TestPollFallback(t *testing.T) {
 	e.w.dropEvents = true
 	e.start()
 
+	// Each change is read by a poll and confirmed a settle time later.
 	writeFile(t, e.path, contentB)
 	clock.Advance(time.Minute)
+	e.logs.wait(t, msgSettling, 1)
+	clock.Advance(testSettle)
 	wantData(t, e.next(), contentB)
 
 	writeFile(t, e.path, contentC)
 	clock.Advance(time.Minute)
+	e.logs.wait(t, msgSettling, 2)
+	clock.Advance(testSettle)
 	wantData(t, e.next(), contentC)
 
 	// A poll with nothing new reports nothing; the next change proves it.
@@ -442,6 +455,8 @@ func TestPollFallback(t *testing.T) {
 	e.logs.wait(t, msgUnchanged, before+1)
 	writeFile(t, e.path, contentA)
 	clock.Advance(time.Minute)
+	e.logs.wait(t, msgSettling, 3)
+	clock.Advance(testSettle)
 	wantData(t, e.next(), contentA)
 }
 
@@ -453,6 +468,17 @@ func TestCheck(t *testing.T) {
 	e.start()
 	writeFile(t, e.path, contentB)
 	e.w.Check()
+	e.logs.wait(t, msgSettling, 1)
+	// Another Check before the settle time is up reads the same content
+	// but does not report it early.
+	e.w.Check()
+	e.logs.wait(t, msgNotSettled, 1)
+	select {
+	case c := <-e.changes:
+		t.Fatalf("reported %q before it settled", c.Data)
+	default:
+	}
+	clock.Advance(testSettle)
 	wantData(t, e.next(), contentB)
 }
 
@@ -505,6 +531,8 @@ func TestReadErrorRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	clock.Advance(rewatchMin)
+	e.logs.wait(t, msgSettling, 1)
+	clock.Advance(testSettle)
 	wantData(t, e.next(), contentB)
 }
 
