@@ -108,6 +108,10 @@ func ViewOf(st localapi.Status, err error, now time.Time) View {
 		v.Lines = append(v.Lines, "Cloud: not set up")
 	case st.Upstream.Online:
 		v.Lines = append(v.Lines, "Cloud: connected")
+	case st.Upstream.Problem != "":
+		// An answer that is not an acknowledgement (a refused token, a
+		// Wi-Fi login page): the cloud is not merely unreachable.
+		v.Lines = append(v.Lines, "Cloud: not accepting (see below)")
 	case st.Upstream.LastError == "" && st.Upstream.LastSuccessAt == nil:
 		// Nothing was sent yet (nothing to send since the start).
 		v.Lines = append(v.Lines, "Cloud: nothing sent yet")
@@ -120,7 +124,7 @@ func ViewOf(st localapi.Status, err error, now time.Time) View {
 		v.Lines = append(v.Lines, clip("Config error: "+st.Config.Error, maxLine))
 	case st.Moka.NeedsAuthorization:
 		v.Lines = append(v.Lines, "Moka: not connected (use Connect Moka)")
-	case st.State == localapi.StateError && len(st.Problems) > 0:
+	case (st.State == localapi.StateError || st.State == localapi.StateOffline) && len(st.Problems) > 0:
 		v.Lines = append(v.Lines, clip(capitalize(st.Problems[0]), maxLine))
 	}
 

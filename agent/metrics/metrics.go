@@ -45,6 +45,7 @@ const (
 	OutcomeRetry        = "retry"
 	OutcomeSplit        = "split"
 	OutcomeDeadLettered = "dead_lettered"
+	OutcomeHeld         = "held"
 	OutcomeDelivered    = "delivered"
 
 	// StatusNoResponse is the status class of a request that got no HTTP
@@ -184,7 +185,7 @@ func New() *Metrics {
 	for _, r := range []string{ResultOK, ResultError} {
 		m.Polls.WithLabelValues(r)
 	}
-	for _, o := range []string{OutcomeAccepted, OutcomeRetry, OutcomeSplit, OutcomeDeadLettered} {
+	for _, o := range []string{OutcomeAccepted, OutcomeRetry, OutcomeSplit, OutcomeDeadLettered, OutcomeHeld} {
 		m.UpstreamBatches.WithLabelValues(o)
 	}
 	for _, o := range []string{OutcomeDelivered, OutcomeDeadLettered} {
@@ -307,25 +308,30 @@ func (m *Metrics) ObserveUpstream(r upstream.Result) {
 	if m == nil || r.Outcome == upstream.OutcomeCanceled {
 		return
 	}
-	m.ObserveUpstreamBatch(r.Outcome.String(), r.Records, r.StatusCode, r.Latency)
+	delivered := 0
+	if r.Outcome == upstream.OutcomeAccepted {
+		delivered = r.Records
+	}
+	m.ObserveUpstreamBatch(r.Outcome.String(), delivered, r.DeadLettered, r.Online, r.Latency)
 }
 
 // ObserveUpstreamBatch records one attempt to send a batch of records:
-// outcome is one of the Outcome constants, status the HTTP status (0 when
-// no answer arrived).
-func (m *Metrics) ObserveUpstreamBatch(outcome string, records, status int, latency time.Duration) {
+// outcome is one of the Outcome constants; delivered and deadLettered count
+// the records the attempt delivered and set aside; online is whether the
+// upstream acknowledged (a 401 or a captive portal's page is not online).
+func (m *Metrics) ObserveUpstreamBatch(outcome string, delivered, deadLettered int, online bool, latency time.Duration) {
 	if m == nil {
 		return
 	}
 	m.UpstreamBatches.WithLabelValues(outcome).Inc()
 	m.UpstreamDuration.Observe(latency.Seconds())
-	switch outcome {
-	case OutcomeAccepted:
-		m.UpstreamRecords.WithLabelValues(OutcomeDelivered).Add(float64(records))
-	case OutcomeDeadLettered:
-		m.UpstreamRecords.WithLabelValues(OutcomeDeadLettered).Add(float64(records))
+	if delivered > 0 {
+		m.UpstreamRecords.WithLabelValues(OutcomeDelivered).Add(float64(delivered))
 	}
-	m.UpstreamOnline.Set(b2f(status != 0 && status < 500))
+	if deadLettered > 0 {
+		m.UpstreamRecords.WithLabelValues(OutcomeDeadLettered).Add(float64(deadLettered))
+	}
+	m.UpstreamOnline.Set(b2f(online))
 }
 
 // SetUpstreamOnline sets the upstream_online gauge directly.

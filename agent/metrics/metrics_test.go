@@ -54,7 +54,7 @@ func TestExposition(t *testing.T) {
 	m.AddBuffered("transaction", 7)
 	m.SetPollingPaused(true)
 	m.ObserveUpstream(upstream.Result{BatchID: "b-1", Records: 50, StatusCode: 200, Latency: 200 * time.Millisecond, Outcome: upstream.OutcomeAccepted})
-	m.ObserveUpstream(upstream.Result{BatchID: "b-2", Records: 1, StatusCode: 422, Outcome: upstream.OutcomeDeadLettered, Err: errors.New("bad record k-secret")})
+	m.ObserveUpstream(upstream.Result{BatchID: "b-2", Records: 1, DeadLettered: 1, Online: true, StatusCode: 422, Outcome: upstream.OutcomeDeadLettered, Err: errors.New("bad record k-secret")})
 	m.ObserveUpstream(upstream.Result{BatchID: "b-3", Records: 9, Outcome: upstream.OutcomeCanceled})
 	m.SetConfig(1, true) // at start: not a reload
 	m.SetConfig(1, false)
@@ -206,13 +206,28 @@ func TestNilMetricsIsANoOp(t *testing.T) {
 func TestUpstreamOnline(t *testing.T) {
 	m := New()
 	for _, tc := range []struct {
-		status int
-		want   float64
-	}{{200, 1}, {0, 0}, {409, 1}, {503, 0}, {413, 1}} {
-		m.ObserveUpstreamBatch(OutcomeRetry, 1, tc.status, 0)
+		r    upstream.Result
+		want float64
+	}{
+		{upstream.Result{Outcome: upstream.OutcomeAccepted, StatusCode: 200, Records: 3, Online: true}, 1},
+		// A 401 or a captive portal's 200 page is an answer, not online.
+		{upstream.Result{Outcome: upstream.OutcomeRetry, StatusCode: 401}, 0},
+		{upstream.Result{Outcome: upstream.OutcomeRetry, StatusCode: 200}, 0},
+		{upstream.Result{Outcome: upstream.OutcomeDeadLettered, StatusCode: 422, Records: 1, DeadLettered: 1, Online: true}, 1},
+		{upstream.Result{Outcome: upstream.OutcomeRetry}, 0},
+	} {
+		m.ObserveUpstream(tc.r)
 		if got := testutil.ToFloat64(m.UpstreamOnline); got != tc.want {
-			t.Errorf("after status %d: online = %v, want %v", tc.status, got, tc.want)
+			t.Errorf("after %+v: online = %v, want %v", tc.r, got, tc.want)
 		}
+	}
+	// An acceptance that also proved two held records poison counts both.
+	m.ObserveUpstream(upstream.Result{Outcome: upstream.OutcomeAccepted, StatusCode: 200, Records: 5, DeadLettered: 2, Online: true})
+	if got := testutil.ToFloat64(m.UpstreamRecords.WithLabelValues(OutcomeDelivered)); got != 8 {
+		t.Errorf("delivered = %v, want 8", got)
+	}
+	if got := testutil.ToFloat64(m.UpstreamRecords.WithLabelValues(OutcomeDeadLettered)); got != 3 {
+		t.Errorf("dead-lettered = %v, want 3", got)
 	}
 }
 

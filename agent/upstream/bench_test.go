@@ -185,8 +185,9 @@ func BenchmarkDrain(b *testing.B) {
 }
 
 // BenchmarkDrainSink is BenchmarkDrain against a minimal receiver that only
-// decompresses the body and answers 200: the forwarder's own cost (encoding,
-// gzip, HTTP) without the fake's validation.
+// decompresses the body and acknowledges it: the forwarder's own cost
+// (encoding, gzip, HTTP, checking the acknowledgement) without the fake's
+// validation.
 func BenchmarkDrainSink(b *testing.B) {
 	var accepted atomic.Int64
 	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -200,7 +201,11 @@ func BenchmarkDrainSink(b *testing.B) {
 			return
 		}
 		accepted.Add(1)
-		w.WriteHeader(http.StatusOK)
+		// The acknowledgement echoes the batch id (SPEC §6.1); the
+		// Idempotency-Key header carries it, so the sink need not
+		// decode the body.
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"batch_id":%q}`, r.Header.Get("Idempotency-Key"))
 	}))
 	defer sink.Close()
 	src := newGenSource(b.N)

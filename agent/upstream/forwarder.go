@@ -4,15 +4,27 @@
 // A [Forwarder] reads the oldest pending records from a [Source] (the bbolt
 // buffer in production), posts them as gzip-compressed JSON batches to
 // {url}/v1/batches, and acknowledges them in the source once the upstream has
-// accepted them (2xx or 409). One batch is in flight at a time and records go
-// out in seq order. Transient failures (408, 429, 5xx, network errors,
-// timeouts, truncated answers) retry the same batch, with the same batch id,
-// after an exponential backoff with jitter or the server's Retry-After. A 413
-// splits the batch; any other record-level 4xx bisects the batch until the
-// rejected records are isolated, and those go to the dead-letter bucket while
-// the rest are delivered in order. Authentication and endpoint failures (401,
-// 403, 404, ...) are not record problems: they are retried, never
-// dead-lettered, and shown in [Forwarder.Status].
+// accepted them. Acceptance is explicit (SPEC §6.1): a 2xx or 409 whose body
+// is a JSON object echoing the batch id that was sent. Nothing acks on a
+// status code alone: any other 2xx (a captive portal's login page, an empty
+// body, another batch's id) and any redirect leave the batch buffered, to be
+// sent again, and the status says what came back.
+//
+// One batch is in flight at a time and records go out in seq order.
+// Transient failures (408, 425, 429, 5xx, network errors, timeouts,
+// truncated answers) retry the same batch, with the same batch id, after an
+// exponential backoff with jitter or the server's Retry-After.
+// Authentication and endpoint failures (401, 403, 404, 405, ...), redirects
+// and answers that are not acknowledgements are retried the same way, never
+// bisected or dead-lettered. A 413 splits the batch; any other record-level
+// 4xx bisects it until the rejected records are isolated: those go to the
+// dead-letter bucket while the rest are delivered in order — unless the
+// bisection finds that the upstream refuses every record with the same
+// answer, which is an endpoint failure and retried (outcome.go describes
+// the algorithm).
+//
+// [Forwarder.Status] tells the truth about the upstream: a machine-readable
+// [Health] and a plain-language Problem for a person.
 //
 // The token never appears in logs, errors or status. Every wait goes through
 // the injected clockwork.Clock. This package must not import bbolt: it sees
@@ -124,9 +136,12 @@ const (
 type Outcome int
 
 const (
-	// OutcomeAccepted: 2xx or 409; the records were acknowledged.
+	// OutcomeAccepted: the upstream acknowledged the batch (a 2xx or 409
+	// echoing its batch id); the records were acknowledged in the source.
 	OutcomeAccepted Outcome = iota
-	// OutcomeRetry: the same batch will be sent again after a wait.
+	// OutcomeRetry: the same batch will be sent again after a wait. Also
+	// the outcome of a bisection that found the upstream refusing every
+	// record alike (errors.Is(err, ErrUniformRejection)).
 	OutcomeRetry
 	// OutcomeSplit: 413 or a record-level 4xx on a batch of several
 	// records; its halves are sent next, left first.
@@ -137,6 +152,11 @@ const (
 	// OutcomeCanceled: the attempt was abandoned because the forwarder
 	// was stopped; the batch stays pending.
 	OutcomeCanceled
+	// OutcomeHeld: a single record was rejected while nothing of its batch
+	// has been accepted yet. It stays pending in the source, held aside in
+	// memory, until the bisection tells a poison record (dead-lettered
+	// later) from an upstream refusing everything (retried).
+	OutcomeHeld
 )
 
 func (o Outcome) String() string {
@@ -151,6 +171,8 @@ func (o Outcome) String() string {
 		return "dead_lettered"
 	case OutcomeCanceled:
 		return "canceled"
+	case OutcomeHeld:
+		return "held"
 	}
 	return "unknown"
 }
@@ -162,35 +184,82 @@ type Result struct {
 	StatusCode int // 0 when no HTTP answer was received
 	Latency    time.Duration
 	Outcome    Outcome
+	// DeadLettered is how many records this attempt moved to the
+	// dead-letter bucket: the record itself for OutcomeDeadLettered, and
+	// records held earlier that the attempt proved to be poison (an
+	// acceptance of the records after them, or a different answer).
+	DeadLettered int
+	// Online is Status.Online after the attempt.
+	Online bool
 	// Err is nil when the batch was accepted; otherwise why not. It never
 	// contains the token.
 	Err error
 }
+
+// Health is the forwarder's condition in one word, for the agent's state
+// rules.
+type Health string
+
+const (
+	// HealthOK: deliveries work, or nothing was tried yet.
+	HealthOK Health = ""
+	// HealthOffline: trouble that retries fix by themselves — network
+	// errors, timeouts, truncated answers, 408, 425, 429 and 5xx.
+	HealthOffline Health = "offline"
+	// HealthError: a person must act — the token refused (401, 403, 407),
+	// a wrong endpoint (404, 405, ...), a redirect, a 2xx that is not an
+	// acknowledgement, an upstream refusing every record, an invalid
+	// upstream.url, or the buffer failing to read, ack or dead-letter.
+	HealthError Health = "error"
+)
 
 // Status is a snapshot of the forwarder's state for the local API and tray.
 // It never contains a secret.
 type Status struct {
 	// Configured is false when the URL is empty (buffer only).
 	Configured bool `json:"configured"`
-	// Online: the last attempt reached the upstream and got a non-5xx
-	// answer.
+	// Online: the last attempt got an acknowledgement, or a record-level
+	// rejection that was handled (a record dead-lettered). False after any
+	// failed attempt (a 401 is not online) and before the first attempt.
+	// Splitting a batch does not change it.
 	Online bool `json:"online"`
+	// Health is "" (fine), "offline" or "error"; see [Health].
+	Health Health `json:"health"`
+	// Problem is one plain-language sentence for a person saying what is
+	// wrong, empty when Health is "". It is kept while the condition lasts
+	// and cleared by the next acknowledgement (or handled record-level
+	// rejection). It never contains the token; at most a short, sanitized
+	// extract of an answer.
+	Problem string `json:"problem"`
 	// Sending: an attempt is in flight.
-	Sending             bool      `json:"sending"`
-	LastAttemptAt       time.Time `json:"last_attempt_at"`
-	LastSuccessAt       time.Time `json:"last_success_at"`
-	LastError           string    `json:"last_error"`
-	ConsecutiveFailures int       `json:"consecutive_failures"`
+	Sending       bool      `json:"sending"`
+	LastAttemptAt time.Time `json:"last_attempt_at"`
+	LastSuccessAt time.Time `json:"last_success_at"`
+	// LastError is the technical error of the last failure, cleared like
+	// Problem.
+	LastError           string `json:"last_error"`
+	ConsecutiveFailures int    `json:"consecutive_failures"`
 	// NextRetryAt is set while waiting out a backoff, zero otherwise.
 	NextRetryAt  time.Time `json:"next_retry_at"`
 	Delivered    uint64    `json:"delivered"`
 	DeadLettered uint64    `json:"dead_lettered"`
 }
 
-// ErrUnauthorized is matched (errors.Is) by the errors of attempts answered
-// 401 or 403: the upstream rejected the token. Such batches are retried with
-// backoff, never bisected or dead-lettered.
-var ErrUnauthorized = errors.New("upstream rejected the token")
+// Errors matched (errors.Is) by the errors of failed attempts.
+var (
+	// ErrUnauthorized: the attempt was answered 401 or 403, the upstream
+	// rejected the token. Such batches are retried with backoff, never
+	// bisected or dead-lettered.
+	ErrUnauthorized = errors.New("upstream rejected the token")
+	// ErrNotAcknowledged: the answer had an accepting status (2xx, 409) but
+	// did not echo the batch id, or it was a redirect. The batch stays
+	// buffered and is retried.
+	ErrNotAcknowledged = errors.New("upstream answer is not an acknowledgement")
+	// ErrUniformRejection: bisection found the upstream rejecting every
+	// record of the batch with the same answer — an endpoint failure, not
+	// poison records. Nothing is dead-lettered; the batch is retried.
+	ErrUniformRejection = errors.New("upstream rejects every record")
+)
 
 // Forwarder drains a Source to the upstream. Its methods are safe for
 // concurrent use. Run and Drain never send at the same time: whichever
@@ -218,6 +287,8 @@ type Forwarder struct {
 
 	// Owned by the holder of sem.
 	queue    [][]store.Record // segments of the current batch still to send, in order
+	ep       episode          // isolation of rejected records in the current batch
+	probe    int              // verifyAt of the next episode (see episode)
 	flushing bool             // serving a Flush: partial batches go out at once
 	failures int              // consecutive failed attempts
 	enc      encoder
@@ -241,6 +312,7 @@ func New(src Source, cfg Config, opts Options) *Forwarder {
 		flushC:    make(chan struct{}, 1),
 		updC:      make(chan struct{}, 1),
 		cfg:       cfg.withDefaults(),
+		probe:     probeMin,
 	}
 	if f.client == nil {
 		f.client = defaultClient()
@@ -358,6 +430,7 @@ func (f *Forwarder) step(ctx context.Context) {
 		f.waitIdle(ctx)
 		return
 	}
+	f.checkEndpoint(cfg)
 	if len(f.queue) == 0 {
 		if f.flushReq.Swap(false) {
 			f.flushing = true
@@ -365,7 +438,7 @@ func (f *Forwarder) step(ctx context.Context) {
 		recs, err := f.src.Pending(cfg.BatchSize)
 		if err != nil {
 			err = fmt.Errorf("read pending records: %w", err)
-			f.noteFailure(err)
+			f.noteFailure(err, bufferProblem("cannot read the local buffer", err))
 			f.log.Error("Reading pending records failed", "error", err)
 			f.backoff(ctx, cfg, 0)
 			return
@@ -384,7 +457,7 @@ func (f *Forwarder) step(ctx context.Context) {
 				return
 			}
 		}
-		f.queue = append(f.queue[:0], recs)
+		f.load(cfg, recs)
 	}
 	a := f.sendHead(ctx, cfg)
 	if a.outcome == OutcomeRetry {
@@ -417,6 +490,7 @@ func (f *Forwarder) Drain(ctx context.Context) error {
 		if cfg.URL == "" {
 			return nil
 		}
+		f.checkEndpoint(cfg)
 		if len(f.queue) == 0 {
 			recs, err := f.src.Pending(cfg.BatchSize)
 			if err != nil {
@@ -425,7 +499,7 @@ func (f *Forwarder) Drain(ctx context.Context) error {
 			if len(recs) == 0 {
 				return nil
 			}
-			f.queue = append(f.queue[:0], recs[:min(len(recs), cfg.BatchSize)])
+			f.load(cfg, recs[:min(len(recs), cfg.BatchSize)])
 		}
 		a := f.sendHead(ctx, cfg)
 		switch a.outcome {
@@ -503,11 +577,41 @@ func (f *Forwarder) backoff(ctx context.Context, cfg Config, retryAfter time.Dur
 }
 
 // noteFailure counts a failure that is not an answer from the upstream (a
-// store error) and shows it in the status.
-func (f *Forwarder) noteFailure(err error) {
+// store error) and shows it in the status as an error a person must look
+// at. Online is left as it is: the upstream was not asked.
+func (f *Forwarder) noteFailure(err error, problem string) {
 	f.failures++
 	f.mu.Lock()
 	f.status.LastError = err.Error()
+	f.status.Health = HealthError
+	f.status.Problem = problem
 	f.status.ConsecutiveFailures = f.failures
 	f.mu.Unlock()
+}
+
+// load makes recs, fresh from the source, the batch to send and starts its
+// episode.
+func (f *Forwarder) load(cfg Config, recs []store.Record) {
+	f.queue = append(f.queue[:0], recs)
+	f.ep = episode{verifyAt: f.probe, url: cfg.URL, token: cfg.Token, agentID: cfg.AgentID}
+}
+
+// resetBatch forgets the batch being sent and its episode; its records stay
+// pending in the source and are read again, without a flush interval (they
+// were due already).
+func (f *Forwarder) resetBatch() {
+	f.queue = nil
+	f.ep = episode{}
+	f.flushing = true
+}
+
+// checkEndpoint drops the batch being sent when the URL, token or agent id
+// changed since it was read: answers of the old endpoint must not decide the
+// fate of records on the new one (held records would be dead-lettered as
+// poison as soon as the new endpoint accepts the records after them).
+func (f *Forwarder) checkEndpoint(cfg Config) {
+	if len(f.queue) > 0 && (f.ep.url != cfg.URL || f.ep.token != cfg.Token || f.ep.agentID != cfg.AgentID) {
+		f.log.Info("Upstream changed: batch read again")
+		f.resetBatch()
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -84,7 +85,14 @@ func TestRequestFormat(t *testing.T) {
 		}
 		body, _ := io.ReadAll(zr)
 		got <- captured{r.Method, r.URL.Path, r.Header.Clone(), body}
+		var b struct {
+			BatchID string `json:"batch_id"`
+		}
+		json.Unmarshal(body, &b)
+		// Any 2xx acknowledges when it echoes the batch id; no
+		// Content-Type is required.
 		w.WriteHeader(http.StatusCreated)
+		json.NewEncoder(w).Encode(map[string]any{"batch_id": b.BatchID, "stored": 3})
 	}))
 	defer srv.Close()
 
@@ -146,7 +154,7 @@ func TestRequestFormat(t *testing.T) {
 			t.Errorf("record %d = %+v, want %+v", i, r, w)
 		}
 	}
-	if st := h.fwd.Status(); !st.Online || st.Delivered != 3 || st.LastSuccessAt != t0 {
+	if st := h.fwd.Status(); !st.Online || st.Delivered != 3 || st.LastSuccessAt != t0 || st.Health != HealthOK || st.Problem != "" {
 		t.Errorf("status %+v", st)
 	}
 }
@@ -172,7 +180,8 @@ func TestOrderAcrossManyBatches(t *testing.T) {
 		}
 	}
 	st := h.fwd.Status()
-	if !st.Configured || !st.Online || st.Delivered != 1234 || st.LastError != "" || st.ConsecutiveFailures != 0 || st.Sending {
+	if !st.Configured || !st.Online || st.Delivered != 1234 || st.LastError != "" || st.ConsecutiveFailures != 0 || st.Sending ||
+		st.Health != HealthOK || st.Problem != "" {
 		t.Errorf("status %+v", st)
 	}
 	if w := h.clock.waits(); len(w) != 0 {
@@ -234,7 +243,8 @@ func TestRetryOn5xx(t *testing.T) {
 	}
 	st := h.fwd.Status()
 	if st.Online || st.ConsecutiveFailures != 1 || !strings.Contains(st.LastError, "503") ||
-		!st.NextRetryAt.Equal(t0.Add(b1)) || st.Sending {
+		!st.NextRetryAt.Equal(t0.Add(b1)) || st.Sending || st.Health != HealthOffline ||
+		st.Problem != "the PWBI cloud is not available (503 Service Unavailable): sales stay buffered and are sent again" {
 		t.Errorf("status during backoff: %+v", st)
 	}
 	h.clock.Advance(b1)
@@ -255,7 +265,7 @@ func TestRetryOn5xx(t *testing.T) {
 	checkSameKey(t, hist, recs)
 	st = h.fwd.Status()
 	if !st.Online || st.ConsecutiveFailures != 0 || st.LastError != "" || !st.NextRetryAt.IsZero() ||
-		!st.LastSuccessAt.Equal(t0.Add(b1+b2)) || st.Delivered != 10 {
+		!st.LastSuccessAt.Equal(t0.Add(b1+b2)) || st.Delivered != 10 || st.Health != HealthOK || st.Problem != "" {
 		t.Errorf("status after recovery: %+v", st)
 	}
 }
@@ -276,7 +286,8 @@ func TestRetryOnTimeout(t *testing.T) {
 	if d := h.clock.nextWait(t); d != b1 {
 		t.Fatalf("backoff %v, want %v", d, b1)
 	}
-	if st := h.fwd.Status(); st.Online || !strings.Contains(st.LastError, "no answer within 10s") {
+	if st := h.fwd.Status(); st.Online || !strings.Contains(st.LastError, "no answer within 10s") ||
+		st.Health != HealthOffline || st.Problem != "the PWBI cloud did not answer within 10s" {
 		t.Errorf("status %+v", st)
 	}
 	h.srv.SetDelay(0)
@@ -299,7 +310,8 @@ func TestRetryOnClosedConnection(t *testing.T) {
 		if d := h.clock.nextWait(t); d != want {
 			t.Fatalf("backoff %v, want %v", d, want)
 		}
-		if st := h.fwd.Status(); st.Online || !strings.Contains(st.LastError, "send batch") {
+		if st := h.fwd.Status(); st.Online || !strings.Contains(st.LastError, "send batch") || st.Health != HealthOffline ||
+			st.Problem != "cannot reach the PWBI cloud: the connection was closed without an answer" {
 			t.Errorf("status %+v", st)
 		}
 		h.clock.Advance(want)
@@ -323,7 +335,8 @@ func TestTruncatedAnswerRetriedThen409(t *testing.T) {
 	if d := h.clock.nextWait(t); d != b1 {
 		t.Fatalf("backoff %v, want %v", d, b1)
 	}
-	if st := h.fwd.Status(); st.Online || !strings.Contains(st.LastError, "read answer") {
+	if st := h.fwd.Status(); st.Online || !strings.Contains(st.LastError, "read answer") || st.Health != HealthOffline ||
+		st.Problem != "the answer of the PWBI cloud was cut off" {
 		t.Errorf("status %+v", st)
 	}
 	h.clock.Advance(b1)
@@ -340,19 +353,29 @@ func TestTruncatedAnswerRetriedThen409(t *testing.T) {
 	}
 }
 
+// A 409 echoing the batch id is an acknowledgement: here the upstream got
+// the batch from an earlier run of the agent (another forwarder on a copy of
+// the buffer) whose ack never reached the buffer.
 func Test409IsAccepted(t *testing.T) {
 	h := newHarness(t, withBatchSize(4))
-	h.src.add(4, false)
-	h.srv.FailNext(1, http.StatusConflict, "")
+	recs := h.src.add(4, false)
+	earlier := newMemSource(h.clock)
+	earlier.add(4, false)
+	if err := New(earlier, h.cfg, Options{Clock: h.clock}).Drain(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
 	h.start()
 	h.finish()
-	if n := h.srv.Requests(); n != 1 {
-		t.Errorf("%d requests, want 1", n)
+	hist := h.srv.History()
+	if got := statuses(hist); !slices.Equal(got, []int{200, 409}) {
+		t.Errorf("statuses %v, want [200 409]", got)
 	}
+	checkSameKey(t, hist, recs)
+	checkDelivered(t, h.srv, seqRange(1, 4))
 	if w := h.clock.waits(); len(w) != 0 {
 		t.Errorf("waits %v after a 409", w)
 	}
-	if st := h.fwd.Status(); st.Delivered != 4 || len(h.src.deadLetters()) != 0 {
+	if st := h.fwd.Status(); st.Delivered != 4 || len(h.src.deadLetters()) != 0 || !st.Online || st.Health != HealthOK {
 		t.Errorf("status %+v", st)
 	}
 }
@@ -366,8 +389,9 @@ func TestRetryAfterSeconds(t *testing.T) {
 		t.Fatalf("wait %v, want exactly Retry-After 7s", d)
 	}
 	st := h.fwd.Status()
-	if !st.Online || !strings.Contains(st.LastError, "429") || !strings.Contains(st.LastError, "retry after 7s") ||
-		!st.NextRetryAt.Equal(t0.Add(7*time.Second)) {
+	if st.Online || !strings.Contains(st.LastError, "429") || !strings.Contains(st.LastError, "retry after 7s") ||
+		!st.NextRetryAt.Equal(t0.Add(7*time.Second)) || st.Health != HealthOffline ||
+		st.Problem != "the PWBI cloud asks the agent to slow down (429 Too Many Requests): sales stay buffered and are sent again" {
 		t.Errorf("status %+v", st)
 	}
 	h.clock.Advance(7 * time.Second)
@@ -550,9 +574,11 @@ func TestUnauthorizedIsRetriedNotBisected(t *testing.T) {
 	h.clock.Advance(b1)
 	h.clock.nextWait(t)
 
+	// A refused token is not "online": a person must act.
 	st := h.fwd.Status()
 	if !strings.Contains(st.LastError, "rejected the token") || !strings.Contains(st.LastError, "401") ||
-		st.ConsecutiveFailures != 2 || !st.Online {
+		st.ConsecutiveFailures != 2 || st.Online || st.Health != HealthError ||
+		st.Problem != "the PWBI cloud refuses the token (401 Unauthorized): check upstream.token" {
 		t.Errorf("status %+v", st)
 	}
 	if n := h.src.pendingCount(); n != 10 || len(h.src.deadLetters()) != 0 {
@@ -575,26 +601,57 @@ func TestUnauthorizedIsRetriedNotBisected(t *testing.T) {
 	h.finish()
 	checkDelivered(t, h.srv, seqRange(1, 10))
 	checkSameKey(t, h.srv.History(), recs)
+	if st := h.fwd.Status(); !st.Online || st.Health != HealthOK || st.Problem != "" {
+		t.Errorf("status after the token was fixed: %+v", st)
+	}
 }
 
+// Endpoint and credential failures are not record problems: the whole
+// batch is retried with backoff, never split or dead-lettered, and the
+// status says a person must act.
 func TestForbiddenAndEndpointErrorsAreRetried(t *testing.T) {
-	for _, code := range []int{403, 404, 405, 415} {
-		t.Run(http.StatusText(code), func(t *testing.T) {
+	for _, tc := range []struct {
+		code    int
+		problem string
+	}{
+		{401, "the PWBI cloud refuses the token (401 Unauthorized): check upstream.token"},
+		{403, "the PWBI cloud refuses the token (403 Forbidden): check upstream.token"},
+		{404, "the upstream answered 404 Not Found: check upstream.url"},
+		{405, "the upstream answered 405 Method Not Allowed: check upstream.url"},
+		{407, "a proxy on the way to the PWBI cloud asks for credentials (407 Proxy Authentication Required): check the network's proxy settings"},
+		{415, "the upstream answered 415 Unsupported Media Type: check upstream.url"},
+	} {
+		t.Run(http.StatusText(tc.code), func(t *testing.T) {
 			h := newHarness(t, withBatchSize(6))
-			h.src.add(6, false)
-			h.srv.FailNext(1, code, "")
+			recs := h.src.add(6, false)
+			h.srv.FailNext(2, tc.code, "")
 			h.start()
-			if d := h.clock.nextWait(t); d != b1 {
-				t.Fatalf("backoff %v", d)
+			for _, want := range []time.Duration{b1, b2} {
+				if d := h.clock.nextWait(t); d != want {
+					t.Fatalf("backoff %v, want %v", d, want)
+				}
+				st := h.fwd.Status()
+				if st.Online || st.Health != HealthError || st.Problem != tc.problem || !strings.Contains(st.LastError, fmt.Sprint(tc.code)) {
+					t.Errorf("status %+v", st)
+				}
+				if n := h.src.pendingCount(); n != 6 {
+					t.Fatalf("%d pending, want 6", n)
+				}
+				h.clock.Advance(want)
 			}
-			if st := h.fwd.Status(); st.LastError == "" {
-				t.Errorf("no error shown: %+v", st)
-			}
-			h.clock.Advance(b1)
 			h.finish()
 			checkDelivered(t, h.srv, seqRange(1, 6))
+			checkSameKey(t, h.srv.History(), recs)
 			if d := h.src.deadLetters(); len(d) != 0 {
 				t.Errorf("dead letters %+v", d)
+			}
+			for _, r := range h.resultList() {
+				if r.Records != 6 || r.Outcome == OutcomeSplit || r.Outcome == OutcomeDeadLettered || r.Outcome == OutcomeHeld {
+					t.Errorf("result %+v: the batch was split or blamed", r)
+				}
+			}
+			if st := h.fwd.Status(); !st.Online || st.Health != HealthOK || st.Problem != "" {
+				t.Errorf("status after recovery %+v", st)
 			}
 		})
 	}
@@ -609,7 +666,8 @@ func TestUpdateURLFromDownToGood(t *testing.T) {
 	if d := h.clock.nextWait(t); d != b1 {
 		t.Fatalf("backoff %v", d)
 	}
-	if st := h.fwd.Status(); st.Online || st.LastError == "" {
+	if st := h.fwd.Status(); st.Online || st.LastError == "" || st.Health != HealthOffline ||
+		!strings.HasPrefix(st.Problem, "cannot reach the PWBI cloud: ") {
 		t.Errorf("status while down: %+v", st)
 	}
 	cfg := h.cfg
@@ -654,7 +712,8 @@ func TestPendingErrorBacksOff(t *testing.T) {
 	if d := h.clock.nextWait(t); d != b1 {
 		t.Fatalf("backoff %v", d)
 	}
-	if st := h.fwd.Status(); !strings.Contains(st.LastError, "read pending records: disk on fire") {
+	if st := h.fwd.Status(); !strings.Contains(st.LastError, "read pending records: disk on fire") ||
+		st.Health != HealthError || st.Problem != "cannot read the local buffer: read pending records: disk on fire" {
 		t.Errorf("status %+v", st)
 	}
 	h.clock.Advance(b1)
@@ -670,7 +729,8 @@ func TestAckFailureResendsAndGets409(t *testing.T) {
 	if d := h.clock.nextWait(t); d != b1 {
 		t.Fatalf("backoff %v", d)
 	}
-	if st := h.fwd.Status(); !strings.Contains(st.LastError, "ack delivered records") {
+	if st := h.fwd.Status(); !strings.Contains(st.LastError, "ack delivered records") || st.Health != HealthError ||
+		st.Problem != "cannot mark delivered records in the local buffer: ack delivered records: disk full" {
 		t.Errorf("status %+v", st)
 	}
 	h.clock.Advance(b1)
@@ -690,7 +750,8 @@ func TestDeadLetterFailureRereadsBuffer(t *testing.T) {
 	if d := h.clock.nextWait(t); d != b1 {
 		t.Fatalf("backoff %v", d)
 	}
-	if st := h.fwd.Status(); !strings.Contains(st.LastError, "dead-letter record 6: disk full") {
+	if st := h.fwd.Status(); !strings.Contains(st.LastError, "dead-letter record 6: disk full") || st.Health != HealthError ||
+		st.Problem != "cannot set a rejected record aside in the local buffer: dead-letter record 6: disk full" {
 		t.Errorf("status %+v", st)
 	}
 	h.clock.Advance(b1)
@@ -712,16 +773,18 @@ func TestTokenRedactedFromAnswers(t *testing.T) {
 		mu.Unlock()
 		msg := "bad header " + r.Header.Get("Authorization") + "\x00\n\tmore"
 		switch call {
-		case 1:
+		case 1: // the batch of 2: a transient failure
 			http.Error(w, msg, http.StatusInternalServerError)
-		case 2:
+		case 2: // the batch of 2 again: split
 			http.Error(w, msg, http.StatusUnprocessableEntity)
-		default:
-			w.WriteHeader(http.StatusOK)
+		case 4: // the second record, after the first was accepted: poison
+			http.Error(w, msg, http.StatusUnprocessableEntity)
+		default: // an acknowledgement that also echoes the token
+			json.NewEncoder(w).Encode(map[string]string{"batch_id": r.Header.Get("Idempotency-Key"), "note": msg})
 		}
 	}))
 	defer echo.Close()
-	h := newHarness(t, withBatchSize(1), func(s setup) { s.cfg.URL = echo.URL })
+	h := newHarness(t, withBatchSize(2), func(s setup) { s.cfg.URL = echo.URL })
 	h.src.add(2, false)
 	h.start()
 	h.clock.nextWait(t)
@@ -732,7 +795,7 @@ func TestTokenRedactedFromAnswers(t *testing.T) {
 	h.clock.Advance(b1)
 	h.finish()
 	dead := h.src.deadLetters()
-	if len(dead) != 1 || strings.Contains(dead[0].Reason, testToken) || !strings.Contains(dead[0].Reason, "[REDACTED]") {
+	if len(dead) != 1 || dead[0].Seq != 2 || strings.Contains(dead[0].Reason, testToken) || !strings.Contains(dead[0].Reason, "[REDACTED]") {
 		t.Errorf("dead letters %+v", dead)
 	}
 	for _, r := range h.resultList() {

@@ -287,6 +287,22 @@ func (c *recClock) next(t testing.TB, afterFunc bool) time.Duration {
 	}
 }
 
+// tryNextWait returns the duration of the next wait timer not handed out
+// yet, if there is one, without blocking.
+func (c *recClock) tryNextWait() (time.Duration, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for c.waitPos < len(c.events) && c.events[c.waitPos].afterFunc {
+		c.waitPos++
+	}
+	if c.waitPos == len(c.events) {
+		return 0, false
+	}
+	d := c.events[c.waitPos].d
+	c.waitPos++
+	return d, true
+}
+
 // nextWait returns the duration of the next wait timer (flush interval or
 // backoff) the forwarder started, blocking until there is one.
 func (c *recClock) nextWait(t testing.TB) time.Duration {
@@ -444,6 +460,38 @@ func (h *harness) finish() {
 	h.t.Helper()
 	h.src.waitEmpty(h.t)
 	h.stop()
+}
+
+// driveUntil waits until cond (called with h.src.mu held) holds, advancing
+// the fake clock through every wait (backoff, flush interval) the forwarder
+// starts meanwhile. It returns the waits it advanced through.
+func (h *harness) driveUntil(what string, cond func() bool) []time.Duration {
+	h.t.Helper()
+	limit := time.NewTimer(waitLimit)
+	defer limit.Stop()
+	var waits []time.Duration
+	for {
+		h.src.mu.Lock()
+		ok, srcChanged := cond(), h.src.changed
+		h.src.mu.Unlock()
+		if ok {
+			return waits
+		}
+		h.clock.mu.Lock()
+		clockChanged := h.clock.changed
+		h.clock.mu.Unlock()
+		if d, ok := h.clock.tryNextWait(); ok {
+			waits = append(waits, d)
+			h.clock.Advance(d)
+			continue
+		}
+		select {
+		case <-srcChanged:
+		case <-clockChanged:
+		case <-limit.C:
+			h.t.Fatalf("timed out waiting for %s (waits so far %v)", what, waits)
+		}
+	}
 }
 
 func (h *harness) resultList() []Result {

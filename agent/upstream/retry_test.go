@@ -126,13 +126,14 @@ func TestSnippet(t *testing.T) {
 
 func TestClassify(t *testing.T) {
 	for code, want := range map[int]class{
-		200: classAccepted, 201: classAccepted, 204: classAccepted, 409: classAccepted,
+		200: classAck, 201: classAck, 204: classAck, 299: classAck, 409: classAck,
+		300: classRedirect, 301: classRedirect, 302: classRedirect, 304: classRedirect, 307: classRedirect, 308: classRedirect,
 		408: classTransient, 425: classTransient, 429: classTransient, 500: classTransient, 503: classTransient, 599: classTransient,
 		401: classAuth, 403: classAuth, 407: classAuth,
 		404: classEndpoint, 405: classEndpoint, 415: classEndpoint,
 		413: classTooLarge,
 		400: classRejected, 422: classRejected, 418: classRejected, 499: classRejected,
-		100: classUnexpected, 301: classUnexpected, 304: classUnexpected, 600: classUnexpected, 0: classUnexpected,
+		100: classUnexpected, 199: classUnexpected, 600: classUnexpected, 0: classUnexpected,
 	} {
 		if got := classify(code); got != want {
 			t.Errorf("classify(%d) = %v, want %v", code, got, want)
@@ -151,6 +152,36 @@ func TestStatusError(t *testing.T) {
 	}
 	if e := (&StatusError{StatusCode: 404}); !strings.Contains(e.Error(), "check upstream.url") {
 		t.Errorf("%v", e)
+	}
+	for _, tc := range []struct {
+		e      *StatusError
+		text   string
+		notAck bool
+	}{
+		{&StatusError{StatusCode: 200, NotAck: "a web page"}, "upstream answered 200 OK without acknowledging the batch (a web page)", true},
+		{&StatusError{StatusCode: 204}, "upstream answered 204 No Content without acknowledging the batch", true},
+		{&StatusError{StatusCode: 409, NotAck: "JSON without the batch id", Body: `{"error":"x"}`},
+			`upstream answered 409 Conflict without acknowledging the batch (JSON without the batch id): {"error":"x"}`, true},
+		{&StatusError{StatusCode: 302, RedirectHost: "portal.example"}, "upstream answered 302 Found, a redirect to portal.example (check upstream.url)", true},
+		{&StatusError{StatusCode: 301}, "upstream answered 301 Moved Permanently, a redirect (check upstream.url)", true},
+		{&StatusError{StatusCode: 400, Body: "bad"}, "upstream answered 400 Bad Request: bad", false},
+		{&StatusError{StatusCode: 101}, "upstream answered 101 Switching Protocols (check upstream.url)", false},
+	} {
+		if got := tc.e.Error(); got != tc.text {
+			t.Errorf("Error() = %q, want %q", got, tc.text)
+		}
+		if errors.Is(tc.e, ErrNotAcknowledged) != tc.notAck || errors.Is(tc.e, ErrUnauthorized) {
+			t.Errorf("%v: errors.Is(ErrNotAcknowledged) = %v", tc.e, !tc.notAck)
+		}
+	}
+	u := &uniformError{answer: &StatusError{StatusCode: 400, Body: "no"}}
+	if !errors.Is(u, ErrUniformRejection) || errors.Is(u, ErrNotAcknowledged) ||
+		u.Error() != "upstream rejects every record alike: upstream answered 400 Bad Request: no" {
+		t.Errorf("uniform error %v", u)
+	}
+	var se *StatusError
+	if !errors.As(u, &se) || se.StatusCode != 400 {
+		t.Errorf("uniform error does not wrap the answer")
 	}
 }
 

@@ -3,12 +3,10 @@ package upstream
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"time"
@@ -23,26 +21,50 @@ const maxResponseBody = 64 << 10
 // reasons.
 const maxSnippet = 512
 
+// maxProblem bounds Status.Problem; maxProblemBody the extract of an answer
+// quoted in it.
+const (
+	maxProblem     = 400
+	maxProblemBody = 160
+)
+
 var errAttemptTimeout = errors.New("attempt timed out")
 
 // StatusError is the error of an attempt the upstream answered with a status
-// that is not an acceptance. Body is a bounded, sanitized snippet of the
-// answer with the token redacted.
+// or a body that is not an acceptance. Body is a bounded, sanitized snippet of
+// the answer with the token redacted.
 type StatusError struct {
 	StatusCode int
 	Body       string
 	// RetryAfter is the wait the server asked for, if any.
 	RetryAfter time.Duration
+	// NotAck, for an accepting status (2xx, 409), says why the answer is not
+	// an acknowledgement ("a web page", "an empty body", ...).
+	NotAck string
+	// RedirectHost, for a 3xx, is the host the redirect points to — only
+	// the host: the full URL may carry credentials.
+	RedirectHost string
 }
 
 func (e *StatusError) Error() string {
 	var msg string
-	switch e.StatusCode {
-	case http.StatusUnauthorized, http.StatusForbidden:
+	switch c := classify(e.StatusCode); {
+	case e.StatusCode == http.StatusUnauthorized, e.StatusCode == http.StatusForbidden:
 		msg = fmt.Sprintf("upstream rejected the token (%s)", statusLine(e.StatusCode))
+	case c == classAck:
+		msg = "upstream answered " + statusLine(e.StatusCode) + " without acknowledging the batch"
+		if e.NotAck != "" {
+			msg += " (" + e.NotAck + ")"
+		}
+	case c == classRedirect:
+		msg = "upstream answered " + statusLine(e.StatusCode) + ", a redirect"
+		if e.RedirectHost != "" {
+			msg += " to " + e.RedirectHost
+		}
+		msg += " (check upstream.url)"
 	default:
 		msg = "upstream answered " + statusLine(e.StatusCode)
-		if classify(e.StatusCode) == classEndpoint {
+		if c == classEndpoint || c == classUnexpected {
 			msg += " (check upstream.url)"
 		}
 	}
@@ -55,11 +77,35 @@ func (e *StatusError) Error() string {
 	return msg
 }
 
-// Is reports whether target is ErrUnauthorized and the status is 401 or 403.
+// Is reports whether target is ErrUnauthorized and the status is 401 or 403,
+// or target is ErrNotAcknowledged and the status is an accepting one (the
+// answer then did not echo the batch) or a redirect.
 func (e *StatusError) Is(target error) bool {
-	return target == ErrUnauthorized &&
-		(e.StatusCode == http.StatusUnauthorized || e.StatusCode == http.StatusForbidden)
+	switch target {
+	case ErrUnauthorized:
+		return e.StatusCode == http.StatusUnauthorized || e.StatusCode == http.StatusForbidden
+	case ErrNotAcknowledged:
+		c := classify(e.StatusCode)
+		return c == classAck || c == classRedirect
+	}
+	return false
 }
+
+// sameAnswer reports whether two rejections are the same answer: same status
+// and same (sanitized, bounded) body.
+func (e *StatusError) sameAnswer(o *StatusError) bool {
+	return e.StatusCode == o.StatusCode && e.Body == o.Body
+}
+
+// uniformError is the error of a batch whose every record the upstream
+// rejects with the same answer.
+type uniformError struct{ answer *StatusError }
+
+func (e *uniformError) Error() string {
+	return "upstream rejects every record alike: " + e.answer.Error()
+}
+
+func (e *uniformError) Unwrap() []error { return []error{ErrUniformRejection, e.answer} }
 
 func statusLine(code int) string {
 	if t := http.StatusText(code); t != "" {
@@ -72,19 +118,22 @@ func statusLine(code int) string {
 type class int
 
 const (
-	classAccepted   class = iota // 2xx, 409
+	classAck        class = iota // 2xx, 409: accepted if, and only if, the body echoes the batch id
 	classTransient               // 408, 425, 429, 5xx: retry the same batch
 	classAuth                    // 401, 403, 407: retry, the token (or proxy) is wrong
 	classEndpoint                // wrong URL, method, coding...: retry, never blame records
 	classTooLarge                // 413: split
 	classRejected                // other 4xx: bisect, dead-letter single records
-	classUnexpected              // 1xx, 3xx, nonsense: retry
+	classRedirect                // 3xx: a captive portal or a wrong URL; retry
+	classUnexpected              // 1xx, nonsense: retry
 )
 
 func classify(code int) class {
 	switch {
 	case code >= 200 && code <= 299, code == http.StatusConflict:
-		return classAccepted
+		return classAck
+	case code >= 300 && code <= 399:
+		return classRedirect
 	case code == http.StatusRequestEntityTooLarge:
 		return classTooLarge
 	case code == http.StatusRequestTimeout, code == http.StatusTooEarly,
@@ -111,11 +160,16 @@ func classify(code int) class {
 
 // answer is what one HTTP attempt produced.
 type answer struct {
-	status     int
-	body       []byte
-	retryAfter time.Duration
-	err        error // no usable answer (network, timeout, truncated)
-	canceled   bool  // the caller's ctx ended
+	status      int
+	body        []byte // at most maxResponseBody bytes
+	overflow    bool   // the body was longer than maxResponseBody
+	contentType string
+	redirect    string        // for a 3xx: the host of Location, if any
+	retryAfter  time.Duration // for a transient status
+	err         error         // no usable answer (network, timeout, truncated)
+	problem     string        // with err: the plain-language Problem
+	local       bool          // with err: nothing was sent (invalid URL): a person must act
+	canceled    bool          // the caller's ctx ended
 }
 
 // attemptResult is what sendHead did.
@@ -123,12 +177,14 @@ type attemptResult struct {
 	outcome    Outcome
 	err        error
 	retryAfter time.Duration
+	dead       int // records dead-lettered
 }
 
 // sendHead makes one attempt with the first segment of f.queue and applies
 // the outcome: ack and drop it, split it, dead-letter it, or leave it for a
 // retry. The caller waits out a retry.
 func (f *Forwarder) sendHead(ctx context.Context, cfg Config) attemptResult {
+	f.recheckHeld()
 	seg := f.queue[0]
 	id := BatchID(cfg.AgentID, seg)
 	start := f.clock.Now()
@@ -143,132 +199,33 @@ func (f *Forwarder) sendHead(ctx context.Context, cfg Config) attemptResult {
 
 	f.mu.Lock()
 	f.status.Sending = false
+	online := f.status.Online
 	f.mu.Unlock()
 	if f.onResult != nil {
 		f.onResult(Result{
-			BatchID:    id,
-			Records:    len(seg),
-			StatusCode: ans.status,
-			Latency:    latency,
-			Outcome:    res.outcome,
-			Err:        res.err,
+			BatchID:      id,
+			Records:      len(seg),
+			StatusCode:   ans.status,
+			Latency:      latency,
+			Outcome:      res.outcome,
+			DeadLettered: res.dead,
+			Online:       online,
+			Err:          res.err,
 		})
 	}
 	return res
-}
-
-func (f *Forwarder) apply(cfg Config, seg []store.Record, id string, ans answer) attemptResult {
-	first, last := seg[0].Seq, seg[len(seg)-1].Seq
-	log := f.log.With("batch_id", id, "records", len(seg), "first_seq", first, "last_seq", last)
-	if ans.canceled {
-		return attemptResult{outcome: OutcomeCanceled, err: context.Canceled}
-	}
-	if ans.err != nil {
-		err := fmt.Errorf("send batch: %w", ans.err)
-		return f.retry(log, err, false, ans)
-	}
-	serr := &StatusError{
-		StatusCode: ans.status,
-		Body:       snippet(ans.body, cfg.Token, maxSnippet),
-		RetryAfter: ans.retryAfter,
-	}
-	switch classify(ans.status) {
-	case classAccepted:
-		seqs := make([]uint64, len(seg))
-		for i, r := range seg {
-			seqs[i] = r.Seq
-		}
-		if err := f.src.Ack(seqs...); err != nil {
-			// The upstream has the batch; resending it (same id) gets a
-			// 409, which is acked again.
-			return f.retry(log, fmt.Errorf("ack delivered records: %w", err), true, ans)
-		}
-		f.popHead()
-		f.answered()
-		f.mu.Lock()
-		f.status.LastSuccessAt = f.clock.Now()
-		f.status.Delivered += uint64(len(seg))
-		f.mu.Unlock()
-		log.Debug("Batch accepted", "status", ans.status)
-		return attemptResult{outcome: OutcomeAccepted}
-	case classTooLarge, classRejected:
-		if len(seg) > 1 {
-			h := len(seg) / 2
-			rest := f.queue[1:]
-			f.queue = make([][]store.Record, 0, len(rest)+2)
-			f.queue = append(f.queue, seg[:h], seg[h:])
-			f.queue = append(f.queue, rest...)
-			f.answered()
-			log.Info("Batch split", "status", ans.status, "answer", serr.Body)
-			return attemptResult{outcome: OutcomeSplit, err: serr}
-		}
-		r := seg[0]
-		reason := serr.Error()
-		if err := f.src.DeadLetter(r.Seq, reason); err != nil {
-			// Start again from the buffer: if the record is still
-			// pending it is isolated and dead-lettered again; if it is
-			// gone (the store says "not found"), nothing loops on it.
-			// The records were due already: no flush interval again.
-			f.queue = nil
-			f.flushing = true
-			return f.retry(log, fmt.Errorf("dead-letter record %d: %w", r.Seq, err), true, ans)
-		}
-		f.popHead()
-		f.answered()
-		f.mu.Lock()
-		f.status.DeadLettered++
-		f.mu.Unlock()
-		log.Warn("Record dead-lettered", "seq", r.Seq, "key", r.Key, "kind", r.Kind, "status", ans.status, "reason", reason)
-		return attemptResult{outcome: OutcomeDeadLettered, err: serr}
-	default:
-		online := ans.status < 500
-		return f.retry(log, serr, online, ans)
-	}
-}
-
-// popHead drops the first segment of the queue.
-func (f *Forwarder) popHead() {
-	f.queue[0] = nil
-	f.queue = f.queue[1:]
-	if len(f.queue) == 0 {
-		f.queue = nil // let the records go
-	}
-}
-
-// answered resets the failure count after a definitive answer.
-func (f *Forwarder) answered() {
-	if f.failures > 0 {
-		f.log.Info("Upstream answering again", "failures", f.failures)
-	}
-	f.failures = 0
-	f.mu.Lock()
-	f.status.Online = true
-	f.status.LastError = ""
-	f.status.ConsecutiveFailures = 0
-	f.mu.Unlock()
-}
-
-// retry counts a failed attempt; the caller waits out the backoff.
-func (f *Forwarder) retry(log *slog.Logger, err error, online bool, ans answer) attemptResult {
-	f.failures++
-	f.mu.Lock()
-	f.status.Online = online
-	f.status.LastError = err.Error()
-	f.status.ConsecutiveFailures = f.failures
-	f.mu.Unlock()
-	log.Warn("Upstream attempt failed", "status", ans.status, "error", err, "failures", f.failures)
-	return attemptResult{outcome: OutcomeRetry, err: err, retryAfter: ans.retryAfter}
 }
 
 // post sends one batch and reads the answer.
 func (f *Forwarder) post(ctx context.Context, cfg Config, id string, seg []store.Record) answer {
 	endpoint, err := batchesURL(cfg.URL)
 	if err != nil {
-		return answer{err: err}
+		return answer{err: err, local: true,
+			problem: "upstream.url is not a valid address: it must start with http:// or https:// and name a host"}
 	}
 	body, err := f.enc.encode(cfg.AgentID, id, f.clock.Now(), seg)
 	if err != nil {
-		return answer{err: err}
+		return answer{err: err, local: true, problem: "the batch could not be encoded: " + err.Error()}
 	}
 
 	actx, cancel := context.WithCancelCause(ctx)
@@ -278,7 +235,8 @@ func (f *Forwarder) post(ctx context.Context, cfg Config, id string, seg []store
 
 	req, err := http.NewRequestWithContext(actx, http.MethodPost, endpoint, bytes.NewReader(body))
 	if err != nil {
-		return answer{err: errors.New("invalid upstream url")}
+		return answer{err: errors.New("invalid upstream url"), local: true,
+			problem: "upstream.url is not a valid address"}
 	}
 	if cfg.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+cfg.Token)
@@ -290,50 +248,74 @@ func (f *Forwarder) post(ctx context.Context, cfg Config, id string, seg []store
 
 	resp, err := f.client.Do(req)
 	if err != nil {
-		return f.failed(ctx, actx, cfg, 0, err)
+		return f.failed(ctx, actx, cfg, 0, err, "cannot reach the PWBI cloud: "+netCause(err))
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
+	// One byte more than the cap tells an answer that fits from one that
+	// was cut (which cannot be verified as an acknowledgement).
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody+1))
 	if err != nil {
-		return f.failed(ctx, actx, cfg, resp.StatusCode, fmt.Errorf("read answer (status %d): %w", resp.StatusCode, err))
+		return f.failed(ctx, actx, cfg, resp.StatusCode, fmt.Errorf("read answer (status %d): %w", resp.StatusCode, err),
+			"the answer of the PWBI cloud was cut off")
 	}
-	a := answer{status: resp.StatusCode, body: data}
-	if class := classify(resp.StatusCode); class == classAccepted {
-		if garbled(resp.Header.Get("Content-Type"), data) {
-			// Safe to retry: the same batch id is answered 409 if the
-			// upstream did take it.
-			a.err = fmt.Errorf("garbled answer (status %d)", resp.StatusCode)
-		}
-	} else if class == classTransient {
+	a := answer{status: resp.StatusCode, body: data, contentType: resp.Header.Get("Content-Type")}
+	if len(data) > maxResponseBody {
+		a.body, a.overflow = data[:maxResponseBody], true
+	}
+	switch classify(resp.StatusCode) {
+	case classTransient:
 		if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), f.clock.Now()); ok && d > 0 {
 			a.retryAfter = d
 		}
+	case classRedirect:
+		a.redirect = redirectHost(resp)
 	}
 	return a
 }
 
-// failed turns a transport error into an answer.
-func (f *Forwarder) failed(ctx, actx context.Context, cfg Config, status int, err error) answer {
+// failed turns a transport error into an answer; problem is the Problem to
+// show unless the attempt timed out.
+func (f *Forwarder) failed(ctx, actx context.Context, cfg Config, status int, err error, problem string) answer {
 	if ctx.Err() != nil {
 		return answer{status: status, canceled: true}
 	}
 	if errors.Is(context.Cause(actx), errAttemptTimeout) {
 		err = fmt.Errorf("no answer within %s", cfg.Timeout)
+		problem = fmt.Sprintf("the PWBI cloud did not answer within %s", cfg.Timeout)
 	}
-	return answer{status: status, err: errors.New(redact(err.Error(), cfg.Token))}
+	return answer{
+		status:  status,
+		err:     errors.New(redact(err.Error(), cfg.Token)),
+		problem: snippet([]byte(problem), cfg.Token, maxProblem),
+	}
 }
 
-// garbled reports whether a JSON answer to an accepted batch does not parse.
-// Answers larger than maxResponseBody were cut by us and are not judged.
-func garbled(contentType string, body []byte) bool {
-	if len(body) == 0 || len(body) >= maxResponseBody {
-		return false
+// netCause is the part of a transport error a person can read: the reason
+// without the request's method and URL.
+func netCause(err error) string {
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "the connection was closed without an answer"
 	}
-	mt, _, err := mime.ParseMediaType(contentType)
-	if err != nil || mt != "application/json" {
-		return false
+	var ue *url.Error
+	if errors.As(err, &ue) && ue.Err != nil {
+		err = ue.Err
 	}
-	return !json.Valid(body)
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Err != nil {
+		err = oe.Err
+	}
+	return err.Error()
+}
+
+// redirectHost returns the host a redirect points to, or "" when it has no
+// usable Location. Only the host: the URL may hold credentials or a session.
+func redirectHost(resp *http.Response) string {
+	u, err := resp.Location()
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	return snippet([]byte(u.Host), "", 100)
 }
 
 // batchesURL returns {base}/v1/batches. The error does not echo the URL,

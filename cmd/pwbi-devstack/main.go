@@ -12,6 +12,11 @@
 // checkout gateway: point checkout.base_url at it; a checkout's iframe_url
 // is a page where the customer confirms (SMS code 1111).
 //
+// -upstream-fault makes the fake upstream answer every batch the way
+// something that is not the ingest service would — "html-page" (a Wi-Fi
+// captive portal), "empty", "wrong-batch-id", "redirect", or "reject-all"
+// (400 agent_id not registered) — to see how the agent reports it.
+//
 // It logs, every few seconds, what the fake upstream has received.
 package main
 
@@ -57,9 +62,14 @@ func run() error {
 	mokkaStore := flag.String("mokka-store-id", mokkafake.DefaultStoreID, "store_id the fake Mokka accepts")
 	mokkaKey := flag.String("mokka-secret-key", mokkafake.DefaultSecretKey, "secret_key of that store")
 	mokkaAuto := flag.Duration("mokka-auto-complete", 0, "finish the customer's Mokka form this long after a checkout (0: confirm on the iframe_url page)")
+	upFault := flag.String("upstream-fault", "none", "fake upstream answers every batch with: none, html-page, empty, wrong-batch-id, redirect or reject-all")
 	flag.Parse()
 	if *dialect != "apikey" && *dialect != "oauth" {
 		return fmt.Errorf("-moka-dialect must be \"apikey\" or \"oauth\", not %q", *dialect)
+	}
+	fault, err := upstreamfake.ParseFault(*upFault)
+	if err != nil {
+		return fmt.Errorf("-upstream-fault: %w", err)
 	}
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -79,6 +89,7 @@ func run() error {
 		mokaHandler = openAPI.Handler()
 	}
 	up := upstreamfake.New(upstreamfake.Options{Token: *upToken, Logger: log.With("fake", "upstream")})
+	up.SetFault(fault)
 	mokka := mokkafake.New(mokkafake.Options{
 		StoreID: *mokkaStore, SecretKey: *mokkaKey, AutoComplete: *mokkaAuto, Logger: log.With("fake", "mokka"),
 	})

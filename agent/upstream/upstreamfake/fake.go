@@ -1,14 +1,18 @@
 // Package upstreamfake is a faithful, in-process fake of the PWBI ingest
 // service (SPEC §6), served over real HTTP. Tests and demo programs point the
 // forwarder at it, inject faults (errors, dropped connections, truncated
-// answers, slowness, outages, rejected records, size limits) and inspect what
-// was accepted.
+// answers, slowness, outages, rejected records, size limits, and the answers
+// of things that are not the ingest service: a captive portal, an empty 200,
+// another batch's acknowledgement, a redirect, an upstream refusing every
+// batch) and inspect what was accepted.
 //
 // It validates every request like the real service should: POST
 // /v1/batches, the bearer token, Content-Type application/json,
 // Content-Encoding gzip, a well-formed batch, and an Idempotency-Key equal to
-// the batch id. A batch id accepted before is answered 409 and not counted
-// again. All methods are safe for concurrent use.
+// the batch id. It acknowledges a batch (SPEC §6.1) with 200 and a JSON body
+// echoing it, {"batch_id": "<id>", "accepted": N}; a batch id accepted before
+// is answered 409 {"error": "batch already accepted", "batch_id": "<id>"}
+// and not counted again. All methods are safe for concurrent use.
 package upstreamfake
 
 import (
@@ -86,9 +90,12 @@ type Server struct {
 	truncN         int
 	delay          time.Duration
 	down           bool
-	rejects        map[string]int
+	rejects        map[string]rejectRule
 	maxRecords     int
 	maxBody        int64
+	faultN         int
+	faultNext      Fault
+	fault          Fault
 	// observations
 	requests   int
 	reqChanged chan struct{} // closed and replaced on every request
@@ -114,7 +121,7 @@ func New(opts Options) *Server {
 	s := &Server{
 		opts:       opts,
 		log:        opts.Logger,
-		rejects:    make(map[string]int),
+		rejects:    make(map[string]rejectRule),
 		maxBody:    DefaultMaxBodyBytes,
 		reqChanged: make(chan struct{}),
 		keys:       make(map[string]int),
@@ -235,16 +242,31 @@ func (s *Server) SetDown(down bool) {
 	s.down = down
 }
 
+// rejectRule is how a rejected key is answered; an empty msg names the key.
+type rejectRule struct {
+	status int
+	msg    string
+}
+
 // Reject makes any batch containing a record with this key answer status
-// (e.g. 422) with a JSON error naming the key. Status 0 removes the rule.
+// (e.g. 422) with a JSON error naming the key and seq, so that every
+// rejected record has its own answer. Status 0 removes the rule.
 func (s *Server) Reject(key string, status int) {
+	s.RejectWithMessage(key, status, "")
+}
+
+// RejectWithMessage is Reject with the answer {"error": msg}, which does not
+// name the record: records rejected with the same status and msg get the
+// very same answer (as from a service that does not say which record is
+// wrong). An empty msg is Reject's answer. Status 0 removes the rule.
+func (s *Server) RejectWithMessage(key string, status int, msg string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if status == 0 {
 		delete(s.rejects, key)
 		return
 	}
-	s.rejects[key] = status
+	s.rejects[key] = rejectRule{status, msg}
 }
 
 // SetMaxRecords answers 413 to batches of more than n records (0: no limit).
@@ -263,6 +285,95 @@ func (s *Server) SetMaxBodyBytes(n int64) {
 		n = DefaultMaxBodyBytes
 	}
 	s.maxBody = n
+}
+
+// Fault is an answer that is not an acknowledgement, given instead of
+// processing a request (see FaultNext and SetFault). A request answered with
+// a fault is never recorded as accepted (Records, Batches, Keys, Accepted).
+type Fault int
+
+const (
+	// FaultNone: answer normally.
+	FaultNone Fault = iota
+	// FaultHTMLPage: 200 text/html, a Wi-Fi captive portal's login page,
+	// without looking at the request.
+	FaultHTMLPage
+	// FaultEmpty: 200 with an empty body, without looking at the request.
+	FaultEmpty
+	// FaultWrongBatchID: 200 application/json echoing another batch id
+	// (WrongBatchID), as a caching proxy replaying an old answer would.
+	FaultWrongBatchID
+	// FaultRedirect: 302 Found to RedirectURL (a captive portal on another
+	// host), without looking at the request.
+	FaultRedirect
+	// FaultRejectAll: the request is validated as usual (token, format),
+	// then a valid batch is answered 400 {"error":"agent_id not
+	// registered"} instead of being accepted — the same answer for every
+	// batch and every record, as an ingest service that does not know the
+	// agent would.
+	FaultRejectAll
+)
+
+// Fault answers.
+const (
+	// WrongBatchID is the batch id FaultWrongBatchID acknowledges.
+	WrongBatchID = "0000000000000000000000000000000000000000000000000000000000000000"
+	// RedirectURL is where FaultRedirect points. Its query string stands
+	// for a session a client must never show.
+	RedirectURL = "http://wifi-login.cafe.example/portal?session=s3cr3t-portal-session"
+	// RejectAllMessage is the error of FaultRejectAll.
+	RejectAllMessage = "agent_id not registered"
+	// PortalPage is the body of FaultHTMLPage.
+	PortalPage = `<!DOCTYPE html>
+<html><head><title>Free Wi-Fi</title></head>
+<body><h1>Welcome to Kopi Kenangan Wi-Fi</h1>
+<form method="post" action="/login"><input name="voucher"><button>Log in</button></form>
+</body></html>
+`
+)
+
+func (f Fault) String() string {
+	switch f {
+	case FaultNone:
+		return "none"
+	case FaultHTMLPage:
+		return "html-page"
+	case FaultEmpty:
+		return "empty"
+	case FaultWrongBatchID:
+		return "wrong-batch-id"
+	case FaultRedirect:
+		return "redirect"
+	case FaultRejectAll:
+		return "reject-all"
+	}
+	return fmt.Sprintf("Fault(%d)", int(f))
+}
+
+// ParseFault returns the Fault named s (its String form), for flags.
+func ParseFault(s string) (Fault, error) {
+	for f := FaultNone; f <= FaultRejectAll; f++ {
+		if f.String() == s {
+			return f, nil
+		}
+	}
+	return FaultNone, fmt.Errorf("unknown fault %q (want none, html-page, empty, wrong-batch-id, redirect or reject-all)", s)
+}
+
+// FaultNext answers the next n requests with f (after the Down, CloseNext
+// and FailNext knobs, which come first). FaultNext(0, FaultNone) cancels.
+func (s *Server) FaultNext(n int, f Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faultN, s.faultNext = n, f
+}
+
+// SetFault answers every request with f until SetFault(FaultNone). FaultNext,
+// CloseNext, FailNext and Down take precedence while they last.
+func (s *Server) SetFault(f Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fault = f
 }
 
 // Records returns the records of accepted batches, in acceptance order
@@ -348,8 +459,17 @@ const (
 	actFail
 )
 
+// knobs is what the fault knobs decided for one request.
+type knobs struct {
+	act        action
+	status     int    // actFail
+	retryAfter string // actFail
+	fault      Fault  // actServe: FaultRejectAll, or a fault answered without processing
+	truncate   bool   // actServe
+}
+
 // begin counts a request and consumes the fault knob that applies to it.
-func (s *Server) begin() (act action, status int, retryAfter string, truncate bool) {
+func (s *Server) begin() knobs {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.requests++
@@ -357,51 +477,62 @@ func (s *Server) begin() (act action, status int, retryAfter string, truncate bo
 	s.reqChanged = make(chan struct{})
 	switch {
 	case s.down:
-		return actClose, 0, "", false
+		return knobs{act: actClose}
 	case s.closeN > 0:
 		s.closeN--
-		return actClose, 0, "", false
+		return knobs{act: actClose}
 	case s.failN > 0:
 		s.failN--
-		return actFail, s.failStatus, s.failRetryAfter, false
+		return knobs{act: actFail, status: s.failStatus, retryAfter: s.failRetryAfter}
+	case s.faultN > 0 && s.faultNext != FaultNone:
+		s.faultN--
+		return knobs{act: actServe, fault: s.faultNext}
+	case s.fault != FaultNone:
+		return knobs{act: actServe, fault: s.fault}
 	case s.truncN > 0:
 		s.truncN--
-		return actServe, 0, "", true
+		return knobs{act: actServe, truncate: true}
 	}
-	return actServe, 0, "", false
+	return knobs{act: actServe}
 }
 
 // ServeHTTP handles one request. The request is recorded in History before
 // its answer is written, so a client that got an answer finds it there.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	info := RequestInfo{Method: r.Method, Path: r.URL.Path, IdempotencyKey: r.Header.Get("Idempotency-Key")}
-	act, status, retryAfter, truncate := s.begin()
-	switch act {
+	k := s.begin()
+	switch k.act {
 	case actClose:
 		s.record(info)
 		hangUp(w)
 		return
 	case actFail:
-		resp := errorResponse(status, "injected failure")
-		if retryAfter != "" {
-			resp.header.Set("Retry-After", retryAfter)
+		resp := errorResponse(k.status, "injected failure")
+		if k.retryAfter != "" {
+			resp.header.Set("Retry-After", k.retryAfter)
 		}
 		info.Status = resp.status
 		s.record(info)
 		resp.write(w)
 		return
 	}
+	if resp := faultResponse(k.fault); resp != nil {
+		info.Status = resp.status
+		s.record(info)
+		resp.write(w)
+		return
+	}
 
-	resp := s.process(r, &info)
+	resp := s.process(r, &info, k.fault == FaultRejectAll)
 	if resp == nil { // the client gave up or the server is closing
 		s.record(info)
 		hangUp(w)
 		return
 	}
 	info.Status = resp.status
-	info.Truncated = truncate
+	info.Truncated = k.truncate
 	s.record(info)
-	if truncate {
+	if k.truncate {
 		resp.writeTruncated(w)
 		return
 	}
@@ -417,9 +548,33 @@ func (s *Server) record(info RequestInfo) {
 		"records", info.Records, "truncated", info.Truncated)
 }
 
-// process validates a request and, if valid, applies it. nil means no
-// answer.
-func (s *Server) process(r *http.Request, info *RequestInfo) *response {
+// faultResponse is the answer of a fault that does not look at the request,
+// or nil.
+func faultResponse(f Fault) *response {
+	switch f {
+	case FaultHTMLPage:
+		return &response{
+			status: http.StatusOK,
+			header: http.Header{"Content-Type": {"text/html; charset=utf-8"}, "Cache-Control": {"no-store"}},
+			body:   []byte(PortalPage),
+		}
+	case FaultEmpty:
+		return &response{status: http.StatusOK, header: http.Header{}}
+	case FaultWrongBatchID:
+		return jsonResponse(http.StatusOK, map[string]any{"batch_id": WrongBatchID, "accepted": 1})
+	case FaultRedirect:
+		return &response{
+			status: http.StatusFound,
+			header: http.Header{"Location": {RedirectURL}, "Content-Type": {"text/html; charset=utf-8"}},
+			body:   []byte(`<a href="` + RedirectURL + `">Found</a>.` + "\n"),
+		}
+	}
+	return nil
+}
+
+// process validates a request and, if valid, applies it (or, with
+// rejectAll, answers 400 RejectAllMessage). nil means no answer.
+func (s *Server) process(r *http.Request, info *RequestInfo, rejectAll bool) *response {
 	if r.URL.Path != Path {
 		return errorResponse(http.StatusNotFound, "no such path: use POST "+Path)
 	}
@@ -475,6 +630,9 @@ func (s *Server) process(r *http.Request, info *RequestInfo) *response {
 	if r.Context().Err() != nil {
 		return nil
 	}
+	if rejectAll {
+		return errorResponse(http.StatusBadRequest, RejectAllMessage)
+	}
 	return s.accept(b)
 }
 
@@ -489,8 +647,11 @@ func (s *Server) accept(b Batch) *response {
 		})
 	}
 	for _, rec := range b.Records {
-		if status, ok := s.rejects[rec.Key]; ok {
-			return jsonResponse(status, map[string]any{
+		if rule, ok := s.rejects[rec.Key]; ok {
+			if rule.msg != "" {
+				return errorResponse(rule.status, rule.msg)
+			}
+			return jsonResponse(rule.status, map[string]any{
 				"error": "record rejected", "key": rec.Key, "seq": rec.Seq,
 			})
 		}

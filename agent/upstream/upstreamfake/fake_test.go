@@ -399,3 +399,111 @@ func FuzzDecodeBatch(f *testing.F) {
 		}
 	})
 }
+
+// The fault answers are not acknowledgements, and a request answered with
+// one is never recorded as accepted.
+func TestFaultAnswers(t *testing.T) {
+	s := NewServer(t, Options{Token: token})
+	r := validReq(t, "b1", recs(1, 2))
+	for _, tc := range []struct {
+		fault  Fault
+		status int
+		check  func(h http.Header, body string) bool
+	}{
+		{FaultHTMLPage, 200, func(h http.Header, body string) bool {
+			return strings.HasPrefix(h.Get("Content-Type"), "text/html") && body == PortalPage
+		}},
+		{FaultEmpty, 200, func(h http.Header, body string) bool { return body == "" }},
+		{FaultWrongBatchID, 200, func(h http.Header, body string) bool {
+			var a struct {
+				BatchID string `json:"batch_id"`
+			}
+			return json.Unmarshal([]byte(body), &a) == nil && a.BatchID == WrongBatchID
+		}},
+		{FaultRedirect, 302, func(h http.Header, body string) bool { return h.Get("Location") == RedirectURL }},
+		{FaultRejectAll, 400, func(h http.Header, body string) bool {
+			return strings.Contains(body, `{"error":"agent_id not registered"}`)
+		}},
+	} {
+		t.Run(tc.fault.String(), func(t *testing.T) {
+			s.FaultNext(1, tc.fault)
+			// A client that does not follow redirects, as the forwarder.
+			hr, _ := http.NewRequest(r.method, s.URL()+r.path, bytes.NewReader(r.body))
+			for k, v := range r.header {
+				hr.Header.Set(k, v)
+			}
+			c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+			resp, err := c.Do(hr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.status || !tc.check(resp.Header, string(body)) {
+				t.Errorf("answer %d %v %q", resp.StatusCode, resp.Header, body)
+			}
+			if s.Accepted() != 0 || len(s.Records()) != 0 || len(s.Batches()) != 0 || len(s.Keys()) != 0 {
+				t.Errorf("a faulted request was recorded as accepted")
+			}
+		})
+	}
+	// FaultNext is used up: the batch is accepted with an echo; SetFault
+	// lasts until cleared.
+	if status, body := mustDo(t, s.URL(), r); status != 200 || !strings.Contains(body, `"batch_id":"b1"`) {
+		t.Fatalf("after the faults: %d %s", status, body)
+	}
+	if status, body := mustDo(t, s.URL(), r); status != 409 || !strings.Contains(body, `"batch_id":"b1"`) {
+		t.Fatalf("replay: %d %s, want a 409 echoing the batch", status, body)
+	}
+	s.SetFault(FaultRejectAll)
+	for range 2 {
+		if status, _ := mustDo(t, s.URL(), validReq(t, "b2", recs(3, 4))); status != 400 {
+			t.Fatalf("SetFault(FaultRejectAll): %d", status)
+		}
+	}
+	// FaultRejectAll still checks the token first, as the service would.
+	if status, _ := mustDo(t, s.URL(), validReq(t, "b2", recs(3, 4)).with("Authorization", "Bearer nope")); status != 401 {
+		t.Fatalf("wrong token under FaultRejectAll: %d", status)
+	}
+	s.SetFault(FaultNone)
+	if status, _ := mustDo(t, s.URL(), validReq(t, "b2", recs(3, 4))); status != 200 {
+		t.Fatalf("after SetFault(FaultNone): %d", status)
+	}
+	if n := s.Accepted(); n != 4 {
+		t.Errorf("accepted %d, want 4", n)
+	}
+	var got []int
+	for _, h := range s.History() {
+		got = append(got, h.Status)
+	}
+	if fmt.Sprint(got) != "[200 200 200 302 400 200 409 400 400 401 200]" {
+		t.Errorf("history %v", got)
+	}
+}
+
+func TestRejectWithMessage(t *testing.T) {
+	s := NewServer(t, Options{})
+	s.RejectWithMessage("moka/b/o/MOK2", 422, "invalid amount")
+	s.RejectWithMessage("moka/b/o/MOK3", 422, "invalid amount")
+	_, b2 := mustDo(t, s.URL(), validReq(t, "x", recs(2, 2)))
+	status, b3 := mustDo(t, s.URL(), validReq(t, "y", recs(3, 3)))
+	if status != 422 || b2 != b3 || b2 != `{"error":"invalid amount"}`+"\n" {
+		t.Fatalf("answers %q and %q, want the same one", b2, b3)
+	}
+	s.RejectWithMessage("moka/b/o/MOK2", 0, "")
+	s.Reject("moka/b/o/MOK3", 0)
+	if status, _ := mustDo(t, s.URL(), validReq(t, "z", recs(2, 3))); status != 200 {
+		t.Fatalf("after removing the rules: %d", status)
+	}
+}
+
+func TestParseFault(t *testing.T) {
+	for f := FaultNone; f <= FaultRejectAll; f++ {
+		if got, err := ParseFault(f.String()); err != nil || got != f {
+			t.Errorf("ParseFault(%q) = %v, %v", f.String(), got, err)
+		}
+	}
+	if _, err := ParseFault("portal"); err == nil {
+		t.Error("ParseFault accepted an unknown name")
+	}
+}
