@@ -198,7 +198,7 @@ func Run(ctx context.Context, opts Options) error {
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	a.watcher = configwatch.New(cfg.Path, cfg.SHA256, configwatch.Options{
-		Logger: log.With("component", "configwatch"),
+		Logger:    log.With("component", "configwatch"),
 		OnProblem: func(err error) { a.reject("file", configReadProblem(cfg.Path, err)) },
 	})
 	watchDone := make(chan struct{})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/pwbi/edge-agent/agent/checkout"
 	"github.com/pwbi/edge-agent/agent/config"
+	"github.com/pwbi/edge-agent/agent/health"
 	"github.com/pwbi/edge-agent/agent/localapi"
 	"github.com/pwbi/edge-agent/agent/version"
 )
@@ -182,31 +183,32 @@ func (a *Agent) applyCheckout(cfg *config.Config, ln net.Listener) {
 	}
 }
 
-// checkoutStatus fills checkout.open_orders and adds the gateway's
-// problems. Nothing secret goes in: no key, token or signature.
-func (a *Agent) checkoutStatus(s *localapi.Status, cfg *config.Config) {
-	if !cfg.Checkout.Enabled {
-		if a.co.gw != nil {
-			s.Checkout.OpenOrders = a.co.gw.Status().OpenOrders
+// checkoutStatus fills checkout.open_orders and returns the gateway's part
+// of the health input. Nothing secret goes in: no key, token or signature.
+func (a *Agent) checkoutStatus(s *localapi.Status, cfg *config.Config) health.Checkout {
+	h := health.Checkout{Enabled: cfg.Checkout.Enabled}
+	if a.co.gw == nil {
+		if cfg.Checkout.Enabled {
+			h.StartError = a.co.err
 		}
-		return
+		return h
+	}
+	gs := a.co.gw.Status()
+	s.Checkout.OpenOrders = gs.OpenOrders
+	if gs.LastError != "" && gs.OpenOrders > 0 {
+		h.RefreshError = gs.LastError
+	}
+	if !cfg.Checkout.Enabled {
+		return h
 	}
 	if ok, why := cfg.CheckoutConfigured(); !ok {
-		s.Problems = append(s.Problems, "checkout: "+why)
-	}
-	if a.co.gw == nil {
-		s.Problems = append(s.Problems, a.co.err)
-		return
+		h.Setup = why
 	}
 	a.co.mu.Lock()
 	bindErr := a.co.bindErr
 	a.co.mu.Unlock()
 	if bindErr != "" {
-		s.Problems = append(s.Problems, fmt.Sprintf("the checkout gateway cannot listen on %s: %s", cfg.Checkout.Listen, bindErr))
+		h.ListenError = fmt.Sprintf("the checkout gateway cannot listen on %s: %s", cfg.Checkout.Listen, bindErr)
 	}
-	gs := a.co.gw.Status()
-	s.Checkout.OpenOrders = gs.OpenOrders
-	if gs.LastError != "" && gs.OpenOrders > 0 {
-		s.Problems = append(s.Problems, "cannot refresh open Mokka orders: "+gs.LastError)
-	}
+	return h
 }

@@ -83,6 +83,7 @@ func mokaStatus(ms mokasync.Status, enabled bool) localapi.MokaStatus {
 			Name:         o.Name,
 			LastSyncAt:   localapi.TimePtr(o.LastSyncAt),
 			LastError:    o.LastError,
+			Failures:     o.Failures,
 			Transactions: o.Transactions,
 			Products:     o.Products,
 		})

@@ -195,13 +195,14 @@ func (a *Agent) restartMoka() {
 	a.mu.Unlock()
 }
 
-// oauthStatus adds the grant's state to a status being built: moka.oauth,
-// moka.needs_authorization, and a problem line until the syncer reports
-// one itself.
-func (a *Agent) oauthStatus(s *localapi.Status, ms mokasync.Status) {
+// oauthStatus adds the grant's state to a status being built (moka.oauth,
+// moka.needs_authorization) and says, until the syncer reports it itself,
+// what is wrong with the grant: setup when Moka was never connected,
+// refused when the grant or the client was refused (a person must act).
+func (a *Agent) oauthStatus(s *localapi.Status, ms mokasync.Status) (setup, refused string) {
 	cfg := a.config()
 	if !cfg.Moka.Enabled || cfg.Moka.API != config.MokaOAuth || a.mokaAuth == nil {
-		return
+		return "", ""
 	}
 	st := a.mokaAuth.tokens.State()
 	s.Moka.NeedsAuthorization = st.NeedsAuthorization
@@ -215,11 +216,13 @@ func (a *Agent) oauthStatus(s *localapi.Status, ms mokasync.Status) {
 		LastError:             st.LastError,
 		LastErrorAt:           localapi.TimePtr(st.LastErrorAt),
 	}
-	if st.Reason != "" && ms.Error == "" {
-		if ok, _ := cfg.MokaConfigured(); ok {
-			s.Problems = append(s.Problems, st.Reason)
-		}
+	switch {
+	case st.Reason == "" || ms.AuthError != "":
+		return "", ""
+	case st.NeedsAuthorization && st.AuthorizedAt.IsZero():
+		return st.Reason, ""
 	}
+	return "", st.Reason
 }
 
 var _ localapi.MokaAuthBackend = (*Agent)(nil)

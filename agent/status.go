@@ -2,14 +2,18 @@ package agent
 
 import (
 	"context"
-	"fmt"
 
+	"github.com/pwbi/edge-agent/agent/config"
+	"github.com/pwbi/edge-agent/agent/health"
 	"github.com/pwbi/edge-agent/agent/localapi"
+	"github.com/pwbi/edge-agent/agent/mokasync"
+	"github.com/pwbi/edge-agent/agent/upstream"
 	"github.com/pwbi/edge-agent/agent/version"
 )
 
 // Status implements localapi.Backend: the state a person or the tray sees.
-// Problems are short sentences for a person, in order of importance.
+// It gathers a snapshot of every part into a health.Input; health.Evaluate
+// is the one place that decides the state and the problems.
 func (a *Agent) Status(ctx context.Context) localapi.Status {
 	a.mu.Lock()
 	cfg, gen, loadedAt, cfgErr, paused, mokaErr := a.cfg, a.gen, a.loadedAt, a.cfgErr, a.paused, a.mokaErr
@@ -20,7 +24,6 @@ func (a *Agent) Status(ctx context.Context) localapi.Status {
 		Version:   version.String(),
 		AgentID:   cfg.Agent.ID,
 		StartedAt: localapi.TimePtr(a.started),
-		Problems:  []string{},
 		Config: localapi.ConfigStatus{
 			Path:            cfg.Path,
 			Generation:      gen,
@@ -33,35 +36,33 @@ func (a *Agent) Status(ctx context.Context) localapi.Status {
 			Listen:  cfg.Checkout.Listen,
 		},
 	}
-	if cfgErr != "" {
-		s.Problems = append(s.Problems, "the config file has an error; the previous settings stay in force: "+cfgErr)
+	in := health.Input{
+		Paused:          paused,
+		ConfigError:     cfgErr,
+		RestartRequired: restart,
+		Checkout:        a.checkoutStatus(&s, cfg), // checkout.go
 	}
-	if len(restart) > 0 {
-		s.Problems = append(s.Problems, fmt.Sprintf("restart the agent to apply: %v", restart))
-	}
-	a.checkoutStatus(&s, cfg) // checkout.open_orders and its problems (checkout.go)
 
 	ms := a.moka.Status()
 	s.Moka = mokaStatus(ms, cfg.Moka.Enabled)
-	a.oauthStatus(&s, ms) // moka.oauth and needs_authorization (mokaauth.go)
+	setup, refused := a.oauthStatus(&s, ms) // moka.oauth and needs_authorization (mokaauth.go)
+	in.Moka = mokaHealth(ms, cfg)
 	if ok, why := cfg.MokaConfigured(); cfg.Moka.Enabled {
 		s.Moka.Configured = ok && mokaErr == ""
 		switch {
 		case !ok:
-			s.Problems = append(s.Problems, why)
+			in.Moka.Setup = why
 		case mokaErr != "":
-			s.Problems = append(s.Problems, mokaErr)
+			in.Moka.Setup = mokaErr
+		case setup != "":
+			in.Moka.Setup = setup
+		case refused != "" && in.Moka.AuthRefused == "":
+			in.Moka.AuthRefused = refused
 		}
-	}
-	if ms.Error != "" {
-		s.Problems = append(s.Problems, ms.Error)
-	}
-	if ms.Full {
-		s.Problems = append(s.Problems, "the buffer is full: Moka polling is paused until the upstream takes records")
 	}
 
 	if qs, err := a.store.Stats(); err != nil {
-		s.Problems = append(s.Problems, "cannot read the buffer: "+err.Error())
+		in.Store.ReadError = err.Error()
 	} else {
 		s.Queue = localapi.QueueStatus{
 			Pending:         qs.Pending,
@@ -71,13 +72,23 @@ func (a *Agent) Status(ctx context.Context) localapi.Status {
 			Full:            ms.Full,
 		}
 		s.Store.FileSize = qs.FileSize
-		if qs.DeadLetters > 0 {
-			s.Problems = append(s.Problems, fmt.Sprintf("%d record(s) were set aside (see `pwbi-agent queue dead`)", qs.DeadLetters))
-		}
+		in.Store.DeadLetters = qs.DeadLetters
 	}
 	if q, ok := a.store.Quarantine(); ok {
 		s.Store.Quarantine = &localapi.QuarantineStatus{CorruptPath: q.CorruptPath, Reason: q.Reason, At: q.At}
-		s.Problems = append(s.Problems, "the database was damaged and has been replaced; sales are fetched again from Moka")
+		in.Store.Quarantined = true
+	}
+	if err := a.store.WriteErr(); err != nil {
+		in.Store.WriteError = err.Error()
+		in.Store.DiskFull = diskFull(err)
+	}
+	// The store forgets a write failure at the next commit, and small
+	// writes (sync state, acks) may commit on a full disk: an outlet whose
+	// records could not be stored says so until its next good poll.
+	for _, o := range ms.Outlets {
+		if o.ErrorKind == mokasync.KindStorage && o.Err != nil && diskFull(o.Err) && !in.Store.DiskFull {
+			in.Store.WriteError, in.Store.DiskFull = o.Err.Error(), true
+		}
 	}
 
 	us := a.fwd.Status()
@@ -86,26 +97,65 @@ func (a *Agent) Status(ctx context.Context) localapi.Status {
 		Online:        us.Online,
 		LastSuccessAt: localapi.TimePtr(us.LastSuccessAt),
 		LastError:     us.LastError,
+		Problem:       us.Problem,
 		NextRetryAt:   localapi.TimePtr(us.NextRetryAt),
 		Delivered:     us.Delivered,
 	}
-	if !us.Configured {
-		s.Problems = append(s.Problems, "upstream.url is not set: records are kept in the local buffer only")
-	} else if us.LastError != "" && !us.Online {
-		s.Problems = append(s.Problems, "cannot reach the PWBI cloud: "+us.LastError)
-	}
+	in.Sinks = append(in.Sinks, upstreamHealth(us))
 
-	switch {
-	case paused:
-		s.State = localapi.StatePaused
-	case cfgErr != "" || ms.Error != "":
-		s.State = localapi.StateError
-	case us.Configured && !us.Online && !us.LastAttemptAt.IsZero():
-		s.State = localapi.StateOffline
-	case us.Sending || ms.Polling || (ms.Import != nil && ms.Import.Running):
-		s.State = localapi.StateSyncing
-	default:
-		s.State = localapi.StateOK
-	}
+	state, problems := health.Evaluate(in)
+	s.State = string(state)
+	s.Problems = health.Texts(problems)
 	return s
+}
+
+// mokaHealth is the syncer's part of the health input.
+func mokaHealth(ms mokasync.Status, cfg *config.Config) health.Moka {
+	m := health.Moka{
+		Enabled:       cfg.Moka.Enabled,
+		AuthRefused:   ms.AuthError,
+		PollError:     ms.PollError,
+		PollErrorKind: errorKind(ms.PollErrorKind),
+		PollFailures:  ms.PollFailures,
+		Full:          ms.Full,
+		Busy:          ms.Polling || (ms.Import != nil && ms.Import.Running),
+	}
+	for _, o := range ms.Outlets {
+		if o.Failures == 0 {
+			continue
+		}
+		m.Outlets = append(m.Outlets, health.Outlet{
+			ID: o.ID, Name: o.Name, Error: o.LastError, Kind: errorKind(o.ErrorKind), Failures: o.Failures,
+		})
+	}
+	return m
+}
+
+func errorKind(k mokasync.ErrorKind) health.ErrorKind {
+	switch k {
+	case mokasync.KindTransient:
+		return health.KindTransient
+	case mokasync.KindStorage:
+		return health.KindStorage
+	}
+	return health.KindOther
+}
+
+// upstreamHealth is the HTTP upstream's part of the health input.
+func upstreamHealth(us upstream.Status) health.Sink {
+	h := health.Sink{
+		Name:         "the PWBI cloud",
+		Configured:   us.Configured,
+		Unconfigured: "upstream.url is not set: records are kept in the local buffer only",
+		Problem:      us.Problem,
+		LastError:    us.LastError,
+		Busy:         us.Sending,
+	}
+	switch us.Health {
+	case upstream.HealthOffline:
+		h.Health = health.SinkOffline
+	case upstream.HealthError:
+		h.Health = health.SinkError
+	}
+	return h
 }

@@ -156,8 +156,8 @@ type Sink struct {
 	// (empty: nothing to say).
 	Unconfigured string
 	Health       SinkHealth
-	// Problem says what is wrong in a sentence; LastError is the technical
-	// error, used when Problem is empty.
+	// Problem says what is wrong in a whole sentence that names the sink;
+	// LastError is the technical error, used when Problem is empty.
 	Problem   string
 	LastError string
 	Busy      bool
@@ -221,15 +221,21 @@ func Evaluate(in Input) (State, []Problem) {
 			continue
 		}
 		configured++
-		why := s.Problem
-		if why == "" {
-			why = s.LastError
-		}
+		// A sink's Problem is a whole sentence that names it; a bare
+		// technical error gets the sink's name in front.
 		switch s.Health {
 		case SinkError:
-			add(Blocking, "%s: %s", s.Name, orElse(why, "refuses the records"))
+			if s.Problem != "" {
+				add(Blocking, "%s", s.Problem)
+			} else {
+				add(Blocking, "%s refuses the records: %s", s.Name, orElse(s.LastError, "no reason given"))
+			}
 		case SinkOffline:
-			add(Retrying, "cannot reach %s: %s", s.Name, orElse(why, "no answer"))
+			if s.Problem != "" {
+				add(Retrying, "%s", s.Problem)
+			} else {
+				add(Retrying, "cannot reach %s: %s", s.Name, orElse(s.LastError, "no answer"))
+			}
 		}
 	}
 	if in.Moka.Full {

@@ -83,12 +83,15 @@ type MokaOAuthStatus struct {
 
 // OutletStatus is the sync state of one outlet.
 type OutletStatus struct {
-	ID           string     `json:"id"`
-	Name         string     `json:"name"`
-	LastSyncAt   *time.Time `json:"last_sync_at"`
-	LastError    string     `json:"last_error"`
-	Transactions int64      `json:"transactions"`
-	Products     int64      `json:"products"`
+	ID         string     `json:"id"`
+	Name       string     `json:"name"`
+	LastSyncAt *time.Time `json:"last_sync_at"`
+	LastError  string     `json:"last_error"`
+	// Failures counts the polls in a row in which the outlet failed (since
+	// the agent started); 0 when its last poll went well.
+	Failures     int   `json:"failures"`
+	Transactions int64 `json:"transactions"`
+	Products     int64 `json:"products"`
 }
 
 // ImportStatus is the progress of a historical import.
@@ -120,8 +123,12 @@ type UpstreamStatus struct {
 	Online        bool       `json:"online"`
 	LastSuccessAt *time.Time `json:"last_success_at"`
 	LastError     string     `json:"last_error"`
-	NextRetryAt   *time.Time `json:"next_retry_at"`
-	Delivered     uint64     `json:"delivered"`
+	// Problem says in a sentence what is wrong while delivery does not work
+	// (a refused token, a Wi-Fi login page answering instead of the cloud);
+	// empty when it works.
+	Problem     string     `json:"problem"`
+	NextRetryAt *time.Time `json:"next_retry_at"`
+	Delivered   uint64     `json:"delivered"`
 }
 
 // CheckoutStatus describes the Mokka checkout gateway.

@@ -198,9 +198,11 @@ type OutletStatus struct {
 	Transactions int64 // transactions buffered (new or changed) since the first sync
 	Products     int64
 	// Failures counts the polls in a row (since the agent started) in
-	// which this outlet failed; ErrorKind is the kind of the last failure.
+	// which this outlet failed; ErrorKind is the kind of the last failure
+	// and Err the failure itself (nil when the last poll went well).
 	Failures  int
 	ErrorKind ErrorKind
+	Err       error
 }
 
 // ErrorKind says who can cure a failed poll.
@@ -276,6 +278,7 @@ func Kind(err error) ErrorKind {
 
 // failure is a run of failed polls.
 type failure struct {
+	err  error
 	msg  string
 	kind ErrorKind
 	n    int
@@ -283,7 +286,7 @@ type failure struct {
 
 // next counts one more failure with err.
 func (f failure) next(err error) failure {
-	return failure{msg: err.Error(), kind: Kind(err), n: f.n + 1}
+	return failure{err: err, msg: err.Error(), kind: Kind(err), n: f.n + 1}
 }
 
 // ImportStatus is the progress of a historical import.
@@ -429,7 +432,7 @@ func (s *Syncer) Status() Status {
 	for _, id := range ids {
 		os := OutletStatus{ID: id, Name: names[id]}
 		if f, ok := failing[id]; ok {
-			os.Failures, os.ErrorKind = f.n, f.kind
+			os.Failures, os.ErrorKind, os.Err = f.n, f.kind, f.err
 		}
 		if tx, ok, _ := s.sink.SourceState(source(biz, id, "transactions")); ok {
 			os.LastSyncAt, os.LastError = tx.LastSyncAt, tx.LastError
