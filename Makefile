@@ -121,7 +121,7 @@ demo: build
 	@./scripts/demo.sh $(BIN) $(DEMO_DIR)
 
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./store/ ./agent/upstream/ ./agent/mokapos/ ./agent/unified/
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./store/ ./agent/deliver/ ./agent/moka/apikey/ ./agent/unified/
 
 lint: deps
 	gofmt -l . | tee /dev/stderr | (! read -r _)
@@ -130,8 +130,8 @@ lint: deps
 fuzz: deps
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./agent/config/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeRecord -fuzztime 30s ./store/
-	$(GO) test -run '^$$' -fuzz FuzzRetryAfter -fuzztime 30s ./agent/upstream/
-	$(GO) test -run '^$$' -fuzz FuzzMapTransaction -fuzztime 30s ./agent/mokapos/
+	$(GO) test -run '^$$' -fuzz FuzzRetryAfter -fuzztime 30s ./agent/deliver/httpsink/
+	$(GO) test -run '^$$' -fuzz FuzzMapTransaction -fuzztime 30s ./agent/moka/apikey/
 
 clean:
 	rm -rf $(BIN) $(DIST) $(DEMO_DIR)

@@ -38,11 +38,11 @@ import (
 
 	"github.com/pwbi/edge-agent/agent/config"
 	"github.com/pwbi/edge-agent/agent/configwatch"
+	"github.com/pwbi/edge-agent/agent/deliver"
 	"github.com/pwbi/edge-agent/agent/localapi"
 	"github.com/pwbi/edge-agent/agent/logging"
 	"github.com/pwbi/edge-agent/agent/metrics"
-	"github.com/pwbi/edge-agent/agent/mokasync"
-	"github.com/pwbi/edge-agent/agent/upstream"
+	"github.com/pwbi/edge-agent/agent/moka"
 	"github.com/pwbi/edge-agent/agent/version"
 	"github.com/pwbi/edge-agent/store"
 )
@@ -72,8 +72,8 @@ type Agent struct {
 	logs    *logging.Logger
 	log     *slog.Logger
 	store   *store.Store
-	fwd     *upstream.Forwarder
-	moka    *mokasync.Syncer
+	fwd     *deliver.Forwarder
+	moka    *moka.Syncer
 	metrics *metrics.Metrics
 	hc      *http.Client
 	watcher *configwatch.Watcher
@@ -159,12 +159,10 @@ func Run(ctx context.Context, opts Options) error {
 		apiFatal: make(chan error, 1),
 	}
 	a.wireMetrics()
-	a.fwd = upstream.New(st, upstreamConfig(cfg), upstream.Options{
-		Client:    a.hc,
-		Clock:     clockwork.NewRealClock(),
-		Logger:    log.With("component", "upstream"),
-		UserAgent: "pwbi-agent/" + version.String(),
-		OnResult:  a.metrics.ObserveUpstream,
+	a.fwd = deliver.New(st, a.upstreamSink(cfg), deliverConfig(cfg), deliver.Options{
+		Clock:    clockwork.NewRealClock(),
+		Logger:   log.With("component", "upstream"),
+		OnResult: observeDelivery(a.metrics),
 	})
 	a.setupMoka(cfg)
 	a.metrics.SetConfig(a.gen, true)
@@ -343,15 +341,4 @@ func (a *Agent) config() *config.Config {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.cfg
-}
-
-func upstreamConfig(cfg *config.Config) upstream.Config {
-	return upstream.Config{
-		URL:           cfg.Upstream.URL,
-		Token:         cfg.Upstream.Token.Value(),
-		AgentID:       cfg.Agent.ID,
-		BatchSize:     cfg.Upstream.BatchSize,
-		FlushInterval: cfg.Upstream.FlushInterval.Duration,
-		Timeout:       cfg.Upstream.Timeout.Duration,
-	}
 }

@@ -9,8 +9,8 @@ import (
 
 	"github.com/pwbi/edge-agent/agent/config"
 	"github.com/pwbi/edge-agent/agent/localapi"
-	"github.com/pwbi/edge-agent/agent/mokapos"
-	"github.com/pwbi/edge-agent/agent/mokasync"
+	"github.com/pwbi/edge-agent/agent/moka"
+	"github.com/pwbi/edge-agent/agent/moka/apikey"
 )
 
 // setupMoka builds the Moka syncer for cfg. A disabled or unconfigured Moka
@@ -20,7 +20,7 @@ func (a *Agent) setupMoka(cfg *config.Config) {
 	a.setupMokaAuth() // the oauth dialect's token manager (mokaauth.go)
 	conn, why := a.mokaConnector(cfg)
 	a.mokaErr = why
-	a.moka = mokasync.New(conn, a.store, syncConfig(cfg), mokasync.Options{
+	a.moka = moka.New(conn, a.store, syncConfig(cfg), moka.Options{
 		Clock:  clockwork.NewRealClock(),
 		Logger: a.log.With("component", "moka"),
 		OnFull: a.metrics.SetPollingPaused,
@@ -28,8 +28,8 @@ func (a *Agent) setupMoka(cfg *config.Config) {
 	})
 }
 
-func syncConfig(cfg *config.Config) mokasync.Config {
-	return mokasync.Config{
+func syncConfig(cfg *config.Config) moka.Config {
+	return moka.Config{
 		BusinessID:          cfg.Moka.BusinessID,
 		Outlets:             cfg.Moka.Outlets,
 		Location:            cfg.Moka.Location(),
@@ -43,7 +43,7 @@ func syncConfig(cfg *config.Config) mokasync.Config {
 // the reason there is none. With api = "oauth" the connector exists even
 // before anyone connected Moka: it then reports "needs authorization"
 // without a request, and the syncer waits.
-func (a *Agent) mokaConnector(cfg *config.Config) (mokasync.Connector, string) {
+func (a *Agent) mokaConnector(cfg *config.Config) (moka.Connector, string) {
 	if !cfg.Moka.Enabled {
 		return nil, ""
 	}
@@ -52,13 +52,13 @@ func (a *Agent) mokaConnector(cfg *config.Config) (mokasync.Connector, string) {
 	}
 	switch cfg.Moka.API {
 	case config.MokaAPIKey:
-		client := mokapos.NewClient(mokapos.ClientConfig{
+		client := apikey.NewClient(apikey.ClientConfig{
 			BaseURL:           cfg.Moka.BaseURL,
 			APIKey:            cfg.Moka.APIKey.Value(),
 			BusinessID:        cfg.Moka.BusinessID,
 			RequestsPerMinute: cfg.Moka.RequestsPerMinute,
-		}, mokapos.ClientOptions{HTTP: a.hc, Logger: a.log.With("component", "moka"), OnRequest: a.metrics.ObserveMokaRequest})
-		return mokapos.NewConnector(client, mokapos.MapContext{
+		}, apikey.ClientOptions{HTTP: a.hc, Logger: a.log.With("component", "moka"), OnRequest: a.metrics.ObserveMokaRequest})
+		return apikey.NewConnector(client, apikey.MapContext{
 			BusinessID: cfg.Moka.BusinessID,
 			Currency:   cfg.Moka.Currency,
 			Location:   cfg.Moka.Location(),
@@ -70,7 +70,7 @@ func (a *Agent) mokaConnector(cfg *config.Config) (mokasync.Connector, string) {
 	}
 }
 
-func mokaStatus(ms mokasync.Status, enabled bool) localapi.MokaStatus {
+func mokaStatus(ms moka.Status, enabled bool) localapi.MokaStatus {
 	out := localapi.MokaStatus{
 		Enabled:    enabled,
 		Outlets:    []localapi.OutletStatus{},

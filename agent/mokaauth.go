@@ -12,9 +12,8 @@ import (
 	"github.com/pwbi/edge-agent/agent/config"
 	"github.com/pwbi/edge-agent/agent/localapi"
 	"github.com/pwbi/edge-agent/agent/metrics"
-	"github.com/pwbi/edge-agent/agent/mokaoauth"
-	"github.com/pwbi/edge-agent/agent/mokapos"
-	"github.com/pwbi/edge-agent/agent/mokasync"
+	"github.com/pwbi/edge-agent/agent/moka"
+	"github.com/pwbi/edge-agent/agent/moka/oauth"
 )
 
 // exchangeTimeout bounds the code exchange of a callback, within the local
@@ -28,8 +27,8 @@ const exchangeTimeout = 45 * time.Second
 // The grant lives in the store (collection "moka_oauth"), never in the
 // config file.
 type mokaAuth struct {
-	tokens *mokaoauth.Tokens
-	authz  *mokaoauth.Authorizer
+	tokens *oauth.Tokens
+	authz  *oauth.Authorizer
 
 	refreshes      *prometheus.CounterVec // result
 	authorizations *prometheus.CounterVec // result
@@ -39,7 +38,7 @@ type mokaAuth struct {
 // called once, by setupMoka.
 func (a *Agent) setupMokaAuth() {
 	m := &mokaAuth{
-		authz: mokaoauth.NewAuthorizer(nil),
+		authz: oauth.NewAuthorizer(nil),
 		refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metrics.Namespace, Name: "moka_token_refreshes_total",
 			Help: "Refreshes of the Moka Open API access token, by result: ok, error (will be tried again), " +
@@ -50,13 +49,13 @@ func (a *Agent) setupMokaAuth() {
 			Help: "Completed \"Connect Moka\" authorizations, by result: ok or error.",
 		}, []string{"result"}),
 	}
-	for _, r := range []string{mokaoauth.RefreshOK, mokaoauth.RefreshError, mokaoauth.RefreshRevoked} {
+	for _, r := range []string{oauth.RefreshOK, oauth.RefreshError, oauth.RefreshRevoked} {
 		m.refreshes.WithLabelValues(r)
 	}
 	for _, r := range []string{metrics.ResultOK, metrics.ResultError} {
 		m.authorizations.WithLabelValues(r)
 	}
-	m.tokens = mokaoauth.NewTokens(mokaoauth.NewDocStore(a.store), mokaoauth.TokensConfig{}, mokaoauth.TokensOptions{
+	m.tokens = oauth.NewTokens(oauth.NewDocStore(a.store), oauth.TokensConfig{}, oauth.TokensOptions{
 		OnRefresh: func(result string) { m.refreshes.WithLabelValues(result).Inc() },
 	})
 	needsAuth := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -81,30 +80,30 @@ func (a *Agent) setupMokaAuth() {
 // oauthConnector builds the oauth dialect's connector for cfg: a fresh
 // client and limiter, and the agent's token manager reconfigured to use the
 // same limiter (token requests count against requests_per_minute too).
-func (a *Agent) oauthConnector(cfg *config.Config) (mokasync.Connector, string) {
+func (a *Agent) oauthConnector(cfg *config.Config) (moka.Connector, string) {
 	m := cfg.Moka
 	log := a.log.With("component", "moka")
-	lim := mokapos.NewLimiter(m.RequestsPerMinute)
-	opts := mokapos.ClientOptions{
+	lim := oauth.NewLimiter(m.RequestsPerMinute)
+	opts := oauth.ClientOptions{
 		HTTP: a.hc, Logger: log, Limiter: lim,
 		OnRequest: a.metrics.ObserveMokaRequest, OnWait: a.metrics.ObserveMokaWait,
 	}
 	topts := opts
 	topts.MaxRetries = 3
-	a.mokaAuth.tokens.Reconfigure(tokensConfig(cfg), mokapos.NewPacer(topts, m.RequestsPerMinute))
-	client, err := mokaoauth.NewClient(mokaoauth.ClientConfig{BaseURL: m.BaseURL, RequestsPerMinute: m.RequestsPerMinute}, a.mokaAuth.tokens, opts)
+	a.mokaAuth.tokens.Reconfigure(tokensConfig(cfg), oauth.NewPacer(topts, m.RequestsPerMinute))
+	client, err := oauth.NewClient(oauth.ClientConfig{BaseURL: m.BaseURL, RequestsPerMinute: m.RequestsPerMinute}, a.mokaAuth.tokens, opts)
 	if err != nil {
 		return nil, err.Error()
 	}
-	return mokaoauth.NewConnector(client, mokapos.MapContext{
+	return oauth.NewConnector(client, oauth.MapContext{
 		BusinessID: m.BusinessID, // "" means: the authorized account's business
 		Currency:   m.Currency,
 		Location:   m.Location(),
 	}), ""
 }
 
-func tokensConfig(cfg *config.Config) mokaoauth.TokensConfig {
-	return mokaoauth.TokensConfig{
+func tokensConfig(cfg *config.Config) oauth.TokensConfig {
+	return oauth.TokensConfig{
 		TokenURL:     cfg.Moka.TokenEndpoint(),
 		ClientID:     cfg.Moka.ClientID,
 		ClientSecret: cfg.Moka.ClientSecret.Value(),
@@ -137,7 +136,7 @@ func (a *Agent) MokaAuthorize(ctx context.Context) (localapi.MokaAuthorization, 
 		return localapi.MokaAuthorization{}, &localapi.BadRequestError{Err: errors.New(why)}
 	}
 	redirect := a.redirectURI(cfg)
-	u, exp, err := a.mokaAuth.authz.Start(mokaoauth.AuthorizeRequest{
+	u, exp, err := a.mokaAuth.authz.Start(oauth.AuthorizeRequest{
 		Endpoint: cfg.Moka.AuthorizeEndpoint(), ClientID: cfg.Moka.ClientID, RedirectURI: redirect,
 	})
 	if err != nil {
@@ -158,12 +157,12 @@ func (a *Agent) MokaCallback(ctx context.Context, cb localapi.MokaCallback) erro
 	}
 	redirect, ok := m.authz.Consume(cb.State)
 	if !ok {
-		return fail(&localapi.BadRequestError{Err: fmt.Errorf("%w: this authorization link has expired or was already used", mokaoauth.ErrBadState)})
+		return fail(&localapi.BadRequestError{Err: fmt.Errorf("%w: this authorization link has expired or was already used", oauth.ErrBadState)})
 	}
 	if cb.Error != "" {
-		msg := "moka did not grant access (" + mokaoauth.RedactText(cb.Error) + ")"
+		msg := "moka did not grant access (" + oauth.RedactText(cb.Error) + ")"
 		if cb.ErrorDescription != "" {
-			msg += ": " + mokaoauth.RedactText(cb.ErrorDescription)
+			msg += ": " + oauth.RedactText(cb.ErrorDescription)
 		}
 		return fail(&localapi.BadRequestError{Err: errors.New(msg)})
 	}
@@ -199,7 +198,7 @@ func (a *Agent) restartMoka() {
 // moka.needs_authorization) and says, until the syncer reports it itself,
 // what is wrong with the grant: setup when Moka was never connected,
 // refused when the grant or the client was refused (a person must act).
-func (a *Agent) oauthStatus(s *localapi.Status, ms mokasync.Status) (setup, refused string) {
+func (a *Agent) oauthStatus(s *localapi.Status, ms moka.Status) (setup, refused string) {
 	cfg := a.config()
 	if !cfg.Moka.Enabled || cfg.Moka.API != config.MokaOAuth || a.mokaAuth == nil {
 		return "", ""

@@ -4,10 +4,10 @@ import (
 	"context"
 
 	"github.com/pwbi/edge-agent/agent/config"
+	"github.com/pwbi/edge-agent/agent/deliver"
 	"github.com/pwbi/edge-agent/agent/health"
 	"github.com/pwbi/edge-agent/agent/localapi"
-	"github.com/pwbi/edge-agent/agent/mokasync"
-	"github.com/pwbi/edge-agent/agent/upstream"
+	"github.com/pwbi/edge-agent/agent/moka"
 	"github.com/pwbi/edge-agent/agent/version"
 )
 
@@ -86,7 +86,7 @@ func (a *Agent) Status(ctx context.Context) localapi.Status {
 	// writes (sync state, acks) may commit on a full disk: an outlet whose
 	// records could not be stored says so until its next good poll.
 	for _, o := range ms.Outlets {
-		if o.ErrorKind == mokasync.KindStorage && o.Err != nil && diskFull(o.Err) && !in.Store.DiskFull {
+		if o.ErrorKind == moka.KindStorage && o.Err != nil && diskFull(o.Err) && !in.Store.DiskFull {
 			in.Store.WriteError, in.Store.DiskFull = o.Err.Error(), true
 		}
 	}
@@ -110,7 +110,7 @@ func (a *Agent) Status(ctx context.Context) localapi.Status {
 }
 
 // mokaHealth is the syncer's part of the health input.
-func mokaHealth(ms mokasync.Status, cfg *config.Config) health.Moka {
+func mokaHealth(ms moka.Status, cfg *config.Config) health.Moka {
 	m := health.Moka{
 		Enabled:       cfg.Moka.Enabled,
 		AuthRefused:   ms.AuthError,
@@ -131,18 +131,18 @@ func mokaHealth(ms mokasync.Status, cfg *config.Config) health.Moka {
 	return m
 }
 
-func errorKind(k mokasync.ErrorKind) health.ErrorKind {
+func errorKind(k moka.ErrorKind) health.ErrorKind {
 	switch k {
-	case mokasync.KindTransient:
+	case moka.KindTransient:
 		return health.KindTransient
-	case mokasync.KindStorage:
+	case moka.KindStorage:
 		return health.KindStorage
 	}
 	return health.KindOther
 }
 
 // upstreamHealth is the HTTP upstream's part of the health input.
-func upstreamHealth(us upstream.Status) health.Sink {
+func upstreamHealth(us deliver.Status) health.Sink {
 	h := health.Sink{
 		Name:         "the PWBI cloud",
 		Configured:   us.Configured,
@@ -152,9 +152,9 @@ func upstreamHealth(us upstream.Status) health.Sink {
 		Busy:         us.Sending,
 	}
 	switch us.Health {
-	case upstream.HealthOffline:
+	case deliver.HealthOffline:
 		h.Health = health.SinkOffline
-	case upstream.HealthError:
+	case deliver.HealthError:
 		h.Health = health.SinkError
 	}
 	return h

@@ -12,7 +12,7 @@ import (
 
 	"github.com/pwbi/edge-agent/agent/config"
 	"github.com/pwbi/edge-agent/agent/localapi"
-	"github.com/pwbi/edge-agent/agent/mokapos"
+	"github.com/pwbi/edge-agent/agent/moka/apikey"
 )
 
 // Doctor thresholds.
@@ -162,13 +162,13 @@ func checkMoka(ctx context.Context, cfg *config.Config) (bool, string) {
 			return true, "authorized for business " + o.BusinessID
 		}
 	}
-	c := mokapos.NewClient(mokapos.ClientConfig{
+	c := apikey.NewClient(apikey.ClientConfig{
 		BaseURL: cfg.Moka.BaseURL, APIKey: cfg.Moka.APIKey.Value(), BusinessID: cfg.Moka.BusinessID,
 		RequestsPerMinute: cfg.Moka.RequestsPerMinute,
-	}, mokapos.ClientOptions{MaxRetries: 1})
+	}, apikey.ClientOptions{MaxRetries: 1})
 	outlets, err := c.Outlets(ctx)
 	if err != nil {
-		if errors.Is(err, mokapos.ErrUnauthorized) {
+		if errors.Is(err, apikey.ErrUnauthorized) {
 			return false, "Moka rejected the API key (moka.api_key)"
 		}
 		return false, err.Error()

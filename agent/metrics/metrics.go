@@ -4,16 +4,18 @@
 // Everything lives on the agent's own registry, never on the global default
 // one, so tests and several agents in one process do not share counters.
 // The agent wires the Observe/Set methods to its components' callbacks
-// (mokapos.ClientOptions.OnRequest, mokasync.Options.OnPoll and OnFull,
-// upstream.Options.OnResult, the config reloader) and gives the queue gauges
+// (apikey.ClientOptions.OnRequest, moka.Options.OnPoll and OnFull,
+// deliver.Options.OnResult, the config reloader) and gives the queue gauges
 // a source with [Metrics.SetQueueSource].
 //
 // Labels carry only bounded, non-secret values: URL paths without their
 // query and with ids replaced, status classes, outcomes, record kinds. Never
 // a token, a record key or customer data.
 //
-// This package may import the components whose result types it records
-// (agent/upstream); none of them may import it.
+// This package is a leaf: it imports no feature package of the agent, and
+// no feature package imports it. Its methods take plain values; the agent's
+// composition root translates each component's results into them (for the
+// delivery loop's results: agent/metricswire.go).
 package metrics
 
 import (
@@ -27,8 +29,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/pwbi/edge-agent/agent/upstream"
 )
 
 // Namespace prefixes every agent metric name.
@@ -250,7 +250,7 @@ func (m *Metrics) SetQueueSource(f func() QueueStats) {
 }
 
 // ObserveMokaRequest records one HTTP attempt to Moka. Its signature fits
-// mokapos.ClientOptions.OnRequest: path is the URL path (a query, if any,
+// apikey.ClientOptions.OnRequest: path is the URL path (a query, if any,
 // is dropped), status is 0 when no response arrived.
 func (m *Metrics) ObserveMokaRequest(path string, status int, dur time.Duration) {
 	if m == nil {
@@ -261,7 +261,7 @@ func (m *Metrics) ObserveMokaRequest(path string, status int, dur time.Duration)
 }
 
 // ObserveMokaWait records a pause between Moka requests. Its signature fits
-// mokapos.ClientOptions.OnWait.
+// oauth.ClientOptions.OnWait.
 func (m *Metrics) ObserveMokaWait(reason string, d time.Duration) {
 	if m == nil {
 		return
@@ -271,7 +271,7 @@ func (m *Metrics) ObserveMokaWait(reason string, d time.Duration) {
 }
 
 // ObservePoll records a poll of all outlets. Its signature fits
-// mokasync.Options.OnPoll.
+// moka.Options.OnPoll.
 func (m *Metrics) ObservePoll(ok bool) {
 	if m == nil {
 		return
@@ -293,7 +293,7 @@ func (m *Metrics) AddBuffered(kind string, n int) {
 }
 
 // SetPollingPaused records whether polling is paused because the buffer is
-// full. Its signature fits mokasync.Options.OnFull.
+// full. Its signature fits moka.Options.OnFull.
 func (m *Metrics) SetPollingPaused(paused bool) {
 	if m == nil {
 		return
@@ -301,24 +301,12 @@ func (m *Metrics) SetPollingPaused(paused bool) {
 	m.PollingPaused.Set(b2f(paused))
 }
 
-// ObserveUpstream records one attempt of the forwarder. Its signature fits
-// upstream.Options.OnResult. Canceled attempts (the agent stopping) are not
-// counted.
-func (m *Metrics) ObserveUpstream(r upstream.Result) {
-	if m == nil || r.Outcome == upstream.OutcomeCanceled {
-		return
-	}
-	delivered := 0
-	if r.Outcome == upstream.OutcomeAccepted {
-		delivered = r.Records
-	}
-	m.ObserveUpstreamBatch(r.Outcome.String(), delivered, r.DeadLettered, r.Online, r.Latency)
-}
-
-// ObserveUpstreamBatch records one attempt to send a batch of records:
-// outcome is one of the Outcome constants; delivered and deadLettered count
-// the records the attempt delivered and set aside; online is whether the
-// upstream acknowledged (a 401 or a captive portal's page is not online).
+// ObserveUpstreamBatch records one attempt to send a batch of records to the
+// upstream: outcome is one of the Outcome constants; delivered and
+// deadLettered count the records the attempt delivered and set aside;
+// online is whether the upstream acknowledged (a 401 or a captive portal's
+// page is not online). Attempts abandoned because the agent is stopping are
+// not meant to be recorded.
 func (m *Metrics) ObserveUpstreamBatch(outcome string, delivered, deadLettered int, online bool, latency time.Duration) {
 	if m == nil {
 		return

@@ -1,7 +1,6 @@
 package metrics
 
 import (
-	"errors"
 	"io"
 	"net/http/httptest"
 	"strings"
@@ -13,8 +12,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
-
-	"github.com/pwbi/edge-agent/agent/upstream"
 )
 
 // scrape returns the text exposition, as Prometheus would fetch it.
@@ -53,9 +50,8 @@ func TestExposition(t *testing.T) {
 	m.ObservePoll(false)
 	m.AddBuffered("transaction", 7)
 	m.SetPollingPaused(true)
-	m.ObserveUpstream(upstream.Result{BatchID: "b-1", Records: 50, StatusCode: 200, Latency: 200 * time.Millisecond, Outcome: upstream.OutcomeAccepted})
-	m.ObserveUpstream(upstream.Result{BatchID: "b-2", Records: 1, DeadLettered: 1, Online: true, StatusCode: 422, Outcome: upstream.OutcomeDeadLettered, Err: errors.New("bad record k-secret")})
-	m.ObserveUpstream(upstream.Result{BatchID: "b-3", Records: 9, Outcome: upstream.OutcomeCanceled})
+	m.ObserveUpstreamBatch(OutcomeAccepted, 50, 0, false, 200*time.Millisecond)
+	m.ObserveUpstreamBatch(OutcomeDeadLettered, 0, 1, true, 0)
 	m.SetConfig(1, true) // at start: not a reload
 	m.SetConfig(1, false)
 	m.SetConfig(2, true)
@@ -193,7 +189,7 @@ func TestNilMetricsIsANoOp(t *testing.T) {
 	m.ObservePoll(true)
 	m.AddBuffered("transaction", 1)
 	m.SetPollingPaused(true)
-	m.ObserveUpstream(upstream.Result{Outcome: upstream.OutcomeAccepted})
+	m.ObserveUpstreamBatch(OutcomeAccepted, 1, 0, true, time.Second)
 	m.SetUpstreamOnline(true)
 	m.SetConfig(1, true)
 	m.SetQueueSource(func() QueueStats { return QueueStats{} })
@@ -206,23 +202,24 @@ func TestNilMetricsIsANoOp(t *testing.T) {
 func TestUpstreamOnline(t *testing.T) {
 	m := New()
 	for _, tc := range []struct {
-		r    upstream.Result
-		want float64
+		outcome         string
+		delivered, dead int
+		online          bool
+		want            float64
 	}{
-		{upstream.Result{Outcome: upstream.OutcomeAccepted, StatusCode: 200, Records: 3, Online: true}, 1},
+		{OutcomeAccepted, 3, 0, true, 1},
 		// A 401 or a captive portal's 200 page is an answer, not online.
-		{upstream.Result{Outcome: upstream.OutcomeRetry, StatusCode: 401}, 0},
-		{upstream.Result{Outcome: upstream.OutcomeRetry, StatusCode: 200}, 0},
-		{upstream.Result{Outcome: upstream.OutcomeDeadLettered, StatusCode: 422, Records: 1, DeadLettered: 1, Online: true}, 1},
-		{upstream.Result{Outcome: upstream.OutcomeRetry}, 0},
+		{OutcomeRetry, 0, 0, false, 0},
+		{OutcomeDeadLettered, 0, 1, true, 1},
+		{OutcomeRetry, 0, 0, false, 0},
 	} {
-		m.ObserveUpstream(tc.r)
+		m.ObserveUpstreamBatch(tc.outcome, tc.delivered, tc.dead, tc.online, 0)
 		if got := testutil.ToFloat64(m.UpstreamOnline); got != tc.want {
-			t.Errorf("after %+v: online = %v, want %v", tc.r, got, tc.want)
+			t.Errorf("after %+v: online = %v, want %v", tc, got, tc.want)
 		}
 	}
 	// An acceptance that also proved two held records poison counts both.
-	m.ObserveUpstream(upstream.Result{Outcome: upstream.OutcomeAccepted, StatusCode: 200, Records: 5, DeadLettered: 2, Online: true})
+	m.ObserveUpstreamBatch(OutcomeAccepted, 5, 2, true, 0)
 	if got := testutil.ToFloat64(m.UpstreamRecords.WithLabelValues(OutcomeDelivered)); got != 8 {
 		t.Errorf("delivered = %v, want 8", got)
 	}

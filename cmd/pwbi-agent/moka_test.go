@@ -9,21 +9,21 @@ import (
 	"time"
 
 	"github.com/pwbi/edge-agent/agent/localapi"
-	"github.com/pwbi/edge-agent/agent/mokapos/mokafake"
+	"github.com/pwbi/edge-agent/agent/moka/apikey/apikeyfake"
 	"github.com/pwbi/edge-agent/store"
 )
 
 const mokaRPM = 300
 
-func startMoka(t testing.TB, outlets, days, perDay int) *mokafake.Server {
+func startMoka(t testing.TB, outlets, days, perDay int) *apikeyfake.Server {
 	t.Helper()
-	m := mokafake.New(mokafake.Options{Seed: 7, Outlets: outlets, Days: days, TxPerDay: perDay})
+	m := apikeyfake.New(apikeyfake.Options{Seed: 7, Outlets: outlets, Days: days, TxPerDay: perDay})
 	m.Start()
 	t.Cleanup(m.Close)
 	return m
 }
 
-func mokaSection(m *mokafake.Server, backfill int) string {
+func mokaSection(m *apikeyfake.Server, backfill int) string {
 	return fmt.Sprintf(`[moka]
 enabled = true
 base_url = %q
@@ -50,7 +50,7 @@ func latest(recs []store.Record) map[string]store.Record {
 
 // checkUpstreamMatchesMoka asserts that every transaction Moka has arrived
 // upstream with exactly the content the mapper must derive from it.
-func checkUpstreamMatchesMoka(t *testing.T, e *testEnv, m *mokafake.Server) {
+func checkUpstreamMatchesMoka(t *testing.T, e *testEnv, m *apikeyfake.Server) {
 	t.Helper()
 	got := latest(e.up.Records())
 	want := m.Expected()
@@ -79,7 +79,7 @@ func checkUpstreamMatchesMoka(t *testing.T, e *testEnv, m *mokafake.Server) {
 }
 
 // checkRate asserts no 60-second window saw more requests than allowed.
-func checkRate(t *testing.T, m *mokafake.Server) {
+func checkRate(t *testing.T, m *apikeyfake.Server) {
 	t.Helper()
 	reqs := m.Requests()
 	var at []time.Time

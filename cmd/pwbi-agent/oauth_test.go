@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/pwbi/edge-agent/agent/localapi"
-	"github.com/pwbi/edge-agent/agent/mokaoauth/oauthfake"
+	"github.com/pwbi/edge-agent/agent/moka/oauth/oauthfake"
 	"github.com/pwbi/edge-agent/agent/unified"
 	"github.com/pwbi/edge-agent/store"
 )

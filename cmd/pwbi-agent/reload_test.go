@@ -10,19 +10,19 @@ import (
 	"time"
 
 	"github.com/pwbi/edge-agent/agent/localapi"
-	"github.com/pwbi/edge-agent/agent/mokapos/mokafake"
+	"github.com/pwbi/edge-agent/agent/moka/apikey/apikeyfake"
 )
 
 // reloadEnv runs the agent against a live fake Moka (it keeps selling) so
 // that reloads happen while transactions flow.
 type reloadEnv struct {
 	*testEnv
-	moka *mokafake.Server
+	moka *apikeyfake.Server
 	base string // the config text, without the marker line
 }
 
 func newReloadEnv(t *testing.T) *reloadEnv {
-	m := mokafake.New(mokafake.Options{Seed: 3, Outlets: 2, Days: 3, TxPerDay: 200, Live: true})
+	m := apikeyfake.New(apikeyfake.Options{Seed: 3, Outlets: 2, Days: 3, TxPerDay: 200, Live: true})
 	m.Start()
 	t.Cleanup(m.Close)
 	sec := strings.Replace(mokaSection(m, 3), `poll_interval = "1h"`, `poll_interval = "1s"`, 1)

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pwbi/edge-agent/agent/deliver/httpsink/upstreamfake"
 	"github.com/pwbi/edge-agent/agent/localapi"
-	"github.com/pwbi/edge-agent/agent/upstream/upstreamfake"
 )
 
 // These tests check the promise of issue 10 through the real binary: when

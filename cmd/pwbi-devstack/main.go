@@ -3,7 +3,7 @@
 // tried without any real account. `make demo` uses it.
 //
 // -moka-dialect chooses the fake Moka: "apikey" (the integration guide,
-// package mokafake) or "oauth" (the Moka Open API with its OAuth server,
+// package apikeyfake) or "oauth" (the Moka Open API with its OAuth server,
 // package oauthfake: set moka.api = "oauth", base_url, client_id and
 // client_secret in the agent's config and run `pwbi-agent moka connect`;
 // the fake's authorize page has an "Authorize" link).
@@ -34,9 +34,9 @@ import (
 	"time"
 
 	"github.com/pwbi/edge-agent/agent/checkout/mokkafake"
-	"github.com/pwbi/edge-agent/agent/mokaoauth/oauthfake"
-	"github.com/pwbi/edge-agent/agent/mokapos/mokafake"
-	"github.com/pwbi/edge-agent/agent/upstream/upstreamfake"
+	"github.com/pwbi/edge-agent/agent/deliver/httpsink/upstreamfake"
+	"github.com/pwbi/edge-agent/agent/moka/apikey/apikeyfake"
+	"github.com/pwbi/edge-agent/agent/moka/oauth/oauthfake"
 )
 
 func main() {
@@ -50,7 +50,7 @@ func run() error {
 	mokaAddr := flag.String("moka", "127.0.0.1:18481", "address of the fake Moka API")
 	upAddr := flag.String("upstream", "127.0.0.1:18480", "address of the fake upstream")
 	upToken := flag.String("upstream-token", "demo-upstream-token", "bearer token the fake upstream accepts")
-	apiKey := flag.String("moka-api-key", mokafake.DefaultAPIKey, "API key the fake Moka accepts")
+	apiKey := flag.String("moka-api-key", apikeyfake.DefaultAPIKey, "API key the fake Moka accepts")
 	outlets := flag.Int("outlets", 3, "outlets of the fake business")
 	days := flag.Int("days", 14, "days of sales history")
 	perDay := flag.Int("tx-per-day", 60, "sales per outlet per day")
@@ -76,7 +76,7 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	moka := mokafake.New(mokafake.Options{
+	moka := apikeyfake.New(apikeyfake.Options{
 		APIKey: *apiKey, Seed: *seed, Outlets: *outlets, Days: *days, TxPerDay: *perDay, Live: true,
 	})
 	mokaHandler := moka.Handler()

@@ -2,7 +2,7 @@
 // per user at login (SPEC §9). It shows the agent's state and offers "Sync
 // now", pause/resume and shortcuts; it talks to the agent only through the
 // local API. The behaviour is in package tray, the systray glue in
-// tray/systrayui; this is flags and wiring.
+// cmd/pwbi-tray/internal/systrayui; this is flags and wiring.
 package main
 
 import (
@@ -24,8 +24,8 @@ import (
 	"github.com/pwbi/edge-agent/agent/config"
 	"github.com/pwbi/edge-agent/agent/localapi"
 	"github.com/pwbi/edge-agent/agent/version"
+	"github.com/pwbi/edge-agent/cmd/pwbi-tray/internal/systrayui"
 	"github.com/pwbi/edge-agent/tray"
-	"github.com/pwbi/edge-agent/tray/systrayui"
 )
 
 func main() {

@@ -22,8 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pwbi/edge-agent/agent/deliver/httpsink/upstreamfake"
 	"github.com/pwbi/edge-agent/agent/localapi"
-	"github.com/pwbi/edge-agent/agent/upstream/upstreamfake"
 	"github.com/pwbi/edge-agent/tray/icondraw"
 )
 

@@ -1,0 +1,80 @@
+// Package oauth is the Moka POS connector for the "oauth" dialect of
+// SPEC §5.2: the real Moka Open API (reference/moka-open-api.md), with its
+// OAuth2 authorization-code grant and rotating refresh tokens. It mirrors
+// package apikey (the apikey dialect) and shares with it, through
+// agent/moka/internal/wire, the request discipline (Pacer: the shared rate
+// limit, backoff with jitter, Retry-After, timeouts, and the retry loop),
+// the JSON scanner and field readers, the errors and MapError, and the
+// store-input builders; shared.go re-exports the names this package's API
+// hands out. The sync loop (package moka, the parent, which this package
+// never imports: it hands the loop the vocabulary of
+// agent/moka/internal/feed) owns scheduling, watermarks and the store.
+//
+// # Authorization and tokens
+//
+// Authorizer starts an authorization: a one-time random state (256 bits,
+// 15 minutes, compared in constant time) bound to the loopback redirect URI
+// http://{local_api.listen}/oauth/moka/callback, and the URL of Moka's
+// authorize page. Moka's documentation says nothing of PKCE, so there is
+// none: the agent is a confidential client (it holds the client secret).
+//
+// Tokens holds the grant. Exchange trades the callback's code for it;
+// Token hands out an access token, refreshing it five minutes before it
+// expires (half its life for short-lived ones) or when Moka answers 401.
+// Refreshes are serialised. Every refresh stores the rotated refresh token
+// durably (TokenStore.SaveGrant: a bbolt document, collection "moka_oauth",
+// committed with fsync) before the new access token is returned to anyone
+// (see Tokens for why that order keeps the grant across a crash). When Moka
+// refuses the refresh token (invalid_grant) the grant is marked revoked,
+// durably, and every later call fails at once with an *AuthError without
+// asking Moka: the syncer stops, status shows "re-authorize", nothing is
+// retried until a new Exchange. An *AuthError matches
+// moka.ErrUnauthorized and carries the hint a person needs.
+//
+// Secrets: Token prints, logs and marshals as "<redacted>". Errors and log
+// lines name URL paths only; text from elsewhere (error bodies, transport
+// errors) goes through Tokens.Redact, which removes every token the manager
+// has held, the client secret, and access_token=, refresh_token=,
+// client_secret= and code= parameters.
+//
+// # API client
+//
+// Client (bearer token, 401 → one refresh and retry; 403 → *AuthError):
+// Profile (GET /v1/profile/self: the business id when moka.business_id is
+// empty), Outlets (GET /v1/businesses/{id}/outlets), Items (GET
+// /v1/outlets/{id}/items, page/per_page until a short page or total_count)
+// and Payments (GET /v3/outlets/{id}/reports/get_latest_transactions with
+// since, until as epoch seconds with microseconds, per_page and
+// reorder_type=ASC, following data.next_url until data.completed). A
+// next_url is used for its path and query only, on the configured base URL,
+// minus its access_token (the current token goes in the header): the token
+// never goes to another host, a stale token is never sent, and the URL is
+// never logged. A next_url already followed in the walk is a loop
+// (ErrCursorLoop). Envelopes the reference leaves open are read in
+// both the {"data":{…}} and the bare form.
+//
+// # Mapping
+//
+// MapPayment (payments → unified.Transaction) and MapItem (items → one
+// unified.Product per variant, plus modifier options) — see their
+// documentation for the field rules. Money is read from the JSON text into
+// exact decimals (JSON numbers with fractions, "150000.0", strings,
+// bounded scientific notation), never float64. A page is scanned once: the
+// page decoder decodes each payment for the mapper as it goes
+// (PaymentPage.MapPayments). FuzzMapPaymentOAuth and FuzzPaymentsPage hold
+// the mapper and the single-pass page path to their contract.
+//
+// # Connector and the two passes
+//
+// Connector implements moka.Connector and moka.Updater. Per outlet
+// the syncer runs Transactions (created_at since its watermark minus the
+// overlap) and then Updates (time_filter=updated_at since its own
+// watermark minus the overlap; on the first poll the overlap only): voids and refunds of sales older than the
+// first pass's window change updated_at, not created_at, and only the
+// second pass sees them. Each pass's watermark advances in the bbolt
+// transaction that stores the page ending that pass. Unmappable records go
+// to the dead letters with their reason.
+//
+// The fake Moka Open API used by the tests and the devstack is package
+// oauthfake.
+package oauth
