@@ -1,24 +1,28 @@
 // Package agent is the composition root of the PWBI Edge Agent: it loads the
 // configuration, opens the store and wires the long-running parts (the Moka
-// syncer, the upstream forwarder, the local API, the config watcher and
-// housekeeping) into one process with one lifetime.
+// syncer, the delivery loop and its sinks, the checkout gateway, the local
+// API, the config watcher and housekeeping) into one process with one
+// lifetime. It is wiring only: what each part does lives in its package.
 //
 // This package depends on every other part of the agent; nothing but cmd/
-// and agent/cli should import it.
+// may import it (deps_test.go).
 //
-// Shutdown order, and why:
+// Every part runs as a task (agent/internal/task): started with its own
+// context, stopped by cancelling it and waiting. The shutdown order is
+// written once, in [Agent.shutdown], and this is why:
 //
 //  1. the config watcher stops, so no reload races the shutdown;
-//  2. the checkout gateway (checkout.go) stops taking tablet requests, lets
-//     those in flight finish (bounded) and stops its order refresh loop, so
-//     its last mokka_order records are buffered before the final flush;
-//  3. the workers stop: producers (the Moka syncer) so nothing new enters
-//     the buffer, and the forwarder's loop;
-//  4. the forwarder drains what it can within a deadline, so a clean stop
-//     leaves as little as possible pending;
-//  5. the local API shuts down last among the servers, so the tray sees the
+//  2. the checkout gateway stops taking tablet requests, lets those in
+//     flight finish (bounded) and stops its order refresh loop, so its last
+//     mokka_order records are buffered before the final delivery;
+//  3. the workers stop: the producer (the Moka syncer) so nothing new enters
+//     the buffer, the delivery loop, and housekeeping;
+//  4. the delivery loop drains what it can within drainTimeout, so a clean
+//     stop leaves as little as possible pending;
+//  5. the local API stops last among the servers, so the tray sees the
 //     agent until the very end;
-//  6. the store closes after everything that uses it has returned.
+//  6. the store closes after everything that uses it has returned (a
+//     deferred call in Run).
 package agent
 
 import (
@@ -39,6 +43,7 @@ import (
 	"github.com/pwbi/edge-agent/agent/config"
 	"github.com/pwbi/edge-agent/agent/configwatch"
 	"github.com/pwbi/edge-agent/agent/deliver"
+	"github.com/pwbi/edge-agent/agent/internal/task"
 	"github.com/pwbi/edge-agent/agent/localapi"
 	"github.com/pwbi/edge-agent/agent/logging"
 	"github.com/pwbi/edge-agent/agent/metrics"
@@ -77,10 +82,17 @@ type Agent struct {
 	metrics *metrics.Metrics
 	hc      *http.Client
 	watcher *configwatch.Watcher
+	apiSrv  *localapi.Server
 	started time.Time
+	// base is the context the parts run under: Run's, so that a canceled
+	// Run stops whatever is still running.
+	base context.Context
+	// fatal receives the error of a part that stopped by itself (a
+	// listener that failed): Run stops the agent.
+	fatal chan error
 
-	// mokaAuth is the Moka Open API authorization and tokens (mokaauth.go;
-	// added with issue 7). Set by setupMoka, never replaced.
+	// mokaAuth is the Moka Open API authorization and tokens (mokaauth.go).
+	// Set by setupMoka, never replaced.
 	mokaAuth *mokaAuth
 
 	mu       sync.Mutex
@@ -91,22 +103,15 @@ type Agent struct {
 	restart  []string // keys changed on disk that need a restart
 	mokaErr  string   // why Moka cannot run with this configuration
 	paused   bool
+	apiAddr  string // where the local API listens now
 
 	reloadMu sync.Mutex // serialises reloads
 
-	apiMu     sync.Mutex
-	apiSrv    *localapi.Server
-	apiAddr   string
-	apiCancel context.CancelFunc
-	apiDone   chan error
-	apiFatal  chan error // a listener that failed by itself
-
-	co checkoutState // the Mokka checkout gateway (checkout.go; issue 5)
-
-	workMu     sync.Mutex
-	workCancel context.CancelFunc
-	workDone   chan struct{}
-	baseCtx    context.Context
+	// The running parts (agent/internal/task).
+	watch   *task.Task // the config watcher
+	api     task.Slot  // the local API server; swapped when a reload moves it
+	workers task.Slot  // syncer, delivery loop, housekeeping; emptied by Pause
+	co      checkoutPart // the Mokka gateway (checkout.go)
 }
 
 // Run loads the configuration at opts.ConfigPath and runs the agent until
@@ -155,8 +160,8 @@ func Run(ctx context.Context, opts Options) error {
 		cfg:      cfg,
 		gen:      1,
 		loadedAt: time.Now(),
-		baseCtx:  ctx,
-		apiFatal: make(chan error, 1),
+		base:     ctx,
+		fatal:    make(chan error, 1),
 	}
 	a.wireMetrics()
 	a.fwd = deliver.New(st, a.upstreamSink(cfg), deliverConfig(cfg), deliver.Options{
@@ -177,7 +182,8 @@ func Run(ctx context.Context, opts Options) error {
 	})
 	// The Mokka gateway for tablets (checkout.go), before the local API
 	// serves: status and reload requests may use it at once.
-	a.startCheckout(cfg)
+	a.co = checkoutPart{log: log.With("component", "checkout"), base: ctx}
+	a.co.start(cfg, st)
 	a.serveAPI(ln)
 
 	log.Info("Agent started",
@@ -193,19 +199,13 @@ func Run(ctx context.Context, opts Options) error {
 	}
 
 	a.startWorkers()
-	watchCtx, stopWatch := context.WithCancel(ctx)
-	defer stopWatch()
 	a.watcher = configwatch.New(cfg.Path, cfg.SHA256, configwatch.Options{
 		Logger:    log.With("component", "configwatch"),
 		OnProblem: func(err error) { a.reject("file", configReadProblem(cfg.Path, err)) },
 	})
-	watchDone := make(chan struct{})
-	go func() {
-		defer close(watchDone)
-		if err := a.watcher.Run(watchCtx, func(c configwatch.Change) { a.apply(c.Data, "file") }); err != nil {
-			log.Error("Config watcher stopped", "err", err)
-		}
-	}()
+	a.watch = task.Go(ctx, "config watcher", func(ctx context.Context) error {
+		return a.watcher.Run(ctx, func(c configwatch.Change) { a.apply(c.Data, "file") })
+	}, a.failFast())
 	if opts.Ready != nil {
 		opts.Ready(a.APIAddr())
 	}
@@ -214,126 +214,119 @@ func Run(ctx context.Context, opts Options) error {
 	select {
 	case <-ctx.Done():
 		log.Info("Agent stopping", "reason", context.Cause(ctx))
-	case runErr = <-a.apiFatal:
-		log.Error("Local API failed", "err", runErr)
+	case runErr = <-a.fatal:
+		log.Error("A part of the agent failed; stopping", "err", runErr)
 	case <-st.Failed():
 		// The database became unusable (store.Store.Failed): exit with an
 		// error so that the service manager restarts the agent and Open
-		// checks the file again. The drain below fails fast.
+		// checks the file again. The drain fails fast.
 		runErr = fmt.Errorf("store failed: %w", st.Err())
 		log.Error("Store failed; stopping so that the service manager restarts the agent", "err", st.Err())
 	}
-
-	// 1. Config watcher.
-	stopWatch()
-	<-watchDone
-	// 2. Checkout gateway: tablets, relays in flight, order refresh.
-	a.stopCheckout()
-	// 3. Workers: producers and the forwarder loop.
-	a.stopWorkers()
-	// 4. Deliver what we can before going down.
-	drainCtx, cancelDrain := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)
-	if err := a.fwd.Drain(drainCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		log.Warn("Final upstream flush incomplete", "err", err)
-	}
-	cancelDrain()
-	// 5. Local API.
-	if err := a.stopAPI(); err != nil && runErr == nil {
+	if err := a.shutdown(ctx); err != nil && runErr == nil {
 		runErr = err
 	}
 	if s, err := st.Stats(); err == nil {
 		log.Info("Agent stopped", "pending", s.Pending, "dead_letters", s.DeadLetters)
 	}
-	// 6. The store closes in the deferred call above.
-	return runErr
+	return runErr // the store closes in the deferred call above
 }
 
-// startWorkers starts the parts that do the syncing: the Moka syncer, the
-// forwarder loop and housekeeping. Pause stops them; Resume starts them
-// again. Their Run methods return nil on cancellation and can run again.
+// shutdown stops the parts in the order the package doc explains. It
+// returns the first error a part stopped with.
+func (a *Agent) shutdown(ctx context.Context) error {
+	steps := []struct {
+		name string
+		stop func() error
+	}{
+		{"config watcher", a.watch.Stop},
+		{"checkout gateway", a.co.stop},
+		{"workers", a.workers.Stop},
+		{"final delivery", func() error { return a.drain(ctx) }},
+		{"local API", a.api.Stop},
+	}
+	var first error
+	for _, s := range steps {
+		if err := s.stop(); err != nil {
+			a.log.Warn("Part stopped with an error", "part", s.name, "err", err)
+			if first == nil {
+				first = fmt.Errorf("%s: %w", s.name, err)
+			}
+		}
+	}
+	return first
+}
+
+// drain delivers what it can within drainTimeout; what is not sent stays
+// in the buffer, so running out of time is not an error.
+func (a *Agent) drain(ctx context.Context) error {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)
+	defer cancel()
+	if err := a.fwd.Drain(dctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		a.log.Warn("Final upstream flush incomplete", "err", err)
+	}
+	return nil
+}
+
+// failFast is the task option of parts whose stopping by themselves must
+// stop the agent (the service manager restarts it).
+func (a *Agent) failFast() task.Options {
+	return task.Options{OnExit: func(name string, err error) {
+		if err == nil {
+			err = errors.New("stopped unexpectedly")
+		}
+		select {
+		case a.fatal <- fmt.Errorf("%s: %w", name, err):
+		default:
+		}
+	}}
+}
+
+// startWorkers starts the parts that do the syncing — the Moka syncer, the
+// delivery loop and housekeeping — unless they run already. Pause stops
+// them; Resume starts them again. Their Run methods return nil on
+// cancellation and can run again.
 func (a *Agent) startWorkers() {
-	a.workMu.Lock()
-	defer a.workMu.Unlock()
-	if a.workCancel != nil {
-		return
-	}
-	ctx, cancel := context.WithCancel(a.baseCtx)
-	done := make(chan struct{})
-	a.workCancel, a.workDone = cancel, done
-	go func() {
-		defer close(done)
-		var wg sync.WaitGroup
-		wg.Go(func() {
-			if err := a.moka.Run(ctx); err != nil {
-				a.log.Error("Moka syncer stopped", "err", err)
-			}
+	a.workers.Ensure(func() *task.Task {
+		return task.Go(a.base, "workers", func(ctx context.Context) error {
+			var wg sync.WaitGroup
+			wg.Go(func() {
+				if err := a.moka.Run(ctx); err != nil {
+					a.log.Error("Moka syncer stopped", "err", err)
+				}
+			})
+			wg.Go(func() {
+				if err := a.fwd.Run(ctx); err != nil {
+					a.log.Error("Delivery loop stopped", "err", err)
+				}
+			})
+			wg.Go(func() { a.housekeeping(ctx) })
+			wg.Wait()
+			return nil
 		})
-		wg.Go(func() {
-			if err := a.fwd.Run(ctx); err != nil {
-				a.log.Error("Forwarder stopped", "err", err)
-			}
-		})
-		wg.Go(func() { a.housekeeping(ctx) })
-		wg.Wait()
-	}()
+	})
 }
 
-// stopWorkers stops the workers and waits for them.
-func (a *Agent) stopWorkers() {
-	a.workMu.Lock()
-	defer a.workMu.Unlock()
-	if a.workCancel == nil {
-		return
-	}
-	a.workCancel()
-	<-a.workDone
-	a.workCancel, a.workDone = nil, nil
-}
-
-// serveAPI starts serving the local API on ln, replacing (after the new
-// listener serves) any previous listener: a reload that moves the API never
-// leaves a moment without one.
+// serveAPI serves the local API on ln, then stops the previous listener, if
+// any: a reload that moves the API never leaves a moment without one. The
+// server outlives Run's context until shutdown stops it (step 5), so it
+// runs under a context of its own.
 func (a *Agent) serveAPI(ln net.Listener) {
-	ctx, cancel := context.WithCancel(context.WithoutCancel(a.baseCtx))
-	done := make(chan error, 1)
-	go func() {
-		err := a.apiSrv.Serve(ctx, ln)
-		if err != nil && ctx.Err() == nil {
-			select {
-			case a.apiFatal <- err:
-			default:
-			}
-		}
-		done <- err
-	}()
-	a.apiMu.Lock()
-	oldCancel, oldDone := a.apiCancel, a.apiDone
-	a.apiCancel, a.apiDone, a.apiAddr = cancel, done, ln.Addr().String()
-	a.apiMu.Unlock()
-	if oldCancel != nil {
-		oldCancel()
-		if err := <-oldDone; err != nil {
-			a.log.Warn("Old local API listener stopped with an error", "err", err)
-		}
+	t := task.Go(context.WithoutCancel(a.base), "local API", func(ctx context.Context) error {
+		return a.apiSrv.Serve(ctx, ln)
+	}, a.failFast())
+	a.mu.Lock()
+	a.apiAddr = ln.Addr().String()
+	a.mu.Unlock()
+	if err := a.api.Swap(t); err != nil {
+		a.log.Warn("Old local API listener stopped with an error", "err", err)
 	}
-}
-
-func (a *Agent) stopAPI() error {
-	a.apiMu.Lock()
-	cancel, done := a.apiCancel, a.apiDone
-	a.apiCancel = nil
-	a.apiMu.Unlock()
-	if cancel == nil {
-		return nil
-	}
-	cancel()
-	return <-done
 }
 
 // APIAddr is the address the local API listens on now.
 func (a *Agent) APIAddr() string {
-	a.apiMu.Lock()
-	defer a.apiMu.Unlock()
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	return a.apiAddr
 }
 

@@ -33,7 +33,9 @@ func (a *Agent) Pause(ctx context.Context) error {
 	}
 	a.paused = true
 	a.mu.Unlock()
-	a.stopWorkers()
+	if err := a.workers.Stop(); err != nil {
+		a.log.Warn("Workers stopped with an error", "err", err)
+	}
 	a.log.Info("Syncing paused")
 	return nil
 }

@@ -85,7 +85,7 @@ func (a *Agent) apply(data []byte, source string) localapi.ReloadResult {
 	}
 	// A moved checkout listener binds here too, before anything changes
 	// (checkout.go); if it cannot, nothing changes.
-	coLn, err := a.prepareCheckout(old, cfg)
+	coLn, err := a.co.prepare(old, cfg)
 	if err != nil {
 		if ln != nil {
 			ln.Close()
@@ -106,7 +106,7 @@ func (a *Agent) apply(data []byte, source string) localapi.ReloadResult {
 		mokaErr = why
 	}
 	// Before the generation moves: whoever sees it sees the new tablets.
-	a.applyCheckout(cfg, coLn) // checkout.go
+	a.co.apply(cfg, coLn) // checkout.go
 
 	a.mu.Lock()
 	a.cfg = cfg

@@ -40,7 +40,7 @@ func (a *Agent) Status(ctx context.Context) localapi.Status {
 		Paused:          paused,
 		ConfigError:     cfgErr,
 		RestartRequired: restart,
-		Checkout:        a.checkoutStatus(&s, cfg), // checkout.go
+		Checkout:        a.co.status(&s, cfg), // checkout.go
 	}
 
 	ms := a.moka.Status()

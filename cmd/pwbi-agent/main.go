@@ -1,12 +1,12 @@
 // Command pwbi-agent is the PWBI Edge Agent service binary. See
-// agent/cli for the commands and agent for what runs.
+// cmd/pwbi-agent/internal/cli for the commands and agent for what runs.
 package main
 
 import (
 	"context"
 	"os"
 
-	"github.com/pwbi/edge-agent/agent/cli"
+	"github.com/pwbi/edge-agent/cmd/pwbi-agent/internal/cli"
 )
 
 func main() {
