@@ -88,6 +88,18 @@ var rules = []rule{
 		why:  "fakes of the outside world and browser tooling are for tests and the devstack, never in what ships",
 	},
 	{
+		from: []string{"./agent/deliver", "./agent/deliver/sink", "./internal/backoff"},
+		not:  []string{"net/http"},
+		why:  "the delivery loop is transport-free: HTTP, NATS and Jurnal live in their sinks",
+	},
+	{
+		from:   []string{"./..."},
+		except: []string{"./internal/testutil"},
+		not:    []string{"./internal/testutil"},
+		direct: true,
+		why:    "internal/testutil is for _test.go files only",
+	},
+	{
 		from: []string{"./cmd/pwbi-agent"},
 		not:  []string{"github.com/getlantern/...", "./cmd/pwbi-tray/internal/systrayui"},
 		why:  "the service binary builds with CGO_ENABLED=0; systray (cgo on Linux) belongs to the tray alone",
@@ -222,6 +234,8 @@ func TestRulesCatchViolations(t *testing.T) {
 		{ImportPath: m("cmd/pwbi-agent"), Deps: []string{m("agent/deliver/httpsink/upstreamfake"), "github.com/getlantern/systray"}},
 		{ImportPath: m("cmd/pwbi-tray")},
 		{ImportPath: m("agent")},
+		{ImportPath: m("agent/deliver/sink"), Deps: []string{"net/http"}},
+		{ImportPath: m("internal/backoff"), Imports: []string{m("internal/testutil")}},
 	}
 	got := violations(t, pkgs)
 	for _, r := range rules {

@@ -108,9 +108,9 @@ type Agent struct {
 	reloadMu sync.Mutex // serialises reloads
 
 	// The running parts (agent/internal/task).
-	watch   *task.Task // the config watcher
-	api     task.Slot  // the local API server; swapped when a reload moves it
-	workers task.Slot  // syncer, delivery loop, housekeeping; emptied by Pause
+	watch   *task.Task   // the config watcher
+	api     task.Slot    // the local API server; swapped when a reload moves it
+	workers task.Slot    // syncer, delivery loop, housekeeping; emptied by Pause
 	co      checkoutPart // the Mokka gateway (checkout.go)
 }
 

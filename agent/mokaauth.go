@@ -14,6 +14,7 @@ import (
 	"github.com/pwbi/edge-agent/agent/metrics"
 	"github.com/pwbi/edge-agent/agent/moka"
 	"github.com/pwbi/edge-agent/agent/moka/oauth"
+	"github.com/pwbi/edge-agent/internal/secret"
 )
 
 // exchangeTimeout bounds the code exchange of a callback, within the local
@@ -160,9 +161,9 @@ func (a *Agent) MokaCallback(ctx context.Context, cb localapi.MokaCallback) erro
 		return fail(&localapi.BadRequestError{Err: fmt.Errorf("%w: this authorization link has expired or was already used", oauth.ErrBadState)})
 	}
 	if cb.Error != "" {
-		msg := "moka did not grant access (" + oauth.RedactText(cb.Error) + ")"
+		msg := "moka did not grant access (" + secret.RedactParams(cb.Error) + ")"
 		if cb.ErrorDescription != "" {
-			msg += ": " + oauth.RedactText(cb.ErrorDescription)
+			msg += ": " + secret.RedactParams(cb.ErrorDescription)
 		}
 		return fail(&localapi.BadRequestError{Err: errors.New(msg)})
 	}

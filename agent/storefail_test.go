@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,30 +9,12 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/pwbi/edge-agent/internal/testutil"
 	"github.com/pwbi/edge-agent/store"
 )
-
-// storeFailLog collects the agent's log output for assertions.
-type storeFailLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *storeFailLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *storeFailLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // A store that fails while the agent runs (here: a compaction that cannot
 // reopen the file) makes Run stop and return an error, so that the process
@@ -68,7 +49,7 @@ func TestRunExitsWhenStoreFails(t *testing.T) {
 	}
 	t.Cleanup(func() { openStore = realOpen })
 
-	var logs storeFailLog
+	var logs testutil.SyncBuffer
 	ready := make(chan struct{})
 	done := make(chan error, 1)
 	ctx, cancel := context.WithCancel(context.Background())

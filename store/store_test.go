@@ -15,6 +15,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/pwbi/edge-agent/internal/testutil"
 )
 
 // fakeClock advances one millisecond per reading.
@@ -35,22 +37,7 @@ func (c *fakeClock) Now() time.Time {
 }
 
 // logBuffer collects log output for assertions.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type logBuffer = testutil.SyncBuffer
 
 func testOptions(t testing.TB, dir string) Options {
 	t.Helper()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pwbi/edge-agent/agent/localapi"
+	"github.com/pwbi/edge-agent/internal/backoff"
 )
 
 // Client is the part of the local API the tray uses; *localapi.Client
@@ -158,7 +159,7 @@ func (a *App) Run(ctx context.Context, ui UI) error {
 
 		delay := a.o.Interval
 		if failures > 0 {
-			delay = backoff(a.o.RetryMin, a.o.RetryMax, failures)
+			delay = retryWait(a.o.RetryMin, a.o.RetryMax, failures)
 		}
 		t := time.NewTimer(delay)
 		select {
@@ -172,13 +173,10 @@ func (a *App) Run(ctx context.Context, ui UI) error {
 	}
 }
 
-// backoff is min·2^(n-1), at most max.
-func backoff(lo, hi time.Duration, n int) time.Duration {
-	d := lo
-	for i := 1; i < n && d < hi; i++ {
-		d *= 2
-	}
-	return min(d, hi)
+// retryWait is the wait after n ≥ 1 failed polls: lo·2^(n-1), at most hi,
+// without jitter (one tray per desktop session has nobody to collide with).
+func retryWait(lo, hi time.Duration, n int) time.Duration {
+	return backoff.Policy{Base: lo, Max: hi, Rand: backoff.NoJitter}.Delay(n - 1)
 }
 
 // Refresh makes Run poll now instead of at the next tick.

@@ -348,7 +348,7 @@ func TestAppActionFailureNotice(t *testing.T) {
 func TestBackoff(t *testing.T) {
 	var got []time.Duration
 	for n := 1; n <= 7; n++ {
-		got = append(got, backoff(time.Second, 15*time.Second, n))
+		got = append(got, retryWait(time.Second, 15*time.Second, n))
 	}
 	want := []time.Duration{1, 2, 4, 8, 15, 15, 15}
 	for i := range want {

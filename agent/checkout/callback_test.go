@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pwbi/edge-agent/agent/checkout/mokkafake"
+	"github.com/pwbi/edge-agent/internal/testutil"
 	"github.com/pwbi/edge-agent/store"
 )
 
@@ -210,7 +211,7 @@ func TestCallbackReplayConcurrent(t *testing.T) {
 		wg.Wait()
 	}
 	replay(100)
-	waitFor(t, "the order on hold", func() bool { return h.order("PAR-1").State == StateHold })
+	testutil.WaitFor(t, "the order on hold", 10*time.Second, func() bool { return h.order("PAR-1").State == StateHold })
 	// The loop is idle again: nothing is left to do.
 	if err := h.clock.BlockUntilContext(ctx, 1); err != nil {
 		t.Fatal(err)
@@ -237,18 +238,6 @@ func TestCallbackReplayConcurrent(t *testing.T) {
 	recs := h.orderRecords("PAR-1")
 	if got := checkRecordsForward(t, recs); len(recs) != 2 || !slices.Equal(got, []State{StatePending, StateHold}) {
 		t.Fatalf("%d records, states %v", len(recs), got)
-	}
-}
-
-// waitFor polls cond until it holds, for at most 10 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 

@@ -1,7 +1,6 @@
 package checkout
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -19,6 +18,7 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/pwbi/edge-agent/agent/checkout/mokkafake"
+	"github.com/pwbi/edge-agent/internal/testutil"
 	"github.com/pwbi/edge-agent/store"
 )
 
@@ -32,24 +32,6 @@ func tokenHash(tok string) string {
 	return hex.EncodeToString(s[:])
 }
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // harness is a gateway in front of a fake Mokka, with a real store and a
 // fake clock for the refresh schedule.
 type harness struct {
@@ -61,7 +43,7 @@ type harness struct {
 	gw    *Gateway
 	srv   *httptest.Server
 	cfg   Config
-	logs  *syncBuffer
+	logs  *testutil.SyncBuffer
 	// mokkaCalls receives the path of every call the gateway makes to Mokka.
 	mokkaCalls chan string
 
@@ -132,7 +114,7 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 
 func newHarness(t testing.TB, mod ...func(*Config)) *harness {
 	t.Helper()
-	h := &harness{t: t, logs: &syncBuffer{}, mokkaCalls: make(chan string, 100)}
+	h := &harness{t: t, logs: &testutil.SyncBuffer{}, mokkaCalls: make(chan string, 100)}
 	h.fake = mokkafake.NewServer(t, mokkafake.Options{})
 	st, err := store.Open(store.Options{Path: filepath.Join(t.TempDir(), "agent.db")})
 	if err != nil {

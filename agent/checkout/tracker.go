@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strconv"
 	"time"
 
+	"github.com/pwbi/edge-agent/internal/backoff"
 	"github.com/pwbi/edge-agent/store"
 )
 
@@ -596,6 +596,11 @@ func (g *Gateway) takeStatusLocked(k string, now time.Time) {
 	g.gates[k] = tat.Add(statusEvery)
 }
 
+// refreshBackoff spaces the retries of a failing refresh: after the n-th
+// consecutive failure, a wait in [minRefresh·2^(n−1), minRefresh·2ⁿ]
+// (equal jitter), never beyond maxRefresh.
+var refreshBackoff = backoff.Policy{Base: 2 * minRefresh, Max: maxRefresh, Min: minRefresh}
+
 // failed schedules a retry of e with exponential backoff and jitter, or
 // forgets it.
 func (g *Gateway) failed(e entry, err error, forget bool) {
@@ -617,9 +622,7 @@ func (g *Gateway) failed(e entry, err error, forget bool) {
 		return
 	}
 	g.lastErr = err.Error()
-	d := minRefresh << min(cur.failures-1, 10)
-	d = min(d, maxRefresh)
-	d = d - d/5 + rand.N(d*2/5+1) // ±20 %
+	d := refreshBackoff.Delay(cur.failures - 1)
 	if cur.seq == e.seq {
 		cur.next = g.clock.Now().Add(d)
 	}

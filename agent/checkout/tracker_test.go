@@ -371,8 +371,15 @@ func TestRefreshBackoff(t *testing.T) {
 			t.Fatalf("backoff does not grow: %v", waits)
 		}
 	}
-	if waits[len(waits)-1] > maxRefresh+maxRefresh/5 {
+	if waits[len(waits)-1] > maxRefresh {
 		t.Fatalf("backoff beyond the cap: %v", waits)
+	}
+	// Equal jitter: after the n-th failure, between minRefresh·2^(n−1)
+	// and twice that.
+	for i, w := range waits {
+		if lo := minRefresh << i; w < lo || w > 2*lo {
+			t.Fatalf("wait %d = %v outside [%v, %v]: %v", i+1, w, lo, 2*lo, waits)
+		}
 	}
 	h.fake.SetDown(false)
 	_, wait := h.gw.due(h.clock.Now())
@@ -476,5 +483,17 @@ func TestBufferFullKeepsRecordForLater(t *testing.T) {
 	h.refreshDue()
 	if len(h.records()) != 1 {
 		t.Fatal("the record was not retried")
+	}
+}
+
+// However many refreshes failed, the next one waits between minRefresh and
+// maxRefresh.
+func TestRefreshBackoffBounds(t *testing.T) {
+	for n := 1; n <= 100; n++ {
+		for range 20 {
+			if d := refreshBackoff.Delay(n - 1); d < minRefresh || d > maxRefresh {
+				t.Fatalf("wait after %d failures = %v, outside [%v, %v]", n, d, minRefresh, maxRefresh)
+			}
+		}
 	}
 }

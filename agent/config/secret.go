@@ -1,69 +1,24 @@
 package config
 
 import (
-	"encoding/json"
 	"fmt"
-	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/pwbi/edge-agent/internal/secret"
 )
 
-// redacted is what a non-empty Secret renders as everywhere.
-const redacted = "<secret>"
-
-// Secret holds a credential (API key, token, signing key). Its value is only
-// available through Value; every other rendering (fmt verbs including %#v,
-// String, GoString, JSON, text, slog) shows "<secret>", or "" when the secret
-// is empty, so a Config can be printed, logged or served as JSON safely.
-// The zero Secret is empty. Secrets are comparable with ==.
-type Secret struct {
-	v string
-}
+// Secret holds a credential (API key, token, signing key): internal/secret's
+// type, whose value is only available through Value. Every other rendering
+// (fmt verbs including %#v, String, GoString, JSON, text, slog) shows
+// "<secret>", or "" when the secret is empty, so a Config can be printed,
+// logged or served as JSON safely. The zero Secret is empty. Secrets are
+// comparable with ==. decode.go fills them from the file's string or from
+// its *_file.
+type Secret = secret.Secret
 
 // NewSecret wraps s.
-func NewSecret(s string) Secret { return Secret{v: s} }
-
-// Value returns the secret itself. Call it only where the credential is used.
-func (s Secret) Value() string { return s.v }
-
-// IsZero reports whether the secret is empty.
-func (s Secret) IsZero() bool { return s.v == "" }
-
-func (s Secret) String() string {
-	if s.v == "" {
-		return ""
-	}
-	return redacted
-}
-
-// GoString implements fmt.GoStringer.
-func (s Secret) GoString() string { return fmt.Sprintf("config.Secret(%q)", s.String()) }
-
-// Format implements fmt.Formatter so that every verb (%v %+v %#v %s %q %x
-// ...) shows the redacted form, also for a Secret inside a struct.
-func (s Secret) Format(f fmt.State, verb rune) {
-	switch verb {
-	case 'q':
-		fmt.Fprintf(f, "%q", s.String())
-	case 'v':
-		if f.Flag('#') {
-			fmt.Fprint(f, s.GoString())
-			return
-		}
-		fmt.Fprint(f, s.String())
-	default:
-		fmt.Fprint(f, s.String())
-	}
-}
-
-// MarshalJSON implements json.Marshaler: "<secret>", or "" when empty.
-func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
-
-// MarshalText implements encoding.TextMarshaler: "<secret>", or "" when empty.
-func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
-
-// LogValue implements slog.LogValuer.
-func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+func NewSecret(s string) Secret { return secret.New(s) }
 
 // Duration is a time.Duration written in TOML as a Go duration string
 // ("30s", "5m", "1h30m").
@@ -94,11 +49,3 @@ func (d Duration) String() string {
 	}
 	return s
 }
-
-var (
-	_ fmt.Formatter  = Secret{}
-	_ fmt.Stringer   = Secret{}
-	_ fmt.GoStringer = Secret{}
-	_ json.Marshaler = Secret{}
-	_ slog.LogValuer = Secret{}
-)

@@ -63,6 +63,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 	"github.com/jonboulle/clockwork"
+	"golang.org/x/time/rate"
 
 	"github.com/pwbi/edge-agent/agent/config"
 )
@@ -317,8 +318,8 @@ type loop struct {
 	readFailed bool          // the last read failed (not missing)
 	readErr    string        // the error of the last failed read, as reported
 	readRetry  time.Duration // backoff after read errors
-	errLog     rateLimiter   // fsnotify errors
-	readLog    rateLimiter   // read errors
+	errLog     logLimiter    // fsnotify errors
+	readLog    logLimiter    // read errors
 
 	// problemShown: OnProblem was called and no content has been reported
 	// since, so even the content in force is reported, to clear it.
@@ -329,8 +330,8 @@ func newLoop(w *Watcher, onChange func(Change)) *loop {
 	return &loop{
 		w:        w,
 		onChange: onChange,
-		errLog:   rateLimiter{every: errLogEvery},
-		readLog:  rateLimiter{every: errLogEvery},
+		errLog:   newLogLimiter(errLogEvery),
+		readLog:  newLogLimiter(errLogEvery),
 	}
 }
 
@@ -658,20 +659,25 @@ func (l *loop) readError(err error) {
 	}
 }
 
-// rateLimiter lets one log line through per interval and counts the rest.
-type rateLimiter struct {
-	every      time.Duration
-	last       time.Time
+// logLimiter lets one log line through per interval and counts the rest.
+// It reads time from the watcher's clock (passed to allow), so that tests
+// on a fake clock stay deterministic.
+type logLimiter struct {
+	lim        *rate.Limiter
 	suppressed int
+}
+
+func newLogLimiter(every time.Duration) logLimiter {
+	return logLimiter{lim: rate.NewLimiter(rate.Every(every), 1)}
 }
 
 // allow reports whether to log now and how many lines were suppressed since
 // the last one logged.
-func (r *rateLimiter) allow(now time.Time) (ok bool, suppressed int) {
-	if !r.last.IsZero() && now.Sub(r.last) < r.every {
+func (r *logLimiter) allow(now time.Time) (ok bool, suppressed int) {
+	if !r.lim.AllowN(now, 1) {
 		r.suppressed++
 		return false, 0
 	}
-	suppressed, r.suppressed, r.last = r.suppressed, 0, now
+	suppressed, r.suppressed = r.suppressed, 0
 	return true, suppressed
 }

@@ -638,6 +638,16 @@ func TestWatchErrorsRateLimited(t *testing.T) {
 	if !l.pending {
 		t.Error("an event overflow did not schedule a read")
 	}
+	// The count starts again after each line logged, and a line just
+	// short of a minute after the last one is still suppressed.
+	clock.Advance(errLogEvery - time.Second)
+	l.watchError(errors.New("boom"))
+	clock.Advance(time.Second)
+	l.watchError(errors.New("boom"))
+	recs = logs.find(msgWatchErr)
+	if len(recs) != 3 || attr(recs[2], "suppressed").Int64() != 1 {
+		t.Fatalf("after two more minutes: %d lines (want 3), the last with suppressed %v (want 1)", len(recs), attr(recs[len(recs)-1], "suppressed"))
+	}
 }
 
 func TestSameName(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/pwbi/edge-agent/agent/deliver/sink"
+	"github.com/pwbi/edge-agent/internal/backoff"
 	"github.com/pwbi/edge-agent/store"
 )
 
@@ -296,6 +297,15 @@ func (f *Forwarder) waitFlush(ctx context.Context, d time.Duration) {
 	}
 }
 
+// retryPolicy is the loop's backoff after consecutive failures: the wait
+// after the n-th (n ≥ 1) is Delay(n−1), equal jitter under the ceiling
+// minB·2ⁿ capped at maxB — [1s, 2s], [2s, 4s], ... with the defaults —
+// never below minB nor above maxB, so that agents that failed together do
+// not retry together.
+func retryPolicy(minB, maxB time.Duration, rnd func() float64) backoff.Policy {
+	return backoff.Policy{Base: 2 * minB, Max: maxB, Min: minB, Rand: rnd}
+}
+
 // backoff counts a failed attempt and waits before the next one: exactly
 // retryAfter when the destination asked for it (> 0), otherwise an exponential
 // backoff with jitter. Flush, or an Update that changes the sink's
@@ -303,7 +313,7 @@ func (f *Forwarder) waitFlush(ctx context.Context, d time.Duration) {
 func (f *Forwarder) backoff(ctx context.Context, t target, retryAfter time.Duration) {
 	wait := retryAfter
 	if wait <= 0 {
-		wait = backoffDuration(f.failures, f.minB, f.maxB, f.rand)
+		wait = retryPolicy(f.minB, f.maxB, f.rand).Delay(f.failures - 1)
 	}
 	f.mu.Lock()
 	f.status.NextRetryAt = f.clock.Now().Add(wait)

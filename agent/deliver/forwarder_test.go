@@ -790,13 +790,13 @@ func TestTokenRedactedFromAnswers(t *testing.T) {
 	h.start()
 	h.clock.nextWait(t)
 	st := h.fwd.Status()
-	if !strings.Contains(st.LastError, "[REDACTED]") || strings.Contains(st.LastError, "\n") {
+	if !strings.Contains(st.LastError, "<redacted>") || strings.Contains(st.LastError, "\n") {
 		t.Errorf("LastError %q", st.LastError)
 	}
 	h.clock.Advance(b1)
 	h.finish()
 	dead := h.src.deadLetters()
-	if len(dead) != 1 || dead[0].Seq != 2 || strings.Contains(dead[0].Reason, testToken) || !strings.Contains(dead[0].Reason, "[REDACTED]") {
+	if len(dead) != 1 || dead[0].Seq != 2 || strings.Contains(dead[0].Reason, testToken) || !strings.Contains(dead[0].Reason, "<redacted>") {
 		t.Errorf("dead letters %+v", dead)
 	}
 	for _, r := range h.resultList() {

@@ -1,7 +1,6 @@
 package deliver
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/pwbi/edge-agent/agent/deliver/httpsink"
 	"github.com/pwbi/edge-agent/agent/deliver/httpsink/upstreamfake"
+	"github.com/pwbi/edge-agent/internal/testutil"
 	"github.com/pwbi/edge-agent/store"
 )
 
@@ -330,25 +330,6 @@ func (c *recClock) waits() []time.Duration {
 	return out
 }
 
-// ---- log capture ----
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // ---- harness ----
 
 type harness struct {
@@ -356,7 +337,7 @@ type harness struct {
 	clock    *recClock
 	src      *memSource
 	srv      *upstreamfake.Server
-	logs     *syncBuffer
+	logs     *testutil.SyncBuffer
 	cfg      Config
 	opts     Options
 	sink     httpsink.Config
@@ -384,7 +365,7 @@ type setup struct {
 // nil) and checks that no secret reached the logs.
 func newHarness(t *testing.T, mods ...func(setup)) *harness {
 	t.Helper()
-	h := &harness{t: t, clock: newRecClock(), logs: &syncBuffer{}}
+	h := &harness{t: t, clock: newRecClock(), logs: &testutil.SyncBuffer{}}
 	h.src = newMemSource(h.clock)
 	srvOpts := upstreamfake.Options{Token: testToken}
 	h.cfg = Config{

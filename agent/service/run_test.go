@@ -1,7 +1,6 @@
 package service
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,25 +11,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pwbi/edge-agent/internal/testutil"
 )
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // fakeOSLog is a service.Logger recording its lines.
 type fakeOSLog struct {
@@ -59,13 +42,13 @@ func (l *fakeOSLog) text() string {
 
 type harness struct {
 	p     *program
-	logs  *syncBuffer
+	logs  *testutil.SyncBuffer
 	osLog *fakeOSLog
 }
 
 func newHarness(t *testing.T, stopTimeout time.Duration, fn func(ctx context.Context) error) *harness {
 	t.Helper()
-	h := &harness{logs: &syncBuffer{}, osLog: &fakeOSLog{}}
+	h := &harness{logs: &testutil.SyncBuffer{}, osLog: &fakeOSLog{}}
 	h.p = newProgram(fn, slog.New(slog.NewTextHandler(h.logs, nil)))
 	h.p.stopTimeout = stopTimeout
 	h.p.osLog = h.osLog
@@ -240,7 +223,7 @@ func TestRunServiceForeground(t *testing.T) {
 		t.Skip("the test process runs under a service manager")
 	}
 	boom := errors.New("boom")
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	err := RunService("c.toml", slog.New(slog.NewTextHandler(&logs, nil)), func(ctx context.Context) error { return boom })
 	if !errors.Is(err, boom) {
 		t.Fatalf("RunService = %v", err)

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/kardianos/service"
+
+	"github.com/pwbi/edge-agent/internal/testutil"
 )
 
 // TestServiceLifecycle installs, starts, restarts, stops and uninstalls the
@@ -148,7 +150,7 @@ listen = %q
 		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "a new agent process after SIGKILL", 30*time.Second, func() bool {
+		testutil.WaitFor(t, "a new agent process after SIGKILL", 30*time.Second, func() bool {
 			p, ok := findPID(bin)
 			return ok && p != pid
 		})
@@ -170,7 +172,7 @@ listen = %q
 	if systemd {
 		// The non-zero exit makes systemd restart it until it works.
 		failures := 0
-		waitFor(t, "two failed starts", 60*time.Second, func() bool {
+		testutil.WaitFor(t, "two failed starts", 60*time.Second, func() bool {
 			failures += strings.Count(errLog.read(), `msg="Service failed"`)
 			return failures >= 2
 		})
@@ -267,17 +269,6 @@ func findPID(bin string) (int, bool) {
 		}
 	}
 	return 0, false
-}
-
-func waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(100 * time.Millisecond) // polling the system
-	}
 }
 
 // serviceLog reads the service's output: the journal under systemd, the

@@ -20,6 +20,7 @@ import (
 
 	"github.com/pwbi/edge-agent/agent/checkout/mokkafake"
 	"github.com/pwbi/edge-agent/agent/localapi"
+	"github.com/pwbi/edge-agent/internal/testutil"
 	"github.com/pwbi/edge-agent/store"
 )
 
@@ -153,7 +154,7 @@ func (c *checkoutEnv) order(t *testing.T, id string) map[string]any {
 func (c *checkoutEnv) waitState(t *testing.T, id, state string) map[string]any {
 	t.Helper()
 	var o map[string]any
-	waitFor(t, "order "+id+" "+state, 30*time.Second, func() bool {
+	testutil.WaitFor(t, "order "+id+" "+state, 30*time.Second, func() bool {
 		o = c.order(t, id)
 		return o != nil && o["state"] == state
 	})
@@ -191,7 +192,7 @@ func (c *checkoutEnv) finish(t *testing.T, id, amount string) {
 func TestCheckoutGateway(t *testing.T) {
 	c := newCheckoutEnv(t)
 	p := c.start(t)
-	waitFor(t, "checkout gateway up", 60*time.Second, func() bool {
+	testutil.WaitFor(t, "checkout gateway up", 60*time.Second, func() bool {
 		st, _ := c.tablet(t, http.MethodGet, "/mokka/orders/none", firstTabletToken, "", nil)
 		return st == 404
 	})
@@ -395,7 +396,7 @@ func TestCheckoutGateway(t *testing.T) {
 		if fi, _ := os.Stat(c.cfgPath); fi.Mode().Perm() != 0o600 {
 			t.Errorf("config mode %v", fi.Mode().Perm())
 		}
-		waitFor(t, "new token accepted", 30*time.Second, func() bool {
+		testutil.WaitFor(t, "new token accepted", 30*time.Second, func() bool {
 			st, _ := c.tablet(t, http.MethodGet, "/mokka/orders/ORD-NEW", added, "", nil)
 			return st == 200
 		})
@@ -414,7 +415,7 @@ func TestCheckoutGateway(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%v\n%s", err, out)
 		}
-		waitFor(t, "removed token refused", 30*time.Second, func() bool {
+		testutil.WaitFor(t, "removed token refused", 30*time.Second, func() bool {
 			st, _ := c.tablet(t, http.MethodGet, "/mokka/orders/ORD-NEW", added, "", nil)
 			return st == 401
 		})
@@ -430,7 +431,7 @@ func TestCheckoutGateway(t *testing.T) {
 		if err := os.WriteFile(c.cfgPath, []byte(strings.Replace(string(cfg), c.addr, newAddr, 1)), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "reload", 30*time.Second, func() bool { return c.gen(t) > gen })
+		testutil.WaitFor(t, "reload", 30*time.Second, func() bool { return c.gen(t) > gen })
 		old := c.addr
 		c.addr = newAddr
 		if st, _ := c.tablet(t, http.MethodGet, "/mokka/orders/ORD-NEW", firstTabletToken, "", nil); st != 200 {
@@ -454,7 +455,7 @@ func TestCheckoutGateway(t *testing.T) {
 			t.Fatal(err)
 		}
 		var st localapi.Status
-		waitFor(t, "reload refused", 30*time.Second, func() bool {
+		testutil.WaitFor(t, "reload refused", 30*time.Second, func() bool {
 			st, _ = c.status(t)
 			return strings.Contains(st.Config.Error, "checkout.listen")
 		})
@@ -467,7 +468,7 @@ func TestCheckoutGateway(t *testing.T) {
 		if err := os.WriteFile(c.cfgPath, cfg, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "config error cleared", 30*time.Second, func() bool {
+		testutil.WaitFor(t, "config error cleared", 30*time.Second, func() bool {
 			st, _ = c.status(t)
 			return st.Config.Error == ""
 		})
@@ -483,7 +484,7 @@ func TestCheckoutGateway(t *testing.T) {
 			t.Fatal("the status leaks a secret")
 		}
 		var recs []store.Record
-		waitFor(t, "mokka_order records upstream", 30*time.Second, func() bool {
+		testutil.WaitFor(t, "mokka_order records upstream", 30*time.Second, func() bool {
 			recs = nil
 			for _, r := range c.up.Records() {
 				if r.Kind == store.KindMokkaOrder {

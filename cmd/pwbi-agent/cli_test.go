@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/pwbi/edge-agent/agent/localapi"
+	"github.com/pwbi/edge-agent/internal/testutil"
 )
 
 // TestQueueCommands: a record the upstream rejects is isolated, listed by
@@ -16,7 +17,7 @@ func TestQueueCommands(t *testing.T) {
 	poison := "moka/b1/o1/T000123"
 	e.up.Reject(poison, 422)
 	e.start(t)
-	waitFor(t, "backlog sent except the poison record", 60*time.Second, func() bool {
+	testutil.WaitFor(t, "backlog sent except the poison record", 60*time.Second, func() bool {
 		st, err := e.status(t)
 		return err == nil && st.Queue.Pending == 0 && st.Queue.DeadLetter == 1
 	})
@@ -41,7 +42,7 @@ func TestQueueCommands(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "requeued 1") {
 		t.Fatalf("queue retry: %v\n%s", err, out)
 	}
-	waitFor(t, "requeued record delivered", 60*time.Second, func() bool {
+	testutil.WaitFor(t, "requeued record delivered", 60*time.Second, func() bool {
 		return e.up.Keys()[poison] == 1
 	})
 	st, _ := e.status(t)
@@ -62,7 +63,7 @@ func TestStatusDoctorPause(t *testing.T) {
 	}
 
 	e.start(t)
-	waitFor(t, "first sync", 60*time.Second, func() bool {
+	testutil.WaitFor(t, "first sync", 60*time.Second, func() bool {
 		st, err := e.status(t)
 		return err == nil && len(st.Moka.Outlets) == 2 && st.Moka.Outlets[1].LastSyncAt != nil && st.Queue.Pending == 0
 	})
@@ -101,7 +102,7 @@ func TestStatusDoctorPause(t *testing.T) {
 	if err := c.Resume(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "poll after resume", 30*time.Second, func() bool { return len(m.Requests()) > before })
+	testutil.WaitFor(t, "poll after resume", 30*time.Second, func() bool { return len(m.Requests()) > before })
 	if st, _ := e.status(t); st.State == localapi.StatePaused {
 		t.Fatal("still paused after resume")
 	}

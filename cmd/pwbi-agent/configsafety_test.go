@@ -18,6 +18,7 @@ import (
 
 	"github.com/pwbi/edge-agent/agent/config"
 	"github.com/pwbi/edge-agent/agent/localapi"
+	"github.com/pwbi/edge-agent/internal/testutil"
 )
 
 // Issue 10, through the real binary: what an unsafe config path (a FIFO, a
@@ -110,12 +111,12 @@ func TestUnsafeConfigWhileRunning(t *testing.T) {
 	needDevZero(t)
 	e := newEnv(t)
 	p := e.start(t)
-	waitFor(t, "status", 60*time.Second, func() bool { _, err := e.status(t); return err == nil })
+	testutil.WaitFor(t, "status", 60*time.Second, func() bool { _, err := e.status(t); return err == nil })
 
 	for _, tc := range unsafeConfigs {
 		replaceConfig(t, e.cfgPath, tc.create)
 		var st localapi.Status
-		waitFor(t, "config.error for a "+tc.name, 30*time.Second, func() bool {
+		testutil.WaitFor(t, "config.error for a "+tc.name, 30*time.Second, func() bool {
 			var err error
 			st, err = e.status(t)
 			return err == nil && strings.Contains(st.Config.Error, tc.want)
@@ -137,7 +138,7 @@ func TestUnsafeConfigWhileRunning(t *testing.T) {
 
 	// Stop while the path is a FIFO: nothing may be stuck reading it.
 	replaceConfig(t, e.cfgPath, unsafeConfigs[0].create)
-	waitFor(t, "config.error for the FIFO again", 30*time.Second, func() bool {
+	testutil.WaitFor(t, "config.error for the FIFO again", 30*time.Second, func() bool {
 		st, err := e.status(t)
 		return err == nil && strings.Contains(st.Config.Error, unsafeConfigs[0].want)
 	})
@@ -182,7 +183,7 @@ func TestTwoStepConfigWrite(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	waitFor(t, "checkout gateway up", 60*time.Second, func() bool { return probe() == 404 })
+	testutil.WaitFor(t, "checkout gateway up", 60*time.Second, func() bool { return probe() == 404 })
 	if g := c.gen(t); g != 1 {
 		t.Fatalf("initial generation %d", g)
 	}
@@ -249,7 +250,7 @@ func TestTwoStepConfigWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	waitFor(t, "the whole file applied", 30*time.Second, func() bool {
+	testutil.WaitFor(t, "the whole file applied", 30*time.Second, func() bool {
 		st, err := c.status(t)
 		return err == nil && st.Config.Generation >= 2
 	})

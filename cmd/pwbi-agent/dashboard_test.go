@@ -9,6 +9,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/pwbi/edge-agent/internal/browsertest"
+	"github.com/pwbi/edge-agent/internal/testutil"
 )
 
 // TestDashboardFromRunningAgent: headless Chromium loads the dashboard of
@@ -20,7 +21,7 @@ func TestDashboardFromRunningAgent(t *testing.T) {
 	e := newEnvWith(t, mokaSection(m, 5))
 	e.up.SetDown(true) // keep records pending, so the queue has a number to show
 	e.start(t)
-	waitFor(t, "first sync", 120*time.Second, func() bool {
+	testutil.WaitFor(t, "first sync", 120*time.Second, func() bool {
 		st, err := e.status(t)
 		return err == nil && len(st.Moka.Outlets) == 3 && st.Moka.Outlets[2].LastSyncAt != nil && st.Queue.Pending > 0
 	})
@@ -66,7 +67,7 @@ func TestDashboardFromRunningAgent(t *testing.T) {
 		t.Errorf("after Sync now the page says %q", flash)
 	}
 	// poll_interval is an hour: only the button can have started a poll.
-	waitFor(t, "a Moka poll after Sync now", 30*time.Second, func() bool { return len(m.Requests()) > before })
+	testutil.WaitFor(t, "a Moka poll after Sync now", 30*time.Second, func() bool { return len(m.Requests()) > before })
 	if path, err := browsertest.Screenshot(ctx, "dashboard-agent-synced.png"); err == nil {
 		t.Logf("screenshot: %s", path)
 	}

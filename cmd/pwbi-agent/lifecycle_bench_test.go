@@ -4,6 +4,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pwbi/edge-agent/internal/testutil"
 )
 
 // BenchmarkStartStop measures, for the real binary with 200,000 records
@@ -53,7 +55,7 @@ func BenchmarkSyncNowLatency(b *testing.B) {
 	m := startMoka(b, 1, 1, 5)
 	e := newEnvWith(b, mokaSection(m, 1))
 	e.start(b)
-	waitFor(b, "first sync", time.Minute, func() bool {
+	testutil.WaitFor(b, "first sync", time.Minute, func() bool {
 		st, err := e.status(b)
 		return err == nil && len(st.Moka.Outlets) == 1 && st.Moka.Outlets[0].LastSyncAt != nil
 	})
@@ -72,7 +74,7 @@ func BenchmarkSyncNowLatency(b *testing.B) {
 		}
 		total += time.Since(t0)
 		// Let the poll finish before the next round.
-		waitFor(b, "poll done", time.Minute, func() bool {
+		testutil.WaitFor(b, "poll done", time.Minute, func() bool {
 			st, err := e.status(b)
 			return err == nil && st.State == "ok"
 		})

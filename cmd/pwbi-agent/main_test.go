@@ -19,6 +19,7 @@ import (
 
 	"github.com/pwbi/edge-agent/agent/deliver/httpsink/upstreamfake"
 	"github.com/pwbi/edge-agent/agent/localapi"
+	"github.com/pwbi/edge-agent/internal/testutil"
 	"github.com/pwbi/edge-agent/store"
 )
 
@@ -151,30 +152,13 @@ func (e *testEnv) seed(t testing.TB, n int) {
 
 type proc struct {
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *testutil.SyncBuffer
 	done   chan error
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func (e *testEnv) start(t testing.TB) *proc {
 	t.Helper()
-	p := &proc{stderr: &syncBuffer{}, done: make(chan error, 1)}
+	p := &proc{stderr: &testutil.SyncBuffer{}, done: make(chan error, 1)}
 	p.cmd = exec.Command(agentBinary(t), "run", "--config", e.cfgPath)
 	p.cmd.Stderr = p.stderr
 	p.cmd.Stdout = p.stderr
@@ -194,19 +178,6 @@ func (e *testEnv) start(t testing.TB) *proc {
 	return p
 }
 
-// waitFor polls cond until it holds or the deadline passes. It is how a test
-// watches a separate process; it asserts nothing about speed.
-func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func (e *testEnv) status(t testing.TB) (localapi.Status, error) {
 	c := localapi.NewClient(e.apiAddr, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -220,7 +191,7 @@ func TestRunStatusAndCleanStop(t *testing.T) {
 	p := e.start(t)
 
 	var st localapi.Status
-	waitFor(t, "status", 60*time.Second, func() bool {
+	testutil.WaitFor(t, "status", 60*time.Second, func() bool {
 		var err error
 		st, err = e.status(t)
 		return err == nil
@@ -236,7 +207,7 @@ func TestRunStatusAndCleanStop(t *testing.T) {
 	}
 
 	// The seeded backlog drains to the upstream, in order.
-	waitFor(t, "backlog delivered", 60*time.Second, func() bool { return len(e.up.Records()) >= 1000 })
+	testutil.WaitFor(t, "backlog delivered", 60*time.Second, func() bool { return len(e.up.Records()) >= 1000 })
 	recs := e.up.Records()
 	for i, r := range recs {
 		if want := fmt.Sprintf("moka/b1/o1/T%06d", i); r.Key != want || (i > 0 && r.Seq <= recs[i-1].Seq) {
@@ -246,7 +217,7 @@ func TestRunStatusAndCleanStop(t *testing.T) {
 	if e.up.OrderViolations() != 0 {
 		t.Fatal("order violations")
 	}
-	waitFor(t, "queue empty and online", 10*time.Second, func() bool {
+	testutil.WaitFor(t, "queue empty and online", 10*time.Second, func() bool {
 		st, _ = e.status(t)
 		return st.Queue.Pending == 0 && st.Upstream.Online && st.State == localapi.StateOK
 	})
@@ -299,7 +270,7 @@ func TestKill9WhileForwarding(t *testing.T) {
 	for round := 0; round < 4; round++ {
 		p := e.start(t)
 		before := len(e.up.Records())
-		waitFor(t, "some progress", 60*time.Second, func() bool {
+		testutil.WaitFor(t, "some progress", 60*time.Second, func() bool {
 			return len(e.up.Records()) > before || len(e.up.Records()) >= n
 		})
 		if err := p.cmd.Process.Kill(); err != nil {
@@ -309,7 +280,7 @@ func TestKill9WhileForwarding(t *testing.T) {
 	}
 	e.up.SetDelay(0)
 	e.start(t)
-	waitFor(t, "all records delivered", 120*time.Second, func() bool {
+	testutil.WaitFor(t, "all records delivered", 120*time.Second, func() bool {
 		st, err := e.status(t)
 		return err == nil && st.Queue.Pending == 0
 	})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/pwbi/edge-agent/agent/localapi"
 	"github.com/pwbi/edge-agent/agent/moka/apikey/apikeyfake"
+	"github.com/pwbi/edge-agent/internal/testutil"
 	"github.com/pwbi/edge-agent/store"
 )
 
@@ -115,7 +116,7 @@ func TestMokaEndToEnd(t *testing.T) {
 	p := e.start(t)
 
 	want := len(m.Expected())
-	waitFor(t, "backfill delivered", 120*time.Second, func() bool {
+	testutil.WaitFor(t, "backfill delivered", 120*time.Second, func() bool {
 		st, err := e.status(t)
 		return err == nil && len(st.Moka.Outlets) == 3 && st.Moka.Outlets[2].LastSyncAt != nil &&
 			st.Queue.Pending == 0 && len(latestTx(e.up.Records())) >= want
@@ -144,7 +145,7 @@ func TestMokaEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatalf("sync: %v\n%s", err, out)
 	}
-	waitFor(t, "edits delivered", 60*time.Second, func() bool { return len(e.up.Records()) >= before+2 })
+	testutil.WaitFor(t, "edits delivered", 60*time.Second, func() bool { return len(e.up.Records()) >= before+2 })
 	checkUpstreamMatchesMoka(t, e, m)
 	if n := len(e.up.Records()) - before; n != 2 {
 		t.Errorf("re-sync sent %d records, want exactly the 2 edited ones", n)
@@ -175,7 +176,7 @@ func TestMokaKill9DuringBackfill(t *testing.T) {
 			e.up.FailNext(3, 503, "")
 		}
 		p := e.start(t)
-		waitFor(t, "agent up", 60*time.Second, func() bool { _, err := e.status(t); return err == nil })
+		testutil.WaitFor(t, "agent up", 60*time.Second, func() bool { _, err := e.status(t); return err == nil })
 		time.Sleep(time.Duration(100+rng.IntN(900)) * time.Millisecond) // a random moment: the point of this test
 		if err := p.cmd.Process.Kill(); err != nil {
 			t.Fatal(err)
@@ -185,7 +186,7 @@ func TestMokaKill9DuringBackfill(t *testing.T) {
 	e.up.SetDelay(0)
 	e.start(t)
 	want := len(m.Expected())
-	waitFor(t, "everything delivered after the crashes", 180*time.Second, func() bool {
+	testutil.WaitFor(t, "everything delivered after the crashes", 180*time.Second, func() bool {
 		st, err := e.status(t)
 		return err == nil && st.Queue.Pending == 0 && len(st.Moka.Outlets) == 3 &&
 			st.Moka.Outlets[2].LastSyncAt != nil && len(latestTx(e.up.Records())) >= want
@@ -200,7 +201,7 @@ func TestMokaImport(t *testing.T) {
 	m := startMoka(t, 2, 60, 10)
 	e := newEnvWith(t, mokaSection(m, 7))
 	e.start(t)
-	waitFor(t, "first sync", 120*time.Second, func() bool {
+	testutil.WaitFor(t, "first sync", 120*time.Second, func() bool {
 		st, err := e.status(t)
 		return err == nil && len(st.Moka.Outlets) == 2 && st.Moka.Outlets[1].LastSyncAt != nil && st.Queue.Pending == 0
 	})
@@ -224,7 +225,7 @@ func TestMokaImport(t *testing.T) {
 	if imp := st.Moka.Import; imp == nil || imp.Running || imp.Error != "" || imp.DaysDone != imp.DaysTotal || imp.Since != since {
 		t.Fatalf("import status: %+v", st.Moka.Import)
 	}
-	waitFor(t, "imported history delivered", 120*time.Second, func() bool {
+	testutil.WaitFor(t, "imported history delivered", 120*time.Second, func() bool {
 		st, err := e.status(t)
 		return err == nil && st.Queue.Pending == 0 && len(latestTx(e.up.Records())) >= all
 	})

@@ -20,6 +20,7 @@ import (
 	"github.com/pwbi/edge-agent/agent/localapi"
 	"github.com/pwbi/edge-agent/agent/moka/oauth/oauthfake"
 	"github.com/pwbi/edge-agent/agent/unified"
+	"github.com/pwbi/edge-agent/internal/testutil"
 	"github.com/pwbi/edge-agent/store"
 )
 
@@ -248,7 +249,7 @@ func metricValue(t *testing.T, e *testEnv, name string) string {
 func waitSynced(t *testing.T, e *testEnv, outlets int, after time.Time, want func() bool) localapi.Status {
 	t.Helper()
 	var st localapi.Status
-	waitFor(t, "sync delivered", 180*time.Second, func() bool {
+	testutil.WaitFor(t, "sync delivered", 180*time.Second, func() bool {
 		var err error
 		st, err = e.status(t)
 		if err == nil && st.Moka.NeedsAuthorization {
@@ -278,7 +279,7 @@ func TestMokaOAuthEndToEnd(t *testing.T) {
 	p := e.start(t)
 
 	var st localapi.Status
-	waitFor(t, "needs authorization", 60*time.Second, func() bool {
+	testutil.WaitFor(t, "needs authorization", 60*time.Second, func() bool {
 		var err error
 		st, err = e.status(t)
 		return err == nil && st.Moka.NeedsAuthorization && st.State == localapi.StateError
@@ -369,7 +370,7 @@ func TestMokaOAuthRevoked(t *testing.T) {
 	m := startOAuthMoka(t, oauthfake.Options{Outlets: 2, Days: 3, TxPerDay: 6})
 	e := newOAuthEnv(t, m, 5)
 	p := e.start(t)
-	waitFor(t, "agent up", 60*time.Second, func() bool { _, err := e.status(t); return err == nil })
+	testutil.WaitFor(t, "agent up", 60*time.Second, func() bool { _, err := e.status(t); return err == nil })
 	mokaConnect(t, e)
 	waitSynced(t, e, 2, time.Time{}, func() bool { return len(latestTx(e.up.Records())) >= len(m.Expected()) })
 
@@ -380,7 +381,7 @@ func TestMokaOAuthRevoked(t *testing.T) {
 		t.Fatalf("sync: %v\n%s", err, out)
 	}
 	var st localapi.Status
-	waitFor(t, "re-authorize state", 60*time.Second, func() bool {
+	testutil.WaitFor(t, "re-authorize state", 60*time.Second, func() bool {
 		var err error
 		st, err = e.status(t)
 		return err == nil && st.Moka.NeedsAuthorization
@@ -411,7 +412,7 @@ func TestMokaOAuthRevoked(t *testing.T) {
 	}
 	<-p.done
 	p = e.start(t)
-	waitFor(t, "restarted agent waits for authorization", 60*time.Second, func() bool {
+	testutil.WaitFor(t, "restarted agent waits for authorization", 60*time.Second, func() bool {
 		st, err := e.status(t)
 		return err == nil && st.Moka.NeedsAuthorization && st.Moka.LastPollAt == nil && st.State == localapi.StateError
 	})
@@ -458,7 +459,7 @@ func TestMokaOAuthKillAroundRefresh(t *testing.T) {
 			}})
 			e := newOAuthEnv(t, m, 5)
 			p := e.start(t)
-			waitFor(t, "agent up", 60*time.Second, func() bool { _, err := e.status(t); return err == nil })
+			testutil.WaitFor(t, "agent up", 60*time.Second, func() bool { _, err := e.status(t); return err == nil })
 			mokaConnect(t, e)
 			waitSynced(t, e, 2, time.Time{}, func() bool { return len(latestTx(e.up.Records())) >= len(m.Expected()) })
 

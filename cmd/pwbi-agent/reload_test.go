@@ -11,6 +11,7 @@ import (
 
 	"github.com/pwbi/edge-agent/agent/localapi"
 	"github.com/pwbi/edge-agent/agent/moka/apikey/apikeyfake"
+	"github.com/pwbi/edge-agent/internal/testutil"
 )
 
 // reloadEnv runs the agent against a live fake Moka (it keeps selling) so
@@ -53,7 +54,7 @@ func (r *reloadEnv) generation(t *testing.T) uint64 {
 func (r *reloadEnv) waitGeneration(t *testing.T, want uint64) localapi.Status {
 	t.Helper()
 	var st localapi.Status
-	waitFor(t, fmt.Sprintf("config generation %d", want), 30*time.Second, func() bool {
+	testutil.WaitFor(t, fmt.Sprintf("config generation %d", want), 30*time.Second, func() bool {
 		var err error
 		st, err = r.status(t)
 		return err == nil && st.Config.Generation >= want
@@ -71,7 +72,7 @@ func settle() { time.Sleep(2 * time.Second) }
 func TestHotReload(t *testing.T) {
 	r := newReloadEnv(t)
 	r.start(t)
-	waitFor(t, "agent up and syncing", 60*time.Second, func() bool {
+	testutil.WaitFor(t, "agent up and syncing", 60*time.Second, func() bool {
 		st, err := r.status(t)
 		return err == nil && len(st.Moka.Outlets) == 2 && st.Moka.Outlets[1].LastSyncAt != nil
 	})
@@ -115,7 +116,7 @@ func TestHotReload(t *testing.T) {
 			t.Fatal(err)
 		}
 		var st localapi.Status
-		waitFor(t, "missing file shown", 30*time.Second, func() bool {
+		testutil.WaitFor(t, "missing file shown", 30*time.Second, func() bool {
 			st, _ = r.status(t)
 			return strings.Contains(st.Config.Error, "missing")
 		})
@@ -126,7 +127,7 @@ func TestHotReload(t *testing.T) {
 		if err := os.WriteFile(r.cfgPath, r.content("notepad", "debug"), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "missing-file error cleared", 30*time.Second, func() bool {
+		testutil.WaitFor(t, "missing-file error cleared", 30*time.Second, func() bool {
 			st, _ = r.status(t)
 			return st.Config.Error == ""
 		})
@@ -146,7 +147,7 @@ func TestHotReload(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		waitFor(t, "a reload after the burst", 30*time.Second, func() bool { return r.generation(t) > gen })
+		testutil.WaitFor(t, "a reload after the burst", 30*time.Second, func() bool { return r.generation(t) > gen })
 		settle()
 		n := r.generation(t) - gen
 		if n > 3 {
@@ -161,7 +162,7 @@ func TestHotReload(t *testing.T) {
 			t.Fatal(err)
 		}
 		var st localapi.Status
-		waitFor(t, "config error shown", 30*time.Second, func() bool {
+		testutil.WaitFor(t, "config error shown", 30*time.Second, func() bool {
 			st, _ = r.status(t)
 			return st.Config.Error != ""
 		})
@@ -175,7 +176,7 @@ func TestHotReload(t *testing.T) {
 			t.Fatal(err)
 		}
 		before := len(r.up.Records())
-		waitFor(t, "records still flowing", 30*time.Second, func() bool { return len(r.up.Records()) > before })
+		testutil.WaitFor(t, "records still flowing", 30*time.Second, func() bool { return len(r.up.Records()) > before })
 
 		// POST /v1/reload reports the same error.
 		res, err := localapi.NewClient(r.apiAddr, nil).Reload(t.Context())
@@ -233,7 +234,7 @@ func TestHotReload(t *testing.T) {
 func TestLocalAPISecurityLive(t *testing.T) {
 	e := newEnv(t)
 	e.start(t)
-	waitFor(t, "status", 60*time.Second, func() bool { _, err := e.status(t); return err == nil })
+	testutil.WaitFor(t, "status", 60*time.Second, func() bool { _, err := e.status(t); return err == nil })
 	do := func(method, path, host, origin string) int {
 		req, _ := http.NewRequest(method, "http://"+e.apiAddr+path, nil)
 		req.Host = host

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pwbi/edge-agent/internal/testutil"
 )
 
 // rssKB reads a process's resident set size from /proc (Linux).
@@ -43,7 +45,7 @@ func BenchmarkIdleRSS(b *testing.B) {
 	for b.Loop() {
 		e := newEnv(b)
 		p := e.start(b)
-		waitFor(b, "status", 60*time.Second, func() bool { _, err := e.status(b); return err == nil })
+		testutil.WaitFor(b, "status", 60*time.Second, func() bool { _, err := e.status(b); return err == nil })
 		time.Sleep(3 * time.Second) // idle: let start-up garbage be collected
 		kb, err := rssKB(p.cmd.Process.Pid)
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/pwbi/edge-agent/agent/deliver/httpsink/upstreamfake"
 	"github.com/pwbi/edge-agent/agent/localapi"
+	"github.com/pwbi/edge-agent/internal/testutil"
 )
 
 // These tests check the promise of issue 10 through the real binary: when
@@ -24,7 +25,7 @@ import (
 func (e *testEnv) waitState(t *testing.T, want string, timeout time.Duration, fragments ...string) localapi.Status {
 	t.Helper()
 	var st localapi.Status
-	waitFor(t, fmt.Sprintf("state %s with %q", want, fragments), timeout, func() bool {
+	testutil.WaitFor(t, fmt.Sprintf("state %s with %q", want, fragments), timeout, func() bool {
 		var err error
 		st, err = e.status(t)
 		if err != nil || st.State != want {
@@ -45,7 +46,7 @@ func (e *testEnv) waitState(t *testing.T, want string, timeout time.Duration, fr
 func (e *testEnv) waitDrained(t *testing.T, timeout time.Duration) localapi.Status {
 	t.Helper()
 	var st localapi.Status
-	waitFor(t, "buffer drained and state ok", timeout, func() bool {
+	testutil.WaitFor(t, "buffer drained and state ok", timeout, func() bool {
 		var err error
 		st, err = e.status(t)
 		return err == nil && st.Queue.Pending == 0 && st.State == localapi.StateOK
@@ -128,7 +129,7 @@ func TestUniformRejectionDeadLettersNothing(t *testing.T) {
 	// backoff (no bisection under way).
 	seen := e.up.Requests()
 	var st localapi.Status
-	waitFor(t, "a second cycle ending in a backoff", 60*time.Second, func() bool {
+	testutil.WaitFor(t, "a second cycle ending in a backoff", 60*time.Second, func() bool {
 		var err error
 		st, err = e.status(t)
 		return err == nil && e.up.Requests() > seen+5 && st.Upstream.NextRetryAt != nil
@@ -216,13 +217,13 @@ func TestFailingOutletIsAnError(t *testing.T) {
 		}
 		return -1
 	}
-	waitFor(t, "first failed poll", 60*time.Second, func() bool { return failures() == 1 })
+	testutil.WaitFor(t, "first failed poll", 60*time.Second, func() bool { return failures() == 1 })
 	st := e.waitState(t, localapi.StateOffline, 10*time.Second, "retrying")
 	for n := 2; n <= 3; n++ {
 		if err := c.Sync(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, fmt.Sprintf("failed poll %d", n), 60*time.Second, func() bool { return failures() == n })
+		testutil.WaitFor(t, fmt.Sprintf("failed poll %d", n), 60*time.Second, func() bool { return failures() == n })
 	}
 	st = e.waitState(t, localapi.StateError, 10*time.Second, "failed 3 polls in a row", broken)
 	if st.Moka.Outlets[0].LastError == "" && st.Moka.Outlets[1].LastError == "" {
@@ -233,7 +234,7 @@ func TestFailingOutletIsAnError(t *testing.T) {
 	if err := c.Sync(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "outlet recovered", 60*time.Second, func() bool { return failures() == 0 })
+	testutil.WaitFor(t, "outlet recovered", 60*time.Second, func() bool { return failures() == 0 })
 	e.waitDrained(t, 60*time.Second)
 	checkUpstreamMatchesMoka(t, e, m)
 }
@@ -270,7 +271,7 @@ func TestDiskFullIsAnErrorAndLosesNothing(t *testing.T) {
 	if err := localapi.NewClient(e.apiAddr, nil).Sync(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "every outlet synced again", 120*time.Second, func() bool {
+	testutil.WaitFor(t, "every outlet synced again", 120*time.Second, func() bool {
 		st, err := e.status(t)
 		if err != nil || len(st.Moka.Outlets) != 3 {
 			return false

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pwbi/edge-agent/internal/testutil"
 	"github.com/pwbi/edge-agent/store"
 )
 
@@ -22,7 +23,7 @@ func TestSeqAfterDatabaseDeleted(t *testing.T) {
 	want := len(m.Expected())
 
 	p := e.start(t)
-	waitFor(t, "backfill delivered", 120*time.Second, func() bool {
+	testutil.WaitFor(t, "backfill delivered", 120*time.Second, func() bool {
 		st, err := e.status(t)
 		return err == nil && len(st.Moka.Outlets) == 2 && st.Moka.Outlets[1].LastSyncAt != nil &&
 			st.Queue.Pending == 0 && len(latestTx(e.up.Records())) >= want
@@ -55,7 +56,7 @@ func TestSeqAfterDatabaseDeleted(t *testing.T) {
 
 	e.start(t)
 	var after []store.Record
-	waitFor(t, "everything sent again from the fresh database", 120*time.Second, func() bool {
+	testutil.WaitFor(t, "everything sent again from the fresh database", 120*time.Second, func() bool {
 		after = e.up.Records()[len(before):]
 		st, err := e.status(t)
 		return err == nil && len(st.Moka.Outlets) == 2 && st.Moka.Outlets[1].LastSyncAt != nil &&

@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"time"
 
+	"gopkg.in/natefinch/lumberjack.v2"
+
 	"github.com/pwbi/edge-agent/agent/config"
 	"github.com/pwbi/edge-agent/agent/localapi"
 	"github.com/pwbi/edge-agent/agent/version"
@@ -121,10 +123,17 @@ func defaultLogPath() string {
 	return filepath.Join(dir, "PWBI", "tray.log")
 }
 
-// maxLogSize is where the log file starts again: the tray logs state
-// changes only, so this is weeks of history.
-const maxLogSize = 1 << 20
+// Rotation of the tray's log file (lumberjack, as the agent's own log):
+// the tray logs state changes only, so a megabyte is weeks of history, and
+// one older file is kept beside it (tray-<UTC time>.log).
+const (
+	maxLogSizeMB  = 1
+	maxLogBackups = 1
+)
 
+// newLogger logs to the file at path, rotated, or to stderr when path is
+// "" or the file cannot be opened (said once on stderr). The returned
+// function closes the file.
 func newLogger(path string, debug bool, stderr io.Writer) (*slog.Logger, func()) {
 	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
 	if debug {
@@ -132,12 +141,13 @@ func newLogger(path string, debug bool, stderr io.Writer) (*slog.Logger, func())
 	}
 	w, closeFn := stderr, func() {}
 	if path != "" {
-		if fi, err := os.Stat(path); err == nil && fi.Size() > maxLogSize {
-			os.Rename(path, path+".old")
-		}
-		os.MkdirAll(filepath.Dir(path), 0o700)
-		if f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600); err == nil {
-			w, closeFn = f, func() { f.Close() }
+		os.MkdirAll(filepath.Dir(path), 0o700) // lumberjack would make it 0o755
+		lj := &lumberjack.Logger{Filename: path, MaxSize: maxLogSizeMB, MaxBackups: maxLogBackups}
+		// lumberjack opens the file (and rotates one already over the
+		// size) at the first write: do it now, so that a file that cannot
+		// be opened is said and standard error used instead.
+		if _, err := lj.Write(nil); err == nil {
+			w, closeFn = lj, func() { lj.Close() }
 		} else {
 			fmt.Fprintf(stderr, "pwbi-tray: log file: %v\n", err)
 		}

@@ -4,7 +4,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"image"
@@ -17,13 +16,13 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/pwbi/edge-agent/agent/deliver/httpsink/upstreamfake"
 	"github.com/pwbi/edge-agent/agent/localapi"
+	"github.com/pwbi/edge-agent/internal/testutil"
 	"github.com/pwbi/edge-agent/tray/icondraw"
 )
 
@@ -75,7 +74,7 @@ flush_interval = "200ms"
 listen = %q
 `, up.URL(), apiAddr))
 	agent := startProc(t, "agent", tmp, nil, agentBin, "run", "--config", cfgPath)
-	waitFor(t, "the agent's local API", 20*time.Second, func() bool {
+	testutil.WaitFor(t, "the agent's local API", 20*time.Second, func() bool {
 		_, err := localapi.NewClient(apiAddr, nil).Status(context.Background())
 		return err == nil
 	})
@@ -107,7 +106,7 @@ listen = %q
 	// 1. The icon docks and shows "ok".
 	trayProc.waitLog(t, `msg="Tray state" icon=ok`, 20*time.Second)
 	var icon rect
-	waitFor(t, "the systray window in xwininfo -root -tree", 10*time.Second, func() bool {
+	testutil.WaitFor(t, "the systray window in xwininfo -root -tree", 10*time.Second, func() bool {
 		var ok bool
 		icon, ok = findWindow(t, display, `"systray" "systray"`)
 		return ok
@@ -135,7 +134,7 @@ listen = %q
 		return ok
 	}
 	click()
-	waitFor(t, "the menu window", 10*time.Second, menuOpen)
+	testutil.WaitFor(t, "the menu window", 10*time.Second, menuOpen)
 	shot = screenshot(t, display, filepath.Join(artifacts, "2-menu.png"))
 	if light := lightShare(shot, image.Rect(icon.x-150, icon.y+icon.h, icon.x+icon.w, icon.y+icon.h+200)); light < 0.5 {
 		t.Errorf("the menu area below the icon is %.0f%% light; the menu did not open?", 100*light)
@@ -152,9 +151,9 @@ listen = %q
 	// 4. Pause, then Resume (second entry), through the agent's state.
 	pick := func(downs int) {
 		t.Helper()
-		waitFor(t, "the menu to close", 5*time.Second, func() bool { return !menuOpen() })
+		testutil.WaitFor(t, "the menu to close", 5*time.Second, func() bool { return !menuOpen() })
 		click()
-		waitFor(t, "the menu window", 10*time.Second, menuOpen)
+		testutil.WaitFor(t, "the menu window", 10*time.Second, menuOpen)
 		for i := 0; i < downs; i++ {
 			xdotool(t, display, "key", "Down")
 		}
@@ -177,7 +176,7 @@ listen = %q
 
 	// 5. "Open dashboard" (third entry) opens the local API's page.
 	pick(3)
-	waitFor(t, "xdg-open to be called", 10*time.Second, func() bool {
+	testutil.WaitFor(t, "xdg-open to be called", 10*time.Second, func() bool {
 		b, _ := os.ReadFile(opened)
 		return strings.Contains(string(b), "http://"+apiAddr+"/")
 	})
@@ -199,9 +198,9 @@ listen = %q
 	if got := dominantIcon(shot, icon); got != "down" {
 		t.Errorf("icon on screen looks like %q, want down", got)
 	}
-	waitFor(t, "the menu to close", 5*time.Second, func() bool { return !menuOpen() })
+	testutil.WaitFor(t, "the menu to close", 5*time.Second, func() bool { return !menuOpen() })
 	click()
-	waitFor(t, "the menu window", 10*time.Second, menuOpen)
+	testutil.WaitFor(t, "the menu window", 10*time.Second, menuOpen)
 	screenshot(t, display, filepath.Join(artifacts, "6-agent-down-menu.png"))
 	xdotool(t, display, "key", "Escape")
 
@@ -214,9 +213,9 @@ listen = %q
 	})
 
 	// 9. Quit (the last entry) ends the tray and removes the icon.
-	waitFor(t, "the menu to close", 5*time.Second, func() bool { return !menuOpen() })
+	testutil.WaitFor(t, "the menu to close", 5*time.Second, func() bool { return !menuOpen() })
 	click()
-	waitFor(t, "the menu window", 10*time.Second, menuOpen)
+	testutil.WaitFor(t, "the menu window", 10*time.Second, menuOpen)
 	xdotool(t, display, "key", "Up")
 	time.Sleep(200 * time.Millisecond)
 	xdotool(t, display, "key", "Return")
@@ -228,7 +227,7 @@ listen = %q
 	case <-time.After(10 * time.Second):
 		t.Fatal("the tray did not quit")
 	}
-	waitFor(t, "the icon to go", 5*time.Second, func() bool {
+	testutil.WaitFor(t, "the icon to go", 5*time.Second, func() bool {
 		_, ok := findWindow(t, display, `"systray" "systray"`)
 		return !ok
 	})
@@ -260,32 +259,15 @@ func buildBinaries(t *testing.T, dir string) (string, string) {
 type proc struct {
 	name string
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *testutil.SyncBuffer
 	done chan error
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // startProc starts a program with the given extra environment; it is
 // killed at the end of the test, and its output logged if the test failed.
 func startProc(t *testing.T, name, dir string, env []string, prog string, args ...string) *proc {
 	t.Helper()
-	p := &proc{name: name, out: &syncBuffer{}, done: make(chan error, 1)}
+	p := &proc{name: name, out: &testutil.SyncBuffer{}, done: make(chan error, 1)}
 	p.cmd = exec.Command(prog, args...)
 	p.cmd.Dir = dir
 	p.cmd.Env = append(os.Environ(), env...)
@@ -324,7 +306,7 @@ func (p *proc) waitLog(t *testing.T, s string, timeout time.Duration) {
 
 func (p *proc) waitLogCount(t *testing.T, s string, n int, timeout time.Duration) {
 	t.Helper()
-	waitFor(t, fmt.Sprintf("%d× %s in the %s log", n, s, p.name), timeout, func() bool {
+	testutil.WaitFor(t, fmt.Sprintf("%d× %s in the %s log", n, s, p.name), timeout, func() bool {
 		return strings.Count(p.out.String(), s) >= n
 	})
 }
@@ -338,7 +320,7 @@ func startXvfb(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	p := &proc{name: "Xvfb", out: &syncBuffer{}, done: make(chan error, 1)}
+	p := &proc{name: "Xvfb", out: &testutil.SyncBuffer{}, done: make(chan error, 1)}
 	p.cmd = exec.Command("Xvfb", "-displayfd", "3", "-screen", "0", "800x600x24", "-nolisten", "tcp")
 	p.cmd.Dir = dir
 	p.cmd.ExtraFiles = []*os.File{w}
@@ -532,17 +514,5 @@ func writeFile(t *testing.T, path, body string) {
 	}
 	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -542,10 +542,10 @@ func (s *Server) authLocked(method string, top map[string]json.RawMessage, now t
 }
 
 func (s *Server) baseURLLocked() string {
-	if s.ln == nil {
-		return "http://mokka.invalid"
+	if u := s.web.URL(); u != "" {
+		return u
 	}
-	return "http://" + s.ln.Addr().String()
+	return "http://mokka.invalid"
 }
 
 // expireLocked moves a held or pending order past its valid_till to

@@ -17,17 +17,17 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"log"
 	"log/slog"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/pwbi/edge-agent/internal/fakehttp"
 )
 
 // Defaults of Options (the store id and key of the docs' test vectors).
@@ -108,8 +108,7 @@ type Server struct {
 	failCode  int
 	timers    []*time.Timer
 
-	ln        net.Listener
-	hs        *http.Server
+	web       fakehttp.Server
 	closed    chan struct{}
 	closeOnce sync.Once
 	wg        sync.WaitGroup // callbacks in flight
@@ -157,11 +156,7 @@ func New(opts Options) *Server {
 }
 
 // TB is the part of testing.TB that NewServer uses.
-type TB interface {
-	Helper()
-	Fatalf(format string, args ...any)
-	Cleanup(func())
-}
+type TB = fakehttp.TB
 
 // NewServer starts a fake on 127.0.0.1 and closes it when the test ends.
 func NewServer(t TB, opts Options) *Server {
@@ -175,49 +170,26 @@ func NewServer(t TB, opts Options) *Server {
 }
 
 // Start serves on 127.0.0.1 with a free port.
-func (s *Server) Start() error { return s.Listen("127.0.0.1:0") }
+func (s *Server) Start() error { return s.Listen(fakehttp.Loopback) }
 
 // Listen serves on addr.
 func (s *Server) Listen(addr string) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	hs := &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          log.New(io.Discard, "", 0),
-	}
-	s.mu.Lock()
-	s.ln, s.hs = ln, hs
-	s.mu.Unlock()
-	go hs.Serve(ln) //nolint:errcheck // ErrServerClosed on Close
-	return nil
+	return s.web.Listen(addr, s, log.New(io.Discard, "", 0))
 }
 
 // URL is the base URL to configure the gateway with.
-func (s *Server) URL() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ln == nil {
-		return ""
-	}
-	return "http://" + s.ln.Addr().String()
-}
+func (s *Server) URL() string { return s.web.URL() }
 
 // Close stops serving, ends delayed answers and waits for callbacks in
 // flight.
 func (s *Server) Close() {
 	s.closeOnce.Do(func() { close(s.closed) })
 	s.mu.Lock()
-	hs := s.hs
 	for _, t := range s.timers {
 		t.Stop()
 	}
 	s.mu.Unlock()
-	if hs != nil {
-		hs.Close()
-	}
+	s.web.Close()
 	s.wg.Wait()
 }
 

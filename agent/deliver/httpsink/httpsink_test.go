@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -51,6 +52,10 @@ func TestSendAnswers(t *testing.T) {
 		{"acknowledged", func(*upstreamfake.Server) {}, sink.Accepted, 200, sink.HealthOK, "", 0, nil},
 		{"503 with Retry-After", func(s *upstreamfake.Server) { s.FailNext(1, 503, "7") }, sink.Retry, 503, sink.HealthOffline,
 			"the PWBI cloud is not available (503 Service Unavailable): sales stay buffered and are sent again", 7 * time.Second, nil},
+		{"503 with a day's Retry-After: capped", func(s *upstreamfake.Server) { s.FailNext(1, 503, "86400") }, sink.Retry, 503, sink.HealthOffline,
+			"the PWBI cloud is not available (503 Service Unavailable): sales stay buffered and are sent again", time.Hour, nil},
+		{"503 with a Retry-After date", func(s *upstreamfake.Server) { s.FailNext(1, 503, t0.Add(90*time.Second).Format(http.TimeFormat)) }, sink.Retry, 503, sink.HealthOffline,
+			"the PWBI cloud is not available (503 Service Unavailable): sales stay buffered and are sent again", 90 * time.Second, nil},
 		{"401", func(s *upstreamfake.Server) { s.FailNext(1, 401, "") }, sink.Retry, 401, sink.HealthError,
 			"the PWBI cloud refuses the token (401 Unauthorized): check upstream.token", 0, ErrUnauthorized},
 		{"404", func(s *upstreamfake.Server) { s.FailNext(1, 404, "") }, sink.Retry, 404, sink.HealthError,

@@ -12,8 +12,13 @@ import (
 	"time"
 
 	"github.com/pwbi/edge-agent/agent/deliver/sink"
+	"github.com/pwbi/edge-agent/internal/backoff"
+	"github.com/pwbi/edge-agent/internal/secret"
 	"github.com/pwbi/edge-agent/store"
 )
+
+// maxRetryAfter caps the wait a server can ask for with Retry-After.
+const maxRetryAfter = time.Hour
 
 // maxResponseBody bounds how much of an answer is read.
 const maxResponseBody = 64 << 10
@@ -218,7 +223,7 @@ func (s *Sink) post(ctx context.Context, id string, seg []store.Record) response
 	}
 	switch classify(resp.StatusCode) {
 	case classTransient:
-		if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), s.clock.Now()); ok && d > 0 {
+		if d, ok := backoff.ParseRetryAfter(resp.Header.Get("Retry-After"), s.clock.Now(), maxRetryAfter); ok && d > 0 {
 			a.retryAfter = d
 		}
 	case classRedirect:
@@ -240,7 +245,7 @@ func (s *Sink) failed(ctx, actx context.Context, status int, err error, problem 
 	}
 	return response{
 		status:  status,
-		err:     errors.New(sink.Redact(err.Error(), cfg.Token)),
+		err:     errors.New(secret.Redact(err.Error(), cfg.Token)),
 		problem: sink.Snippet([]byte(problem), cfg.Token, maxProblem),
 	}
 }

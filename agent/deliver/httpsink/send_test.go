@@ -2,74 +2,10 @@ package httpsink
 
 import (
 	"errors"
-	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 )
-
-func TestParseRetryAfter(t *testing.T) {
-	now := t0
-	for _, tc := range []struct {
-		in   string
-		want time.Duration
-		ok   bool
-	}{
-		{"", 0, false},
-		{"   ", 0, false},
-		{"0", 0, true},
-		{"7", 7 * time.Second, true},
-		{" 120 ", 2 * time.Minute, true},
-		{"3600", time.Hour, true},
-		{"3601", time.Hour, true},
-		{"0000000000", 0, true},
-		{"0000000000007", 7 * time.Second, true},
-		{"99999999999999999999999", time.Hour, true},
-		{"-5", 0, false},
-		{"1.5", 0, false},
-		{"+5", 0, false},
-		{"5s", 0, false},
-		{"soon", 0, false},
-		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second, true},
-		{now.Add(-time.Hour).Format(http.TimeFormat), 0, true},
-		{now.Add(48 * time.Hour).Format(http.TimeFormat), time.Hour, true},
-		{"Friday, 26-Dec-25 03:00:30 GMT", 30 * time.Second, true}, // RFC 850
-		{"Fri Dec 26 03:01:00 2025", time.Minute, true},            // ANSI C
-		{"Fri, 26 Dec 2025 03:01:00 +0700", 0, false},
-	} {
-		d, ok := parseRetryAfter(tc.in, now)
-		if d != tc.want || ok != tc.ok {
-			t.Errorf("parseRetryAfter(%q) = %v, %v; want %v, %v", tc.in, d, ok, tc.want, tc.ok)
-		}
-	}
-}
-
-func FuzzRetryAfter(f *testing.F) {
-	for _, s := range []string{"", "0", "7", "3600", "86400", "-1", "1e3", "18446744073709551616",
-		"Fri, 26 Dec 2025 03:01:00 GMT", "Friday, 26-Dec-25 03:00:30 GMT", "Fri Dec 26 03:01:00 2025",
-		"Mon, 01 Jan 0001 00:00:00 GMT", "Fri, 31 Dec 9999 23:59:59 GMT", " 5 ", "\x00", "٣"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, v string) {
-		d, ok := parseRetryAfter(v, t0)
-		if d < 0 || d > maxRetryAfter {
-			t.Fatalf("parseRetryAfter(%q) = %v, outside [0, %v]", v, d, maxRetryAfter)
-		}
-		if !ok && d != 0 {
-			t.Fatalf("parseRetryAfter(%q) = %v with ok=false", v, d)
-		}
-		trimmed := strings.TrimSpace(v)
-		if isDigits(trimmed) {
-			if !ok {
-				t.Fatalf("delta-seconds %q rejected", v)
-			}
-			if n, err := strconv.ParseInt(trimmed, 10, 64); err == nil && n < 3600 && d != time.Duration(n)*time.Second {
-				t.Fatalf("parseRetryAfter(%q) = %v, want %ds", v, d, n)
-			}
-		}
-	})
-}
 
 func TestClassify(t *testing.T) {
 	for code, want := range map[int]class{

@@ -15,6 +15,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/pwbi/edge-agent/internal/secret"
 )
 
 // Verdict is what an answer means for the batch that was sent.
@@ -135,26 +137,14 @@ type Answer struct {
 	UniformProblem string
 }
 
-// redactMin is the shortest secret that is redacted from text; shorter ones
-// would blank out ordinary words.
-const redactMin = 4
-
-// Redact replaces every occurrence of secret in s with "[REDACTED]". Secrets
-// shorter than 4 bytes are left alone.
-func Redact(s, secret string) string {
-	if len(secret) < redactMin {
-		return s
-	}
-	return strings.ReplaceAll(s, secret, "[REDACTED]")
-}
-
 // Snippet makes a short single-line extract of text from the outside world
 // (an answer body, an error message) for logs, errors, dead-letter reasons
-// and the status: secret redacted (see [Redact]; "" for none), control
-// characters and invalid UTF-8 replaced by '?', white space collapsed, at
-// most n bytes plus a trailing "…" when it was cut.
-func Snippet(body []byte, secret string, n int) string {
-	s := Redact(string(body), secret)
+// and the status: tok replaced by "<redacted>" (internal/secret's Redact:
+// "" or one shorter than 4 bytes is left alone), control characters and
+// invalid UTF-8 replaced by '?', white space collapsed, at most n bytes
+// plus a trailing "…" when it was cut.
+func Snippet(body []byte, tok string, n int) string {
+	s := secret.Redact(string(body), tok)
 	var b strings.Builder
 	space := false
 	for i := 0; i < len(s); {

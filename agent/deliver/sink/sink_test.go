@@ -10,7 +10,7 @@ func TestSnippet(t *testing.T) {
 	const token = "tok-SECRET-5f3a9c71"
 	body := []byte("  error:\tbad\n\ntoken " + token + "\x00\xff end  ")
 	got := Snippet(body, token, 100)
-	if want := "error: bad token [REDACTED]?? end"; got != want {
+	if want := "error: bad token <redacted>?? end"; got != want {
 		t.Errorf("Snippet = %q, want %q", got, want)
 	}
 	long := Snippet([]byte(strings.Repeat("é", 1000)), "", 50)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pwbi/edge-agent/agent/moka/internal/wire"
+	"github.com/pwbi/edge-agent/internal/secret"
 )
 
 // PageLimit is the limit sent with every list request.
@@ -284,18 +285,8 @@ func (c *Client) get(ctx context.Context, path string, q url.Values, decode func
 
 // redact removes the API key from text that came from elsewhere (a server
 // echoing the request, a transport error).
-func (c *Client) redact(s string) string {
-	if c.apiKey == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, c.apiKey, "<redacted>")
-}
+func (c *Client) redact(s string) string { return secret.Redact(s, c.apiKey) }
 
 // redactErr keeps err's chain (errors.Is still works) but renders its text
 // without the API key.
-func (c *Client) redactErr(err error) error {
-	if c.apiKey == "" || !strings.Contains(err.Error(), c.apiKey) {
-		return err
-	}
-	return wire.Redacted(err, c.redact(err.Error()))
-}
+func (c *Client) redactErr(err error) error { return secret.RedactError(err, c.redact) }

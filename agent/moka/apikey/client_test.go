@@ -20,6 +20,7 @@ import (
 	"github.com/pwbi/edge-agent/agent/moka/apikey/apikeyfake"
 	"github.com/pwbi/edge-agent/agent/moka/internal/wire"
 	"github.com/pwbi/edge-agent/agent/unified"
+	"github.com/pwbi/edge-agent/internal/testutil"
 )
 
 const testKey = "sk-live-SECRET-0123456789"
@@ -40,68 +41,17 @@ func startFake(t *testing.T, fc *clockwork.FakeClock, opts apikeyfake.Options) *
 	return s
 }
 
-type wait struct {
-	reason string
-	d      time.Duration
-}
-
-// driver advances a fake clock by exactly each wait the client announces
-// through OnWait, once the client is blocked on it. It suits one client
-// goroutine at a time.
-type driver struct {
-	fc    *clockwork.FakeClock
-	ch    chan wait
-	mu    sync.Mutex
-	waits []wait
-}
-
-func newDriver(t *testing.T, fc *clockwork.FakeClock) *driver {
-	d := &driver{fc: fc, ch: make(chan wait)}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	t.Cleanup(func() { cancel(); <-done })
-	go func() {
-		defer close(done)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case w := <-d.ch:
-				d.mu.Lock()
-				d.waits = append(d.waits, w)
-				d.mu.Unlock()
-				if w.d <= 0 {
-					continue
-				}
-				if fc.BlockUntilContext(ctx, 1) != nil {
-					return
-				}
-				fc.Advance(w.d)
-			}
-		}
-	}()
-	return d
-}
-
-func (d *driver) onWait(reason string, dur time.Duration) { d.ch <- wait{reason, dur} }
-
-func (d *driver) got() []wait {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return slices.Clone(d.waits)
-}
-
 // newTestClient returns a client of fake s on clock fc, unlimited unless
 // opts sets a limiter, with OnWait wired to a driver.
-func newTestClient(t *testing.T, s *apikeyfake.Server, fc *clockwork.FakeClock, opts ClientOptions) (*Client, *driver) {
+func newTestClient(t *testing.T, s *apikeyfake.Server, fc *clockwork.FakeClock, opts ClientOptions) (*Client, *testutil.ClockDriver) {
 	t.Helper()
-	d := newDriver(t, fc)
+	d := testutil.NewClockDriver(t, fc)
 	opts.Clock = fc
 	if opts.Limiter == nil {
 		opts.Limiter = rate.NewLimiter(rate.Inf, 1)
 	}
 	if opts.OnWait == nil {
-		opts.OnWait = d.onWait
+		opts.OnWait = d.OnWait
 	}
 	if opts.Rand == nil {
 		opts.Rand = func() float64 { return 1 }
@@ -401,7 +351,7 @@ func TestRetryAfterSeconds(t *testing.T) {
 	if _, err := c.Outlets(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if got := d.got(); !slices.Equal(got, []wait{{"retry_after", 7 * time.Second}}) {
+	if got := d.Waits(); !slices.Equal(got, []testutil.Wait{{Reason: "retry_after", Dur: 7 * time.Second}}) {
 		t.Errorf("waits = %v", got)
 	}
 	reqs := s.Requests()
@@ -420,7 +370,7 @@ func TestRetryAfterHTTPDate(t *testing.T) {
 	}
 	// The first 429 says "at t0+30s": wait 30 s. The second arrives at that
 	// very time with the same date: wait 0.
-	if got := d.got(); !slices.Equal(got, []wait{{"retry_after", 30 * time.Second}, {"retry_after", 0}}) {
+	if got := d.Waits(); !slices.Equal(got, []testutil.Wait{{Reason: "retry_after", Dur: 30 * time.Second}, {Reason: "retry_after", Dur: 0}}) {
 		t.Errorf("waits = %v", got)
 	}
 	reqs := s.Requests()
@@ -437,7 +387,7 @@ func TestRetryAfterCapped(t *testing.T) {
 	if _, err := c.Outlets(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if got := d.got(); !slices.Equal(got, []wait{{"retry_after", wire.MaxRetryAfter}}) {
+	if got := d.Waits(); !slices.Equal(got, []testutil.Wait{{Reason: "retry_after", Dur: wire.MaxRetryAfter}}) {
 		t.Errorf("waits = %v", got)
 	}
 }
@@ -463,11 +413,11 @@ func TestBackoffExponentialWithJitter(t *testing.T) {
 				t.Fatal(err)
 			}
 			var got []time.Duration
-			for _, w := range d.got() {
-				if w.reason != "backoff" {
-					t.Errorf("wait reason %q", w.reason)
+			for _, w := range d.Waits() {
+				if w.Reason != "backoff" {
+					t.Errorf("wait reason %q", w.Reason)
 				}
-				got = append(got, w.d)
+				got = append(got, w.Dur)
 			}
 			if !slices.Equal(got, tc.want) {
 				t.Errorf("backoff = %v, want %v", got, tc.want)

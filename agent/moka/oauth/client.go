@@ -13,6 +13,7 @@ import (
 
 	"github.com/pwbi/edge-agent/agent/moka/internal/wire"
 	"github.com/pwbi/edge-agent/agent/unified"
+	"github.com/pwbi/edge-agent/internal/secret"
 )
 
 // Page sizes sent with every list request.
@@ -91,7 +92,7 @@ func (c *Client) get(ctx context.Context, t target, decode func([]byte) error) e
 		Method: http.MethodGet,
 		URL:    t.url(c.base),
 		Path:   path,
-		Redact: func(err error) error { return c.tokens.redactErr(redactURLError(err, path)) },
+		Redact: func(err error) error { return c.tokens.redactErr(secret.RedactURL(err, path)) },
 	}
 	refreshed := false
 	return c.p.Retry(ctx, req.Method, path, c.p.MaxRetries, func() wire.Outcome {

@@ -165,7 +165,7 @@ func TestNextURLLoopAndBadEnvelopes(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			srv.route(path, 200, body)
-			c.p = NewPacer(ClientOptions{Clock: e.fc, OnWait: e.drv.onWait, MaxRetries: 1, HTTP: e.hc, Rand: func() float64 { return 1 }}, 0)
+			c.p = NewPacer(ClientOptions{Clock: e.fc, OnWait: e.drv.OnWait, MaxRetries: 1, HTTP: e.hc, Rand: func() float64 { return 1 }}, 0)
 			err := c.Payments(ctx, PaymentQuery{OutletID: "1", Since: t0}, func(PaymentPage) error { return nil })
 			if !errors.Is(err, ErrBadResponse) {
 				t.Fatalf("%v", err)
@@ -200,7 +200,7 @@ func TestEnvelopeVariants(t *testing.T) {
 		}
 	}
 	srv.route("/v1/profile/self", 200, `{"data":{"id":9}}`)
-	c.p = NewPacer(ClientOptions{Clock: e.fc, OnWait: e.drv.onWait, MaxRetries: -1, HTTP: e.hc}, 0)
+	c.p = NewPacer(ClientOptions{Clock: e.fc, OnWait: e.drv.OnWait, MaxRetries: -1, HTTP: e.hc}, 0)
 	if _, err := c.Profile(ctx); !errors.Is(err, ErrBadResponse) {
 		t.Fatalf("profile without business: %v", err)
 	}
@@ -239,13 +239,13 @@ func TestRetriesAndRateLimits(t *testing.T) {
 		{"truncated JSON", func() { e.fake.TruncateNext(1) }, "backoff", time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := len(e.drv.got())
+			before := len(e.drv.Waits())
 			tc.fault()
 			if _, err := e.client.Outlets(ctx, e.fake.BusinessID()); err != nil {
 				t.Fatal(err)
 			}
-			got := e.drv.got()[before:]
-			if len(got) != 1 || got[0].reason != tc.reason || got[0].d != tc.wait {
+			got := e.drv.Waits()[before:]
+			if len(got) != 1 || got[0].Reason != tc.reason || got[0].Dur != tc.wait {
 				t.Fatalf("waits %v", got)
 			}
 		})

@@ -31,11 +31,12 @@
 // retried until a new Exchange. An *AuthError matches
 // moka.ErrUnauthorized and carries the hint a person needs.
 //
-// Secrets: Token prints, logs and marshals as "<redacted>". Errors and log
-// lines name URL paths only; text from elsewhere (error bodies, transport
-// errors) goes through Tokens.Redact, which removes every token the manager
-// has held, the client secret, and access_token=, refresh_token=,
-// client_secret= and code= parameters.
+// Secrets: Token (internal/secret's Secret) prints, logs and marshals as
+// "<secret>". Errors and log lines name URL paths only; text from
+// elsewhere (error bodies, transport errors) goes through Tokens.Redact,
+// which replaces with "<redacted>" every token the manager has held, the
+// client secret, and access_token=, refresh_token=, client_secret= and
+// code= parameters (internal/secret's Redact and RedactParams).
 //
 // # API client
 //

@@ -5,12 +5,13 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/pwbi/edge-agent/internal/secret"
 	"github.com/pwbi/edge-agent/store"
 )
 
 // Grant is what the agent holds of one authorization: the current token
 // pair, when the access token expires, and whether Moka still honours it.
-// Its tokens print as "<redacted>" (see Token).
+// Its tokens print as "<secret>" (see Token).
 type Grant struct {
 	AccessToken  Token
 	RefreshToken Token
@@ -99,7 +100,7 @@ func (s *DocStore) LoadGrant() (Grant, bool, error) {
 		return Grant{}, false, fmt.Errorf("moka grant document: unknown version %d", d.Version)
 	}
 	return Grant{
-		AccessToken: Token(d.AccessToken), RefreshToken: Token(d.RefreshToken),
+		AccessToken: secret.New(d.AccessToken), RefreshToken: secret.New(d.RefreshToken),
 		TokenType: d.TokenType, Scope: d.Scope,
 		ExpiresAt: d.ExpiresAt, IssuedAt: d.IssuedAt, AuthorizedAt: d.AuthorizedAt, RefreshedAt: d.RefreshedAt,
 		BusinessID: d.BusinessID,

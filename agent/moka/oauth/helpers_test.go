@@ -1,7 +1,6 @@
 package oauth
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -17,6 +16,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/pwbi/edge-agent/agent/moka/oauth/oauthfake"
+	"github.com/pwbi/edge-agent/internal/testutil"
 )
 
 var t0 = time.Date(2026, 3, 10, 7, 0, 0, 0, time.UTC) // 14:00 in Jakarta
@@ -96,24 +96,6 @@ func (s *spyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return s.next.RoundTrip(r)
 }
 
-// syncBuf is a log destination safe for concurrent writes.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // env is a fake Moka on a fake clock with a client, its tokens and a
 // connector.
 type env struct {
@@ -125,15 +107,15 @@ type env struct {
 	tokens *Tokens
 	client *Client
 	conn   *Connector
-	drv    *driver
-	logs   *syncBuf
+	drv    *testutil.ClockDriver
+	logs   *testutil.SyncBuffer
 	hc     *http.Client
 	opts   ClientOptions
 }
 
 func newEnv(t *testing.T, fo oauthfake.Options) *env {
 	t.Helper()
-	e := &env{t: t, fc: clockwork.NewFakeClockAt(t0), tl: &timeline{}, logs: &syncBuf{}}
+	e := &env{t: t, fc: clockwork.NewFakeClockAt(t0), tl: &timeline{}, logs: &testutil.SyncBuffer{}}
 	if fo.Seed == 0 {
 		fo.Seed = 3
 	}
@@ -142,10 +124,10 @@ func newEnv(t *testing.T, fo oauthfake.Options) *env {
 	e.fake.Start()
 	t.Cleanup(e.fake.Close)
 	e.store = &memStore{tl: e.tl}
-	e.drv = newDriver(t, e.fc)
+	e.drv = testutil.NewClockDriver(t, e.fc)
 	e.hc = &http.Client{Transport: &spyTransport{tl: e.tl, next: http.DefaultTransport.(*http.Transport).Clone()}}
 	e.opts = ClientOptions{
-		HTTP: e.hc, Clock: e.fc, Limiter: rate.NewLimiter(rate.Inf, 1), OnWait: e.drv.onWait,
+		HTTP: e.hc, Clock: e.fc, Limiter: rate.NewLimiter(rate.Inf, 1), OnWait: e.drv.OnWait,
 		Rand: func() float64 { return 1 }, Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	e.restart()
@@ -219,56 +201,6 @@ func visitAuthorize(t *testing.T, u string) (code, state string) {
 		t.Fatalf("redirected to %s", loc.Redacted())
 	}
 	return loc.Query().Get("code"), loc.Query().Get("state")
-}
-
-type wait struct {
-	reason string
-	d      time.Duration
-}
-
-// driver advances the fake clock by each wait the client announces through
-// OnWait, once the client is blocked on it (as in the apikey dialect's tests).
-type driver struct {
-	fc    *clockwork.FakeClock
-	ch    chan wait
-	mu    sync.Mutex
-	waits []wait
-}
-
-func newDriver(t *testing.T, fc *clockwork.FakeClock) *driver {
-	d := &driver{fc: fc, ch: make(chan wait)}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	t.Cleanup(func() { cancel(); <-done })
-	go func() {
-		defer close(done)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case w := <-d.ch:
-				d.mu.Lock()
-				d.waits = append(d.waits, w)
-				d.mu.Unlock()
-				if w.d <= 0 {
-					continue
-				}
-				if fc.BlockUntilContext(ctx, 1) != nil {
-					return
-				}
-				fc.Advance(w.d)
-			}
-		}
-	}()
-	return d
-}
-
-func (d *driver) onWait(reason string, dur time.Duration) { d.ch <- wait{reason, dur} }
-
-func (d *driver) got() []wait {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return slices.Clone(d.waits)
 }
 
 // tokenRequests counts the fake's token requests.

@@ -2,66 +2,18 @@ package oauth
 
 import (
 	"errors"
-	"fmt"
-	"io"
-	"log/slog"
-	"regexp"
-	"strings"
 
 	"github.com/pwbi/edge-agent/agent/moka/internal/feed"
+	"github.com/pwbi/edge-agent/internal/secret"
 )
 
-// Redacted is what a secret renders as.
-const Redacted = "<redacted>"
-
-// Token is an OAuth token (access or refresh). It prints, formats, logs
-// and marshals as "<redacted>" whatever the verb, so a grant can be logged
-// or wrapped in an error by mistake without leaking; Value gives the
-// secret itself, for the Authorization header and the token store only.
-type Token string
-
-// Value returns the token itself.
-func (t Token) Value() string { return string(t) }
-
-// IsZero reports whether there is no token.
-func (t Token) IsZero() bool { return t == "" }
-
-// String implements fmt.Stringer.
-func (t Token) String() string { return Redacted }
-
-// GoString implements fmt.GoStringer (%#v).
-func (t Token) GoString() string { return Redacted }
-
-// Format implements fmt.Formatter: every verb, %d and %x included.
-func (t Token) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, Redacted) }
-
-// LogValue implements slog.LogValuer.
-func (t Token) LogValue() slog.Value { return slog.StringValue(Redacted) }
-
-// MarshalText implements encoding.TextMarshaler (and so JSON): redacted.
-// The token store persists grants through its own document type.
-func (t Token) MarshalText() ([]byte, error) { return []byte(Redacted), nil }
-
-// Patterns of secrets in text that came from elsewhere: query parameters
-// (a next_url, a redirect URL in a transport error) and JSON members (an
-// echoed token answer).
-var (
-	secretParamRE = regexp.MustCompile(`(?i)\b(access_token|refresh_token|client_secret|id_token)=[^&\s"'<>]*`)
-	codeParamRE   = regexp.MustCompile(`(?i)([?&]code=)[^&\s"'<>]*`)
-	secretJSONRE  = regexp.MustCompile(`(?i)("(?:access_token|refresh_token|client_secret|id_token|code)"\s*:\s*)"[^"]*"`)
-)
-
-// RedactText removes from s every secret the patterns above recognise:
-// access_token=…, refresh_token=…, client_secret=… and code=… query
-// parameters and the same names as JSON members.
-func RedactText(s string) string {
-	if !strings.ContainsAny(s, "=:") {
-		return s
-	}
-	s = secretParamRE.ReplaceAllString(s, "${1}="+Redacted)
-	s = codeParamRE.ReplaceAllString(s, "${1}"+Redacted)
-	return secretJSONRE.ReplaceAllString(s, `${1}"`+Redacted+`"`)
-}
+// Token is an OAuth token (access or refresh): internal/secret's Secret.
+// It prints, formats, logs and marshals as "<secret>" ("" when empty)
+// whatever the verb, so a grant can be logged or wrapped in an error by
+// mistake without leaking; Value gives the token itself, for the
+// Authorization header and the token store only (which persists grants
+// through its own document type).
+type Token = secret.Secret
 
 // Errors callers branch on. The grant errors reach the syncer wrapped in an
 // *AuthError, which also matches moka.ErrUnauthorized so that polling

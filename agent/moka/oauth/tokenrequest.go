@@ -3,15 +3,14 @@ package oauth
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/pwbi/edge-agent/agent/moka/internal/wire"
+	"github.com/pwbi/edge-agent/internal/secret"
 )
 
 // This file is the token endpoint's side of Tokens: one request with its
@@ -64,7 +63,7 @@ func (t *Tokens) post(ctx context.Context, cfg TokensConfig, p *wire.Pacer, form
 		Body:         form.Encode(),
 		MaxBody:      maxTokenBody,
 		MaxErrorBody: maxTokenBody,
-		Redact:       func(err error) error { return t.redactErr(redactURLError(err, path)) },
+		Redact:       func(err error) error { return t.redactErr(secret.RedactURL(err, path)) },
 	}
 	var res tokenResult
 	err := p.Retry(ctx, req.Method, path, min(p.MaxRetries, tokenMaxRetries), func() wire.Outcome {
@@ -95,12 +94,7 @@ func (t *Tokens) post(ctx context.Context, cfg TokensConfig, p *wire.Pacer, form
 	return res, err
 }
 
-func (t *Tokens) redactErr(err error) error {
-	if msg := t.Redact(err.Error()); msg != err.Error() {
-		return wire.Redacted(err, msg)
-	}
-	return err
-}
+func (t *Tokens) redactErr(err error) error { return secret.RedactError(err, t.Redact) }
 
 // decodeTokenAnswer reads {"access_token", "token_type", "expires_in",
 // "refresh_token", "scope", "created_at"}. expires_in may be a number or a
@@ -119,7 +113,7 @@ func decodeTokenAnswer(b []byte) (tokenResult, error) {
 	if a.AccessToken == nil || *a.AccessToken == "" {
 		return tokenResult{}, fmt.Errorf("%w: token answer without access_token", ErrBadResponse)
 	}
-	res := tokenResult{access: Token(*a.AccessToken), refresh: Token(a.RefreshToken), tokenType: a.TokenType, scope: a.Scope}
+	res := tokenResult{access: secret.New(*a.AccessToken), refresh: secret.New(a.RefreshToken), tokenType: a.TokenType, scope: a.Scope}
 	if a.ExpiresIn != "" {
 		secs, err := strconv.ParseFloat(string(a.ExpiresIn), 64) // seconds, not money
 		if err != nil || secs < 0 || secs > 10*365*24*3600 {
@@ -152,19 +146,4 @@ func decodeOAuthError(status int, b []byte, redact func(string) string) *oauthEr
 		code = code[:64]
 	}
 	return &oauthError{Status: status, Code: redact(code), Description: redact(desc)}
-}
-
-// redactURLError replaces the URL of a *url.Error (which net/http puts in
-// transport errors, query included) by the bare path.
-func redactURLError(err error, path string) error {
-	var ue *url.Error
-	if errors.As(err, &ue) && ue.URL != path {
-		c := *ue
-		c.URL = path
-		if ue == err {
-			return &c
-		}
-		return wire.Redacted(err, strings.ReplaceAll(err.Error(), ue.URL, path))
-	}
-	return err
 }

@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/pwbi/edge-agent/internal/secret"
 )
 
 // DefaultRefreshBefore is how long before expiry an access token is
@@ -199,7 +200,7 @@ func (t *Tokens) Token(ctx context.Context) (Token, error) {
 	g, err := t.usableLocked()
 	t.mu.Unlock()
 	if err != nil {
-		return "", err
+		return Token{}, err
 	}
 	if !t.due(g, t.now()) {
 		return g.AccessToken, nil
@@ -217,7 +218,7 @@ func (t *Tokens) Refresh(ctx context.Context, stale Token) (Token, error) {
 	g, err := t.usableLocked()
 	t.mu.Unlock()
 	if err != nil {
-		return "", err
+		return Token{}, err
 	}
 	if g.AccessToken != stale && !t.due(g, t.now()) {
 		return g.AccessToken, nil // refreshed meanwhile
@@ -243,7 +244,7 @@ func (t *Tokens) refresh(ctx context.Context, g Grant) (Token, error) {
 		switch {
 		case errors.As(err, &oe) && oe.grantRefused():
 			t.report(RefreshRevoked)
-			return "", t.revoke(g, oe)
+			return Token{}, t.revoke(g, oe)
 		case errors.As(err, &oe) && oe.clientRefused():
 			t.report(RefreshError)
 			t.mu.Lock()
@@ -251,14 +252,14 @@ func (t *Tokens) refresh(ctx context.Context, g Grant) (Token, error) {
 			t.mu.Unlock()
 			t.fail(err)
 			log.Error("Moka refused the OAuth client credentials", "error", oe.Code)
-			return "", &AuthError{Err: ErrClientRejected, Detail: oe.describe()}
+			return Token{}, &AuthError{Err: ErrClientRejected, Detail: oe.describe()}
 		}
 		t.report(RefreshError)
 		t.fail(err)
 		if ctx.Err() == nil {
 			log.Warn("Refreshing the Moka access token failed", "err", err)
 		}
-		return "", fmt.Errorf("refresh moka access token: %w", err)
+		return Token{}, fmt.Errorf("refresh moka access token: %w", err)
 	}
 	now := p.Clock.Now()
 	ng := g
@@ -279,7 +280,7 @@ func (t *Tokens) refresh(ctx context.Context, g Grant) (Token, error) {
 		t.report(RefreshError)
 		t.fail(err)
 		log.Error("Storing the rotated Moka refresh token failed; the new access token is not used", "err", err)
-		return "", fmt.Errorf("store rotated moka tokens: %w", err)
+		return Token{}, fmt.Errorf("store rotated moka tokens: %w", err)
 	}
 	t.mu.Lock()
 	t.retireLocked(g)
@@ -296,7 +297,7 @@ func (t *Tokens) revoke(g Grant, oe *oauthError) error {
 	now := t.now()
 	rg := g
 	rg.Revoked, rg.RevokedAt, rg.RevokedReason = true, now, oe.describe()
-	rg.AccessToken, rg.RefreshToken = "", ""
+	rg.AccessToken, rg.RefreshToken = Token{}, Token{}
 	if err := t.store.SaveGrant(rg); err != nil {
 		t.log().Error("Recording the revoked Moka authorization failed", "err", err)
 	}
@@ -464,7 +465,7 @@ func (t *Tokens) State() State {
 }
 
 // Redact removes from s every token this manager has held and the client
-// secret, plus anything RedactText recognises.
+// secret, plus anything secret.RedactParams recognises.
 func (t *Tokens) Redact(s string) string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -472,10 +473,6 @@ func (t *Tokens) Redact(s string) string {
 }
 
 func (t *Tokens) redactLocked(s string) string {
-	for _, secret := range append([]string{t.grant.AccessToken.Value(), t.grant.RefreshToken.Value(), t.cfg.ClientSecret}, t.retired...) {
-		if len(secret) >= 4 {
-			s = strings.ReplaceAll(s, secret, Redacted)
-		}
-	}
-	return RedactText(s)
+	s = secret.Redact(s, t.grant.AccessToken.Value(), t.grant.RefreshToken.Value(), t.cfg.ClientSecret)
+	return secret.RedactParams(secret.Redact(s, t.retired...))
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/pwbi/edge-agent/agent/moka/internal/feed"
 	"github.com/pwbi/edge-agent/agent/moka/oauth/oauthfake"
+	"github.com/pwbi/edge-agent/internal/secret"
 )
 
 func TestAuthorizeStateIsOneTimeAndExpires(t *testing.T) {
@@ -358,8 +359,8 @@ func TestTokenEndpointOutageRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	var backoffs int
-	for _, w := range e.drv.got() {
-		if w.reason == "backoff" {
+	for _, w := range e.drv.Waits() {
+		if w.Reason == "backoff" {
 			backoffs++
 		}
 	}
@@ -425,19 +426,9 @@ func TestNoSecretInLogsOrErrors(t *testing.T) {
 	}
 }
 
-func TestRedactText(t *testing.T) {
-	for in, want := range map[string]string{
-		"GET /v3/x?per_page=50&access_token=abc.def-1&until=1": "GET /v3/x?per_page=50&access_token=<redacted>&until=1",
-		`{"access_token":"a1","refresh_token": "r1"}`:          `{"access_token":"<redacted>","refresh_token": "<redacted>"}`,
-		"cb?code=XYZ&state=s":                                  "cb?code=<redacted>&state=s",
-		"client_secret=s3 zipcode=123":                         "client_secret=<redacted> zipcode=123",
-		"nothing secret here":                                  "nothing secret here",
-	} {
-		if got := RedactText(in); got != want {
-			t.Errorf("RedactText(%q) = %q, want %q", in, got, want)
-		}
-	}
-	tok := Token("s3cr3t-token")
+// Tokens never print, also inside a Grant.
+func TestTokensNeverPrint(t *testing.T) {
+	tok := secret.New("s3cr3t-token")
 	for _, s := range []string{fmt.Sprint(tok), fmt.Sprintf("%v %s %q %x %d %#v", tok, tok, tok, tok, tok, tok), fmt.Sprintf("%+v", Grant{AccessToken: tok})} {
 		if strings.Contains(s, "s3cr3t") {
 			t.Errorf("token printed: %s", s)

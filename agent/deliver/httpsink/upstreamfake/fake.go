@@ -22,12 +22,12 @@ import (
 	"fmt"
 	"log"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/pwbi/edge-agent/internal/fakehttp"
 	"github.com/pwbi/edge-agent/store"
 )
 
@@ -109,8 +109,7 @@ type Server struct {
 	violations int
 
 	// serving
-	hs        *http.Server
-	ln        net.Listener
+	web       fakehttp.Server
 	closed    chan struct{}
 	closeOnce sync.Once
 }
@@ -136,11 +135,7 @@ func New(opts Options) *Server {
 }
 
 // TB is the part of testing.TB that NewServer uses.
-type TB interface {
-	Helper()
-	Fatalf(format string, args ...any)
-	Cleanup(func())
-}
+type TB = fakehttp.TB
 
 // NewServer starts a server on 127.0.0.1 and closes it when the test ends.
 func NewServer(t TB, opts Options) *Server {
@@ -155,44 +150,16 @@ func NewServer(t TB, opts Options) *Server {
 
 // Start serves on 127.0.0.1 with a free port.
 func (s *Server) Start() error {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	s.mu.Lock()
-	s.ln = ln
-	s.hs = &http.Server{
-		Handler: s,
-		// Generous: clients are local, but a header timeout keeps a
-		// stuck client from holding a goroutine forever.
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          log.New(slogWriter{s.log}, "", 0),
-	}
-	hs := s.hs
-	s.mu.Unlock()
-	go hs.Serve(ln) //nolint:errcheck // returns ErrServerClosed on Close
-	return nil
+	return s.web.Listen(fakehttp.Loopback, s, log.New(slogWriter{s.log}, "", 0))
 }
 
 // URL is the base URL to configure the forwarder with ("http://127.0.0.1:port").
-func (s *Server) URL() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ln == nil {
-		return ""
-	}
-	return "http://" + s.ln.Addr().String()
-}
+func (s *Server) URL() string { return s.web.URL() }
 
 // Close stops serving, closes connections and ends any delayed answer.
 func (s *Server) Close() {
 	s.closeOnce.Do(func() { close(s.closed) })
-	s.mu.Lock()
-	hs := s.hs
-	s.mu.Unlock()
-	if hs != nil {
-		hs.Close()
-	}
+	s.web.Close()
 }
 
 // Handler returns the server's HTTP handler, to serve it on an address of

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"sort"
@@ -17,6 +16,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/pwbi/edge-agent/agent/unified"
+	"github.com/pwbi/edge-agent/internal/fakehttp"
 )
 
 // Defaults of Options.
@@ -80,27 +80,25 @@ type Server struct {
 	now   func() time.Time
 	start time.Time // Now at New; the frozen time unless Live
 
-	mu        sync.Mutex
-	outlets   []outlet
-	txns      []*txn // sorted by (createdAt, id)
-	byID      map[string]*txn
-	corrupt   map[string][]override // by transaction id
-	firstDay  time.Time             // local midnight of the first generated day
-	nextDay   time.Time             // local midnight of the first day not generated yet
-	log       []RequestLog
-	served    []time.Time // answered (2xx) request times, for RequestsPerMinute
-	failN     int
-	failCode  int
-	failRA    string
-	truncN    int
-	dropN     int
-	repeatN   int
-	delay     time.Duration
-	unauth    bool
-	broken    map[string]int // outlet id -> how its transaction pages fail (BreakOutlet)
-	listener  net.Listener
-	httpSrv   *http.Server
-	serveDone chan struct{}
+	mu       sync.Mutex
+	outlets  []outlet
+	txns     []*txn // sorted by (createdAt, id)
+	byID     map[string]*txn
+	corrupt  map[string][]override // by transaction id
+	firstDay time.Time             // local midnight of the first generated day
+	nextDay  time.Time             // local midnight of the first day not generated yet
+	log      []RequestLog
+	served   []time.Time // answered (2xx) request times, for RequestsPerMinute
+	failN    int
+	failCode int
+	failRA   string
+	truncN   int
+	dropN    int
+	repeatN  int
+	delay    time.Duration
+	unauth   bool
+	broken   map[string]int // outlet id -> how its transaction pages fail (BreakOutlet)
+	web      fakehttp.Server
 }
 
 // New builds a fake with deterministic data: the outlets, the menu, and
@@ -175,50 +173,17 @@ func (s *Server) visible(t time.Time) int {
 // Start listens on a loopback port and serves. It panics if it cannot
 // listen, like httptest.Server.Start.
 func (s *Server) Start() {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(fmt.Sprintf("apikeyfake: listen: %v", err))
+	if err := s.web.Listen(fakehttp.Loopback, s.Handler(), nil); err != nil {
+		panic("apikeyfake: " + err.Error())
 	}
-	s.mu.Lock()
-	s.listener = ln
-	s.httpSrv = &http.Server{
-		Handler: s.Handler(),
-		// A fake for tests and demos; the timeout only guards against
-		// stuck clients holding goroutines.
-		ReadHeaderTimeout: 10 * time.Second,
-	}
-	s.serveDone = make(chan struct{})
-	srv, done := s.httpSrv, s.serveDone
-	s.mu.Unlock()
-	go func() {
-		defer close(done)
-		_ = srv.Serve(ln)
-	}()
 }
 
 // URL returns the base URL ("http://127.0.0.1:port") after Start.
-func (s *Server) URL() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.listener == nil {
-		return ""
-	}
-	return "http://" + s.listener.Addr().String()
-}
+func (s *Server) URL() string { return s.web.URL() }
 
 // Close stops the server started by Start, cutting open connections (a
 // delayed request ends at once).
-func (s *Server) Close() {
-	s.mu.Lock()
-	srv, done := s.httpSrv, s.serveDone
-	s.httpSrv = nil
-	s.mu.Unlock()
-	if srv == nil {
-		return
-	}
-	_ = srv.Close()
-	<-done
-}
+func (s *Server) Close() { s.web.Close() }
 
 // APIKey returns the accepted API key.
 func (s *Server) APIKey() string { return s.opts.APIKey }

@@ -3,12 +3,14 @@
 // reaches into the other:
 //
 //   - the request discipline: Pacer (client-side rate limit, exponential
-//     backoff with jitter, Retry-After, per-attempt timeout, body bounds,
+//     backoff with jitter and Retry-After — both internal/backoff's —,
+//     per-attempt timeout, body bounds,
 //     the OnRequest/OnWait observations, all on one injected clock), Do
 //     (one attempt), Retry (the attempts of one request) and Judge (the
 //     common reading of a GET's answer); the errors both clients return
 //     (ErrBadResponse, ErrResponseTooLarge, ErrCursorLoop,
-//     ErrTooManyPages, *HTTPError) and redaction helpers;
+//     ErrTooManyPages, *HTTPError); the redaction helpers are
+//     internal/secret's;
 //   - the strict single-pass JSON Scanner of the ingest path and the field
 //     readers (IDField, TextField, DecimalField, …): numbers are read from
 //     their text, never through float64;

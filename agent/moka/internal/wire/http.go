@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/pwbi/edge-agent/internal/backoff"
 )
 
 // Errors callers branch on, the same in both dialects. Every error of a
@@ -74,18 +76,6 @@ func Snippet(b []byte) string {
 	return s
 }
 
-// Redacted returns err rendered as msg (its text with the secrets taken
-// out), keeping its chain: errors.Is and errors.As still work.
-func Redacted(err error, msg string) error { return &redactedError{err: err, msg: msg} }
-
-type redactedError struct {
-	err error
-	msg string
-}
-
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.err }
-
 // Request is one HTTP request of a Moka client, as Pacer.Do sends it.
 type Request struct {
 	Method string
@@ -104,7 +94,8 @@ type Request struct {
 	// answer, which is cut there; 0 means ErrorBodyLimit.
 	MaxBody, MaxErrorBody int64
 	// Redact renders an error of the transport (which may name the URL or
-	// echo a secret) without secrets; nil leaves it as it is.
+	// echo a secret) without secrets (see internal/secret's RedactURL and
+	// RedactError); nil leaves it as it is.
 	Redact func(error) error
 }
 
@@ -225,12 +216,12 @@ func (p *Pacer) Retry(ctx context.Context, method, path string, maxRetries int, 
 		}
 		wait, reason := time.Duration(0), "backoff"
 		if o.Status == http.StatusTooManyRequests {
-			if d, ok := p.retryAfter(o.Header.Get("Retry-After")); ok {
+			if d, ok := backoff.ParseRetryAfter(o.Header.Get("Retry-After"), p.Clock.Now(), MaxRetryAfter); ok {
 				wait, reason = d, "retry_after"
 			}
 		}
 		if reason == "backoff" {
-			wait = p.backoff(attempt)
+			wait = p.backoff.Delay(attempt)
 		}
 		p.Log.Warn("Moka request failed, retrying",
 			"path", path, "status", o.Status, "attempt", attempt+1, "wait", wait, "error", lastErr.Error())

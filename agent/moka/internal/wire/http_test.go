@@ -12,6 +12,8 @@ import (
 
 	"github.com/jonboulle/clockwork"
 	"golang.org/x/time/rate"
+
+	"github.com/pwbi/edge-agent/internal/secret"
 )
 
 // waits records the pacer's OnWait calls.
@@ -64,18 +66,10 @@ func TestRetryNowDoesNotSpendARetry(t *testing.T) {
 	}
 }
 
-// Retry-After is honoured on a 429 only; other retried answers back off,
-// and the request ends at the first outcome that does not ask for a retry.
-func TestRetryWaitsRetryAfterOf429ElseBackoff(t *testing.T) {
-	fc := clockwork.NewFakeClock()
-	var w waits
-	p := testPacer(fc, &w, 5)
-	ra := http.Header{"Retry-After": {"0"}}
-	outcomes := []Outcome{
-		{Err: errors.New("slow down"), Retry: true, Status: 429, Header: ra},
-		{Err: errors.New("unavailable"), Retry: true, Status: 503, Header: ra},
-		Done(nil),
-	}
+// retryOnFakeClock runs p.Retry over outcomes, one per attempt, and
+// advances fc by advance once the retry loop sleeps on it.
+func retryOnFakeClock(t *testing.T, p *Pacer, fc *clockwork.FakeClock, advance time.Duration, outcomes ...Outcome) error {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	done := make(chan error, 1)
@@ -87,17 +81,49 @@ func TestRetryWaitsRetryAfterOf429ElseBackoff(t *testing.T) {
 			return o
 		})
 	}()
-	// The 503's backoff (MinBackoff·2¹ with jitter factor 1) sleeps on the
-	// fake clock: advance it once the sleeper is waiting.
 	if err := fc.BlockUntilContext(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	fc.Advance(2 * time.Second)
-	if err := <-done; err != nil {
+	fc.Advance(advance)
+	return <-done
+}
+
+// Retry-After is honoured on a 429 only; other retried answers back off,
+// and the request ends at the first outcome that does not ask for a retry.
+func TestRetryWaitsRetryAfterOf429ElseBackoff(t *testing.T) {
+	fc := clockwork.NewFakeClock()
+	var w waits
+	p := testPacer(fc, &w, 5)
+	ra := http.Header{"Retry-After": {"0"}}
+	// The 503's backoff (MinBackoff·2¹ with jitter factor 1) sleeps on the
+	// fake clock: advance it once the sleeper is waiting.
+	err := retryOnFakeClock(t, p, fc, 2*time.Second,
+		Outcome{Err: errors.New("slow down"), Retry: true, Status: 429, Header: ra},
+		Outcome{Err: errors.New("unavailable"), Retry: true, Status: 503, Header: ra},
+		Done(nil))
+	if err != nil {
 		t.Fatalf("Retry = %v", err)
 	}
 	want := []string{"retry_after 0s", "backoff 2s"}
 	if got := w.list(); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("waits %v, want %v", got, want)
+	}
+}
+
+// A Retry-After of more seconds than 32 bits hold is still a server asking
+// for a long wait: it is capped at MaxRetryAfter like any long one, not
+// taken for a malformed header (which would mean the backoff).
+func TestRetryAfterBeyond32BitsIsCapped(t *testing.T) {
+	fc := clockwork.NewFakeClock()
+	var w waits
+	p := testPacer(fc, &w, 1)
+	err := retryOnFakeClock(t, p, fc, MaxRetryAfter,
+		Outcome{Err: errors.New("slow down"), Retry: true, Status: 429, Header: http.Header{"Retry-After": {"4294967296"}}},
+		Done(nil))
+	if err != nil {
+		t.Fatalf("Retry = %v", err)
+	}
+	if got, want := strings.Join(w.list(), ","), "retry_after "+MaxRetryAfter.String(); got != want {
 		t.Fatalf("waits %v, want %v", got, want)
 	}
 }
@@ -140,7 +166,9 @@ func TestDoBoundsBodiesAndRedacts(t *testing.T) {
 	srv.Close()
 	_, err = p.Do(ctx, Request{
 		Method: http.MethodGet, URL: srv.URL + "/x?token=s3cret", Path: "/x", Auth: "Bearer k",
-		Redact: func(err error) error { return Redacted(err, strings.ReplaceAll(err.Error(), "s3cret", "<redacted>")) },
+		Redact: func(err error) error {
+			return secret.RedactError(err, func(s string) string { return secret.Redact(s, "s3cret") })
+		},
 	})
 	if err == nil || strings.Contains(err.Error(), "s3cret") || !strings.HasPrefix(err.Error(), "moka GET /x: ") {
 		t.Fatalf("transport error %v", err)

@@ -4,14 +4,13 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jonboulle/clockwork"
 	"golang.org/x/time/rate"
+
+	"github.com/pwbi/edge-agent/internal/backoff"
 )
 
 // Defaults of Options.
@@ -52,9 +51,11 @@ type Options struct {
 	MaxRetries int
 	// MinBackoff and MaxBackoff bound the exponential backoff: attempt n
 	// (from 0) waits min(MaxBackoff, MinBackoff·2ⁿ) scaled by a jitter
-	// factor in [0.5, 1). Zero means the defaults.
+	// factor in [0.5, 1] (internal/backoff's equal jitter). Zero means the
+	// defaults.
 	MinBackoff, MaxBackoff time.Duration
-	// Rand returns the jitter source in [0, 1); nil means math/rand/v2.
+	// Rand returns the jitter source in [0, 1] (1: no jitter); nil means
+	// math/rand/v2. A value outside [0, 1] counts as 0.5.
 	Rand func() float64
 	// Timeout bounds one attempt (connect, headers and body); 0 means
 	// DefaultTimeout, negative means none.
@@ -104,15 +105,13 @@ type Pacer struct {
 	MaxRetries int
 	MaxPages   int
 
-	http       *http.Client
-	lim        *rate.Limiter
-	minBackoff time.Duration
-	maxBackoff time.Duration
-	rand       func() float64
-	timeout    time.Duration
-	maxBody    int64
-	onRequest  func(string, int, time.Duration)
-	onWait     func(string, time.Duration)
+	http      *http.Client
+	lim       *rate.Limiter
+	backoff   backoff.Policy // the wait before retry attempt+1 is Delay(attempt)
+	timeout   time.Duration
+	maxBody   int64
+	onRequest func(string, int, time.Duration)
+	onWait    func(string, time.Duration)
 }
 
 // NewPacer returns the pacer of opts; requestsPerMinute sizes the limiter
@@ -125,9 +124,6 @@ func NewPacer(opts Options, requestsPerMinute int) *Pacer {
 		MaxPages:   opts.MaxPages,
 		http:       opts.HTTP,
 		lim:        opts.Limiter,
-		minBackoff: opts.MinBackoff,
-		maxBackoff: opts.MaxBackoff,
-		rand:       opts.Rand,
 		timeout:    opts.Timeout,
 		maxBody:    opts.MaxBodyBytes,
 		onRequest:  opts.OnRequest,
@@ -151,17 +147,18 @@ func NewPacer(opts Options, requestsPerMinute int) *Pacer {
 	case p.MaxRetries < 0:
 		p.MaxRetries = 0
 	}
-	if p.minBackoff <= 0 {
-		p.minBackoff = DefaultMinBackoff
+	// Attempt n (from 0) waits min(MaxBackoff, MinBackoff·2ⁿ) times a
+	// jitter factor in [0.5, 1]: equal jitter with MinBackoff as the first
+	// ceiling.
+	p.backoff = backoff.Policy{Base: opts.MinBackoff, Max: opts.MaxBackoff, Rand: opts.Rand}
+	if p.backoff.Base <= 0 {
+		p.backoff.Base = DefaultMinBackoff
 	}
-	if p.maxBackoff <= 0 {
-		p.maxBackoff = DefaultMaxBackoff
+	if p.backoff.Max <= 0 {
+		p.backoff.Max = DefaultMaxBackoff
 	}
-	if p.maxBackoff < p.minBackoff {
-		p.maxBackoff = p.minBackoff
-	}
-	if p.rand == nil {
-		p.rand = rand.Float64
+	if p.backoff.Max < p.backoff.Base {
+		p.backoff.Max = p.backoff.Base
 	}
 	if p.timeout == 0 {
 		p.timeout = DefaultTimeout
@@ -189,44 +186,6 @@ func (p *Pacer) report(path string, status int, start time.Time) {
 // 408, 429 and 5xx.
 func Retryable(status int) bool {
 	return status == http.StatusRequestTimeout || status == http.StatusTooManyRequests || status >= 500
-}
-
-// retryAfter parses a Retry-After value: delay-seconds or an HTTP date
-// (RFC 9110 §10.2.3), relative to the pacer's clock, capped at
-// MaxRetryAfter.
-func (p *Pacer) retryAfter(v string) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	var d time.Duration
-	if secs, err := strconv.ParseUint(v, 10, 32); err == nil {
-		d = time.Duration(secs) * time.Second
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = t.Sub(p.Clock.Now())
-		if d < 0 {
-			d = 0
-		}
-	} else {
-		return 0, false
-	}
-	return min(d, MaxRetryAfter), true
-}
-
-// backoff returns the wait before retry number attempt+1:
-// min(MaxBackoff, MinBackoff·2^attempt) × a jitter factor in [0.5, 1].
-func (p *Pacer) backoff(attempt int) time.Duration {
-	d := p.maxBackoff
-	if attempt < 62 {
-		if x := p.minBackoff << attempt; x > 0 && x < d && x>>attempt == p.minBackoff {
-			d = x
-		}
-	}
-	f := p.rand()
-	if !(f >= 0 && f <= 1) { // also catches NaN
-		f = 1
-	}
-	return d/2 + time.Duration(float64(d/2)*f)
 }
 
 // waitTurn waits until the rate limiter grants one request.

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"html"
-	"net"
 	"net/http"
 	"net/url"
 	"sort"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/pwbi/edge-agent/agent/unified"
+	"github.com/pwbi/edge-agent/internal/fakehttp"
 )
 
 // Defaults of Options.
@@ -167,9 +167,7 @@ type Server struct {
 	held     chan struct{}
 	release  chan struct{}
 
-	listener  net.Listener
-	httpSrv   *http.Server
-	serveDone chan struct{}
+	web fakehttp.Server
 }
 
 // New builds a fake with deterministic data. It does not listen; call Start
@@ -248,46 +246,18 @@ func visible(p *payment, now time.Time) bool {
 // Start listens on a loopback port and serves. It panics if it cannot
 // listen, like httptest.Server.Start.
 func (s *Server) Start() {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(fmt.Sprintf("oauthfake: listen: %v", err))
+	if err := s.web.Listen(fakehttp.Loopback, s.Handler(), nil); err != nil {
+		panic("oauthfake: " + err.Error())
 	}
-	s.mu.Lock()
-	s.listener = ln
-	// A fake for tests and demos; the timeout only guards against stuck
-	// clients holding goroutines.
-	s.httpSrv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	s.serveDone = make(chan struct{})
-	srv, done := s.httpSrv, s.serveDone
-	s.mu.Unlock()
-	go func() {
-		defer close(done)
-		_ = srv.Serve(ln)
-	}()
 }
 
 // URL returns the base URL after Start ("http://127.0.0.1:port").
-func (s *Server) URL() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.listener == nil {
-		return ""
-	}
-	return "http://" + s.listener.Addr().String()
-}
+func (s *Server) URL() string { return s.web.URL() }
 
 // Close stops the server started by Start.
 func (s *Server) Close() {
-	s.mu.Lock()
-	srv, done := s.httpSrv, s.serveDone
-	s.httpSrv = nil
-	s.mu.Unlock()
 	s.Release()
-	if srv == nil {
-		return
-	}
-	_ = srv.Close()
-	<-done
+	s.web.Close()
 }
 
 // ClientID returns the accepted client id.

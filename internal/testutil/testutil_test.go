@@ -1,0 +1,102 @@
+package testutil
+
+import (
+	"fmt"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+)
+
+func TestSyncBufferConcurrentWrites(t *testing.T) {
+	var b SyncBuffer
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for j := range 100 {
+				fmt.Fprintf(&b, "w%d-%d\n", i, j)
+				_ = b.String() // read while others write
+			}
+		})
+	}
+	wg.Wait()
+	if n := strings.Count(b.String(), "\n"); n != 800 {
+		t.Fatalf("%d lines, want 800", n)
+	}
+}
+
+func TestWaitForReturnsOnceTheConditionHolds(t *testing.T) {
+	var n atomic.Int32
+	go func() {
+		for range 3 {
+			n.Add(1)
+		}
+	}()
+	WaitFor(t, "three increments", time.Minute, func() bool { return n.Load() == 3 })
+	calls := 0
+	WaitFor(t, "a condition true at once", time.Minute, func() bool { calls++; return true })
+	if calls != 1 {
+		t.Fatalf("a true condition was asked %d times", calls)
+	}
+}
+
+// fatalTB records a Fatalf and ends its goroutine as testing does.
+type fatalTB struct {
+	testing.TB
+	mu  sync.Mutex
+	msg string
+}
+
+func (f *fatalTB) Helper() {}
+func (f *fatalTB) Fatalf(format string, args ...any) {
+	f.mu.Lock()
+	f.msg = fmt.Sprintf(format, args...)
+	f.mu.Unlock()
+	runtime.Goexit()
+}
+
+func TestWaitForFailsAfterTheTimeout(t *testing.T) {
+	ft := &fatalTB{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		WaitFor(ft, "the impossible", 20*time.Millisecond, func() bool { return false })
+	}()
+	<-done
+	if want := "timed out after 20ms waiting for the impossible"; ft.msg != want {
+		t.Fatalf("Fatalf(%q), want %q", ft.msg, want)
+	}
+}
+
+func TestClockDriverAdvancesByEachWait(t *testing.T) {
+	t0 := time.Date(2025, 12, 26, 3, 0, 0, 0, time.UTC)
+	fc := clockwork.NewFakeClockAt(t0)
+	d := NewClockDriver(t, fc)
+	done := make(chan time.Time)
+	go func() {
+		for _, w := range []Wait{{"backoff", time.Second}, {"retry_after", 0}, {"rate_limit", 30 * time.Second}} {
+			d.OnWait(w.Reason, w.Dur)
+			if w.Dur > 0 {
+				<-fc.After(w.Dur) // the client sleeps on the fake clock
+			}
+		}
+		done <- fc.Now()
+	}()
+	select {
+	case now := <-done:
+		if want := t0.Add(31 * time.Second); !now.Equal(want) {
+			t.Errorf("clock at %v, want %v", now, want)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the client was not woken")
+	}
+	want := []Wait{{"backoff", time.Second}, {"retry_after", 0}, {"rate_limit", 30 * time.Second}}
+	if got := d.Waits(); !slices.Equal(got, want) {
+		t.Errorf("Waits() = %v, want %v", got, want)
+	}
+}
