@@ -108,6 +108,8 @@ var rules = []rule{
 
 type pkg struct {
 	ImportPath string
+	Doc        string
+	Name       string
 	Imports    []string
 	Deps       []string
 }
@@ -213,6 +215,16 @@ func TestHouseRules(t *testing.T) {
 	for _, goos := range []string{"linux", "windows"} {
 		for _, v := range violations(t, goList(t, goos)) {
 			t.Errorf("%s: %s", goos, v)
+		}
+	}
+}
+
+// TestPackageDocs: every package opens with a doc comment saying its job
+// (the root holds only this test).
+func TestPackageDocs(t *testing.T) {
+	for _, p := range goList(t, "linux") {
+		if p.ImportPath != module && strings.TrimSpace(p.Doc) == "" {
+			t.Errorf("package %s has no doc comment: say what it is for", p.ImportPath)
 		}
 	}
 }
