@@ -121,17 +121,28 @@ demo: build
 	@./scripts/demo.sh $(BIN) $(DEMO_DIR)
 
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./store/ ./agent/deliver/ ./agent/moka/apikey/ ./agent/unified/
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./store/ ./agent/deliver/ ./agent/moka/apikey/ ./agent/moka/oauth/ ./agent/unified/ ./agent/checkout/
 
 lint: deps
 	gofmt -l . | tee /dev/stderr | (! read -r _)
 	$(GO) vet ./...
 
+# FUZZ lists every fuzz target as package:Target; `make fuzz` runs each for
+# FUZZTIME (the seed corpora also run in `make test`).
+FUZZTIME ?= 30s
+FUZZ := ./agent/config:FuzzParse ./store:FuzzDecodeRecord ./store:FuzzCheckFile ./store:FuzzParseSeqFile \
+        ./internal/backoff:FuzzParseRetryAfter ./internal/jsonstr:FuzzAppend \
+        ./agent/deliver/httpsink:FuzzCheckAck ./agent/deliver/httpsink/upstreamfake:FuzzDecodeBatch \
+        ./agent/deliver/httpsink/upstreamfake:FuzzDecodeWire ./agent/moka/internal/wire:FuzzScanner \
+        ./agent/moka/apikey:FuzzMapTransaction ./agent/moka/apikey:FuzzListPage \
+        ./agent/moka/oauth:FuzzMapPaymentOAuth ./agent/moka/oauth:FuzzPaymentsPage \
+        ./agent/checkout:FuzzValidate ./agent/checkout:FuzzCallback
+
 fuzz: deps
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./agent/config/
-	$(GO) test -run '^$$' -fuzz FuzzDecodeRecord -fuzztime 30s ./store/
-	$(GO) test -run '^$$' -fuzz FuzzRetryAfter -fuzztime 30s ./agent/deliver/httpsink/
-	$(GO) test -run '^$$' -fuzz FuzzMapTransaction -fuzztime 30s ./agent/moka/apikey/
+	@for t in $(FUZZ); do pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz $$fn ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
 
 clean:
 	rm -rf $(BIN) $(DIST) $(DEMO_DIR)
