@@ -106,10 +106,12 @@ listen = %q
 	// 1. The icon docks and shows "ok".
 	trayProc.waitLog(t, `msg="Tray state" icon=ok`, 20*time.Second)
 	var icon rect
-	testutil.WaitFor(t, "the systray window in xwininfo -root -tree", 10*time.Second, func() bool {
+	// The window exists (1x1 at 0,0) before the tray docks it: wait for
+	// it to have its place in the tray.
+	testutil.WaitFor(t, "the systray window docked (xwininfo -root -tree)", 20*time.Second, func() bool {
 		var ok bool
 		icon, ok = findWindow(t, display, `"systray" "systray"`)
-		return ok
+		return ok && icon.w > 1 && icon.h > 1
 	})
 	t.Logf("tray icon window at %+v", icon)
 	shot := screenshotWhen(t, display, filepath.Join(artifacts, "1-ok.png"), func(img image.Image) bool {
