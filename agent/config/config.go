@@ -34,6 +34,7 @@ type Config struct {
 	Agent    Agent    `toml:"agent" json:"agent"`
 	Moka     Moka     `toml:"moka" json:"moka"`
 	Upstream Upstream `toml:"upstream" json:"upstream"`
+	NATS     NATS     `toml:"nats" json:"nats"`
 	Checkout Checkout `toml:"checkout" json:"checkout"`
 	LocalAPI LocalAPI `toml:"local_api" json:"local_api"`
 
@@ -52,10 +53,12 @@ type Agent struct {
 	LogLevel string `toml:"log_level" json:"log_level"` // debug|info|warn|error
 }
 
-// Moka API dialects (moka.api).
+// Moka API dialects (moka.api). MokaOAuth is the default: it is the API
+// real Moka accounts have; MokaAPIKey is the integration guide's (and the
+// demo's), which no working public client uses.
 const (
 	MokaAPIKey = "apikey" // integration-guide API, SPEC §5.1
-	MokaOAuth  = "oauth"  // Moka Open API, SPEC §5.2
+	MokaOAuth  = "oauth"  // Moka Open API, SPEC §5.2; the default
 )
 
 // Moka is the [moka] table.
@@ -97,6 +100,41 @@ type Upstream struct {
 	MaxPendingMB  int      `toml:"max_pending_mb" json:"max_pending_mb"`
 }
 
+// NATS is the [nats] table: the NATS JetStream sink (SPEC §6.2). It is
+// off unless enabled; see NATSConfigured. Paths are absolute after Load.
+type NATS struct {
+	Enabled bool     `toml:"enabled" json:"enabled"`
+	URLs    []string `toml:"urls" json:"urls"` // nats://, tls://, ws://, wss:// or host:port
+	// Authentication: at most one of CredsFile (JWT + NKey seed, the fleet
+	// standard), NKeySeedFile, or User with Password.
+	CredsFile    string `toml:"creds_file" json:"creds_file"`
+	NKeySeedFile string `toml:"nkey_seed_file" json:"nkey_seed_file"`
+	User         string `toml:"user" json:"user"`
+	Password     Secret `toml:"password" json:"password"`
+	// PasswordFile is the absolute path Password was read from, if any.
+	PasswordFile string `toml:"password_file" json:"password_file"`
+	TLSCAFile    string `toml:"tls_ca_file" json:"tls_ca_file"`
+	TLSCertFile  string `toml:"tls_cert_file" json:"tls_cert_file"`
+	TLSKeyFile   string `toml:"tls_key_file" json:"tls_key_file"`
+	// SubjectPrefix starts every subject: {prefix}.{agent_id}.{kind}....
+	SubjectPrefix string `toml:"subject_prefix" json:"subject_prefix"`
+	// Stream is the stream expected to capture the subjects.
+	Stream string `toml:"stream" json:"stream"`
+	// CreateStream creates Stream when missing: for the demo and tests.
+	CreateStream bool     `toml:"create_stream" json:"create_stream"`
+	Timeout      Duration `toml:"timeout" json:"timeout"`
+	BatchSize    int      `toml:"batch_size" json:"batch_size"`
+	// MaxInFlight is the size of one atomic batch: the records published
+	// before the stream acknowledges them.
+	MaxInFlight int `toml:"max_in_flight" json:"max_in_flight"`
+}
+
+// Limits of [nats] values.
+const (
+	NATSMaxInFlight = 1000 // NATS Server's default max_batch_size
+	NATSMaxBatch    = 10000
+)
+
 // Checkout is the [checkout] table (Mokka gateway for tablets).
 type Checkout struct {
 	Enabled   bool   `toml:"enabled" json:"enabled"`
@@ -105,9 +143,37 @@ type Checkout struct {
 	StoreID   string `toml:"store_id" json:"store_id"`
 	SecretKey Secret `toml:"secret_key" json:"secret_key"`
 	// SecretKeyFile is the absolute path SecretKey was read from, if any.
-	SecretKeyFile string   `toml:"secret_key_file" json:"secret_key_file"`
-	Timeout       Duration `toml:"timeout" json:"timeout"`
-	Tablets       []Tablet `toml:"tablets" json:"tablets"`
+	SecretKeyFile string `toml:"secret_key_file" json:"secret_key_file"`
+	// RegistrationStoreID and RegistrationSecretKey are an optional second
+	// pair for the Registration and Limit methods, as Mokka may issue one
+	// per API family; both or neither. Without them the main pair is used.
+	RegistrationStoreID   string `toml:"registration_store_id" json:"registration_store_id"`
+	RegistrationSecretKey Secret `toml:"registration_secret_key" json:"registration_secret_key"`
+	// RegistrationSecretKeyFile is the absolute path RegistrationSecretKey
+	// was read from, if any.
+	RegistrationSecretKeyFile string `toml:"registration_secret_key_file" json:"registration_secret_key_file"`
+	// TLS: serve HTTPS when Listen is not a loopback address (see UseTLS).
+	// Default true; false allows plain HTTP on the LAN, with a warning.
+	TLS     bool     `toml:"tls" json:"tls"`
+	Timeout Duration `toml:"timeout" json:"timeout"`
+	Tablets []Tablet `toml:"tablets" json:"tablets"`
+}
+
+// UseTLS reports whether the gateway serves HTTPS: when it listens on an
+// address other machines can reach (not a loopback address) and tls is
+// not set to false. On a loopback address only this PC can reach it, so
+// it serves plain HTTP.
+func (k Checkout) UseTLS() bool { return k.TLS && !k.LoopbackOnly() }
+
+// PlainOnLAN reports whether tablet tokens would cross the network in
+// plain text: the gateway listens on a LAN address with tls = false.
+func (k Checkout) PlainOnLAN() bool { return !k.TLS && !k.LoopbackOnly() }
+
+// LoopbackOnly reports whether Listen accepts connections from this PC
+// only (a loopback address or "localhost").
+func (k Checkout) LoopbackOnly() bool {
+	host, _, err := splitListen(k.Listen)
+	return err == nil && isLoopback(host)
 }
 
 // Tablet is one [[checkout.tablets]] block.
@@ -133,7 +199,7 @@ func Default() Config {
 		},
 		Moka: Moka{
 			Enabled:             true,
-			API:                 MokaAPIKey,
+			API:                 MokaOAuth, // the Moka Open API: what real accounts have (SPEC §5.2)
 			BaseURL:             "https://api.mokapos.com",
 			Timezone:            "Asia/Jakarta",
 			Currency:            "IDR",
@@ -148,10 +214,19 @@ func Default() Config {
 			Timeout:       Duration{30 * time.Second},
 			MaxPendingMB:  1024, // polling pauses (never drops) at this buffer size
 		},
+		NATS: NATS{
+			Enabled:       false,
+			SubjectPrefix: "pwbi",
+			Stream:        "PWBI",
+			Timeout:       Duration{30 * time.Second},
+			BatchSize:     1000,
+			MaxInFlight:   1000, // one atomic batch per batch (docs/benchmarks.md)
+		},
 		Checkout: Checkout{
 			Enabled: false,
 			Listen:  "127.0.0.1:8686",
 			BaseURL: "https://stage-backend.revoplus.pl", // Mokka staging
+			TLS:     true,                                // on a LAN address
 			Timeout: Duration{30 * time.Second},
 		},
 		LocalAPI: LocalAPI{
@@ -274,9 +349,12 @@ func (m Moka) TokenEndpoint() string {
 // MokaConfigured reports whether the Moka connector has what it needs to
 // poll; if not, reason says what to set up, for the status page. OAuth
 // tokens are not in the file: with api = "oauth" the connector also needs a
-// completed `pwbi-agent moka connect`, which this cannot see.
+// completed "Connect Moka" (`pwbi-agent moka connect`), which this cannot
+// see; the reasons for a fresh install (api = "oauth", no client yet) lead
+// there.
 func (c *Config) MokaConfigured() (ok bool, reason string) {
 	m := c.Moka
+	const connect = `, then click "Connect Moka" on the dashboard or in the tray (or run ` + "`pwbi-agent moka connect`" + `)`
 	switch {
 	case !m.Enabled:
 		return false, "moka is disabled (moka.enabled = false)"
@@ -284,10 +362,13 @@ func (c *Config) MokaConfigured() (ok bool, reason string) {
 		return false, "moka.business_id is not set"
 	case m.API == MokaAPIKey && m.APIKey.IsZero():
 		return false, "moka.api_key (or moka.api_key_file) is not set"
+	case m.API == MokaOAuth && m.ClientID == "" && m.ClientSecret.IsZero():
+		return false, "Moka is not connected yet: set moka.client_id and moka.client_secret " +
+			"(the agent's Moka Open API application, from PWBI support or connect.mokapos.com)" + connect
 	case m.API == MokaOAuth && m.ClientID == "":
-		return false, "moka.client_id is not set"
+		return false, "moka.client_id is not set" + connect
 	case m.API == MokaOAuth && m.ClientSecret.IsZero():
-		return false, "moka.client_secret (or moka.client_secret_file) is not set"
+		return false, "moka.client_secret (or moka.client_secret_file) is not set" + connect
 	}
 	return true, ""
 }
@@ -300,6 +381,18 @@ func (c *Config) UpstreamConfigured() (ok bool, reason string) {
 		return false, "upstream.url is not set: records are buffered only"
 	case c.Upstream.Token.IsZero():
 		return false, "upstream.token (or upstream.token_file) is not set"
+	}
+	return true, ""
+}
+
+// NATSConfigured reports whether the NATS JetStream sink is to deliver; if
+// not, reason says why, for the status page.
+func (c *Config) NATSConfigured() (ok bool, reason string) {
+	switch {
+	case !c.NATS.Enabled:
+		return false, "nats is disabled (nats.enabled = false)"
+	case len(c.NATS.URLs) == 0:
+		return false, "nats.urls is empty: no NATS server to deliver to"
 	}
 	return true, ""
 }

@@ -114,6 +114,10 @@ func TestDefault(t *testing.T) {
 	if d.Version != 1 || d.Agent.ID == "" || !filepath.IsAbs(d.Agent.DataDir) {
 		t.Errorf("Default() = %+v", d)
 	}
+	// The dialect real Moka accounts have (SPEC §3, §5.2).
+	if d.Moka.API != MokaOAuth || !d.Moka.Enabled {
+		t.Errorf("moka default: api %q, enabled %v", d.Moka.API, d.Moka.Enabled)
+	}
 	if runtime.GOOS != "windows" && d.Agent.DataDir != "/var/lib/pwbi-agent" {
 		t.Errorf("DataDir = %q", d.Agent.DataDir)
 	}
@@ -588,8 +592,11 @@ secret_key_file = "adir"
 }
 
 func TestNeedsSetupIsNotAnError(t *testing.T) {
+	// A fresh install: the Moka Open API, not connected yet; the reason
+	// says what to fill in and leads to "Connect Moka".
 	c := mustParse(t, "version = 1\n[checkout]\nenabled = true\n")
-	if ok, why := c.MokaConfigured(); ok || why != "moka.business_id is not set" {
+	if ok, why := c.MokaConfigured(); ok || c.Moka.API != MokaOAuth || !strings.Contains(why, "moka.client_id") ||
+		!strings.Contains(why, "moka.client_secret") || !strings.Contains(why, "Connect Moka") {
 		t.Errorf("MokaConfigured = %v %q", ok, why)
 	}
 	if ok, why := c.UpstreamConfigured(); ok || !strings.Contains(why, "upstream.url") {
@@ -599,13 +606,26 @@ func TestNeedsSetupIsNotAnError(t *testing.T) {
 		t.Errorf("CheckoutConfigured = %v %q", ok, why)
 	}
 
-	c = mustParse(t, "version = 1\n[moka]\nbusiness_id = \"b\"\n")
+	c = mustParse(t, "version = 1\n[moka]\napi = \"apikey\"\n")
+	if ok, why := c.MokaConfigured(); ok || why != "moka.business_id is not set" {
+		t.Errorf("MokaConfigured(apikey) = %v %q", ok, why)
+	}
+	c = mustParse(t, "version = 1\n[moka]\napi = \"apikey\"\nbusiness_id = \"b\"\n")
 	if ok, why := c.MokaConfigured(); ok || !strings.Contains(why, "moka.api_key") {
 		t.Errorf("MokaConfigured = %v %q", ok, why)
 	}
-	c = mustParse(t, "version = 1\n[moka]\nbusiness_id = \"b\"\napi_key = \"k\"\n")
+	c = mustParse(t, "version = 1\n[moka]\napi = \"apikey\"\nbusiness_id = \"b\"\napi_key = \"k\"\n")
 	if ok, why := c.MokaConfigured(); !ok {
 		t.Errorf("MokaConfigured = false %q", why)
+	}
+	// An API key without api = "apikey" is not used: the default is oauth.
+	c = mustParse(t, "version = 1\n[moka]\nbusiness_id = \"b\"\napi_key = \"k\"\n")
+	if ok, _ := c.MokaConfigured(); ok {
+		t.Error("an api_key configures the default (oauth) dialect")
+	}
+	c = mustParse(t, "version = 1\n[moka]\nclient_secret = \"s\"\n")
+	if ok, why := c.MokaConfigured(); ok || !strings.HasPrefix(why, "moka.client_id is not set") || !strings.Contains(why, "Connect Moka") {
+		t.Errorf("MokaConfigured(no client id) = %v %q", ok, why)
 	}
 	c = mustParse(t, "version = 1\n[moka]\napi = \"oauth\"\nclient_id = \"c\"\n")
 	if ok, why := c.MokaConfigured(); ok || !strings.Contains(why, "moka.client_secret") {

@@ -409,6 +409,12 @@ func (d *decoder) finish(c *Config, path string, data []byte) {
 		c.Agent.DataDir = resolve(dir, c.Agent.DataDir)
 	}
 
+	for _, p := range []*string{&c.NATS.CredsFile, &c.NATS.NKeySeedFile, &c.NATS.TLSCAFile, &c.NATS.TLSCertFile, &c.NATS.TLSKeyFile} {
+		if *p != "" {
+			*p = resolve(dir, *p)
+		}
+	}
+
 	for _, s := range []struct {
 		table, key string
 		secret     *Secret
@@ -417,7 +423,9 @@ func (d *decoder) finish(c *Config, path string, data []byte) {
 		{"moka", "api_key", &c.Moka.APIKey, &c.Moka.APIKeyFile},
 		{"moka", "client_secret", &c.Moka.ClientSecret, &c.Moka.ClientSecretFile},
 		{"upstream", "token", &c.Upstream.Token, &c.Upstream.TokenFile},
+		{"nats", "password", &c.NATS.Password, &c.NATS.PasswordFile},
 		{"checkout", "secret_key", &c.Checkout.SecretKey, &c.Checkout.SecretKeyFile},
+		{"checkout", "registration_secret_key", &c.Checkout.RegistrationSecretKey, &c.Checkout.RegistrationSecretKeyFile},
 	} {
 		if *s.file == "" {
 			continue

@@ -70,6 +70,9 @@ func (d *decoder) validate(c *Config) {
 	d.checkPositive(kp("upstream", "timeout"), u.Timeout)
 	d.checkRange(kp("upstream", "max_pending_mb"), u.MaxPendingMB, 1, 1<<20)
 
+	// [nats]
+	d.checkNATS(c.NATS)
+
 	// [checkout]
 	k := c.Checkout
 	checkoutListenOK := false
@@ -81,6 +84,18 @@ func (d *decoder) validate(c *Config) {
 	d.checkURL(kp("checkout", "base_url"), k.BaseURL, true)
 	d.checkPositive(kp("checkout", "timeout"), k.Timeout)
 	d.checkTablets(k.Tablets)
+	// The second pair goes together; the problem is shown at the key that
+	// is in the file.
+	switch {
+	case k.RegistrationStoreID != "" && k.RegistrationSecretKey.IsZero():
+		d.check(kp("checkout", "registration_store_id"), "needs checkout.registration_secret_key (or registration_secret_key_file) too; leave both out to use store_id and secret_key")
+	case k.RegistrationStoreID == "" && !k.RegistrationSecretKey.IsZero():
+		key := "registration_secret_key"
+		if k.RegistrationSecretKeyFile != "" {
+			key = "registration_secret_key_file"
+		}
+		d.check(kp("checkout", key), "needs checkout.registration_store_id too; leave both out to use store_id and secret_key")
+	}
 
 	// [local_api]
 	localOK := false
@@ -274,4 +289,143 @@ func listenConflict(a, b string) bool {
 	ia, errA := netip.ParseAddr(ha)
 	ib, errB := netip.ParseAddr(hb)
 	return errA == nil && errB == nil && ia.Unmap() == ib.Unmap()
+}
+
+// checkNATS checks the [nats] table. Files are checked (present, regular,
+// readable) only when the sink is enabled; their content, which may hold a
+// key, is never shown.
+func (d *decoder) checkNATS(n NATS) {
+	p := kp("nats")
+	if n.Enabled && len(n.URLs) == 0 {
+		d.check(p.key("urls"), `must list at least one server, e.g. ["nats://nats.example:4222"], when nats.enabled = true`)
+	}
+	d.checkList(p.key("urls"), n.URLs, "server url")
+	for i, u := range n.URLs {
+		if strings.TrimSpace(u) != "" {
+			if err := checkNATSURL(u); err != nil {
+				d.check(p.key("urls").index(i), "%v", err)
+			}
+		}
+	}
+	var auth []string
+	for _, a := range []struct {
+		key string
+		set bool
+	}{
+		{"creds_file", n.CredsFile != ""},
+		{"nkey_seed_file", n.NKeySeedFile != ""},
+		{"user", n.User != "" || !n.Password.IsZero()},
+	} {
+		if a.set {
+			auth = append(auth, a.key)
+		}
+	}
+	if len(auth) > 1 {
+		d.check(p.key(auth[1]), "set only one way to authenticate: nats.%s or nats.%s, not both", auth[0], auth[1])
+	}
+	pwKey := "password"
+	if n.PasswordFile != "" {
+		pwKey = "password_file"
+	}
+	switch {
+	case n.User != "" && n.Password.IsZero():
+		d.check(p.key("user"), "needs nats.password (or nats.password_file) too")
+	case n.User == "" && !n.Password.IsZero():
+		d.check(p.key(pwKey), "needs nats.user too")
+	}
+	switch {
+	case n.TLSCertFile != "" && n.TLSKeyFile == "":
+		d.check(p.key("tls_cert_file"), "needs nats.tls_key_file too (the client certificate's private key)")
+	case n.TLSCertFile == "" && n.TLSKeyFile != "":
+		d.check(p.key("tls_key_file"), "needs nats.tls_cert_file too (the client certificate)")
+	}
+	if err := checkSubjectPrefix(n.SubjectPrefix); err != nil {
+		d.check(p.key("subject_prefix"), "%v", err)
+	}
+	if err := checkStreamName(n.Stream); err != nil {
+		d.check(p.key("stream"), "%v", err)
+	}
+	d.checkPositive(p.key("timeout"), n.Timeout)
+	d.checkRange(p.key("batch_size"), n.BatchSize, 1, NATSMaxBatch)
+	d.checkRange(p.key("max_in_flight"), n.MaxInFlight, 1, NATSMaxInFlight)
+	if !n.Enabled {
+		return
+	}
+	for _, f := range []struct{ key, path string }{
+		{"creds_file", n.CredsFile}, {"nkey_seed_file", n.NKeySeedFile},
+		{"tls_ca_file", n.TLSCAFile}, {"tls_cert_file", n.TLSCertFile}, {"tls_key_file", n.TLSKeyFile},
+	} {
+		if f.path == "" {
+			continue
+		}
+		// Read to prove it can be; the content (a seed, a key) is
+		// dropped and never shown.
+		if _, _, err := ReadFileSafe(f.path, "the file", maxSecretFile); err != nil {
+			d.check(p.key(f.key), "%v", err)
+		}
+	}
+}
+
+// checkNATSURL requires nats://, tls://, ws:// or wss:// (or a bare
+// host:port) with a host. The value is not repeated: it may carry
+// credentials.
+func checkNATSURL(s string) error {
+	if !strings.Contains(s, "://") {
+		s = "nats://" + s
+	}
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return fmt.Errorf("is not a valid URL")
+	case u.Scheme != "nats" && u.Scheme != "tls" && u.Scheme != "ws" && u.Scheme != "wss":
+		return fmt.Errorf("must start with nats://, tls://, ws:// or wss://")
+	case u.Hostname() == "":
+		return fmt.Errorf("must name a host, e.g. nats://nats.example:4222")
+	case u.User != nil:
+		return fmt.Errorf("must not contain a user name or password: use nats.creds_file, or nats.user and nats.password")
+	}
+	if ps := u.Port(); ps != "" {
+		if port, err := strconv.Atoi(ps); err != nil || port < 1 || port > 65535 {
+			return fmt.Errorf("port must be a number from 1 to 65535")
+		}
+	}
+	return nil
+}
+
+// checkSubjectPrefix requires dot-separated tokens of printable ASCII
+// without wildcards.
+func checkSubjectPrefix(p string) error {
+	if p == "" {
+		return fmt.Errorf("must not be empty")
+	}
+	if strings.HasPrefix(p, "$") {
+		return fmt.Errorf("must not start with $ (reserved by NATS)")
+	}
+	for _, tok := range strings.Split(p, ".") {
+		switch {
+		case tok == "":
+			return fmt.Errorf("must not have an empty token (two dots, or a dot at an end), not %q", p)
+		case tok == "*" || tok == ">":
+			return fmt.Errorf("must not contain the wildcards * or >")
+		}
+		for i := 0; i < len(tok); i++ {
+			if c := tok[i]; c <= ' ' || c >= 0x7f {
+				return fmt.Errorf("must be printable ASCII without spaces, not %q", p)
+			}
+		}
+	}
+	return nil
+}
+
+// checkStreamName requires a JetStream stream name.
+func checkStreamName(s string) error {
+	if s == "" || len(s) > 255 {
+		return fmt.Errorf("must be 1 to 255 characters")
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f || strings.IndexByte(".*>/\\", c) >= 0 {
+			return fmt.Errorf("must be printable ASCII without spaces, '.', '*', '>', '/' or '\\', not %q", s)
+		}
+	}
+	return nil
 }

@@ -175,6 +175,9 @@ type Checkout struct {
 	StartError string
 	// RefreshError is the last failure to refresh open orders.
 	RefreshError string
+	// Warning is a risk a person should know of while the gateway works
+	// (plain HTTP on a LAN address): a note, not a stall.
+	Warning string
 }
 
 // Evaluate applies the rule table to in. Problems come errors first, then
@@ -250,6 +253,9 @@ func Evaluate(in Input) (State, []Problem) {
 	if co.Enabled {
 		if co.Setup != "" {
 			add(Note, "checkout: %s", co.Setup)
+		}
+		if co.Warning != "" {
+			add(Note, "%s", co.Warning)
 		}
 		if co.StartError != "" {
 			add(Blocking, "%s", co.StartError)

@@ -107,6 +107,9 @@ func TestEvaluate(t *testing.T) {
 		{"checkout not set up", with(func(in *Input) {
 			in.Checkout = Checkout{Enabled: true, Setup: "checkout.store_id is not set"}
 		}), OK, "checkout: checkout.store_id"},
+		{"plain HTTP on the shop Wi-Fi is a note", with(func(in *Input) {
+			in.Checkout = Checkout{Enabled: true, Warning: "checkout.tls = false: tablet tokens cross the shop network in plain text"}
+		}), OK, "plain text"},
 		{"checkout disabled: its listener does not matter", with(func(in *Input) {
 			in.Checkout = Checkout{ListenError: "cannot listen"}
 		}), OK, ""},
