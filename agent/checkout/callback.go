@@ -14,18 +14,20 @@ const maxCallbackBytes = 64 << 10
 
 // handleCallback takes Mokka's decision callback (POST
 // /mokka/callback?signature=…, the callback_url the tablet gave Mokka).
-// The signature is checked over the raw body before anything is parsed; a
-// missing or wrong one is refused with 403 and nothing is recorded.
 //
-// A valid one is recorded as a receipt of the order (when, the decision, a
-// keyed digest of the body; never the body, which holds the customer's
-// data) and triggers a Status call: the order's state changes only when
-// Status confirms it. Callbacks are idempotent: a body already recorded for
-// the order is acknowledged like the first one, with no write and no
-// Status call, and the Status calls that callbacks ask for are rate
-// limited per order (see statusEvery). Confirming by Status needs nothing
-// from the body but the order id, so a callback that is only a hint can
-// take the same path without being recorded (g.checkSoon).
+// A callback with a signature is checked over the raw body before anything
+// is parsed, with the secret key (or the registration secret key, whose
+// store's callbacks Mokka signs with it); a wrong one is refused with 403
+// and nothing is recorded. A valid one is recorded as a receipt of the
+// order (when, the decision, a keyed digest of the body; never the body,
+// which holds the customer's data) and triggers a Status call: the order's
+// state changes only when Status confirms it. Callbacks are idempotent: a
+// body already recorded for the order is acknowledged like the first one,
+// with no write and no Status call, and the Status calls that callbacks
+// ask for are rate limited per order (see statusEvery).
+//
+// Mokka may send no signature at all (its own plugins never check one), so
+// a callback without one is not refused: it is a hint (see handleHint).
 func (g *Gateway) handleCallback(w http.ResponseWriter, r *http.Request) {
 	cfg := g.config()
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxCallbackBytes))
@@ -34,15 +36,15 @@ func (g *Gateway) handleCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sig := r.URL.Query().Get("signature")
-	if sig == "" || !Verify(body, cfg.SecretKey, sig) {
-		code := CodeSignatureWrong
-		if sig == "" {
-			code = CodeSignatureMissing
-		}
+	if sig == "" {
+		g.handleHint(w, r, cfg, body)
+		return
+	}
+	if !Verify(body, cfg.SecretKey, sig) && !Verify(body, cfg.RegistrationSecretKey, sig) {
 		if g.authLog.Allow() {
-			g.log.Warn("Mokka callback refused", "reason", Message(code), "remote", remoteIP(r))
+			g.log.Warn("Mokka callback refused", "reason", Message(CodeSignatureWrong), "remote", remoteIP(r))
 		}
-		writeMokka(w, http.StatusForbidden, code, "")
+		writeMokka(w, http.StatusForbidden, CodeSignatureWrong, "")
 		return
 	}
 	var cb struct {
@@ -79,6 +81,40 @@ func (g *Gateway) handleCallback(w http.ResponseWriter, r *http.Request) {
 		g.log.Warn("Mokka callback for an unknown order not looked up", "order_id", id, "decision", decision)
 	default:
 		g.log.Info("Mokka callback received", "order_id", id, "decision", decision, "tracked", res == callbackRecorded)
+	}
+	writeMokka(w, http.StatusOK, CodeOK, "")
+}
+
+// handleHint takes a callback without a signature. Anyone who can reach
+// callback_url can send one, so nothing in it is trusted or recorded: its
+// order_id only names the order to ask Mokka about, and only an open order
+// the gateway tracks is asked about (a Status call, on the same rate
+// limited "confirm by Status" path as a signed callback, adding no
+// receipt); a hint about any other order changes nothing. The answer is
+// 200 either way, so it tells the sender nothing about which orders
+// exist. A forged or replayed hint therefore costs at most the order's
+// rate limited Status calls and can change nothing that Mokka's Status
+// does not confirm.
+func (g *Gateway) handleHint(w http.ResponseWriter, r *http.Request, cfg *runtimeConfig, body []byte) {
+	var cb struct {
+		OrderID json.RawMessage `json:"order_id"`
+	}
+	if err := json.Unmarshal(body, &cb); err != nil {
+		writeMokka(w, http.StatusBadRequest, CodeJSON, "")
+		return
+	}
+	id, verr := orderID(cb.OrderID, "order_id")
+	if verr != nil {
+		writeMokka(w, http.StatusBadRequest, verr.Code, verr.Detail)
+		return
+	}
+	// Logged at a bounded rate: anyone can send these.
+	if g.hint(cfg.StoreID, id) {
+		if g.hintLog.Allow() {
+			g.log.Info("Unsigned Mokka callback: order to be confirmed with Status", "order_id", id)
+		}
+	} else if g.hintLog.Allow() {
+		g.log.Info("Unsigned Mokka callback for no open order; ignored", "remote", remoteIP(r))
 	}
 	writeMokka(w, http.StatusOK, CodeOK, "")
 }

@@ -683,6 +683,7 @@ func TestOldOrderDocuments(t *testing.T) {
 
 // FuzzCallback posts any body, correctly signed, to the callback handler:
 // never a panic or a server error, and a body posted again changes nothing.
+// Posted without a signature (a hint), it never writes anything.
 func FuzzCallback(f *testing.F) {
 	h := newHarness(f)
 	h.checkout("FZ-1", "100.00", "333000001")
@@ -699,14 +700,14 @@ func FuzzCallback(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		sig := Sign(body, h.fake.SecretKey())
 		post := func() int {
-			req := httptest.NewRequest(http.MethodPost, "/mokka/callback?signature="+sig, strings.NewReader(string(body)))
-			w := httptest.NewRecorder()
-			h.gw.ServeHTTP(w, req)
-			var m mokkaAnswer
-			if err := json.Unmarshal(w.Body.Bytes(), &m); err != nil {
-				t.Fatalf("answer is not JSON: %q", w.Body.Bytes())
-			}
-			return w.Code
+			return postSigned(t, h, body, sig)
+		}
+		before := h.cs.total()
+		if st := postSigned(t, h, body, ""); st != 200 && st != 400 && st != 413 {
+			t.Fatalf("unsigned: HTTP %d", st)
+		}
+		if h.cs.total() != before {
+			t.Fatal("an unsigned callback was written")
 		}
 		first := post()
 		if first != 200 && first != 400 && first != 413 {
@@ -720,4 +721,22 @@ func FuzzCallback(f *testing.F) {
 			t.Fatal("a repeated callback was written")
 		}
 	})
+}
+
+// postSigned posts body to the callback handler with sig ("" for none)
+// and returns the HTTP status; the answer must be JSON.
+func postSigned(t *testing.T, h *harness, body []byte, sig string) int {
+	t.Helper()
+	q := ""
+	if sig != "" {
+		q = "?signature=" + sig
+	}
+	req := httptest.NewRequest(http.MethodPost, "/mokka/callback"+q, strings.NewReader(string(body)))
+	w := httptest.NewRecorder()
+	h.gw.ServeHTTP(w, req)
+	var m mokkaAnswer
+	if err := json.Unmarshal(w.Body.Bytes(), &m); err != nil {
+		t.Fatalf("answer is not JSON: %q", w.Body.Bytes())
+	}
+	return w.Code
 }

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -61,8 +62,14 @@ type Config struct {
 	BaseURL   string // e.g. https://stage-backend.revoplus.pl
 	StoreID   string
 	SecretKey string
-	Timeout   time.Duration // bound of one Mokka call
-	Tablets   []Tablet
+	// RegistrationStoreID and RegistrationSecretKey, when both are set,
+	// are used for the Registration and Limit methods instead of StoreID
+	// and SecretKey: Mokka (Revo) may issue one store for those and one
+	// for everything else. See Credentials.
+	RegistrationStoreID   string
+	RegistrationSecretKey string
+	Timeout               time.Duration // bound of one Mokka call
+	Tablets               []Tablet
 }
 
 // Tablet is a tablet allowed to call the gateway.
@@ -75,6 +82,16 @@ type Tablet struct {
 // URL, a store id and a secret key.
 func (c Config) Configured() bool {
 	return c.Enabled && c.BaseURL != "" && c.StoreID != "" && c.SecretKey != ""
+}
+
+// Credentials returns the store id and secret key a call of method is
+// made with: the registration pair for Registration and Limit when it is
+// set, the main pair otherwise.
+func (c Config) Credentials(method string) (storeID, secretKey string) {
+	if (method == MethodRegistration || method == MethodLimit) && c.RegistrationStoreID != "" && c.RegistrationSecretKey != "" {
+		return c.RegistrationStoreID, c.RegistrationSecretKey
+	}
+	return c.StoreID, c.SecretKey
 }
 
 // runtimeConfig is a Config ready for use.
@@ -133,6 +150,8 @@ type Gateway struct {
 	sem     chan struct{}
 	kick    chan struct{}
 	authLog *rate.Limiter // refused requests are logged at this rate at most
+	guard   *authGuard    // failed token attempts per client address
+	hintLog *rate.Limiter // unsigned callbacks are logged at this rate at most
 
 	mu      sync.Mutex            // serialises order read-modify-write
 	tracked map[string]*entry     // docKey → orders to refresh or report
@@ -155,6 +174,8 @@ func New(cfg Config, opts Options) (*Gateway, error) {
 		ua:      opts.UserAgent,
 		kick:    make(chan struct{}, 1),
 		authLog: rate.NewLimiter(1, 10),
+		guard:   newAuthGuard(),
+		hintLog: rate.NewLimiter(1, 10),
 		tracked: make(map[string]*entry),
 		seen:    make(map[string]StatusInfo),
 		gates:   make(map[string]time.Time),
@@ -269,9 +290,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			methodNotAllowed(w, http.MethodGet)
 			return
 		}
-		tablet, ok := g.authenticate(r)
+		tablet, ok := g.authenticate(w, r)
 		if !ok {
-			unauthorized(w)
 			return
 		}
 		g.handleOrder(w, r, tablet, strings.TrimPrefix(path, "/mokka/orders/"))
@@ -281,9 +301,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		// The token is checked before the body is read or looked at.
-		tablet, ok := g.authenticate(r)
+		tablet, ok := g.authenticate(w, r)
 		if !ok {
-			unauthorized(w)
 			return
 		}
 		g.handleRelay(w, r, tablet, strings.TrimPrefix(path, "/mokka/"))
@@ -293,8 +312,16 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // authenticate checks the bearer token: its SHA-256 is compared with every
-// tablet's in constant time. It returns the tablet's name.
-func (g *Gateway) authenticate(r *http.Request) (string, bool) {
+// tablet's in constant time. It returns the tablet's name; when it returns
+// false, it has answered: 401 for no or a wrong token, 429 with
+// Retry-After while the client's address has used up its failed attempts
+// (see authGuard; the token is then not even looked at).
+func (g *Gateway) authenticate(w http.ResponseWriter, r *http.Request) (string, bool) {
+	now := g.clock.Now()
+	if wait := g.guard.wait(r.RemoteAddr, now); wait > 0 {
+		tooManyAttempts(w, wait)
+		return "", false
+	}
 	cfg := g.config()
 	token, ok := bearer(r.Header.Get("Authorization"))
 	sum := sha256.Sum256([]byte(token))
@@ -305,16 +332,31 @@ func (g *Gateway) authenticate(r *http.Request) (string, bool) {
 		}
 	}
 	if !ok || match < 0 {
+		exhausted := g.guard.fail(r.RemoteAddr, now)
 		if g.authLog.Allow() {
 			reason := "wrong token"
 			if !ok {
 				reason = "no bearer token"
 			}
 			g.log.Warn("Tablet request refused", "reason", reason, "remote", remoteIP(r), "path", r.URL.Path)
+			if exhausted {
+				g.log.Warn("Tablet address paused after failed token attempts", "remote", remoteIP(r),
+					"retry_in", guardEvery, "attempts", guardBurst)
+			}
 		}
+		unauthorized(w)
 		return "", false
 	}
 	return cfg.tablets[match].name, true
+}
+
+// tooManyAttempts answers a client that must wait before its next token
+// attempt.
+func tooManyAttempts(w http.ResponseWriter, wait time.Duration) {
+	secs := int64((wait + time.Second - 1) / time.Second)
+	w.Header().Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
+	writeMokka(w, http.StatusTooManyRequests, CodeTooManyAttempts,
+		"too many failed token attempts from this address: wait the Retry-After seconds")
 }
 
 func bearer(h string) (string, bool) {

@@ -55,8 +55,10 @@ func TestValidationNeverReachesMokka(t *testing.T) {
 	}{
 		{MethodStatus, `{"order_id":`, CodeJSON},
 		{MethodStatus, `{}`, CodeOrderIDMissing},
-		{MethodReturn, `{"order_id":"A","amount":"10"}`, CodeAmountFormat},
-		{MethodCheckout, `{"callback_url":"https://a/b","redirect_url":"https://a/c","current_order":{"order_id":"A","amount":"1.00","prepayment_amount":"1"}}`, CodePrepaymentFormat},
+		{MethodReturn, `{"order_id":"A","amount":"10.001"}`, CodeAmountFormat},
+		{MethodReturn, `{"order_id":"A","amount":0}`, CodeAmountFormat},
+		{MethodCheckout, `{"callback_url":"https://a/b","redirect_url":"https://a/c","current_order":{"order_id":"A","amount":"1.00","prepayment_amount":"1,5"}}`, CodePrepaymentFormat},
+		{MethodCheckout, `{"callback_url":"https://a/b","redirect_url":"https://a/c","current_order":{"order_id":"A","amount":1,"valid_till":"tomorrow"}}`, CodeTimeFormat},
 		{MethodCheckout, `{"redirect_url":"https://a/c","current_order":{"order_id":"A","amount":"1.00"}}`, CodeCallbackURLMissing},
 		{MethodRegistration, `{"callback_url":"https://a/b","current_order":{"order_id":"A"}}`, CodeRedirectURLMissing},
 		{MethodChange, `{"order_id":"A","amount":"1.00"}`, CodeCartMissing},
@@ -295,7 +297,7 @@ func TestFinishMultipart(t *testing.T) {
 	if st, m := h.send(req); st != 400 || code(m) != CodeJSON {
 		t.Errorf("no body field: HTTP %d %v", st, m)
 	}
-	buf, ct = multipartFinish(t, `{"order_id":"F1","amount":"6700"}`, receipt, nil)
+	buf, ct = multipartFinish(t, `{"order_id":"F1","amount":"6700,00"}`, receipt, nil)
 	req, _ = http.NewRequest(http.MethodPost, h.srv.URL+"/mokka/"+MethodFinish, buf)
 	req.Header.Set("Content-Type", ct)
 	req.Header.Set("Authorization", "Bearer "+testToken)

@@ -114,8 +114,14 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 
 func newHarness(t testing.TB, mod ...func(*Config)) *harness {
 	t.Helper()
+	return newHarnessWith(t, mokkafake.Options{}, mod...)
+}
+
+// newHarnessWith is newHarness with a fake Mokka made with opts.
+func newHarnessWith(t testing.TB, opts mokkafake.Options, mod ...func(*Config)) *harness {
+	t.Helper()
 	h := &harness{t: t, logs: &testutil.SyncBuffer{}, mokkaCalls: make(chan string, 100)}
-	h.fake = mokkafake.NewServer(t, mokkafake.Options{})
+	h.fake = mokkafake.NewServer(t, opts)
 	st, err := store.Open(store.Options{Path: filepath.Join(t.TempDir(), "agent.db")})
 	if err != nil {
 		t.Fatal(err)

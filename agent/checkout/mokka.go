@@ -60,6 +60,9 @@ const (
 	CodeNotFound            = 404
 	// CodeUnauthorized is the gateway's own: no or a wrong tablet token.
 	CodeUnauthorized = 401
+	// CodeTooManyAttempts is the gateway's own: too many failed token
+	// attempts from the client's address; wait Retry-After seconds.
+	CodeTooManyAttempts = 429
 )
 
 var messages = map[int]string{
@@ -93,6 +96,7 @@ var messages = map[int]string{
 	CodeTimeFormat:          "Invalid time format value",
 	CodeNotFound:            "Not found",
 	CodeUnauthorized:        "Unauthorized",
+	CodeTooManyAttempts:     "Too many failed attempts",
 }
 
 // Message is the seed's message for a Mokka code ("" if unknown).

@@ -263,7 +263,7 @@ func (g *Gateway) status(ctx context.Context, orderID string) (StatusInfo, int, 
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	ans, err := g.call(ctx, cfg, MethodStatus, body, "application/json", Sign(body, cfg.SecretKey))
+	ans, err := g.call(ctx, cfg, MethodStatus, body, "application/json", body)
 	if err != nil {
 		return StatusInfo{}, -1, err
 	}

@@ -121,7 +121,7 @@ func (g *Gateway) handleRelay(w http.ResponseWriter, r *http.Request, tablet, me
 	// still be created at Mokka, and the gateway wants to know.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), cfg.Timeout)
 	defer cancel()
-	ans, err := g.call(ctx, cfg, method, payload, contentType, Sign(signed, cfg.SecretKey))
+	ans, err := g.call(ctx, cfg, method, payload, contentType, signed)
 	if err != nil {
 		var ce *callError
 		timeout := errors.As(err, &ce) && ce.timeout
@@ -173,10 +173,14 @@ func refuseBody(w http.ResponseWriter, err error) {
 }
 
 // call POSTs payload to {base_url}/{method}?store_id=…&signature=… and
-// reads the answer, within ctx. store_id and signature go in the query,
-// as every real client sends them; the body is sent as it was signed.
-func (g *Gateway) call(ctx context.Context, cfg *runtimeConfig, method string, payload []byte, contentType, sig string) (*answer, error) {
-	u := cfg.base + "/" + method + "?store_id=" + url.QueryEscape(cfg.StoreID) + "&signature=" + sig
+// reads the answer, within ctx. The signature covers signed (payload
+// itself, or the "body" field of a multipart Finish), with the store's
+// credentials for method (Config.Credentials). store_id and signature go
+// in the query, as every real client sends them; the body is sent as it
+// was signed.
+func (g *Gateway) call(ctx context.Context, cfg *runtimeConfig, method string, payload []byte, contentType string, signed []byte) (*answer, error) {
+	storeID, key := cfg.Credentials(method)
+	u := cfg.base + "/" + method + "?store_id=" + url.QueryEscape(storeID) + "&signature=" + Sign(signed, key)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(payload))
 	if err != nil {
 		return nil, &callError{err: errors.New("bad checkout.base_url")}

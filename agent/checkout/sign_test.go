@@ -31,6 +31,53 @@ func TestSignVectors(t *testing.T) {
 	}
 }
 
+// TestSignRubySDKFixtures: the requests recorded in the official Ruby
+// SDK's test fixtures, as signature vectors (issue 12). Source:
+// RevoTechnology/revo-sdk-ruby, spec/fixtures/**.yml at commit
+// 1619ffa79097cd9963712226b4cdbe3234e93453 (2017-03-31; the limit files
+// last changed in 5a2814c5ceae49828f36100e243f8a17e42da6f5, the order and
+// return files in 99dc9bebdf4844dd3b02fe5232ae784ec1deb899). Each fixture
+// holds the request URL with its signature and the exact body the SDK
+// sent (JSON.generate, compact); spec/spec_helper.rb configures the secret
+// "secret". Five were signed with the secret "non_valid": that is the
+// point of limit/phone_invalid_signature (limit_spec.rb sets it to provoke
+// error 61), but the four order and return fixtures carry it too (likely
+// because limit_spec.rb never sets the secret back, so specs run after it
+// in the same process sign with it; the SDK does not say). All seven
+// reproduce as SHA-1(body + secret), none as secret + body. (The
+// SDK's pre_order fixtures match any signature and hold none.) The order
+// and return bodies use the 2017 API (iframe/v1/auth with "sum",
+// online/v1/return): signing does not care.
+func TestSignRubySDKFixtures(t *testing.T) {
+	for _, tc := range []struct{ fixture, body, secret, want string }{
+		{"limit/phone_new.yml", `{"client":{"mobile_phone":"9111111111"}}`, "secret", "7246de5d143570434aa414c9e57ea84e919ccd5e"},
+		{"limit/phone_success.yml", `{"client":{"mobile_phone":"9031234567"}}`, "secret", "f184c3de30ca2772b13b804a69db58fb3a5da588"},
+		{"limit/phone_invalid_signature.yml", `{"client":{"mobile_phone":"9031234567"}}`, "non_valid", "177b53b69ec05a3b17afea71f2d85ca796d8b09a"},
+		{"order/iframe_valid.yml", `{"callback_url":"http://example.com/callback_url","redirect_url":"http://example.com/redirect_url","current_order":{"sum":"19.99","order_id":"ORDER1"}}`,
+			"non_valid", "5cf51fade1cb9a9237fc59f54c857edb1cc8f3e1"},
+		{"order/iframe_invalid.yml", `{"callback_url":"","redirect_url":"http://example.com/redirect_url","current_order":{"sum":"49.95","order_id":"ORDER2"}}`,
+			"non_valid", "ead1e691f704902e76efa395d15f39630a459456"},
+		{"return_order/return_valid.yml", `{"order_id":"ORDER12345","sum":"4.49","kind":"cancel"}`, "non_valid", "07ee0a6a2072eac975013df8149ff7fbde589b8f"},
+		{"return_order/return_invalid.yml", `{"order_id":"ORDER","sum":"4.49","kind":"cancel"}`, "non_valid", "7cbd7b5f41ea85ca90962417c3957ea3a7ad2ad1"},
+	} {
+		t.Run(tc.fixture, func(t *testing.T) {
+			body := []byte(tc.body)
+			if got := Sign(body, tc.secret); got != tc.want {
+				t.Errorf("Sign = %s, want %s", got, tc.want)
+			}
+			if !Verify(body, tc.secret, tc.want) {
+				t.Error("Verify refuses the fixture")
+			}
+			// The other secret of the SDK's tests never fits, nor does
+			// the secret in front.
+			other := map[string]string{"secret": "non_valid", "non_valid": "secret"}[tc.secret]
+			if Verify(body, other, tc.want) || Sign([]byte(tc.secret+tc.body), "") == tc.want {
+				t.Error("the fixture verifies with another secret or order")
+			}
+		})
+	}
+}
+
 func TestSignNonASCIIExactBytes(t *testing.T) {
 	// UTF-8 names: the signature covers these bytes, not \u escapes and
 	// not one byte per character (revo-sdk-java's bug).

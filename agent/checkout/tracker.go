@@ -292,6 +292,24 @@ func (g *Gateway) checkSoon(storeID, orderID, tablet string) {
 	}
 }
 
+// hint asks for a Status check of an open order the gateway tracks, as an
+// unsigned callback may (see handleHint), and reports whether it did. An
+// order that is unknown, being adopted or no longer open is left alone:
+// an unsigned callback cannot make the gateway look anything up.
+func (g *Gateway) hint(storeID, orderID string) bool {
+	g.mu.Lock()
+	e := g.tracked[docKey(storeID, orderID)]
+	ok := e != nil && !e.adopt && e.state.Open()
+	if ok {
+		g.checkSoonLocked(storeID, orderID, "")
+	}
+	g.mu.Unlock()
+	if ok {
+		g.poke()
+	}
+	return ok
+}
+
 // checkSoonLocked is checkSoon with g.mu held; it returns the entry, nil
 // if the order is unknown and too many are being looked up already.
 func (g *Gateway) checkSoonLocked(storeID, orderID, tablet string) *entry {

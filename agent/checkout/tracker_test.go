@@ -131,6 +131,9 @@ func TestParseStatus(t *testing.T) {
 	}
 }
 
+// TestForgedCallbacksRecordNothing: a callback with a wrong signature is
+// refused and changes nothing. (One without a signature is a hint: see
+// TestUnsignedCallbackIsAHint.)
 func TestForgedCallbacksRecordNothing(t *testing.T) {
 	h := newHarness(t)
 	h.checkout("C-1", "100.00", "333000001")
@@ -138,9 +141,9 @@ func TestForgedCallbacksRecordNothing(t *testing.T) {
 	recs := len(h.records())
 	body := `{"order_id":"C-1","decision":"approved","amount":"100.00"}`
 	for name, q := range map[string]string{
-		"no signature":    "",
-		"empty":           "?signature=",
 		"wrong":           "?signature=" + Sign([]byte(body), "other-key"),
+		"not hex":         "?signature=" + strings.Repeat("z", 40),
+		"short":           "?signature=abc",
 		"other body":      "?signature=" + Sign([]byte(body+" "), h.fake.SecretKey()),
 		"secret first":    "?signature=" + Sign([]byte(h.fake.SecretKey()+body), ""),
 		"in the body too": "?signature=" + strings.Repeat("0", 40),

@@ -8,8 +8,11 @@ import (
 	"io"
 	"net/url"
 	"regexp"
+	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/shopspring/decimal"
 )
 
 // Limits of a tablet request.
@@ -29,8 +32,9 @@ const (
 type Request struct {
 	Method  string
 	OrderID string // "" when the method has none (Limit, Schedule by amount)
-	// Amount and Prepayment are decimal strings with two decimals, as sent
-	// ("8300.00"); "" when absent.
+	// Amount and Prepayment are the amounts sent, written with two
+	// decimals ("8300.00" for 8300, 8300.0 or "8300.00"); "" when absent.
+	// The body itself is sent to Mokka as the tablet wrote it.
 	Amount     string
 	Prepayment string
 }
@@ -52,9 +56,10 @@ func invalid(code int, format string, args ...any) *ValidationError {
 }
 
 var (
-	// amountRE: digits, a point, exactly two decimals (Mokka error 30 is
-	// "decimal places are required"); no sign, exponent or leading zeros.
-	amountRE = regexp.MustCompile(`^(0|[1-9][0-9]{0,11})\.[0-9]{2}$`)
+	// amountRE: a plain decimal, digits with an optional point and
+	// decimals; no sign, exponent, spaces, comma or leading zeros. Whether
+	// it has at most two decimals is a question of its value (see amount).
+	amountRE = regexp.MustCompile(`^(0|[1-9][0-9]*)(\.[0-9]+)?$`)
 	// orderIDRE: what real clients use (FACTPRECH…, ORDER_…_…, Bitrix
 	// "sessid:uniqid") and nothing that could bend a URL path or a key.
 	orderIDRE = regexp.MustCompile(`^[A-Za-z0-9._:~@+=-]{1,255}$`)
@@ -69,10 +74,11 @@ const validTillLayout = "02.01.2006 15:04:05-07:00"
 // 10 for anything that is not one JSON object (invalid UTF-8, duplicate
 // keys, trailing data, nesting deeper than 32, store_id or signature in the
 // body), 20/21 for a missing or malformed order_id, 30/31 for an amount or
-// prepayment amount without exactly two decimals, 40/41 for a missing
+// prepayment amount that is not a number of at most two decimals (see
+// amount: "8300.00", 51000.0 and 300 are all fine), 40/41 for a missing
 // callback_url/redirect_url, 90 for a Change without cart_items and 110 for
-// a malformed valid_till. It never modifies body: the gateway signs and
-// sends it as it is.
+// a valid_till that is neither dd.mm.yyyy hh:mm:ss+hh:mm nor RFC 3339. It
+// never modifies body: the gateway signs and sends it as it is.
 func Validate(method string, body []byte) (Request, *ValidationError) {
 	req := Request{Method: method}
 	if !IsMethod(method) {
@@ -112,10 +118,10 @@ func Validate(method string, body []byte) (Request, *ValidationError) {
 			return req, verr
 		}
 		if method == MethodCheckout {
-			if req.Amount, verr = amount(order["amount"], true, CodeAmountFormat, "current_order.amount"); verr != nil {
+			if req.Amount, verr = amount(order["amount"], true, true, CodeAmountFormat, "current_order.amount"); verr != nil {
 				return req, verr
 			}
-			if req.Prepayment, verr = amount(order["prepayment_amount"], false, CodePrepaymentFormat, "current_order.prepayment_amount"); verr != nil {
+			if req.Prepayment, verr = amount(order["prepayment_amount"], false, false, CodePrepaymentFormat, "current_order.prepayment_amount"); verr != nil {
 				return req, verr
 			}
 			if verr = validTill(order["valid_till"], "current_order.valid_till"); verr != nil {
@@ -132,11 +138,11 @@ func Validate(method string, body []byte) (Request, *ValidationError) {
 		if req.OrderID, verr = orderID(top["order_id"], "order_id"); verr != nil {
 			return req, verr
 		}
-		if req.Amount, verr = amount(top["amount"], true, CodeAmountFormat, "amount"); verr != nil {
+		if req.Amount, verr = amount(top["amount"], true, true, CodeAmountFormat, "amount"); verr != nil {
 			return req, verr
 		}
 		if method == MethodChange {
-			if req.Prepayment, verr = amount(top["prepayment_amount"], false, CodePrepaymentFormat, "prepayment_amount"); verr != nil {
+			if req.Prepayment, verr = amount(top["prepayment_amount"], false, false, CodePrepaymentFormat, "prepayment_amount"); verr != nil {
 				return req, verr
 			}
 			if verr = validTill(top["valid_till"], "valid_till"); verr != nil {
@@ -158,7 +164,7 @@ func Validate(method string, body []byte) (Request, *ValidationError) {
 				return req, verr
 			}
 		}
-		if req.Amount, verr = amount(top["amount"], req.OrderID == "", CodeAmountFormat, "amount"); verr != nil {
+		if req.Amount, verr = amount(top["amount"], req.OrderID == "", true, CodeAmountFormat, "amount"); verr != nil {
 			return req, verr
 		}
 	case MethodLimit:
@@ -292,9 +298,23 @@ func orderID(raw json.RawMessage, name string) (string, *ValidationError) {
 // tracks.
 func ValidOrderID(id string) bool { return orderIDRE.MatchString(id) }
 
-// amount accepts "8300.00" or the number 8300.00 (the docs send both): the
-// text must have exactly two decimals. It is never parsed as a float.
-func amount(raw json.RawMessage, required bool, code int, name string) (string, *ValidationError) {
+// Amount limits: Mokka's amounts are money in the store's currency, with
+// at most two decimals. An amount of 10^12 or more is no shop's order.
+const (
+	maxAmountText   = 32 // characters of an amount as written
+	maxAmountDigits = 12 // digits before the point
+)
+
+// amount reads an amount the way Mokka does: the value counts, not its
+// spelling. A JSON string or number written as a plain decimal — "8300.00"
+// (the SDKs), 51000.0 and 4999.0 (the docs' examples), 300 (the Bitrix
+// plugin), "10.5" — is valid when its value has at most two decimals
+// (10.500 has, 10.005 has not), is below 10^12 and, when positive is set,
+// above zero. A sign, an exponent, a comma, spaces or leading zeros are
+// refused: no Mokka client writes an amount so, and Mokka's own answer to
+// them is not known. It returns the value with two decimals ("51000.00")
+// for tracking; the body is sent as it is. It is never parsed as a float.
+func amount(raw json.RawMessage, required, positive bool, code int, name string) (string, *ValidationError) {
 	if isNull(raw) {
 		if required {
 			return "", invalid(code, "%s is missing", name)
@@ -303,13 +323,31 @@ func amount(raw json.RawMessage, required bool, code int, name string) (string, 
 	}
 	text, ok := stringValue(raw)
 	if !ok {
-		text = string(raw)
+		text = string(raw) // a number; any other JSON value fails the pattern
 	}
-	if !amountRE.MatchString(text) {
-		return "", invalid(code, "%s must be a decimal with exactly two decimals, like \"8300.00\"", name)
+	if len(text) > maxAmountText || !amountRE.MatchString(text) {
+		return "", invalid(code, "%s must be a decimal number such as \"8300.00\", 8300.0 or 300", name)
 	}
-	return text, nil
+	if whole, _, _ := strings.Cut(text, "."); len(whole) > maxAmountDigits {
+		return "", invalid(code, "%s is too large (at most %d digits before the point)", name, maxAmountDigits)
+	}
+	d, err := decimal.NewFromString(text)
+	if err != nil {
+		return "", invalid(code, "%s must be a decimal number such as \"8300.00\", 8300.0 or 300", name)
+	}
+	if !d.Equal(d.Truncate(2)) {
+		return "", invalid(code, "%s has more than two decimals", name)
+	}
+	if positive && !d.IsPositive() {
+		return "", invalid(code, "%s must be more than 0", name)
+	}
+	return d.StringFixed(2), nil
 }
+
+// validTillLayouts are the forms of valid_till the gateway accepts: Mokka's
+// documented dd.mm.yyyy hh:mm:ss+hh:mm, and RFC 3339, which it passes on
+// as written for Mokka to judge.
+var validTillLayouts = []string{validTillLayout, time.RFC3339}
 
 func validTill(raw json.RawMessage, name string) *ValidationError {
 	if isNull(raw) {
@@ -319,10 +357,12 @@ func validTill(raw json.RawMessage, name string) *ValidationError {
 	if !ok {
 		return invalid(CodeTimeFormat, "%s must be a string dd.mm.yyyy hh:mm:ss+hh:mm", name)
 	}
-	if _, err := time.Parse(validTillLayout, s); err != nil {
-		return invalid(CodeTimeFormat, "%s must look like 21.07.2018 12:08:01+03:00", name)
+	for _, layout := range validTillLayouts {
+		if _, err := time.Parse(layout, s); err == nil {
+			return nil
+		}
 	}
-	return nil
+	return invalid(CodeTimeFormat, "%s must look like 21.07.2018 12:08:01+03:00 (or RFC 3339: 2018-07-21T12:08:01+03:00)", name)
 }
 
 func requiredURL(raw json.RawMessage, code int, name string) *ValidationError {

@@ -2,6 +2,7 @@ package checkout
 
 import (
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -48,37 +49,71 @@ func TestValidate(t *testing.T) {
 		// Amounts: 30, prepayment 31.
 		{"return ok", MethodReturn, `{"order_id":"R001233","amount":"2010.00"}`, CodeOK, "R001233", "2010.00"},
 		{"return number two decimals", MethodReturn, `{"order_id":"R1","amount":2010.00}`, CodeOK, "R1", "2010.00"},
-		{"return one decimal", MethodReturn, `{"order_id":"R1","amount":"2010.0"}`, CodeAmountFormat, "", ""},
-		{"return number one decimal", MethodReturn, `{"order_id":"R1","amount":4999.0}`, CodeAmountFormat, "", ""},
-		{"return integer", MethodReturn, `{"order_id":"R1","amount":2010}`, CodeAmountFormat, "", ""},
+		// Issue 12: the value counts, not its spelling, as with Mokka
+		// (the docs send 51000.0 and 4999.0, the Bitrix plugin 300).
+		{"return one decimal", MethodReturn, `{"order_id":"R1","amount":"2010.0"}`, CodeOK, "R1", "2010.00"},
+		{"return number one decimal", MethodReturn, `{"order_id":"R1","amount":4999.0}`, CodeOK, "R1", "4999.00"},
+		{"return integer", MethodReturn, `{"order_id":"R1","amount":2010}`, CodeOK, "R1", "2010.00"},
+		{"return integer string", MethodReturn, `{"order_id":"R1","amount":"300"}`, CodeOK, "R1", "300.00"},
+		{"return trailing zeros", MethodReturn, `{"order_id":"R1","amount":10.500}`, CodeOK, "R1", "10.50"},
+		{"return cents", MethodReturn, `{"order_id":"R1","amount":0.01}`, CodeOK, "R1", "0.01"},
+		{"return largest", MethodReturn, `{"order_id":"R1","amount":"999999999999.99"}`, CodeOK, "R1", "999999999999.99"},
+		{"return three decimals", MethodReturn, `{"order_id":"R1","amount":10.005}`, CodeAmountFormat, "", ""},
+		{"return three decimals string", MethodReturn, `{"order_id":"R1","amount":"10.005"}`, CodeAmountFormat, "", ""},
+		{"return float noise", MethodReturn, `{"order_id":"R1","amount":1.0000000000000002}`, CodeAmountFormat, "", ""},
+		{"return zero", MethodReturn, `{"order_id":"R1","amount":0}`, CodeAmountFormat, "", ""},
+		{"return zero string", MethodReturn, `{"order_id":"R1","amount":"0.00"}`, CodeAmountFormat, "", ""},
+		{"return too large", MethodReturn, `{"order_id":"R1","amount":1000000000000}`, CodeAmountFormat, "", ""},
 		{"return comma", MethodReturn, `{"order_id":"R1","amount":"2010,00"}`, CodeAmountFormat, "", ""},
 		{"return negative", MethodReturn, `{"order_id":"R1","amount":"-1.00"}`, CodeAmountFormat, "", ""},
+		{"return negative number", MethodReturn, `{"order_id":"R1","amount":-1}`, CodeAmountFormat, "", ""},
+		{"return plus sign", MethodReturn, `{"order_id":"R1","amount":"+1.00"}`, CodeAmountFormat, "", ""},
 		{"return exponent", MethodReturn, `{"order_id":"R1","amount":2.01e3}`, CodeAmountFormat, "", ""},
+		{"return exponent string", MethodReturn, `{"order_id":"R1","amount":"2010E0"}`, CodeAmountFormat, "", ""},
+		{"return point only", MethodReturn, `{"order_id":"R1","amount":"10."}`, CodeAmountFormat, "", ""},
+		{"return no whole part", MethodReturn, `{"order_id":"R1","amount":".50"}`, CodeAmountFormat, "", ""},
+		{"return spaces", MethodReturn, `{"order_id":"R1","amount":" 10.00"}`, CodeAmountFormat, "", ""},
+		{"return empty string", MethodReturn, `{"order_id":"R1","amount":""}`, CodeAmountFormat, "", ""},
 		{"return missing amount", MethodReturn, `{"order_id":"R1"}`, CodeAmountFormat, "", ""},
 		{"return amount bool", MethodReturn, `{"order_id":"R1","amount":true}`, CodeAmountFormat, "", ""},
+		{"return amount array", MethodReturn, `{"order_id":"R1","amount":[1]}`, CodeAmountFormat, "", ""},
 		{"return leading zero", MethodReturn, `{"order_id":"R1","amount":"01.00"}`, CodeAmountFormat, "", ""},
+		{"return huge text", MethodReturn, `{"order_id":"R1","amount":"1.` + strings.Repeat("0", 40) + `"}`, CodeAmountFormat, "", ""},
 		{"finish ok", MethodFinish, `{"order_id":"R107356","amount":"6700.00","check_number":"ZDDS3123F"}`, CodeOK, "R107356", "6700.00"},
 		{"finish no amount", MethodFinish, `{"order_id":"R107356","check_number":"Z"}`, CodeAmountFormat, "", ""},
 		{"finish no id", MethodFinish, `{"amount":"6700.00"}`, CodeOrderIDMissing, "", ""},
 		{"change ok", MethodChange, `{"order_id":"R1","amount":"59999.00","cart_items":[{"name":"x","price":1,"quantity":1}]}`, CodeOK, "R1", "59999.00"},
 		{"change no cart", MethodChange, `{"order_id":"R1","amount":"59999.00"}`, CodeCartMissing, "", ""},
 		{"change empty cart", MethodChange, `{"order_id":"R1","amount":"59999.00","cart_items":[]}`, CodeCartMissing, "", ""},
-		{"change bad prepayment", MethodChange, `{"order_id":"R1","amount":"5.00","prepayment_amount":"1","cart_items":[{}]}`, CodePrepaymentFormat, "", ""},
+		{"change prepayment integer", MethodChange, `{"order_id":"R1","amount":"5.00","prepayment_amount":"1","cart_items":[{}]}`, CodeOK, "R1", "5.00"},
+		{"change bad prepayment", MethodChange, `{"order_id":"R1","amount":"5.00","prepayment_amount":"1.001","cart_items":[{}]}`, CodePrepaymentFormat, "", ""},
+		{"change valid_till rfc3339", MethodChange, `{"order_id":"R1","amount":5,"valid_till":"2030-07-21T12:08:01+03:00","cart_items":[{}]}`, CodeOK, "R1", "5.00"},
 		{"change bad valid_till", MethodChange, `{"order_id":"R1","amount":"5.00","valid_till":"tomorrow","cart_items":[{}]}`, CodeTimeFormat, "", ""},
 		{"schedule amount", MethodSchedule, `{"amount":"5000.00"}`, CodeOK, "", "5000.00"},
 		{"schedule order", MethodSchedule, `{"order_id":"R1"}`, CodeOK, "R1", ""},
 		{"schedule nothing", MethodSchedule, `{}`, CodeAmountFormat, "", ""},
-		{"schedule bad amount", MethodSchedule, `{"amount":5000}`, CodeAmountFormat, "", ""},
+		{"schedule number amount", MethodSchedule, `{"amount":5000}`, CodeOK, "", "5000.00"},
+		{"schedule bad amount", MethodSchedule, `{"amount":"5000,00"}`, CodeAmountFormat, "", ""},
 		{"limit", MethodLimit, `{"client":{"mobile_phone":"333000001"}}`, CodeOK, "", ""},
 		{"limit not object", MethodLimit, `[]`, CodeJSON, "", ""},
 		// Checkout: order, amounts, valid_till, URLs.
 		{"checkout ok", MethodCheckout, `{` + cbURL + `,` + redURL + `,"current_order":{"order_id":"120R","amount":"51000.00","prepayment_amount":"1000.00","valid_till":"21.07.2018 12:08:01+03:00"}}`, CodeOK, "120R", "51000.00"},
-		{"checkout seed example amount", MethodCheckout, `{` + cbURL + `,` + redURL + `,"current_order":{"order_id":"120R","amount":51000.0}}`, CodeAmountFormat, "", ""},
+		{"checkout seed example amount", MethodCheckout, `{` + cbURL + `,` + redURL + `,"current_order":{"order_id":"120R","amount":51000.0,"prepayment_amount":1000.0}}`, CodeOK, "120R", "51000.00"},
+		{"checkout bitrix amount", MethodCheckout, `{` + cbURL + `,` + redURL + `,"current_order":{"order_id":"s1:5f0c","amount":300}}`, CodeOK, "s1:5f0c", "300.00"},
+		{"checkout zero prepayment", MethodCheckout, `{` + cbURL + `,` + redURL + `,"current_order":{"order_id":"A","amount":"1.00","prepayment_amount":0.0}}`, CodeOK, "A", "1.00"},
+		{"checkout zero amount", MethodCheckout, `{` + cbURL + `,` + redURL + `,"current_order":{"order_id":"A","amount":0.0}}`, CodeAmountFormat, "", ""},
+		{"checkout valid_till rfc3339", MethodCheckout, `{` + cbURL + `,` + redURL + `,"current_order":{"order_id":"A","amount":1,"valid_till":"2018-07-21T12:08:01Z"}}`, CodeOK, "A", "1.00"},
+		{"checkout valid_till rfc3339 fraction", MethodCheckout, `{` + cbURL + `,` + redURL + `,"current_order":{"order_id":"A","amount":1,"valid_till":"2018-07-21T12:08:01.5+07:00"}}`, CodeOK, "A", "1.00"},
 		{"checkout no current_order", MethodCheckout, `{` + cbURL + `,` + redURL + `}`, CodeOrderIDMissing, "", ""},
 		{"checkout no order id", MethodCheckout, `{` + cbURL + `,` + redURL + `,"current_order":{"amount":"1.00"}}`, CodeOrderIDMissing, "", ""},
 		{"checkout no amount", MethodCheckout, `{` + cbURL + `,` + redURL + `,"current_order":{"order_id":"A"}}`, CodeAmountFormat, "", ""},
-		{"checkout bad prepayment", MethodCheckout, `{` + cbURL + `,` + redURL + `,"current_order":{"order_id":"A","amount":"1.00","prepayment_amount":1000.0}}`, CodePrepaymentFormat, "", ""},
-		{"checkout bad valid_till", MethodCheckout, `{` + cbURL + `,` + redURL + `,"current_order":{"order_id":"A","amount":"1.00","valid_till":"2018-07-21T12:08:01Z"}}`, CodeTimeFormat, "", ""},
+		{"checkout bad prepayment", MethodCheckout, `{` + cbURL + `,` + redURL + `,"current_order":{"order_id":"A","amount":"1.00","prepayment_amount":"-5"}}`, CodePrepaymentFormat, "", ""},
+		{"checkout prepayment three decimals", MethodCheckout, `{` + cbURL + `,` + redURL + `,"current_order":{"order_id":"A","amount":"1.00","prepayment_amount":0.125}}`, CodePrepaymentFormat, "", ""},
+		{"checkout bad valid_till", MethodCheckout, `{` + cbURL + `,` + redURL + `,"current_order":{"order_id":"A","amount":"1.00","valid_till":"21/07/2018 12:08"}}`, CodeTimeFormat, "", ""},
+		{"checkout valid_till no zone", MethodCheckout, `{` + cbURL + `,` + redURL + `,"current_order":{"order_id":"A","amount":"1.00","valid_till":"21.07.2018 12:08:01"}}`, CodeTimeFormat, "", ""},
+		{"checkout valid_till no seconds", MethodCheckout, `{` + cbURL + `,` + redURL + `,"current_order":{"order_id":"A","amount":"1.00","valid_till":"21.07.2018 12:08+03:00"}}`, CodeTimeFormat, "", ""},
+		{"checkout valid_till bad day", MethodCheckout, `{` + cbURL + `,` + redURL + `,"current_order":{"order_id":"A","amount":"1.00","valid_till":"32.07.2018 12:08:01+03:00"}}`, CodeTimeFormat, "", ""},
+		{"checkout valid_till number", MethodCheckout, `{` + cbURL + `,` + redURL + `,"current_order":{"order_id":"A","amount":"1.00","valid_till":1532164081}}`, CodeTimeFormat, "", ""},
 		{"checkout no callback", MethodCheckout, `{` + redURL + `,"current_order":{"order_id":"A","amount":"1.00"}}`, CodeCallbackURLMissing, "", ""},
 		{"checkout callback not url", MethodCheckout, `{"callback_url":"decision",` + redURL + `,"current_order":{"order_id":"A","amount":"1.00"}}`, CodeCallbackURLMissing, "", ""},
 		{"checkout callback javascript", MethodCheckout, `{"callback_url":"javascript:alert(1)",` + redURL + `,"current_order":{"order_id":"A","amount":"1.00"}}`, CodeCallbackURLMissing, "", ""},
@@ -117,11 +152,16 @@ func TestValidateDetailHasNoInput(t *testing.T) {
 	}
 }
 
+// trackedAmountRE is the form of every amount the gateway tracks.
+var trackedAmountRE = regexp.MustCompile(`^(0|[1-9][0-9]{0,11})\.[0-9]{2}$`)
+
 func FuzzValidate(f *testing.F) {
 	for _, s := range []string{
 		`{"order_id":"A","amount":"1.00"}`, `{"order_id":1}`, `{}`, `[]`, `{"a":{"b":[1,2,{"c":null}]}}`,
 		`{"callback_url":"https://a/b","redirect_url":"http://c","current_order":{"order_id":"x","amount":"0.50","valid_till":"21.07.2018 12:08:01+03:00"}}`,
 		`{"order_id":"A","order_id":"B"}`, `{"order_id":"\u00e9"}`, "{\"a\":\"\xff\"}", `{"cart_items":[{}],"order_id":"x","amount":1.00}`,
+		`{"order_id":"A","amount":51000.0,"prepayment_amount":0}`, `{"order_id":"A","amount":"300"}`, `{"order_id":"A","amount":10.005}`,
+		`{"order_id":"A","amount":1e3}`, `{"callback_url":"https://a/b","redirect_url":"http://c","current_order":{"order_id":"x","amount":4999.0,"valid_till":"2030-01-02T03:04:05Z"}}`,
 	} {
 		for _, m := range Methods {
 			f.Add(m, []byte(s))
@@ -147,10 +187,16 @@ func FuzzValidate(f *testing.F) {
 		if req.OrderID != "" && !ValidOrderID(req.OrderID) {
 			t.Fatalf("accepted order id %q", req.OrderID)
 		}
+		// Whatever the tablet wrote, what is tracked has two decimals
+		// and fits the limits; an amount (unlike a prepayment) is more
+		// than zero.
 		for _, a := range []string{req.Amount, req.Prepayment} {
-			if a != "" && !amountRE.MatchString(a) {
+			if a != "" && !trackedAmountRE.MatchString(a) {
 				t.Fatalf("accepted amount %q", a)
 			}
+		}
+		if req.Amount != "" && strings.Trim(req.Amount, "0.") == "" {
+			t.Fatalf("accepted amount %q", req.Amount)
 		}
 		switch method {
 		case MethodStatus, MethodCancel, MethodFinish, MethodReturn, MethodChange, MethodCheckout, MethodRegistration:

@@ -10,6 +10,7 @@ import (
 	"mime/multipart"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -220,8 +221,8 @@ func TestCheckoutGateway(t *testing.T) {
 		}{
 			{"factoring/v1/status", `{"order_id":`, 10},
 			{"factoring/v1/precheck/cancel", `{}`, 20},
-			{"factoring/v1/return", `{"order_id":"A","amount":"10.5"}`, 30},
-			{"factoring/v1/precheck/auth", strings.Replace(c.checkoutBody("V1", "10.00", "333000001"), `"valid_till"`, `"prepayment_amount":"5","valid_till"`, 1), 31},
+			{"factoring/v1/return", `{"order_id":"A","amount":"10.505"}`, 30},
+			{"factoring/v1/precheck/auth", strings.Replace(c.checkoutBody("V1", "10.00", "333000001"), `"valid_till"`, `"prepayment_amount":"5,00","valid_till"`, 1), 31},
 			{"factoring/v1/precheck/auth", strings.Replace(c.checkoutBody("V1", "10.00", "333000001"), `"callback_url"`, `"callback"`, 1), 40},
 			{"factoring/v1/limit/auth", `{"callback_url":"https://a/b","current_order":{"order_id":"R"}}`, 41},
 		} {
@@ -333,27 +334,111 @@ func TestCheckoutGateway(t *testing.T) {
 	t.Run("forged callbacks change nothing", func(t *testing.T) {
 		c.mustOK(t, "checkout", "factoring/v1/precheck/auth", c.checkoutBody("ORD-FORGED", "100.00", "333000004"))
 		body := `{"order_id":"ORD-FORGED","decision":"approved","amount":"100.00"}`
-		for _, q := range []string{"", "?signature=", "?signature=" + strings.Repeat("ab", 20)} {
+		post := func(q, body string) int {
+			t.Helper()
 			resp, err := http.Post("http://"+c.addr+"/mokka/callback"+q, "application/json", strings.NewReader(body))
 			if err != nil {
 				t.Fatal(err)
 			}
 			resp.Body.Close()
-			if resp.StatusCode != 403 {
-				t.Errorf("callback %q: HTTP %d", q, resp.StatusCode)
+			return resp.StatusCode
+		}
+		// A wrong signature is refused.
+		for _, q := range []string{"?signature=" + strings.Repeat("ab", 20), "?signature=nothex"} {
+			if st := post(q, body); st != 403 {
+				t.Errorf("callback %q: HTTP %d", q, st)
 			}
 		}
-		if o := c.order(t, "ORD-FORGED"); o["state"] != "pending" || o["callbacks"] != nil {
-			t.Fatalf("order after forged callbacks: %v", o)
+		// No signature: Mokka may send none, so it is a hint, answered
+		// 200, only ever confirmed with Status, which says pending.
+		statusBefore := len(c.fake.RequestsFor("factoring/v1/status"))
+		for _, q := range []string{"", "?signature="} {
+			if st := post(q, body); st != 200 {
+				t.Errorf("unsigned callback %q: HTTP %d", q, st)
+			}
 		}
-		if n := len(c.fake.RequestsFor("factoring/v1/status")); n > 0 {
-			// Status calls so far came from tablets and confirmations of
-			// real callbacks, none about this order.
-			for _, r := range c.fake.RequestsFor("factoring/v1/status") {
+		testutil.WaitFor(t, "the hint checked with Status", 30*time.Second, func() bool {
+			for _, r := range c.fake.RequestsFor("factoring/v1/status")[statusBefore:] {
 				if strings.Contains(string(r.Body), "ORD-FORGED") {
-					t.Fatal("a forged callback made the agent call Status")
+					return true
 				}
 			}
+			return false
+		})
+		if o := c.order(t, "ORD-FORGED"); o["state"] != "pending" || o["callbacks"] != nil || o["decision"] != nil {
+			t.Fatalf("order after forged callbacks: %v", o)
+		}
+		// An unsigned hint about an order the agent does not track costs
+		// nothing: no Status call, no adoption.
+		if st := post("", `{"order_id":"ORD-NOT-OURS","decision":"approved"}`); st != 200 {
+			t.Errorf("hint about an unknown order: HTTP %d", st)
+		}
+		if st, _ := c.tablet(t, http.MethodGet, "/mokka/orders/ORD-NOT-OURS", firstTabletToken, "", nil); st != 404 {
+			t.Errorf("unknown order adopted: HTTP %d", st)
+		}
+		for _, r := range c.fake.RequestsFor("factoring/v1/status") {
+			if strings.Contains(string(r.Body), "ORD-NOT-OURS") {
+				t.Fatal("an unsigned hint made the agent look up an unknown order")
+			}
+		}
+	})
+
+	t.Run("unsigned callbacks from Mokka", func(t *testing.T) {
+		c.fake.SetUnsignedCallbacks(true)
+		defer c.fake.SetUnsignedCallbacks(false)
+		c.mustOK(t, "checkout", "factoring/v1/precheck/auth", c.checkoutBody("ORD-UNSIGNED", "450.00", "333000005"))
+		cb, err := c.fake.Complete("ORD-UNSIGNED", "")
+		if err != nil || cb.HTTPStatus != 200 || cb.Signature != "" {
+			t.Fatalf("unsigned callback: %v %+v", err, cb)
+		}
+		o := c.waitState(t, "ORD-UNSIGNED", "hold")
+		if o["decision"] != "approved" || o["callbacks"] != nil || o["callback_receipts"] != nil {
+			t.Fatalf("order %v", o)
+		}
+		c.mustOK(t, "cancel", "factoring/v1/precheck/cancel", `{"order_id":"ORD-UNSIGNED"}`)
+		c.waitState(t, "ORD-UNSIGNED", "canceled")
+	})
+
+	t.Run("Mokka's number and date forms", func(t *testing.T) {
+		// The docs' own Checkout example: amounts as JSON numbers with one
+		// decimal (51000.0), valid_till as dd.mm.yyyy hh:mm:ss+hh:mm.
+		body := docsCheckoutExample(c.addr)
+		c.mustOK(t, "docs example", "factoring/v1/precheck/auth", body)
+		reqs := c.fake.RequestsFor("factoring/v1/precheck/auth")
+		if got := string(reqs[len(reqs)-1].Body); got != body {
+			t.Fatalf("Mokka got other bytes than the tablet sent:\n%s", got)
+		}
+		if o := c.order(t, "120R"); o["amount"] != "51000.00" || o["prepayment_amount"] != "1000.00" {
+			t.Fatalf("order %v", o)
+		}
+		c.mustOK(t, "cancel", "factoring/v1/precheck/cancel", `{"order_id":"120R"}`)
+		// The Bitrix plugin's integer amount, an RFC 3339 valid_till.
+		bitrix := fmt.Sprintf(`{"callback_url":"http://%s/mokka/callback","redirect_url":"https://cafe.example/back",`+
+			`"current_order":{"order_id":"bx1:65f0c2","amount":300,"valid_till":"2030-07-21T12:08:01+07:00"}}`, c.addr)
+		c.mustOK(t, "bitrix form", "factoring/v1/precheck/auth", bitrix)
+		if o := c.order(t, "bx1:65f0c2"); o["amount"] != "300.00" {
+			t.Fatalf("order %v", o)
+		}
+		c.mustOK(t, "cancel", "factoring/v1/precheck/cancel", `{"order_id":"bx1:65f0c2"}`)
+		c.waitState(t, "120R", "canceled")
+		c.waitState(t, "bx1:65f0c2", "canceled")
+		// What Mokka refuses is still refused, before Mokka.
+		calls := len(c.fake.Requests())
+		for _, tc := range []struct {
+			from, to string
+			code     int
+		}{
+			{`"amount":300`, `"amount":10.005`, 30}, {`"amount":300`, `"amount":"300,00"`, 30},
+			{`"amount":300`, `"amount":-300`, 30}, {`"amount":300`, `"amount":3e2`, 30}, {`"amount":300`, `"amount":0`, 30},
+			{`"2030-07-21T12:08:01+07:00"`, `"21.07.2030 12:08"`, 110}, {`"2030-07-21T12:08:01+07:00"`, `"2030-07-21 12:08:01"`, 110},
+		} {
+			st, m := c.call(t, "factoring/v1/precheck/auth", strings.Replace(bitrix, tc.from, tc.to, 1))
+			if st != 400 || mokkaCode(m) != tc.code {
+				t.Errorf("%s: HTTP %d %v, want code %d", tc.to, st, m, tc.code)
+			}
+		}
+		if n := len(c.fake.Requests()) - calls; n != 0 {
+			t.Fatalf("refused requests reached Mokka: %d", n)
 		}
 	})
 
@@ -550,13 +635,120 @@ func TestCheckoutGateway(t *testing.T) {
 	})
 }
 
+// docsCheckoutExample is the seed's Checkout request example (the Mokka
+// Online API guide) as the docs print it, but for callback_url (this
+// agent's) and valid_till (2030, so the order is not born expired).
+func docsCheckoutExample(addr string) string {
+	return `{
+"terms_url": "https://mokka.ro/landings/demostore/",
+"callback_url": "http://` + addr + `/mokka/callback",
+"checkout_url": "https://shop.example.com/revo/checkout",
+"redirect_url": "https://shop.example.com/revo/redirect",
+"authorized_client": true,
+"primary_phone": "654456546",
+"primary_email": "john.connor@gmail.com",
+"skip_result_page": true,
+"current_order":
+{
+"order_id": "120R",
+"amount": 51000.0,
+"tax_amount": 0.0,
+"discount_amount": 0.0,
+"prepayment_amount": 1000.0,
+"valid_till": "21.07.2030 12:08:01+03:00"
+},
+"person":
+{
+"first_name": "John",
+"surname": "Connor",
+"patronymic": "",
+"birth_date": "15.01.1975"
+},
+"cart_items":
+[{
+"SKU": "441R",
+"name": "Samsung Note 8",
+"price": 48000.0,
+"tax_price": 0.0,
+"quantity": 1,
+"quantity_unit": "pcs",
+"category": "Phone"
+},
+{
+"SKU": "530C",
+"name": "Phone cover",
+"price": 3000.0,
+"tax_price": 0.0,
+"quantity": 1,
+"quantity_unit": "pcs",
+"category": "Accessories"
+}]
+}`
+}
+
 // checkNoPII fails if text holds any of the customers' personal data.
 func checkNoPII(t *testing.T, where, text string) {
 	t.Helper()
-	for _, pii := range []string{custEmail, custFirst, custLast, "Wójcik", custBirth,
+	for _, pii := range []string{custEmail, custFirst, custLast, "Wójcik", custBirth, "654456546", "john.connor", "Connor", "333000005",
 		"8882255555", "8882211234", "333000002", "333 000 002", "333000003", "333000004", "333 123 610", "333123610", "333123630", "333123681"} {
 		if strings.Contains(text, pii) {
 			t.Errorf("%s holds personal data %q", where, pii)
 		}
+	}
+}
+
+// TestCheckoutSignsLikeTheRubySDK: the real binary, with a second
+// credential pair for Registration and Limit (store "1", secret "secret",
+// the official Ruby SDK's test settings), sends exactly the requests the
+// SDK's recorded fixtures hold (RevoTechnology/revo-sdk-ruby,
+// spec/fixtures/limit/phone_new.yml and phone_success.yml, commit
+// 5a2814c5ceae49828f36100e243f8a17e42da6f5): same body, same store_id, same
+// signature. Every other method goes with the main pair.
+func TestCheckoutSignsLikeTheRubySDK(t *testing.T) {
+	fake := mokkafake.NewServer(t, mokkafake.Options{StoreID: "store-main", SecretKey: "main-mokka-secret-9d1e",
+		RegistrationStoreID: "1", RegistrationSecretKey: "secret"})
+	addr := freeAddr(t)
+	sum := sha256.Sum256([]byte(firstTabletToken))
+	e := newEnvWith(t, fmt.Sprintf(`[moka]
+enabled = false
+[checkout]
+enabled = true
+listen = %q
+base_url = %q
+store_id = %q
+secret_key = %q
+registration_store_id = "1"
+registration_secret_key_file = "registration.key"
+[[checkout.tablets]]
+name = "Front counter"
+token_sha256 = %q
+`, addr, fake.URL(), fake.StoreID(), fake.SecretKey(), hex.EncodeToString(sum[:])))
+	if err := os.WriteFile(filepath.Join(e.dir, "registration.key"), []byte("secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := &checkoutEnv{testEnv: e, fake: fake, addr: addr}
+	c.start(t)
+	testutil.WaitFor(t, "checkout gateway up", 60*time.Second, func() bool {
+		st, _ := c.tablet(t, http.MethodGet, "/mokka/orders/none", firstTabletToken, "", nil)
+		return st == 404
+	})
+	for _, tc := range []struct{ fixture, body, query string }{
+		{"limit/phone_new.yml", `{"client":{"mobile_phone":"9111111111"}}`, "signature=7246de5d143570434aa414c9e57ea84e919ccd5e&store_id=1"},
+		{"limit/phone_success.yml", `{"client":{"mobile_phone":"9031234567"}}`, "signature=f184c3de30ca2772b13b804a69db58fb3a5da588&store_id=1"},
+	} {
+		c.mustOK(t, tc.fixture, "api/external/v1/client/limit", tc.body)
+		reqs := fake.RequestsFor("api/external/v1/client/limit")
+		r := reqs[len(reqs)-1]
+		want, _ := url.ParseQuery(tc.query)
+		if string(r.Body) != tc.body || r.Query.Get("store_id") != want.Get("store_id") || r.Query.Get("signature") != want.Get("signature") {
+			t.Errorf("%s: Mokka got %s?%s", tc.fixture, r.Body, r.Query.Encode())
+		}
+	}
+	// Status goes with the main pair (the fake refuses anything else).
+	if st, m := c.call(t, "factoring/v1/status", `{"order_id":"X-1"}`); st != 200 || mokkaCode(m) != 24 {
+		t.Fatalf("status: HTTP %d %v", st, m)
+	}
+	if r := fake.RequestsFor("factoring/v1/status"); len(r) != 1 || r[0].StoreID != "store-main" {
+		t.Fatalf("status went with %+v", r)
 	}
 }

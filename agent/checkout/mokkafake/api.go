@@ -210,17 +210,32 @@ func digits(s string) string {
 }
 
 var (
-	amountRE  = regexp.MustCompile(`^(0|[1-9][0-9]{0,11})\.[0-9]{2}$`)
+	amountRE  = regexp.MustCompile(`^(0|[1-9][0-9]{0,11})(\.[0-9]+)?$`)
 	orderIDRE = regexp.MustCompile(`^[^\x00-\x1f\x7f]{1,255}$`)
 )
 
-// parseCents reads "8300.00" (exactly two decimals) into cents.
+// validTillLayouts: Mokka's documented dd.mm.yyyy hh:mm:ss+hh:mm, and RFC
+// 3339.
+var validTillLayouts = []string{validTillLayout, time.RFC3339}
+
+func parseValidTill(s string) (time.Time, bool) {
+	for _, l := range validTillLayouts {
+		if t, err := time.Parse(l, s); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// parseCents reads an amount into cents. Like Mokka, it looks at the
+// value, not the spelling: "8300.00", "8300.0" and "8300" are all 8300.00;
+// a value with more than two decimals ("10.005") is not an amount.
 func parseCents(s string) (int64, bool) {
-	if !amountRE.MatchString(s) {
+	if len(s) > 32 || !amountRE.MatchString(s) {
 		return 0, false
 	}
 	d, err := decimal.NewFromString(s)
-	if err != nil {
+	if err != nil || !d.Equal(d.Truncate(2)) {
 		return 0, false
 	}
 	return d.Shift(2).IntPart(), true
@@ -228,8 +243,8 @@ func parseCents(s string) (int64, bool) {
 
 func cents(c int64) string { return fmt.Sprintf("%d.%02d", c/100, c%100) }
 
-// amountField reads an amount sent as "8300.00" or 8300.00. present is
-// false when the field is absent or null.
+// amountField reads an amount sent as a string ("8300.00") or a number
+// (51000.0, 300). present is false when the field is absent or null.
 func amountField(raw json.RawMessage) (c int64, present, valid bool) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return 0, false, false
@@ -434,8 +449,8 @@ func (s *Server) call(method string, body, receipt []byte, contentType string) a
 		}
 		o.amount = amt
 		if raw := top["valid_till"]; len(raw) > 0 && string(raw) != "null" {
-			t, err := time.Parse(validTillLayout, str(raw))
-			if err != nil {
+			t, ok := parseValidTill(str(raw))
+			if !ok {
 				return mokkaError(codeTimeFormat)
 			}
 			o.validTill = t
@@ -500,8 +515,8 @@ func (s *Server) authLocked(method string, top map[string]json.RawMessage, now t
 			o.term = term
 		}
 		if raw := cur["valid_till"]; len(raw) > 0 && string(raw) != "null" {
-			t, err := time.Parse(validTillLayout, str(raw))
-			if err != nil {
+			t, ok := parseValidTill(str(raw))
+			if !ok {
 				return mokkaError(codeTimeFormat)
 			}
 			o.validTill = t

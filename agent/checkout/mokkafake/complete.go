@@ -105,6 +105,14 @@ func (s *Server) Complete(orderID, phone string) (Callback, error) {
 		})
 	}
 	callbackURL := o.callbackURL
+	method := mCheckout
+	if o.registration {
+		method = mRegistration
+	}
+	_, key := s.credentials(method)
+	if s.unsigned {
+		key = ""
+	}
 	s.wg.Add(1)
 	s.mu.Unlock()
 	defer s.wg.Done()
@@ -118,7 +126,7 @@ func (s *Server) Complete(orderID, phone string) (Callback, error) {
 		case <-ctx.Done():
 		}
 	}()
-	return s.sendCallback(ctx, orderID, callbackURL, body), nil
+	return s.sendCallback(ctx, orderID, callbackURL, key, body), nil
 }
 
 // Expire moves the order's valid_till to now: a held order becomes

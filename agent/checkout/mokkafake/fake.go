@@ -58,6 +58,17 @@ type Options struct {
 	// MaxRequestLog, when > 0, keeps only the last that many requests in
 	// the log (benchmarks); 0 keeps them all.
 	MaxRequestLog int
+	// RegistrationStoreID and RegistrationSecretKey, when set, are a
+	// second store for the Registration and Limit methods, as Revo issues
+	// them (its docs: STORE_ID1 for Registration and Limit, STORE_ID2 for
+	// everything else): those two methods then accept only this store, the
+	// others only StoreID. Registration callbacks are signed with its key.
+	RegistrationStoreID   string
+	RegistrationSecretKey string
+	// UnsignedCallbacks makes the fake send its callbacks without a
+	// signature, as Mokka may (its own plugins never check one). See also
+	// SetUnsignedCallbacks.
+	UnsignedCallbacks bool
 }
 
 // Request is one request the fake received.
@@ -82,7 +93,7 @@ type Callback struct {
 	OrderID    string
 	URL        string // without the signature
 	Body       []byte
-	Signature  string
+	Signature  string // "" when sent unsigned (SetUnsignedCallbacks)
 	HTTPStatus int    // the receiver's answer; 0 on a transport error
 	Err        string // the transport error, if any
 }
@@ -104,6 +115,7 @@ type Server struct {
 	callbacks []Callback
 	delay     time.Duration
 	down      bool
+	unsigned  bool // callbacks go without a signature
 	failN     int
 	failCode  int
 	timers    []*time.Timer
@@ -147,6 +159,10 @@ func New(opts Options) *Server {
 	if s.hc == nil {
 		s.hc = &http.Client{Timeout: 10 * time.Second}
 	}
+	if (opts.RegistrationStoreID == "") != (opts.RegistrationSecretKey == "") {
+		panic("mokkafake: RegistrationStoreID and RegistrationSecretKey go together")
+	}
+	s.unsigned = opts.UnsignedCallbacks
 	lim, ok := parseCents(opts.DefaultLimit)
 	if !ok {
 		panic("mokkafake: bad DefaultLimit " + opts.DefaultLimit)
@@ -207,6 +223,22 @@ func (s *Server) SetDelay(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.delay = d
+}
+
+// SetUnsignedCallbacks makes the callbacks sent from now on go without a
+// signature (true) or signed (false).
+func (s *Server) SetUnsignedCallbacks(unsigned bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.unsigned = unsigned
+}
+
+// credentials returns the store and key that method must be called with.
+func (s *Server) credentials(method string) (storeID, key string) {
+	if s.opts.RegistrationStoreID != "" && (method == mRegistration || method == mLimit) {
+		return s.opts.RegistrationStoreID, s.opts.RegistrationSecretKey
+	}
+	return s.opts.StoreID, s.opts.SecretKey
 }
 
 // SetDown makes the fake hang up on every request without an answer.
@@ -325,10 +357,11 @@ func (s *Server) record(r Request) {
 
 // handle authenticates and runs one API call; it returns the answer body.
 func (s *Server) handle(r *http.Request, method string, rec *Request) any {
+	storeID, key := s.credentials(method)
 	switch {
 	case rec.StoreID == "":
 		return mokkaError(codeStoreIDMissing)
-	case rec.StoreID != s.opts.StoreID:
+	case rec.StoreID != storeID:
 		return mokkaError(codeStoreNotFound)
 	}
 	rec.Signed = rec.Body
@@ -342,7 +375,7 @@ func (s *Server) handle(r *http.Request, method string, rec *Request) any {
 	switch {
 	case rec.Signature == "":
 		return mokkaError(codeSignatureMissing)
-	case !validSignature(rec.Signed, s.opts.SecretKey, rec.Signature):
+	case !validSignature(rec.Signed, key, rec.Signature):
 		return mokkaError(codeSignatureWrong)
 	}
 	return s.call(method, rec.Signed, rec.Receipt, rec.ContentType)
@@ -381,16 +414,19 @@ func newToken() string {
 	return hex.EncodeToString(b)
 }
 
-// sendCallback POSTs body, signed, to the order's callback_url and records
-// the attempt. It does not hold the lock while sending.
-func (s *Server) sendCallback(ctx context.Context, orderID, callbackURL string, body []byte) Callback {
-	sig := sign(body, s.opts.SecretKey)
-	cb := Callback{At: s.now(), OrderID: orderID, URL: callbackURL, Body: body, Signature: sig}
+// sendCallback POSTs body to the order's callback_url, signed with key
+// unless key is "", and records the attempt. It does not hold the lock
+// while sending.
+func (s *Server) sendCallback(ctx context.Context, orderID, callbackURL, key string, body []byte) Callback {
+	cb := Callback{At: s.now(), OrderID: orderID, URL: callbackURL, Body: body}
 	target := callbackURL
-	if strings.Contains(target, "?") {
-		target += "&signature=" + sig
-	} else {
-		target += "?signature=" + sig
+	if key != "" {
+		cb.Signature = sign(body, key)
+		if strings.Contains(target, "?") {
+			target += "&signature=" + cb.Signature
+		} else {
+			target += "?signature=" + cb.Signature
+		}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, strings.NewReader(string(body)))
 	if err == nil {

@@ -11,6 +11,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/mdp/qrterminal/v3"
 
+	"github.com/pwbi/edge-agent/agent/checkout/pairing"
 	"github.com/pwbi/edge-agent/agent/config"
 	"github.com/pwbi/edge-agent/agent/localapi"
 )
@@ -87,7 +90,7 @@ func (e *env) oneName(fs *flag.FlagSet, args []string) (string, int) {
 }
 
 func cmdTabletAdd(ctx context.Context, e *env, args []string) int {
-	fs, cfgFlag := e.flags("tablet add NAME", "Create a token for a new tablet, print it once (text and QR code), and add its SHA-256 to the config file. The running agent takes it at once.")
+	fs, cfgFlag := e.flags("tablet add NAME", "Create a token for a new tablet, print it once with the tablet's pairing QR code (address, token and the TLS certificate's fingerprint), and add its SHA-256 to the config file. The running agent takes it at once.")
 	name, code := e.oneName(fs, args)
 	if code >= 0 {
 		return code
@@ -106,6 +109,16 @@ func cmdTabletAdd(ctx context.Context, e *env, args []string) int {
 			return e.fail(fmt.Errorf("a tablet named %q exists already: choose another name, or remove it first (`pwbi-agent tablet remove`)", t.Name))
 		}
 	}
+	// The TLS identity first (the agent may not have made it yet): if it
+	// cannot be made, nothing changes.
+	var id *pairing.Identity
+	if cfg.Checkout.UseTLS() {
+		var err error
+		if id, err = pairing.Ensure(cfg.Agent.DataDir, time.Now()); err != nil {
+			return e.fail(fmt.Errorf("the checkout's TLS certificate in %s: %w (run this command as the agent's user or as administrator)",
+				cfg.Agent.DataDir, err))
+		}
+	}
 	token, err := newTabletToken()
 	if err != nil {
 		return e.fail(err)
@@ -120,15 +133,15 @@ func cmdTabletAdd(ctx context.Context, e *env, args []string) int {
 	}
 
 	w := e.stdout
+	hostPort, others := pairingAddress(cfg.Checkout.Listen)
 	fmt.Fprintf(w, "Tablet %q added to %s.\n\n", name, path)
 	fmt.Fprintln(w, "Its token, shown only this once (the agent keeps only its SHA-256):")
 	fmt.Fprintf(w, "\n  %s\n\n", token)
-	qrterminal.GenerateWithConfig(token, qrterminal.Config{
-		Level: qrterminal.M, Writer: w, HalfBlocks: true, QuietZone: 2,
-		BlackChar: qrterminal.BLACK_BLACK, WhiteBlackChar: qrterminal.WHITE_BLACK,
-		WhiteChar: qrterminal.WHITE_WHITE, BlackWhiteChar: qrterminal.BLACK_WHITE,
-	})
-	fmt.Fprintf(w, "\nThe tablet sends it as \"Authorization: Bearer <token>\" to http://%s/mokka/...\n", cfg.Checkout.Listen)
+	fmt.Fprintln(w, "Scan this pairing code with the tablet (the address, the token and the certificate to trust; see docs/checkout.md):")
+	fmt.Fprintln(w)
+	QRCode(w, pairing.URL(hostPort, token, id))
+	fmt.Fprintln(w)
+	e.printEndpoint(cfg, hostPort, others, id)
 	if !cfg.Checkout.Enabled {
 		fmt.Fprintln(w, "note: the checkout is disabled (checkout.enabled = false): the token works once it is enabled")
 	}
@@ -137,7 +150,7 @@ func cmdTabletAdd(ctx context.Context, e *env, args []string) int {
 }
 
 func cmdTabletList(ctx context.Context, e *env, args []string) int {
-	fs, cfgFlag := e.flags("tablet list", "List the tablets allowed to use the checkout gateway.")
+	fs, cfgFlag := e.flags("tablet list", "List the tablets allowed to use the checkout gateway, where they call it and the TLS certificate they trust.")
 	if code := parse(fs, args); code >= 0 {
 		return code
 	}
@@ -156,10 +169,112 @@ func cmdTabletList(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintf(tw, "%s\t%s…\n", t.Name, t.TokenSHA256[:min(8, len(t.TokenSHA256))])
 	}
 	tw.Flush()
+	fmt.Fprintln(e.stdout)
+	var id *pairing.Identity
+	if cfg.Checkout.UseTLS() {
+		// Only read: the agent (or the next `tablet add`) creates it.
+		id, err = pairing.Load(cfg.Agent.DataDir)
+		if errors.Is(err, os.ErrNotExist) {
+			id, err = nil, nil
+			hostPort, _ := pairingAddress(cfg.Checkout.Listen)
+			fmt.Fprintf(e.stdout, "Tablets call https://%s/mokka/... The TLS certificate is made when the agent starts (or by `pwbi-agent tablet add`).\n", hostPort)
+		} else if err != nil {
+			return e.fail(err)
+		}
+	}
+	if id != nil || !cfg.Checkout.UseTLS() {
+		hostPort, others := pairingAddress(cfg.Checkout.Listen)
+		e.printEndpoint(cfg, hostPort, others, id)
+	}
 	if !cfg.Checkout.Enabled {
 		fmt.Fprintln(e.stdout, "note: the checkout is disabled (checkout.enabled = false)")
 	}
 	return exitOK
+}
+
+// QRCode writes text as a QR code for a terminal (half blocks, black on
+// white, error correction M).
+func QRCode(w io.Writer, text string) {
+	qrterminal.GenerateWithConfig(text, qrterminal.Config{
+		Level: qrterminal.M, Writer: w, HalfBlocks: true, QuietZone: 2,
+		BlackChar: qrterminal.BLACK_BLACK, WhiteBlackChar: qrterminal.WHITE_BLACK,
+		WhiteChar: qrterminal.WHITE_WHITE, BlackWhiteChar: qrterminal.BLACK_WHITE,
+	})
+}
+
+// printEndpoint says where tablets call the gateway and, with TLS, which
+// certificate they must trust.
+func (e *env) printEndpoint(cfg *config.Config, hostPort string, others []string, id *pairing.Identity) {
+	w := e.stdout
+	k := cfg.Checkout
+	switch {
+	case id != nil:
+		fmt.Fprintf(w, "Tablets call https://%s/mokka/... with \"Authorization: Bearer <token>\"\n", hostPort)
+		fmt.Fprintln(w, "and trust only this certificate (the pairing code holds both fingerprints):")
+		fmt.Fprintf(w, "  certificate SHA-256:  %s\n", pairing.DisplayFingerprint(id.Fingerprint))
+		fmt.Fprintf(w, "  public key SHA-256:   %s (kept when the certificate is renewed)\n", pairing.DisplayFingerprint(id.KeyPin))
+		fmt.Fprintf(w, "  valid until:          %s (renewed by the agent before then)\n", id.NotAfter.Local().Format("2006-01-02"))
+	case k.PlainOnLAN():
+		fmt.Fprintf(w, "Tablets call http://%s/mokka/... with \"Authorization: Bearer <token>\"\n", hostPort)
+		fmt.Fprintln(w, "warning: checkout.tls = false: tokens cross the shop network in plain text; anyone on the same Wi-Fi can read them")
+	default:
+		fmt.Fprintf(w, "Tablets call http://%s/mokka/... with \"Authorization: Bearer <token>\"\n", hostPort)
+		fmt.Fprintf(w, "note: checkout.listen (%s) accepts only this PC: set it to this PC's LAN address for tablets (they then use HTTPS)\n", k.Listen)
+	}
+	if len(others) > 0 {
+		fmt.Fprintf(w, "This PC has other addresses too (%s): a tablet on one of those networks uses that one.\n", strings.Join(others, ", "))
+	}
+}
+
+// pairingAddress returns where a tablet reaches checkout.listen: its host
+// and port, or, when it listens on every address ("0.0.0.0", "::" or no
+// host), this PC's first LAN address with the port; others are its other
+// LAN addresses.
+func pairingAddress(listen string) (hostPort string, others []string) {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return listen, nil
+	}
+	ip, ipErr := netip.ParseAddr(host)
+	if host != "" && (ipErr != nil || !ip.IsUnspecified()) {
+		return listen, nil
+	}
+	addrs := lanAddresses(host == "0.0.0.0")
+	if len(addrs) == 0 {
+		return net.JoinHostPort("localhost", port), nil
+	}
+	for _, a := range addrs[1:] {
+		others = append(others, a.String())
+	}
+	return net.JoinHostPort(addrs[0].String(), port), others
+}
+
+// lanAddresses lists this PC's addresses a tablet may reach: private IPv4
+// first, then other IPv4, then global IPv6 (unless ipv4Only); never
+// loopback or link-local ones.
+func lanAddresses(ipv4Only bool) []netip.Addr {
+	ifAddrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var private, v4, v6 []netip.Addr
+	for _, ia := range ifAddrs {
+		pfx, err := netip.ParsePrefix(ia.String())
+		if err != nil {
+			continue
+		}
+		a := pfx.Addr().Unmap()
+		switch {
+		case a.IsLoopback() || a.IsLinkLocalUnicast() || a.IsMulticast() || a.IsUnspecified():
+		case a.Is4() && a.IsPrivate():
+			private = append(private, a)
+		case a.Is4():
+			v4 = append(v4, a)
+		case !ipv4Only && a.IsGlobalUnicast():
+			v6 = append(v6, a)
+		}
+	}
+	return append(append(private, v4...), v6...)
 }
 
 func cmdTabletRemove(ctx context.Context, e *env, args []string) int {
