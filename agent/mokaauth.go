@@ -100,7 +100,7 @@ func (a *Agent) oauthConnector(cfg *config.Config) (moka.Connector, string) {
 		BusinessID: m.BusinessID, // "" means: the authorized account's business
 		Currency:   m.Currency,
 		Location:   m.Location(),
-	}), ""
+	}).WithLedger(a.store), "" // refund rows waiting for their sale survive restarts
 }
 
 func tokensConfig(cfg *config.Config) oauth.TokensConfig {

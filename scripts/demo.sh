@@ -1,9 +1,34 @@
 #!/usr/bin/env bash
 # Runs the fakes (pwbi-devstack) and the agent against them, in the
-# foreground. Ctrl-C stops both. Usage: scripts/demo.sh BIN_DIR DEMO_DIR
+# foreground. Ctrl-C stops both.
+# Usage: scripts/demo.sh BIN_DIR DEMO_DIR [apikey|oauth]
+#   apikey (the default): the integration guide's API key; data flows at once.
+#   oauth: the Moka Open API that real accounts have, as a fresh install
+#          meets it: the agent waits until someone clicks "Connect Moka" on
+#          the dashboard (or runs `pwbi-agent moka connect`) and approves on
+#          the (fake) Moka page.
 set -euo pipefail
 bin=${1:-bin}
 dir=${2:-.demo}
+dialect=${3:-apikey}
+case "$dialect" in
+apikey)
+	moka_section='api = "apikey"
+business_id = "biz_1"
+api_key = "test-api-key"'
+	;;
+oauth)
+	# The fake Moka Open API's client (see pwbi-devstack -moka-client-id);
+	# business_id stays empty: the connected account's business is used.
+	moka_section='api = "oauth"
+client_id = "pwbi-agent-test-client"
+client_secret = "test-client-secret-0123456789abcdef"'
+	;;
+*)
+	echo "demo: dialect must be apikey or oauth, not $dialect" >&2
+	exit 2
+	;;
+esac
 mkdir -p "$dir"
 # The demo tablet's token (not a secret: a demo). The config holds only its
 # SHA-256; a real tablet gets its token from `pwbi-agent tablet add NAME`.
@@ -19,10 +44,8 @@ log_level = "info"
 
 [moka]
 enabled = true
-api = "apikey"
+$moka_section
 base_url = "http://127.0.0.1:18481"
-business_id = "biz_1"
-api_key = "test-api-key"
 timezone = "Asia/Jakarta"
 poll_interval = "30s"
 initial_backfill_days = 14
@@ -50,13 +73,19 @@ token_sha256 = "504ebfaa505aefb863e5dae3f10120917c6ab873ed9acf08067947cbb34d081f
 listen = "127.0.0.1:18687"
 TOML
 
-"$bin/pwbi-devstack" &
+"$bin/pwbi-devstack" -moka-dialect "$dialect" &
 stack=$!
 trap 'kill $stack 2>/dev/null || true; wait $stack 2>/dev/null || true' EXIT INT TERM
 sleep 0.5
 echo
-echo "Demo running. Status:  curl -s http://127.0.0.1:18687/v1/status"
-echo "                Sync:  $bin/pwbi-agent sync --config $dir/config.toml"
+echo "Demo running (Moka dialect: $dialect). Dashboard: http://127.0.0.1:18687/"
+if [ "$dialect" = oauth ]; then
+	echo "Connect Moka first: click \"Connect Moka\" on the dashboard, or run"
+	echo "  $bin/pwbi-agent moka connect --config $dir/config.toml"
+	echo "and click \"Authorize\" on the fake Moka page that opens."
+fi
+echo "Status:  curl -s http://127.0.0.1:18687/v1/status"
+echo "Sync:    $bin/pwbi-agent sync --config $dir/config.toml"
 echo "Checkout (tablet token: $tablet_token):"
 echo "  curl -s -H 'Authorization: Bearer $tablet_token' http://127.0.0.1:18686/mokka/factoring/v1/precheck/auth \\"
 echo "    -d '{\"callback_url\":\"http://127.0.0.1:18686/mokka/callback\",\"redirect_url\":\"http://127.0.0.1:18686/\",\"current_order\":{\"order_id\":\"DEMO-1\",\"amount\":\"150.00\"}}'"

@@ -31,6 +31,13 @@
 // never import this package; the request discipline, JSON scanner and
 // field readers both dialects use live in agent/moka/internal/wire.
 //
+// The oauth dialect keeps a refund ledger of its own in the store (refund
+// rows waiting for their sale, an index of the sales walked): a refund that
+// arrives as a payment row of its own is applied to its sale there, and
+// the sale's new record is buffered with the ledger's document in one
+// transaction, outside the pages this loop writes (agent/moka/oauth,
+// refunds.go).
+//
 // Files: connector.go (the interfaces and the feed aliases), syncer.go
 // (schedule, per-outlet passes, failures), walk.go (watermarked walks and
 // buffer writes), status.go, failure.go (error kinds), import.go

@@ -98,7 +98,13 @@ func (it Item) appendCanonical(b []byte) []byte {
 		b = appendDecimal(b, m.Price)
 		b = append(b, '}')
 	}
-	return append(b, "]}"...)
+	b = append(b, `],"item_id":`...)
+	b = jsonstr.Append(b, it.ItemID)
+	b = append(b, `,"variant_id":`...)
+	b = jsonstr.Append(b, it.VariantID)
+	b = append(b, `,"category":`...)
+	b = jsonstr.Append(b, it.Category)
+	return append(b, '}')
 }
 
 // Canonical returns the deterministic JSON encoding of p (see
@@ -123,6 +129,12 @@ func (p Product) Canonical() ([]byte, error) {
 	b = jsonstr.Append(b, p.Currency)
 	b = append(b, `,"price":`...)
 	b = appendDecimal(b, p.Price)
+	b = append(b, `,"item_id":`...)
+	b = jsonstr.Append(b, p.ItemID)
+	b = append(b, `,"variant_id":`...)
+	b = jsonstr.Append(b, p.VariantID)
+	b = append(b, `,"variant":`...)
+	b = jsonstr.Append(b, p.Variant)
 	return append(b, '}'), nil
 }
 

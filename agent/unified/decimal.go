@@ -129,6 +129,9 @@ func (x Decimal) Mul(y Decimal) Decimal { return Decimal{d: x.d.Mul(y.d)} }
 // Equal reports whether x and y have the same value ("1.50" equals "1.5").
 func (x Decimal) Equal(y Decimal) bool { return x.d.Equal(y.d) }
 
+// Cmp returns -1, 0 or +1 as x is less than, equal to or greater than y.
+func (x Decimal) Cmp(y Decimal) int { return x.d.Cmp(y.d) }
+
 // IsZero reports whether x is 0.
 func (x Decimal) IsZero() bool { return x.d.IsZero() }
 

@@ -71,6 +71,12 @@ type Transaction struct {
 }
 
 // Item is one line of a sale.
+//
+// ItemID, VariantID and Category are the source's catalogue item id,
+// variant id and category name ("" when the dialect does not carry them),
+// so that a sale joins its Product records even after a product is
+// renamed (SPEC §4). They come last in the JSON: the fields before them
+// keep the order and bytes they always had.
 type Item struct {
 	Name           string     `json:"name"`
 	Variant        string     `json:"variant"`
@@ -80,6 +86,9 @@ type Item struct {
 	Total          Decimal    `json:"total"`
 	DiscountAmount Decimal    `json:"discount_amount"`
 	Modifiers      []Modifier `json:"modifiers"`
+	ItemID         string     `json:"item_id"`
+	VariantID      string     `json:"variant_id"`
+	Category       string     `json:"category"`
 }
 
 // Modifier is an add-on of an item ("Extra shot").
@@ -88,7 +97,15 @@ type Modifier struct {
 	Price Decimal `json:"price"`
 }
 
-// Product is one menu item of the catalogue.
+// Product is one sellable entry of the catalogue: a variant where the
+// source prices variants (SPEC §4 "Product records").
+//
+// ExternalID is the record's own id (the variant id where Moka prices
+// variants); ItemID is the catalogue item it belongs to and VariantID the
+// variant ("" where the source has none), the ids a sale's Item carries;
+// Variant is the variant's name. ItemID, VariantID and Variant come last
+// in the JSON: the fields before them keep the order and bytes they
+// always had.
 type Product struct {
 	ExternalID   string  `json:"external_id"`
 	SourceSystem string  `json:"source_system"`
@@ -99,6 +116,9 @@ type Product struct {
 	SKU          string  `json:"sku"`
 	Currency     string  `json:"currency"`
 	Price        Decimal `json:"price"`
+	ItemID       string  `json:"item_id"`
+	VariantID    string  `json:"variant_id"`
+	Variant      string  `json:"variant"`
 }
 
 // Key returns the record key of a transaction:

@@ -149,9 +149,43 @@ func TestCanonicalMatchesSpecExample(t *testing.T) {
 		`"tax_amount":"13636","service_charge_amount":"0","discount_amount":"0","refund_amount":"0",` +
 		`"payment_method":"cash","timestamp":"2025-12-26T10:30:00+07:00","business_date":"2025-12-26",` +
 		`"items":[{"name":"Es Kopi Susu","variant":"Large","sku":"","quantity":"2","unit_price":"25000",` +
-		`"total":"50000","discount_amount":"0","modifiers":[{"name":"Extra shot","price":"5000"}]}]}`
+		`"total":"50000","discount_amount":"0","modifiers":[{"name":"Extra shot","price":"5000"}],` +
+		`"item_id":"","variant_id":"","category":""}]}`
 	if string(got) != want {
 		t.Errorf("Canonical =\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestCanonicalCatalogueIDs: the catalogue ids of an item (SPEC §4) come
+// after every field that existed before them, so the bytes of those fields
+// are unchanged; a product's item_id, variant_id and variant likewise.
+func TestCanonicalCatalogueIDs(t *testing.T) {
+	tx := sampleTransaction()
+	tx.Items[0].ItemID, tx.Items[0].VariantID, tx.Items[0].Category = "20", "21", "Kopi"
+	got, err := tx.Canonical()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantItem := `{"name":"Es Kopi Susu","variant":"Large","sku":"","quantity":"2","unit_price":"25000",` +
+		`"total":"50000","discount_amount":"0","modifiers":[{"name":"Extra shot","price":"5000"}],` +
+		`"item_id":"20","variant_id":"21","category":"Kopi"}`
+	if !bytes.Contains(got, []byte(`"items":[`+wantItem+`]}`)) {
+		t.Errorf("item = %s", got)
+	}
+	p := Product{ExternalID: "21", SourceSystem: SourceMoka, BusinessID: "b", OutletID: "o", Name: "Es Kopi Susu (Large)",
+		Category: "Kopi", SKU: "K-1", Currency: "IDR", Price: MustDecimal("25000"), ItemID: "20", VariantID: "21", Variant: "Large"}
+	gp, _ := p.Canonical()
+	want := `{"external_id":"21","source_system":"moka","business_id":"b","outlet_id":"o","name":"Es Kopi Susu (Large)",` +
+		`"category":"Kopi","sku":"K-1","currency":"IDR","price":"25000","item_id":"20","variant_id":"21","variant":"Large"}`
+	if string(gp) != want {
+		t.Errorf("product =\n%s\nwant\n%s", gp, want)
+	}
+	// The version changes with the ids: they are content.
+	tx2 := sampleTransaction()
+	tx2.Items[0].ItemID, tx2.Items[0].VariantID, tx2.Items[0].Category = "20", "22", "Kopi"
+	other, _ := tx2.Canonical()
+	if bytes.Equal(got, other) {
+		t.Error("a different variant id gives the same bytes")
 	}
 }
 
@@ -193,7 +227,7 @@ func TestCanonicalEqualsEncodingJSON(t *testing.T) {
 		}
 		for range r.IntN(3) {
 			it := Item{Name: rs(), Variant: rs(), SKU: rs(), Quantity: rd(), UnitPrice: rd(), Total: rd(),
-				DiscountAmount: rd(), Modifiers: []Modifier{}}
+				DiscountAmount: rd(), Modifiers: []Modifier{}, ItemID: rs(), VariantID: rs(), Category: rs()}
 			for range r.IntN(3) {
 				it.Modifiers = append(it.Modifiers, Modifier{Name: rs(), Price: rd()})
 			}
@@ -221,7 +255,7 @@ func TestCanonicalEqualsEncodingJSON(t *testing.T) {
 		}
 
 		p := Product{ExternalID: rs(), SourceSystem: rs(), BusinessID: rs(), OutletID: rs(), Name: rs(),
-			Category: rs(), SKU: rs(), Currency: rs(), Price: rd()}
+			Category: rs(), SKU: rs(), Currency: rs(), Price: rd(), ItemID: rs(), VariantID: rs(), Variant: rs()}
 		gp, _ := p.Canonical()
 		wp, _ := json.Marshal(p)
 		if !bytes.Equal(gp, wp) {

@@ -24,9 +24,12 @@ func startMoka(t testing.TB, outlets, days, perDay int) *apikeyfake.Server {
 	return m
 }
 
+// mokaSection configures the apikey dialect (which is not the default:
+// moka.api must name it) for the fake m.
 func mokaSection(m *apikeyfake.Server, backfill int) string {
 	return fmt.Sprintf(`[moka]
 enabled = true
+api = "apikey"
 base_url = %q
 business_id = %q
 api_key = %q

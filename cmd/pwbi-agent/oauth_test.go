@@ -244,8 +244,11 @@ func metricValue(t *testing.T, e *testEnv, name string) string {
 }
 
 // waitSynced waits until every outlet synced after after, the buffer is
-// empty and want holds. It fails at once if the agent asks for a new
-// authorization: every caller expects a connected agent.
+// empty, want holds and no poll is running: a settled state, whose
+// snapshot the caller may judge (a snapshot taken while a later poll's
+// updated_at pass still runs says "syncing"). It fails at once if the
+// agent asks for a new authorization: every caller expects a connected
+// agent.
 func waitSynced(t *testing.T, e *testEnv, outlets int, after time.Time, want func() bool) localapi.Status {
 	t.Helper()
 	var st localapi.Status
@@ -255,7 +258,8 @@ func waitSynced(t *testing.T, e *testEnv, outlets int, after time.Time, want fun
 		if err == nil && st.Moka.NeedsAuthorization {
 			t.Fatalf("the agent lost its authorization: problems %v, oauth %+v", st.Problems, st.Moka.OAuth)
 		}
-		if err != nil || len(st.Moka.Outlets) != outlets || st.Queue.Pending != 0 || st.Moka.LastPollAt == nil || st.Moka.LastPollAt.Before(after) {
+		if err != nil || st.State == localapi.StateSyncing || len(st.Moka.Outlets) != outlets || st.Queue.Pending != 0 ||
+			st.Moka.LastPollAt == nil || st.Moka.LastPollAt.Before(after) {
 			return false
 		}
 		for _, o := range st.Moka.Outlets {
@@ -514,7 +518,7 @@ func TestMokaOAuthKillAroundRefresh(t *testing.T) {
 // TestMokaConnectRefusesApikey: `moka connect` explains itself when the
 // agent is not configured for the Open API.
 func TestMokaConnectRefusesApikey(t *testing.T) {
-	e := newEnv(t)
+	e := newEnvWith(t, "[moka]\nenabled = true\napi = \"apikey\"\n")
 	out, err := runCLI(t, "moka", "connect", "--no-browser", "--config", e.cfgPath)
 	if exitCode(err) != 1 || !strings.Contains(string(out), `moka.api = \"oauth\"`) && !strings.Contains(string(out), `moka.api = "oauth"`) {
 		t.Fatalf("exit %d:\n%s", exitCode(err), out)

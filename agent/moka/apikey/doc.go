@@ -71,7 +71,10 @@
 //     (both required per line), total = quantity × unit_price exactly (item
 //     discounts are reported apart, not subtracted); optional variant_name,
 //     sku, discount_amount and modifiers[{name, price}] are mapped when
-//     present. Negative quantities and amounts are accepted: returns and
+//     present, and so are the catalogue ids item_id (else product_id),
+//     variant_id and category, which the guide does not show ("" when
+//     absent). A product's item_id is its id: this dialect has no
+//     variants. Negative quantities and amounts are accepted: returns and
 //     corrections are real data, and rejecting them would only move revenue
 //     into the dead letters.
 //   - The id (string or number) is required; outlet_id falls back to

@@ -51,6 +51,10 @@ type rawTxn struct {
 type rawItem struct {
 	ItemName       []byte
 	VariantName    []byte
+	ItemID         []byte // item_id, else product_id
+	ProductID      []byte
+	VariantID      []byte
+	Category       []byte
 	SKU            []byte
 	Quantity       []byte
 	Price          []byte
@@ -139,6 +143,14 @@ func decodeItems(s *wire.Scanner, r *rawTxn) error {
 				it.ItemName, err = s.Value()
 			case "variant_name":
 				it.VariantName, err = s.Value()
+			case "item_id":
+				it.ItemID, err = s.Value()
+			case "product_id":
+				it.ProductID, err = s.Value()
+			case "variant_id":
+				it.VariantID, err = s.Value()
+			case "category":
+				it.Category, err = s.Value()
 			case "sku":
 				it.SKU, err = s.Value()
 			case "quantity":
@@ -237,7 +249,10 @@ func decodeProblem(err error) string {
 //	line_items[]       → items[]: item_name → name, variant_name → variant,
 //	                     sku, quantity, price → unit_price (both required),
 //	                     total = quantity × unit_price exactly,
-//	                     discount_amount, modifiers[{name, price}]
+//	                     discount_amount, modifiers[{name, price}], and
+//	                     item_id (else product_id), variant_id, category
+//	                     when a line carries them (the guide shows none;
+//	                     "" otherwise)
 //
 // status is always "completed" and refund_amount "0": the apikey dialect
 // carries neither. Numbers may be JSON strings or numbers; they must be plain
@@ -352,6 +367,20 @@ func mapItem(r *rawItem) (it unified.Item, field string, err error) {
 	if it.SKU, err = wire.IDField(r.SKU); err != nil {
 		return it, "sku", err
 	}
+	if it.ItemID, err = wire.IDField(r.ItemID); err != nil {
+		return it, "item_id", err
+	}
+	if it.ItemID == "" {
+		if it.ItemID, err = wire.IDField(r.ProductID); err != nil {
+			return it, "product_id", err
+		}
+	}
+	if it.VariantID, err = wire.IDField(r.VariantID); err != nil {
+		return it, "variant_id", err
+	}
+	if it.Category, err = wire.TextField(r.Category); err != nil {
+		return it, "category", err
+	}
 	var ok bool
 	if it.Quantity, ok, err = wire.DecimalField(r.Quantity); err != nil {
 		return it, "quantity", err
@@ -383,9 +412,11 @@ func mapItem(r *rawItem) (it unified.Item, field string, err error) {
 }
 
 // MapProduct maps one raw Moka product (an element of the data array of
-// /v1/products): id (required) → external_id, name, price ("0" when
-// absent), category, sku, outlet_id (else MapContext.DefaultOutletID, else
-// "" for a business-wide item).
+// /v1/products): id (required) → external_id and item_id (a product of
+// this dialect is a catalogue item without variants: variant_id and
+// variant stay ""), name, price ("0" when absent), category, sku,
+// outlet_id (else MapContext.DefaultOutletID, else "" for a business-wide
+// item).
 func MapProduct(raw json.RawMessage, m MapContext) (unified.Product, error) {
 	if m.BusinessID == "" {
 		return unified.Product{}, ErrNoBusinessID
@@ -407,6 +438,7 @@ func MapProduct(raw json.RawMessage, m MapContext) (unified.Product, error) {
 	}
 	p := unified.Product{
 		ExternalID:   id,
+		ItemID:       id,
 		SourceSystem: unified.SourceMoka,
 		BusinessID:   m.BusinessID,
 		Currency:     m.Currency,

@@ -56,11 +56,31 @@ func TestMapTransactionGuideExample(t *testing.T) {
 		`"tax_amount":"13636","service_charge_amount":"0","discount_amount":"0","refund_amount":"0",` +
 		`"payment_method":"cash","timestamp":"2025-12-26T10:30:00+07:00","business_date":"2025-12-26",` +
 		`"items":[{"name":"Es Kopi Susu","variant":"","sku":"","quantity":"2","unit_price":"25000",` +
-		`"total":"50000","discount_amount":"0","modifiers":[]},` +
+		`"total":"50000","discount_amount":"0","modifiers":[],"item_id":"","variant_id":"","category":""},` +
 		`{"name":"Nasi Goreng Spésial","variant":"","sku":"","quantity":"1","unit_price":"100000",` +
-		`"total":"100000","discount_amount":"0","modifiers":[]}]}`
+		`"total":"100000","discount_amount":"0","modifiers":[],"item_id":"","variant_id":"","category":""}]}`
 	if string(got) != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestMapTransactionCatalogueIDs: the guide's lines carry no catalogue
+// ids, but a line that has them keeps them, so the sale joins the
+// products (whose item_id is their id).
+func TestMapTransactionCatalogueIDs(t *testing.T) {
+	tx, err := mapOne(t, jakartaCtx(t), `,"line_items":[{"item_name":"Teh","quantity":1,"price":1,"item_id":"PRD-1","variant_id":9,"category":"Teh"},`+
+		`{"item_name":"Kopi","quantity":1,"price":1,"product_id":"PRD-2"}]`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := tx.Items[0], tx.Items[1]
+	if a.ItemID != "PRD-1" || a.VariantID != "9" || a.Category != "Teh" || b.ItemID != "PRD-2" || b.VariantID != "" || b.Category != "" {
+		t.Fatalf("items %+v", tx.Items)
+	}
+	for _, bad := range []string{`"item_id":{}`, `"product_id":[]`, `"variant_id":true`, `"category":5`} {
+		if _, err := mapOne(t, jakartaCtx(t), `,"line_items":[{"item_name":"Teh","quantity":1,"price":1,`+bad+`}]`); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
 	}
 }
 
@@ -426,7 +446,8 @@ func TestMapProduct(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `{"external_id":"PRD-1","source_system":"moka","business_id":"biz_1","outlet_id":"outlet_1",` +
-		`"name":"Es Kopi Susu Gula Aren","category":"Kopi","sku":"KOP-001","currency":"IDR","price":"22000"}`
+		`"name":"Es Kopi Susu Gula Aren","category":"Kopi","sku":"KOP-001","currency":"IDR","price":"22000",` +
+		`"item_id":"PRD-1","variant_id":"","variant":""}`
 	if c, _ := p.Canonical(); string(c) != want {
 		t.Errorf("got %s", c)
 	}

@@ -25,6 +25,11 @@ const (
 // TimeFilterUpdated is the time_filter of the updates pass.
 const TimeFilterUpdated = "updated_at"
 
+// ErrNoProgress stops a payments walk that cannot go on without risking
+// to skip or repeat rows forever: the server returned rows from before
+// since or out of order, or more rows of one time than the largest page.
+var ErrNoProgress = errors.New("moka pagination makes no progress")
+
 // ClientConfig is what the configuration file gives the API client.
 type ClientConfig struct {
 	BaseURL           string // e.g. https://api.mokapos.com
@@ -35,7 +40,7 @@ type ClientConfig struct {
 // a Tokens manager. It reuses the apikey client's request discipline
 // (Pacer: shared rate limit, backoff with jitter, Retry-After,
 // timeouts, body bound) and its errors (HTTPError, ErrBadResponse,
-// ErrResponseTooLarge, ErrCursorLoop, ErrTooManyPages). It is safe for
+// ErrResponseTooLarge, ErrTooManyPages). It is safe for
 // concurrent use.
 //
 // A 401 first makes the token manager refresh (once per request); a 401
@@ -217,15 +222,18 @@ type PaymentQuery struct {
 	TimeFilter string
 	// PerPage: 0 means PaymentsPerPage.
 	PerPage int
+	// Location is the zone of row times written without an offset
+	// (moka.timezone); nil means UTC. The walk orders rows by those times.
+	Location *time.Location
 }
 
 // PaymentPage is one page of a payments walk.
 type PaymentPage struct {
 	Index int
-	// Payments are the raw records, in server order (sub-slices of the
-	// body, never reused: the callee may keep them).
+	// Payments are the raw records new to the walk, in server order
+	// (sub-slices of the body, never reused: the callee may keep them).
 	Payments []json.RawMessage
-	// Last is true on the page that ends the walk (data.completed).
+	// Last is true on the page that ends the walk.
 	Last bool
 	// decoded[i] is Payments[i] already decoded for the mapper (the page
 	// is scanned once); see MapPayments.
@@ -240,7 +248,7 @@ func (p PaymentPage) MapPayments(m MapContext, fn func(raw json.RawMessage, t un
 		var t unified.Transaction
 		var err error
 		if len(p.decoded) == len(p.Payments) {
-			t, err = mapPayment(&p.decoded[i], m)
+			t, err = mapPayment(&p.decoded[i], m, nil)
 		} else {
 			t, err = MapPayment(raw, m)
 		}
@@ -251,14 +259,38 @@ func (p PaymentPage) MapPayments(m MapContext, fn func(raw json.RawMessage, t un
 	return nil
 }
 
+// The walk's bounds.
+const (
+	// MaxPaymentsPerPage is the largest per_page a walk asks for when more
+	// rows than a page share one time (GoBiz documents 1000 as its
+	// maximum).
+	MaxPaymentsPerPage = 1000
+	// positionSlack is how far before since a row may be dated without
+	// the walk concluding that the server ignored since: the payload
+	// shows milliseconds of a time Moka may keep to the microsecond.
+	positionSlack = time.Second
+)
+
 // Payments walks GET /v3/outlets/{id}/reports/get_latest_transactions
-// oldest first (reorder_type=ASC) and follows data.next_url until
-// data.completed, calling fn for every page in order. The next_url is used
-// for its path and query only, on the configured base URL, with any
-// access_token parameter removed (the current token goes in the header);
-// it is never logged. A next_url already followed in this walk stops it
-// with ErrCursorLoop. An error from fn stops the walk and is
-// returned as is.
+// oldest first (reorder_type=ASC, since/until as epoch seconds with
+// microseconds), calling fn for every page in order with the rows new to
+// the walk.
+//
+// The walk advances from the rows themselves, never from next_url: public
+// code only shows next_url for reorder_type=DESC, where it carries until
+// one step before the last row; followed in an ASC walk it asks for the
+// first page again. Whatever next_url holds (that, since, nothing, the
+// same page) the walk asks next for since = the newest row's time (of the
+// time_filter field) minus a microsecond, with until unchanged, so rows
+// sharing that time at a page boundary come again rather than being lost,
+// and drops rows it already delivered (by id). It ends on completed=true,
+// on an empty page, or on a page with nothing new that is not full. A full
+// page with nothing new means more rows share one time than a page holds:
+// per_page doubles (up to MaxPaymentsPerPage), then ErrNoProgress. Rows
+// dated before since (a server ignoring since) or not in ascending order
+// stop the walk with ErrNoProgress rather than risk skipping a row. An
+// error from fn stops the walk and is returned as is. next_url, which may
+// carry an access token, is never followed, stored or logged.
 func (c *Client) Payments(ctx context.Context, q PaymentQuery, fn func(PaymentPage) error) error {
 	if q.OutletID == "" {
 		return errors.New("moka payments: no outlet id")
@@ -267,76 +299,125 @@ func (c *Client) Payments(ctx context.Context, q PaymentQuery, fn func(PaymentPa
 	if per <= 0 {
 		per = PaymentsPerPage
 	}
-	v := url.Values{
-		"since":        {epoch(q.Since)},
-		"per_page":     {strconv.Itoa(per)},
-		"reorder_type": {"ASC"},
-	}
-	if !q.Until.IsZero() {
-		v.Set("until", epoch(q.Until))
-	}
-	if q.TimeFilter != "" {
-		v.Set("time_filter", q.TimeFilter)
-	}
-	t := c.target("/v3/outlets/"+url.PathEscape(q.OutletID)+"/reports/get_latest_transactions", v)
-	seen := map[string]bool{}
-	for index := 0; ; index++ {
-		if index >= c.p.MaxPages {
-			return fmt.Errorf("moka GET %s: %w (%d)", t.path, ErrTooManyPages, c.p.MaxPages)
+	since := q.Since
+	path := "/v3/outlets/" + url.PathEscape(q.OutletID) + "/reports/get_latest_transactions"
+	// seen holds the ids delivered whose time is at or after since minus
+	// the slack: the only ones a later page can return again.
+	seen := map[string]time.Time{}
+	emitted := 0
+	for request := 0; ; request++ {
+		if request >= c.p.MaxPages {
+			return fmt.Errorf("moka GET %s: %w (%d)", c.base.EscapedPath()+path, ErrTooManyPages, c.p.MaxPages)
 		}
-		seen[t.path+"?"+t.query] = true
-		var page PaymentPage
-		var next string
+		v := url.Values{
+			"since":        {epoch(since)},
+			"per_page":     {strconv.Itoa(per)},
+			"reorder_type": {"ASC"},
+		}
+		if !q.Until.IsZero() {
+			v.Set("until", epoch(q.Until))
+		}
+		if q.TimeFilter != "" {
+			v.Set("time_filter", q.TimeFilter)
+		}
+		t := c.target(path, v)
+		var (
+			items     []json.RawMessage
+			decoded   []rawPayment
+			completed bool
+		)
 		err := c.get(ctx, t, func(body []byte) error {
-			items, decoded, nextURL, completed, err := decodePaymentsPageDecoded(body)
-			if err != nil {
-				return err
-			}
-			page = PaymentPage{Index: index, Payments: items, Last: completed || nextURL == "", decoded: decoded}
-			next = nextURL
-			if !completed && nextURL == "" {
-				c.p.Log.Warn("Moka walk ended without completed=true or a next_url", "path", t.path, "page", index)
-			}
-			return nil
+			var err error
+			items, decoded, _, completed, err = decodePaymentsPageDecoded(body)
+			return err
 		})
 		if err != nil {
 			return err
 		}
-		var nt target
-		if !page.Last {
-			if nt, err = c.follow(next); err != nil {
-				return fmt.Errorf("moka GET %s: page %d: %w", t.path, index, err)
+
+		page := PaymentPage{Index: emitted}
+		newest, prev := since, time.Time{}
+		for i := range items {
+			at, ok := position(&decoded[i], q.TimeFilter, q.Location)
+			if ok {
+				if at.Before(since.Add(-positionSlack)) {
+					c.p.Log.Warn("Moka returned sales from before the time asked for", "path", t.path, "page", request)
+					return fmt.Errorf("moka GET %s: page %d: %w: a row is older than since", t.path, request, ErrNoProgress)
+				}
+				if at.Before(prev) {
+					c.p.Log.Warn("Moka returned sales out of order", "path", t.path, "page", request)
+					return fmt.Errorf("moka GET %s: page %d: %w: rows are not in ascending order", t.path, request, ErrNoProgress)
+				}
+				prev = at
+				if at.After(newest) {
+					newest = at
+				}
 			}
-			if seen[nt.path+"?"+nt.query] {
-				c.p.Log.Warn("Moka pagination repeated a next_url", "path", t.path, "page", index)
-				return fmt.Errorf("moka GET %s: page %d: %w", t.path, index, ErrCursorLoop)
+			if id, err := paymentID(&decoded[i]); err == nil && id != "" {
+				if _, dup := seen[id]; dup {
+					continue
+				}
+				seen[id] = at // zero when unknown: forgotten at the next step
 			}
+			page.Payments = append(page.Payments, items[i])
+			page.decoded = append(page.decoded, decoded[i])
 		}
-		if err := fn(page); err != nil {
-			return err
+		fresh := len(page.Payments)
+		switch {
+		case completed || len(items) == 0:
+			page.Last = true
+		case fresh > 0:
+		case len(items) < per:
+			// Nothing new and the server had no more to give: done,
+			// whatever completed says.
+			page.Last = true
+		case per < MaxPaymentsPerPage:
+			// A full page of rows already delivered: more rows share one
+			// time than a page holds. Ask for larger pages from the same
+			// since.
+			per = min(2*per, MaxPaymentsPerPage)
+			c.p.Log.Debug("Moka page full of one time; asking for larger pages", "path", t.path, "per_page", per)
+			continue
+		default:
+			c.p.Log.Warn("Moka pagination makes no progress", "path", t.path, "page", request)
+			return fmt.Errorf("moka GET %s: page %d: %w: more than %d rows share one time", t.path, request, ErrNoProgress, per)
+		}
+		if fresh > 0 || page.Last {
+			if err := fn(page); err != nil {
+				return err
+			}
+			emitted++
 		}
 		if page.Last {
 			return nil
 		}
-		t = nt
+		if next := newest.Add(-time.Microsecond); next.After(since) {
+			since = next
+		}
+		for id, at := range seen {
+			if !at.IsZero() && at.Before(since.Add(-positionSlack)) {
+				delete(seen, id) // a row without a time is kept: it has no place to come back from
+			}
+		}
 	}
 }
 
-// follow turns a next_url into the next request: its path and query, minus
-// access_token, on the configured base URL (so the bearer token never goes
-// to another host, whatever scheme or host the server wrote).
-func (c *Client) follow(next string) (target, error) {
-	u, err := url.Parse(next)
-	if err != nil {
-		return target{}, fmt.Errorf("%w: next_url is not a URL", ErrBadResponse)
+// position is the time of a row in the walk's order: its time_filter
+// field (created_at by default, with paymentTime's fallbacks). ok is false
+// when it cannot be read: such a row does not move the walk on.
+func position(r *rawPayment, filter string, loc *time.Location) (time.Time, bool) {
+	var t time.Time
+	var err error
+	switch filter {
+	case TimeFilterUpdated:
+		t, err = timestamp(r.UpdatedAt, loc)
+	case "synchronized_at":
+		t, err = timestamp(r.SynchronizedAt, loc)
+	default:
+		_, when := paymentTime(r)
+		t, err = when(loc)
 	}
-	p := u.EscapedPath()
-	if !strings.HasPrefix(p, "/") {
-		return target{}, fmt.Errorf("%w: next_url has no absolute path", ErrBadResponse)
-	}
-	q := u.Query()
-	q.Del("access_token")
-	return target{path: p, query: q.Encode()}, nil
+	return t, err == nil
 }
 
 // epoch renders t as epoch seconds with microseconds ("1517060430.505206"),

@@ -71,7 +71,10 @@ func (s *scriptServer) client(t *testing.T, e *env) *Client {
 	return c
 }
 
-func TestPaymentsFollowNextURL(t *testing.T) {
+// TestPaymentsWalk: a walk of the fake (default next_url) delivers every
+// sale once, one request per page, each asking from the newest row of the
+// previous page, the token always in the header.
+func TestPaymentsWalk(t *testing.T) {
 	e := newEnv(t, oauthfake.Options{Outlets: 1, Days: 5, TxPerDay: 40})
 	e.authorize()
 	ctx := context.Background()
@@ -139,21 +142,36 @@ func TestNextURLElsewhereStaysOnTheBaseURL(t *testing.T) {
 	}
 }
 
-func TestNextURLLoopAndBadEnvelopes(t *testing.T) {
+// TestRepeatingPagesAndBadEnvelopes: a server that answers the same page
+// whatever it is asked (since ignored) cannot loop the walk: rows from
+// before since stop it with ErrNoProgress, without a word of the
+// next_url; the same page of undated rows ends it once nothing is new.
+func TestRepeatingPagesAndBadEnvelopes(t *testing.T) {
 	srv := newScriptServer(t)
 	e := newEnv(t, oauthfake.Options{})
 	c := srv.client(t, e)
 	ctx := context.Background()
 	path := "/v3/outlets/1/reports/get_latest_transactions"
-	loop := `{"data":{"payments":[{"id":1}],"next_url":"` + srv.srv.URL + path + `?since=5&access_token=zzz","completed":false}}`
-	srv.route(path, 200, loop)
+	next := `"next_url":"` + srv.srv.URL + path + `?since=5&access_token=zzz","completed":false}}`
+	srv.route(path, 200, `{"data":{"payments":[{"id":1,"created_at":"2026-03-10T10:00:00+07:00"},`+
+		`{"id":2,"created_at":"2026-03-10T11:00:00+07:00"}],`+next)
 	pages := 0
-	err := c.Payments(ctx, PaymentQuery{OutletID: "1", Since: time.Unix(5, 0)}, func(PaymentPage) error { pages++; return nil })
-	if !errors.Is(err, ErrCursorLoop) {
-		t.Fatalf("loop: %v (%d pages)", err, pages)
+	err := c.Payments(ctx, PaymentQuery{OutletID: "1", Since: t0.Add(-24 * time.Hour), PerPage: 2}, func(PaymentPage) error { pages++; return nil })
+	if !errors.Is(err, ErrNoProgress) || pages != 1 {
+		t.Fatalf("repeating page: %v (%d pages)", err, pages)
 	}
 	if strings.Contains(err.Error(), "zzz") || strings.Contains(err.Error(), "since=") {
 		t.Fatalf("error shows the next_url: %v", err)
+	}
+	srv.route(path, 200, `{"data":{"payments":[{"id":1}],`+next)
+	pages, rows := 0, 0
+	err = c.Payments(ctx, PaymentQuery{OutletID: "1", Since: time.Unix(5, 0)}, func(p PaymentPage) error {
+		pages++
+		rows += len(p.Payments)
+		return nil
+	})
+	if err != nil || pages != 2 || rows != 1 {
+		t.Fatalf("undated page: %v (%d pages, %d rows)", err, pages, rows)
 	}
 
 	for name, body := range map[string]string{

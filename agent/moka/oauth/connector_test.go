@@ -206,7 +206,7 @@ func TestConnectorKeepsUnmappablePaymentsAside(t *testing.T) {
 	c := srv.client(t, e)
 	conn := NewConnector(c, mapCtx("biz"))
 	col := newCollector()
-	if err := conn.Transactions(context.Background(), "7", t0, col.emit); err != nil {
+	if err := conn.Transactions(context.Background(), "7", t0.Add(-24*time.Hour), col.emit); err != nil {
 		t.Fatal(err)
 	}
 	if len(col.data) != 1 || len(col.dead) != 2 {

@@ -22,6 +22,12 @@ type rawPayment struct {
 	IsDeleted, IsRefunded                []byte
 	RefundAmount, RefundType             []byte
 	PaymentType, CreatedAt               []byte
+	UpdatedAt, SynchronizedAt            []byte
+	ParentPaymentID                      []byte
+	// The date-time fallbacks of a payment without created_at: GoBiz's
+	// transaction_date (a whole ISO 8601 date-time there; a bare date in
+	// v3, never used) and payment_date.
+	TransactionDate, PaymentDate []byte
 
 	TaxTotals      [][]byte // payment_taxes[].total
 	GratuityTotals [][]byte // payment_gratuities[].total
@@ -36,10 +42,19 @@ type rawPayment struct {
 
 type rawDiscount struct{ Amount, IsDeleted []byte }
 
-type rawRefund struct{ Amount, Type []byte }
+type rawRefund struct{ ID, Amount, Type, IsDeleted []byte }
 
+// rawCheckout is a line: checkouts[] of the v3 reports, or items[] of the
+// GoBiz reporting API, whose names differ (name, variant_name, variant_id,
+// modifiers[].option_name). Both spellings are read in both lists; the v3
+// one wins when a line has both.
 type rawCheckout struct {
-	ItemName, VariantName, SKU  []byte
+	ItemName, Name              []byte // item_name (v3), name (GoBiz)
+	VariantName, GoVariantName  []byte // item_variant_name (v3), variant_name (GoBiz)
+	ItemID                      []byte
+	VariantID, GoVariantID      []byte // item_variant_id (v3), variant_id (GoBiz)
+	CategoryName, Category      []byte // category_name; category (a name)
+	SKU                         []byte
 	Quantity, Price, ItemPrice  []byte
 	DiscountAmount, IsDeleted   []byte
 	Discounts                   [][]byte // discounts[].discount_amount
@@ -47,7 +62,9 @@ type rawCheckout struct {
 	sawDiscountAmount, sawLines bool
 }
 
-type rawModifier struct{ OptionName, Name, Price []byte }
+// rawModifier is a modifier of a line: modifier_option_name (v3),
+// option_name (GoBiz), else modifier_name (the group).
+type rawModifier struct{ OptionName, GoOptionName, Name, Price []byte }
 
 type fieldProblem struct{ field, reason string }
 
@@ -112,6 +129,16 @@ func decodePaymentAt(s *wire.Scanner, r *rawPayment) error {
 			r.PaymentType, err = s.Value()
 		case "created_at":
 			r.CreatedAt, err = s.Value()
+		case "updated_at":
+			r.UpdatedAt, err = s.Value()
+		case "synchronized_at":
+			r.SynchronizedAt, err = s.Value()
+		case "parent_payment_id":
+			r.ParentPaymentID, err = s.Value()
+		case "transaction_date":
+			r.TransactionDate, err = s.Value()
+		case "payment_date":
+			r.PaymentDate, err = s.Value()
 		case "payment_taxes":
 			r.TaxTotals = r.TaxTotals[:0]
 			err = s.EachObject("payment_taxes", problem, func(int) error {
@@ -136,7 +163,8 @@ func decodePaymentAt(s *wire.Scanner, r *rawPayment) error {
 			err = s.EachObject("payment_refunds", problem, func(int) error {
 				r.Refunds = append(r.Refunds, rawRefund{})
 				d := &r.Refunds[len(r.Refunds)-1]
-				return pick(s, want{"refund_amount", &d.Amount}, want{"refund_type", &d.Type})
+				return pick(s, want{"id", &d.ID}, want{"refund_amount", &d.Amount}, want{"refund_type", &d.Type},
+					want{"is_deleted", &d.IsDeleted})
 			})
 		case "checkouts":
 			r.sawCheckouts = true
@@ -188,8 +216,22 @@ func decodeCheckouts(s *wire.Scanner, field string, r *rawPayment, problem func(
 			switch string(key) {
 			case "item_name":
 				c.ItemName, err = s.Value()
+			case "name":
+				c.Name, err = s.Value()
 			case "item_variant_name":
 				c.VariantName, err = s.Value()
+			case "variant_name":
+				c.GoVariantName, err = s.Value()
+			case "item_id":
+				c.ItemID, err = s.Value()
+			case "item_variant_id":
+				c.VariantID, err = s.Value()
+			case "variant_id":
+				c.GoVariantID, err = s.Value()
+			case "category_name":
+				c.CategoryName, err = s.Value()
+			case "category":
+				c.Category, err = s.Value()
 			case "sku":
 				c.SKU, err = s.Value()
 			case "quantity":
@@ -214,7 +256,8 @@ func decodeCheckouts(s *wire.Scanner, field string, r *rawPayment, problem func(
 				err = s.EachObject("modifiers", sub, func(int) error {
 					c.Modifiers = append(c.Modifiers, rawModifier{})
 					m := &c.Modifiers[len(c.Modifiers)-1]
-					return pick(s, want{"modifier_option_name", &m.OptionName}, want{"modifier_name", &m.Name}, want{"price", &m.Price})
+					return pick(s, want{"modifier_option_name", &m.OptionName}, want{"option_name", &m.GoOptionName},
+						want{"modifier_name", &m.Name}, want{"price", &m.Price})
 				})
 			default:
 				_, err = s.Value()

@@ -8,7 +8,10 @@
 // store-input builders; shared.go re-exports the names this package's API
 // hands out. The sync loop (package moka, the parent, which this package
 // never imports: it hands the loop the vocabulary of
-// agent/moka/internal/feed) owns scheduling, watermarks and the store.
+// agent/moka/internal/feed) owns scheduling, watermarks and the store,
+// with two exceptions that need documents of their own: the grant (see
+// Tokens) and the refund ledger (see Refunds below), both through narrow
+// interfaces (Docs, LedgerStore) that *store.Store implements.
 //
 // # Authorization and tokens
 //
@@ -46,24 +49,54 @@
 // /v1/outlets/{id}/items, page/per_page until a short page or total_count)
 // and Payments (GET /v3/outlets/{id}/reports/get_latest_transactions with
 // since, until as epoch seconds with microseconds, per_page and
-// reorder_type=ASC, following data.next_url until data.completed). A
-// next_url is used for its path and query only, on the configured base URL,
-// minus its access_token (the current token goes in the header): the token
-// never goes to another host, a stale token is never sent, and the URL is
-// never logged. A next_url already followed in the walk is a loop
-// (ErrCursorLoop). Envelopes the reference leaves open are read in
-// both the {"data":{…}} and the bare form.
+// reorder_type=ASC).
+//
+// The payments walk advances from the rows, never from next_url: the only
+// next_url public code shows is the DESC one (until one step before the
+// last row), which an ASC walk must not follow; the agent's next request
+// asks from the newest row's time minus a microsecond, so rows sharing a
+// time at a page boundary come again and are dropped by id rather than
+// lost. It ends on completed=true, an empty page, or a page with nothing
+// new that is not full; a full page of rows already delivered (more rows
+// of one time than a page) doubles per_page up to MaxPaymentsPerPage.
+// Rows before since or out of order, or a tie larger than the largest
+// page, stop the walk with ErrNoProgress instead of skipping or looping.
+// next_url may carry an access token: it is never followed, kept or
+// logged. Envelopes the reference leaves open are read in both the
+// {"data":{…}} and the bare form.
 //
 // # Mapping
 //
 // MapPayment (payments → unified.Transaction) and MapItem (items → one
 // unified.Product per variant, plus modifier options) — see their
-// documentation for the field rules. Money is read from the JSON text into
-// exact decimals (JSON numbers with fractions, "150000.0", strings,
-// bounded scientific notation), never float64. A page is scanned once: the
-// page decoder decodes each payment for the mapper as it goes
-// (PaymentPage.MapPayments). FuzzMapPaymentOAuth and FuzzPaymentsPage hold
-// the mapper and the single-pass page path to their contract.
+// documentation for the field rules. Sales' lines keep the catalogue ids
+// (item_id, variant_id, category) and products carry item_id, variant_id
+// and variant, so sales join the catalogue by id. Lines in GoBiz's shape
+// (items[] with name, variant_name, variant_id, modifiers[].option_name,
+// and transaction_date as the payment's date-time) are read too. Money is
+// read from the JSON text into exact decimals (JSON numbers with
+// fractions, "150000.0", strings, bounded scientific notation), never
+// float64. A page is scanned once: the page decoder decodes each payment
+// for the mapper as it goes (PaymentPage.MapPayments).
+// FuzzMapPaymentOAuth and FuzzPaymentsPage hold the mapper and the
+// single-pass page path to their contract.
+//
+// # Refunds
+//
+// A refund may come as flags on its sale (is_refunded, refund_amount,
+// payment_refunds[] of whole payment records) or as a payment row of its
+// own that points at the sale with parent_payment_id (MapRefund reads it).
+// Such a row is never a sale: MapPayment refuses it, and the Connector
+// records it in the refund ledger (refunds.go: documents "moka_refunds"
+// and the sales index "moka_sales" in the agent's store, given with
+// WithLedger) and applies it to the sale, which goes out as a new version
+// of its record (status, refund_amount): at once when the sale is in the
+// same page; after fetching the sale again (a 2 ms created_at window from
+// the sales index) when an earlier walk had it; or, when the sale was
+// never walked, whenever it comes (a later walk, an import), the refund
+// waiting in the ledger meanwhile. Refunds count once each by id: a refund
+// row that the sale also lists is not added again. The sale's new record
+// is buffered in the same bbolt transaction as its ledger document.
 //
 // # Connector and the two passes
 //

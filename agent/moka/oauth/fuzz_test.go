@@ -148,3 +148,48 @@ func FuzzPaymentsPage(f *testing.F) {
 		})
 	})
 }
+
+// FuzzMapRefund holds MapRefund to its contract on arbitrary input: no
+// panic; a bad refund row is a *MapError; a refund row has an id, a
+// parent other than itself, a canonical non-negative amount, and is never
+// a sale (MapPayment refuses it on parent_payment_id); the same input
+// always gives the same refund.
+func FuzzMapRefund(f *testing.F) {
+	for _, s := range []string{
+		`{"id":"r1","parent_payment_id":"p1","refund_amount":1500.5,"refund_type":"partial","created_at":"2026-03-10T10:00:00.000+07:00"}`,
+		`{"id":7,"parent_payment_id":6,"total_collected":-72650.5395}`,
+		`{"id":7,"parent_payment_id":6,"payment_refunds":[{"refund_amount":-3,"refund_type":"partial"},{"refund_amount":"4"}]}`,
+		`{"id":7,"parent_payment_id":7}`, `{"parent_payment_id":1}`, `{"id":1,"parent_payment_id":{}}`, `[]`, `{}`,
+	} {
+		f.Add([]byte(s))
+	}
+	m := MapContext{BusinessID: "b", Currency: "IDR", Location: jakarta, DefaultOutletID: "o"}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		parent, rf, ok, err := MapRefund(raw)
+		if err != nil {
+			var me *MapError
+			if !errors.As(err, &me) {
+				t.Fatalf("error is not a MapError: %v", err)
+			}
+			return
+		}
+		if !ok {
+			return
+		}
+		if rf.ID == "" || parent == "" || parent == rf.ID {
+			t.Fatalf("refund %q of %q", rf.ID, parent)
+		}
+		checkCanonical(t, rf.Amount)
+		if rf.Amount.Sign() < 0 {
+			t.Fatalf("negative refund %s", rf.Amount)
+		}
+		var me *MapError
+		if _, err := MapPayment(raw, m); !errors.As(err, &me) || me.Field != "parent_payment_id" {
+			t.Fatalf("a refund row mapped as a sale: %v", err)
+		}
+		p2, rf2, ok2, err2 := MapRefund(raw)
+		if err2 != nil || !ok2 || p2 != parent || rf2.ID != rf.ID || !rf2.Amount.Equal(rf.Amount) || rf2.Partial != rf.Partial || !rf2.At.Equal(rf.At) {
+			t.Fatal("not deterministic")
+		}
+	})
+}

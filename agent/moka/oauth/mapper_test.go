@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pwbi/edge-agent/agent/unified"
 )
@@ -53,8 +54,9 @@ func TestMapPaymentSample(t *testing.T) {
 		`"tax_amount":"6604.5945","service_charge_amount":"3145.045","discount_amount":"5100.1","refund_amount":"0",` +
 		`"payment_method":"cash","timestamp":"2018-01-27T20:40:14.872+07:00","business_date":"2018-01-27","items":[` +
 		`{"name":"Es Kopi Susu","variant":"Large","sku":"","quantity":"2","unit_price":"25000","total":"50000","discount_amount":"0",` +
-		`"modifiers":[{"name":"Extra shot","price":"5000"}]},` +
-		`{"name":"Nasi Goreng Spésial","variant":"","sku":"NG-01","quantity":"1","unit_price":"8001","total":"8001","discount_amount":"800.1","modifiers":[]}]}`
+		`"modifiers":[{"name":"Extra shot","price":"5000"}],"item_id":"20","variant_id":"21","category":"Kopi"},` +
+		`{"name":"Nasi Goreng Spésial","variant":"","sku":"NG-01","quantity":"1","unit_price":"8001","total":"8001","discount_amount":"800.1","modifiers":[],` +
+		`"item_id":"","variant_id":"","category":""}]}`
 	if string(canon) != want {
 		t.Fatalf("got\n%s\nwant\n%s", canon, want)
 	}
@@ -160,6 +162,56 @@ func TestMapPaymentTable(t *testing.T) {
 				eq(t, tx.Items[0].UnitPrice, "8000.5")
 				eq(t, tx.Items[0].Total, "12000.75")
 			}},
+		// GoBiz's reporting API names its lines' fields apart from v3
+		// (developer.gobiz.com "Get Paid Transactions List").
+		{"GoBiz names", map[string]string{"checkouts": "", "items": `[{"id":20472591,"custom_amount":0,"name":"Ayam Bawang",` +
+			`"item_id":3661,"variant_id":36629111,"variant_name":"Pedas","category_name":"Makanan","quantity":1,` +
+			`"discount_amount":5100.1,"tax_amount":0,"price_library":51001,"price":51001,` +
+			`"modifiers":[{"modifier_id":9,"modifier_name":"Level","option_name":"Extra pedas","price":2000}]}]`},
+			func(t *testing.T, tx unified.Transaction) {
+				if len(tx.Items) != 1 {
+					t.Fatalf("items %+v", tx.Items)
+				}
+				it := tx.Items[0]
+				same(t, it.Name, "Ayam Bawang")
+				same(t, it.Variant, "Pedas")
+				same(t, it.ItemID, "3661")
+				same(t, it.VariantID, "36629111")
+				same(t, it.Category, "Makanan")
+				eq(t, it.UnitPrice, "51001")
+				eq(t, it.DiscountAmount, "5100.1")
+				if len(it.Modifiers) != 1 || it.Modifiers[0].Name != "Extra pedas" {
+					t.Errorf("modifiers %+v", it.Modifiers)
+				}
+			}},
+		{"v3 names win over GoBiz ones", map[string]string{"checkouts": `[{"item_name":"A","name":"B","item_variant_name":"V",` +
+			`"variant_name":"W","item_variant_id":1,"variant_id":2,"category":"Kat","quantity":1,"price":1,` +
+			`"modifiers":[{"modifier_option_name":"O","option_name":"P","modifier_name":"G"},{"modifier_name":"G"}]}]`},
+			func(t *testing.T, tx unified.Transaction) {
+				it := tx.Items[0]
+				same(t, it.Name+"|"+it.Variant+"|"+it.VariantID+"|"+it.Category, "A|V|1|Kat")
+				same(t, it.Modifiers[0].Name+"|"+it.Modifiers[1].Name, "O|G")
+			}},
+		{"GoBiz payment date", map[string]string{"created_at": "", "transaction_date": `"2020-08-03T15:30:50.748+07:00"`},
+			func(t *testing.T, tx unified.Transaction) {
+				same(t, tx.Timestamp.Format(time.RFC3339Nano), "2020-08-03T15:30:50.748+07:00")
+				same(t, tx.BusinessDate, "2020-08-03")
+			}},
+		{"payment_date", map[string]string{"created_at": "null", "transaction_date": "", "payment_date": `"2020-08-03T23:10:00+08:00"`},
+			func(t *testing.T, tx unified.Transaction) {
+				same(t, tx.Timestamp.Format(time.RFC3339), "2020-08-03T23:10:00+08:00")
+			}},
+		{"created_at wins over transaction_date", map[string]string{"transaction_date": `"2020-08-03T15:30:50.748+07:00"`},
+			func(t *testing.T, tx unified.Transaction) { same(t, tx.BusinessDate, "2018-01-27") }},
+		{"refunds listed and on top: the larger", map[string]string{"is_refunded": "true", "refund_amount": "100",
+			"payment_refunds": `[{"id":1,"refund_amount":-60,"refund_type":"partial"},{"id":2,"refund_amount":60}]`},
+			func(t *testing.T, tx unified.Transaction) { status(t, tx, unified.StatusPartiallyRefunded, "120") }},
+		{"deleted refund counts for nothing", map[string]string{
+			"payment_refunds": `[{"id":1,"refund_amount":60,"refund_type":"partial","is_deleted":true}]`},
+			func(t *testing.T, tx unified.Transaction) { status(t, tx, unified.StatusCompleted, "0") }},
+		{"partial refunds covering the amount", map[string]string{"refund_amount": "",
+			"payment_refunds": `[{"refund_amount":72650,"refund_type":"partial"},{"refund_amount":0.5395,"refund_type":"partial"}]`},
+			func(t *testing.T, tx unified.Transaction) { status(t, tx, unified.StatusRefunded, "72650.5395") }},
 		{"checkouts win over items", map[string]string{"items": `[{"item_name":"X","quantity":1,"price":1}]`},
 			func(t *testing.T, tx unified.Transaction) { same(t, len(tx.Items), 2) }},
 		{"no lines", map[string]string{"checkouts": "null"},
@@ -215,6 +267,12 @@ func TestMapPaymentRejects(t *testing.T) {
 		{"huge exponent", map[string]string{"taxes": "1e999999"}, "taxes"},
 		{"bad tax line", map[string]string{"taxes": "", "total_tax_amount": "", "payment_taxes": `[{"total":"x"}]`}, "taxes"},
 		{"no created_at", map[string]string{"created_at": ""}, "created_at"},
+		{"v3 date without created_at", map[string]string{"created_at": "", "transaction_date": `"2018-01-27"`}, "created_at"},
+		{"bad GoBiz date", map[string]string{"created_at": "", "transaction_date": `"03/08/2020 15:30"`}, "transaction_date"},
+		{"refund row", map[string]string{"parent_payment_id": `"0a1"`}, "parent_payment_id"},
+		{"parent id object", map[string]string{"parent_payment_id": `{}`}, "parent_payment_id"},
+		{"line item_id object", map[string]string{"checkouts": `[{"quantity":1,"price":1,"item_id":{}}]`}, "checkouts[0].item_id"},
+		{"refund id object", map[string]string{"payment_refunds": `[{"id":[],"refund_amount":1}]`}, "payment_refunds[0].id"},
 		{"bad created_at", map[string]string{"created_at": `"27/01/2018"`}, "created_at"},
 		{"created_at number", map[string]string{"created_at": "1517060414"}, "created_at"},
 		{"year 1900", map[string]string{"created_at": `"1900-01-01T00:00:00+07:00"`}, "created_at"},
@@ -297,4 +355,119 @@ func TestMapItem(t *testing.T) {
 			t.Errorf("%s: %v", bad, err)
 		}
 	}
+}
+
+func TestMapItemCatalogueIDs(t *testing.T) {
+	m := sampleCtx()
+	m.DefaultOutletID = "12345"
+	item := `{"id": 101, "name": "Es Kopi Susu", "category": {"name": "Kopi"},
+	  "item_variants": [{"id": 1001, "name": " Regular ", "price": 22000}, {"id": "1004", "name": "Es Kopi Susu", "price": 30000}],
+	  "active_modifiers": [{"id": 7, "name": "Tambahan", "modifier_options": [{"id": 71, "name": "Extra shot", "price": 5000}]}]}`
+	prods, mods, err := MapItem(json.RawMessage(item), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range append(prods, mods...) {
+		got = append(got, p.ExternalID+"|"+p.ItemID+"|"+p.VariantID+"|"+p.Variant+"|"+p.Name)
+	}
+	want := []string{
+		"1001|101|1001|Regular|Es Kopi Susu (Regular)",
+		"1004|101|1004|Es Kopi Susu|Es Kopi Susu",
+		"modifier_option-71||||Extra shot",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	prods, _, err = MapItem(json.RawMessage(`{"id":"x9","name":"Kue","price":"17500"}`), m)
+	if err != nil || prods[0].ItemID != "x9" || prods[0].VariantID != "" || prods[0].Variant != "" {
+		t.Fatalf("item without variants: %+v %v", prods, err)
+	}
+}
+
+// TestMapRefund: a payment row that points at a sale with
+// parent_payment_id is read as a refund of that sale, never as a sale.
+func TestMapRefund(t *testing.T) {
+	for _, tc := range []struct {
+		name, raw, parent, amount string
+		partial, voided, ok       bool
+	}{
+		{"refund_amount", `{"id":"r1","parent_payment_id":"p1","refund_amount":1500.5,"refund_type":"partial","total_collected":-9}`,
+			"p1", "1500.5", true, false, true},
+		{"negative total only", `{"id":7,"parent_payment_id":6,"total_collected":-72650.5395,"refund_type":null}`, "6", "72650.5395", false, false, true},
+		{"v1 total", `{"id":7,"parent_payment_id":6,"total_collected_amount":"-10.0"}`, "6", "10", false, false, true},
+		{"listed refunds", `{"id":7,"parent_payment_id":6,"refund_amount":0,"payment_refunds":[{"refund_amount":-3,"refund_type":"partial"},{"refund_amount":4}]}`,
+			"6", "7", true, false, true},
+		{"voided refund", `{"id":7,"parent_payment_id":6,"refund_amount":5,"is_deleted":true}`, "6", "5", false, true, true},
+		{"a sale", `{"id":7,"total_collected":5}`, "", "0", false, false, false},
+		{"null parent", `{"id":7,"parent_payment_id":null}`, "", "0", false, false, false},
+		{"own id as parent", `{"id":7,"parent_payment_id":"7"}`, "", "0", false, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			parent, rf, ok, err := MapRefund(json.RawMessage(tc.raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok != tc.ok || parent != tc.parent || rf.Amount.String() != tc.amount || rf.Partial != tc.partial || rf.Voided != tc.voided {
+				t.Fatalf("got %q %+v %v", parent, rf, ok)
+			}
+			if ok && rf.ID == "" {
+				t.Fatal("no refund id")
+			}
+		})
+	}
+	at, _ := time.Parse(time.RFC3339, "2026-03-10T10:00:00+07:00")
+	if _, rf, _, _ := MapRefund(json.RawMessage(`{"id":1,"parent_payment_id":2,"refund_amount":1,"created_at":"2026-03-10T10:00:00+07:00"}`)); !rf.At.Equal(at) {
+		t.Errorf("at %v", rf.At)
+	}
+	for _, bad := range []string{
+		`{"guid":null,"parent_payment_id":2,"refund_amount":1}`,
+		`{"id":1,"parent_payment_id":2,"refund_amount":"x"}`,
+		`{"id":1,"parent_payment_id":2,"payment_refunds":[{"refund_amount":true}]}`,
+		`{"id":1,"parent_payment_id":2,"is_deleted":"perhaps"}`,
+	} {
+		var me *MapError
+		if _, _, _, err := MapRefund(json.RawMessage(bad)); !errors.As(err, &me) {
+			t.Errorf("%s: %v", bad, err)
+		}
+	}
+}
+
+// TestRefundRowsCountOnce: refunds known apart from a sale (refund rows)
+// add to what the sale lists itself, each refund once by id.
+func TestRefundRowsCountOnce(t *testing.T) {
+	mapExtra := func(fields map[string]string, extra ...Refund) unified.Transaction {
+		t.Helper()
+		var m map[string]json.RawMessage
+		_ = json.Unmarshal([]byte(samplePayment), &m)
+		for k, v := range fields {
+			m[k] = json.RawMessage(v)
+		}
+		b, _ := json.Marshal(m)
+		var r rawPayment
+		if err := decodePayment(b, &r); err != nil {
+			t.Fatal(err)
+		}
+		tx, err := mapPayment(&r, sampleCtx(), extra)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tx
+	}
+	d := unified.MustDecimal
+	// A sale with no refund of its own: the rows decide.
+	status(t, mapExtra(nil, Refund{ID: "r1", Amount: d("1000"), Partial: true}), unified.StatusPartiallyRefunded, "1000")
+	status(t, mapExtra(nil, Refund{ID: "r1", Amount: d("72650.5395")}), unified.StatusRefunded, "72650.5395")
+	status(t, mapExtra(nil, Refund{ID: "r1", Amount: d("1000"), Partial: true}, Refund{ID: "r2", Amount: d("500"), Partial: true}),
+		unified.StatusPartiallyRefunded, "1500")
+	status(t, mapExtra(nil, Refund{ID: "r1", Amount: d("1000"), Partial: true, Voided: true}), unified.StatusCompleted, "0")
+	// The sale also lists r1 (and says so on top): r1 is not added again;
+	// r2, which it does not list yet, is.
+	listed := map[string]string{"is_refunded": "true", "refund_type": `"partial"`, "refund_amount": "1000",
+		"payment_refunds": `[{"id":"r1","refund_amount":1000,"refund_type":"partial"}]`}
+	status(t, mapExtra(listed, Refund{ID: "r1", Amount: d("1000"), Partial: true}), unified.StatusPartiallyRefunded, "1000")
+	status(t, mapExtra(listed, Refund{ID: "r1", Amount: d("1000"), Partial: true}, Refund{ID: "r2", Amount: d("250"), Partial: true}),
+		unified.StatusPartiallyRefunded, "1250")
+	// A void wins.
+	status(t, mapExtra(map[string]string{"is_deleted": "true"}, Refund{ID: "r1", Amount: d("5"), Partial: true}), unified.StatusVoid, "5")
 }

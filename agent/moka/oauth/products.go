@@ -54,17 +54,23 @@ type rawOption struct {
 // product records. Prices live on variants in Moka, so each live variant
 // is one product:
 //
-//	item_variants[].id              → external_id
+//	item_variants[].id              → external_id and variant_id
+//	id                              → item_id
 //	name, or "name (variant name)"  → name (the variant's name is added
 //	                                  when it is not empty and differs)
+//	item_variants[].name            → variant
 //	category.name (or category_name)→ category
 //	item_variants[].sku (else sku)  → sku
 //	item_variants[].price           → price
 //
-// An item without variants is one product "item-{id}" with the item's
-// price. The options of active_modifiers (add-ons such as "Extra shot")
-// are returned apart as products "modifier_option-{id}" whose category is
-// the modifier's name, for the caller to de-duplicate across items.
+// item_id and variant_id are the ids a sale's checkouts carry
+// (checkouts[].item_id, item_variant_id), so sales join the catalogue
+// whatever the names. An item without variants is one product "item-{id}"
+// with the item's price, item_id id and no variant_id. The options of
+// active_modifiers (add-ons such as "Extra shot") are returned apart as
+// products "modifier_option-{id}" whose category is the modifier's name
+// (no item_id or variant_id: a sale lists them as modifiers of a line),
+// for the caller to de-duplicate across items.
 // Deleted items, variants and options are left out; outlet_id is
 // MapContext.DefaultOutletID (the walked outlet). A bad item gives a
 // *MapError.
@@ -132,10 +138,11 @@ func MapItem(raw json.RawMessage, m MapContext) (products, modifiers []unified.P
 		if err != nil {
 			return fail(id, f+"name", err.Error())
 		}
-		p.Name = name
+		p.Name, p.ItemID, p.VariantID = name, id, p.ExternalID
 		if vname = strings.TrimSpace(vname); vname != "" && vname != name {
 			p.Name = name + " (" + vname + ")"
 		}
+		p.Variant = vname
 		if p.SKU, err = wire.IDField(v.SKU); err != nil {
 			return fail(id, f+"sku", err.Error())
 		}
@@ -149,7 +156,7 @@ func MapItem(raw json.RawMessage, m MapContext) (products, modifiers []unified.P
 	}
 	if len(it.Variants) == 0 {
 		p := base
-		p.ExternalID, p.Name, p.SKU = itemIDPrefix+id, name, sku
+		p.ExternalID, p.Name, p.SKU, p.ItemID = itemIDPrefix+id, name, sku, id
 		if p.Price, _, err = decimalField(it.Price); err != nil {
 			return fail(id, "price", err.Error())
 		}

@@ -125,6 +125,20 @@ type event struct {
 	at   time.Time
 	kind int
 	line int // the refunded line of a partial refund
+	// asRow: a refund that arrives as a payment row of its own pointing at
+	// the sale with parent_payment_id, the sale itself unchanged (its
+	// updated_at does not move); else flags on the sale.
+	asRow bool
+}
+
+// refundRec is one refund of a sale at some moment.
+type refundRec struct {
+	n       int // index among the sale's events: the row's identity
+	at      time.Time
+	amount  decimal.Decimal
+	partial bool
+	line    int // the refunded line of a partial refund; -1 for all
+	asRow   bool
 }
 
 // payment is a generated sale.
@@ -232,6 +246,16 @@ func (s *Server) genDay(day time.Time) {
 			}
 		}
 		slices.Sort(ms)
+		if pct := s.opts.SameTimeSales; pct > 0 {
+			// Split bills: some sales share the previous one's time to the
+			// millisecond. Decided by a hash, not the generator, so that
+			// the rest of the data is what it is without the option.
+			for i := 1; i < len(ms); i++ {
+				if hashPct("same-time", strconv.Itoa(oi), local.Format(time.DateOnly), strconv.Itoa(i)) < pct {
+					ms[i] = ms[i-1]
+				}
+			}
+		}
 		for i, v := range ms {
 			fresh = append(fresh, s.genPayment(r, oi, local, i, v))
 		}
@@ -324,9 +348,32 @@ func (s *Server) genPayment(r *rand.Rand, oi int, day time.Time, seq, ms int) *p
 	if !s.opts.NoEvents && s.start.Sub(p.createdAt) > 7*24*time.Hour && r.IntN(100) < 6 {
 		at := s.start.Add(-time.Duration(1+r.IntN(47)) * time.Hour).Add(-time.Duration(r.IntN(3600000)) * time.Millisecond)
 		kind := []int{evVoid, evRefund, evPartialRefund}[r.IntN(3)]
-		p.events = append(p.events, event{at: at.In(o.loc).Truncate(time.Millisecond), kind: kind, line: s.firstLive(p)})
+		p.events = append(p.events, event{at: at.In(o.loc).Truncate(time.Millisecond), kind: kind, line: s.firstLive(p),
+			asRow: kind != evVoid && s.refundAsRow(p.id)})
 	}
 	return p
+}
+
+// refundAsRow says whether an automatic refund of sale id arrives as a
+// refund row (Options.RefundStyle).
+func (s *Server) refundAsRow(id string) bool {
+	switch s.opts.RefundStyle {
+	case RefundRows:
+		return true
+	case RefundMixed:
+		return hashPct("refund-style", id) < 50
+	}
+	return false
+}
+
+// hashPct is a number in [0, 100) determined by the parts.
+func hashPct(parts ...string) int {
+	h := fnv.New64a()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return int(h.Sum64() % 100)
 }
 
 func (s *Server) firstLive(p *payment) int {
@@ -386,25 +433,53 @@ func (s *Server) money(p *payment) amounts {
 // state is a sale's status at time now.
 type state struct {
 	voided, refunded, partial bool
-	refundAmount              decimal.Decimal
-	refundedLine              int
-	refundedAt                time.Time
+	refundAmount              decimal.Decimal // every refund, flags and rows
+	refunds                   []refundRec
 	updatedAt                 time.Time
 	syncedAt                  time.Time
 }
 
+// flagRefunds are the refunds the sale itself shows (not refund rows).
+func (st state) flagRefunds() (out []refundRec, sum decimal.Decimal, partial bool) {
+	full := false
+	for _, rf := range st.refunds {
+		if rf.asRow {
+			continue
+		}
+		out = append(out, rf)
+		sum = sum.Add(rf.amount)
+		full = full || !rf.partial
+	}
+	return out, sum, len(out) > 0 && !full
+}
+
+// state is the sale at now: every refund counts (a refund row changes the
+// sale as the agent must report it, though not its JSON); a refund row
+// leaves the sale's updated_at where it was. Refunds add up: a partial
+// refund is one unit of its line after its discount, plus tax; a full
+// refund is what is left of the total. The sale is partially refunded
+// while no full refund was made and the refunds stay below its total.
 func (s *Server) state(p *payment, a amounts, now time.Time) state {
-	st := state{updatedAt: p.syncedAt, syncedAt: p.syncedAt, refundedLine: -1}
-	for _, e := range p.events {
+	st := state{updatedAt: p.syncedAt, syncedAt: p.syncedAt}
+	full := false
+	for n, e := range p.events {
 		if e.at.After(now) {
 			continue
 		}
-		st.updatedAt, st.syncedAt = e.at, e.at.Add(1500*time.Millisecond)
+		if !e.asRow {
+			st.updatedAt, st.syncedAt = e.at, e.at.Add(1500*time.Millisecond)
+		}
 		switch e.kind {
 		case evVoid:
 			st.voided = true
 		case evRefund:
-			st.refunded, st.partial, st.refundAmount, st.refundedAt = true, false, a.total, e.at
+			amt := a.total.Sub(st.refundAmount)
+			if amt.Sign() < 0 {
+				amt = decimal.Zero
+			}
+			st.refunds = append(st.refunds, refundRec{n: n, at: e.at, amount: amt, line: -1, asRow: e.asRow})
+			st.refundAmount = st.refundAmount.Add(amt)
+			full = true
 		case evPartialRefund:
 			l := p.lines[e.line]
 			share := a.lineGross[e.line].Sub(a.lineDisc[e.line]).Div(l.qty) // one unit, after its discount
@@ -412,9 +487,12 @@ func (s *Server) state(p *payment, a amounts, now time.Time) state {
 				share = a.lineGross[e.line].Sub(a.lineDisc[e.line])
 			}
 			share = share.Add(share.Mul(s.outlets[p.outlet].tax)).Round(2)
-			st.refunded, st.partial, st.refundAmount, st.refundedLine, st.refundedAt = true, true, share, e.line, e.at
+			st.refunds = append(st.refunds, refundRec{n: n, at: e.at, amount: share, partial: true, line: e.line, asRow: e.asRow})
+			st.refundAmount = st.refundAmount.Add(share)
 		}
 	}
+	st.refunded = len(st.refunds) > 0
+	st.partial = st.refunded && !full && st.refundAmount.LessThan(a.total)
 	return st
 }
 
@@ -541,12 +619,13 @@ func (s *Server) render(b []byte, p *payment, now time.Time) []byte {
 	w.boolean("enable_tax", true)
 	w.boolean("enable_gratuity", !o.gratuity.IsZero())
 	w.boolean("is_deleted", st.voided)
-	w.boolean("is_refunded", st.refunded)
-	if st.refunded {
+	flags, flagSum, flagPartial := st.flagRefunds()
+	w.boolean("is_refunded", len(flags) > 0)
+	if len(flags) > 0 {
 		w.str("refunded_reason", "Pelanggan membatalkan pesanan")
-		w.time("refunded_date", st.refundedAt)
-		w.num("refund_amount", st.refundAmount)
-		if st.partial {
+		w.time("refunded_date", flags[len(flags)-1].at)
+		w.num("refund_amount", flagSum)
+		if flagPartial {
 			w.str("refund_type", "partial")
 		} else {
 			w.null("refund_type")
@@ -616,11 +695,12 @@ func (s *Server) render(b []byte, p *payment, now time.Time) []byte {
 	}
 	w.close(']')
 
+	// One whole payment record per refund the sale shows itself.
 	w.key("payment_refunds")
 	w.open('[')
-	if st.refunded {
+	for _, rf := range flags {
 		w.open('{')
-		w.int("id", 600000+int64(p.seq))
+		w.str("id", s.refundID(p, rf.n))
 		w.str("status", "Refunded")
 		if pt.name == "" {
 			w.null("payment_type")
@@ -629,14 +709,14 @@ func (s *Server) render(b []byte, p *payment, now time.Time) []byte {
 		}
 		w.boolean("is_refunded", true)
 		w.str("refunded_reason", "Pelanggan membatalkan pesanan")
-		w.time("refunded_date", st.refundedAt)
-		w.num("refund_amount", st.refundAmount)
-		if st.partial {
+		w.time("refunded_date", rf.at)
+		w.num("refund_amount", rf.amount)
+		if rf.partial {
 			w.str("refund_type", "partial")
 		} else {
 			w.null("refund_type")
 		}
-		w.num("total_refund_amount", st.refundAmount)
+		w.num("total_refund_amount", rf.amount)
 		w.close('}')
 	}
 	w.close(']')
@@ -674,11 +754,13 @@ func (s *Server) render(b []byte, p *payment, now time.Time) []byte {
 		w.num("gratuity_amount", a.lineGross[i].Sub(a.lineDisc[i]).Mul(o.gratuity).Round(2))
 		w.num("gross_sales", a.lineGross[i])
 		w.num("net_sales", a.lineGross[i].Sub(a.lineDisc[i]))
-		if st.partial && st.refundedLine == i {
-			w.num("refunded_quantity", decimal.NewFromInt(1))
-		} else {
-			w.num("refunded_quantity", decimal.Zero)
+		refundedQty := decimal.Zero
+		for _, rf := range flags {
+			if rf.partial && rf.line == i {
+				refundedQty = refundedQty.Add(decimal.NewFromInt(1))
+			}
 		}
+		w.num("refunded_quantity", refundedQty)
 		w.str("note", l.note)
 		w.int("sales_type_id", 10+int64(l.salesTyp))
 		w.str("sales_type_name", []string{"Dine In", "Take Away"}[l.salesTyp])
@@ -721,6 +803,89 @@ func (s *Server) render(b []byte, p *payment, now time.Time) []byte {
 
 func skuOf(item, variant int) string { return fmt.Sprintf("SKU-%03d-%d", item+1, variant+1) }
 
+// refundID is the payment id of the n-th event of sale p when it is a
+// refund: a UUID determined by the sale and n.
+func (s *Server) refundID(p *payment, n int) string {
+	return uuid(s.rng("refund", p.id, strconv.Itoa(n)))
+}
+
+// renderRefundRow writes refund rf of sale p as the payment row of its own
+// that get_latest_transactions lists (parent_payment_id = the sale): a
+// whole payment record with the refund's time, the refunded amount as
+// refund_amount and as a negative total_collected, and the refunded lines
+// with negative quantities.
+func (s *Server) renderRefundRow(b []byte, p *payment, rf refundRec) []byte {
+	o := &s.outlets[p.outlet]
+	a := s.money(p)
+	pt := paymentTypes[p.payType]
+	w := &jw{b: b, dotZero: p.dotZero}
+	w.open('{')
+	w.str("id", s.refundID(p, rf.n))
+	w.str("payment_no", p.no+"-R"+strconv.Itoa(rf.n+1))
+	w.str("status", "Refunded")
+	if pt.name == "" {
+		w.null("payment_type")
+	} else {
+		w.str("payment_type", pt.name)
+	}
+	w.str("payment_type_label", pt.label)
+	w.time("created_at", rf.at)
+	w.time("updated_at", rf.at)
+	w.time("synchronized_at", rf.at.Add(1500*time.Millisecond))
+	w.str("transaction_date", rf.at.Format(time.DateOnly))
+	w.str("transaction_time", rf.at.Format("15:04:05"))
+	w.int("outlet_id", o.id)
+	w.int("business_id", s.businessID)
+	w.null("customer_id")
+	w.num("subtotal", rf.amount.Neg())
+	w.num("discounts", decimal.Zero)
+	w.num("gratuities", decimal.Zero)
+	w.num("taxes", decimal.Zero)
+	w.num("total_collected", rf.amount.Neg())
+	w.boolean("is_deleted", false)
+	w.boolean("is_refunded", true)
+	w.str("refunded_reason", "Pelanggan membatalkan pesanan")
+	w.time("refunded_date", rf.at)
+	w.num("refund_amount", rf.amount)
+	if rf.partial {
+		w.str("refund_type", "partial")
+	} else {
+		w.null("refund_type")
+	}
+	w.str("parent_payment_id", p.id)
+	w.str("guid", s.refundID(p, rf.n))
+	w.key("payment_refunds")
+	w.open('[')
+	w.close(']')
+	w.key("checkouts")
+	w.open('[')
+	for i, l := range p.lines {
+		if l.deleted || (rf.line >= 0 && rf.line != i) {
+			continue
+		}
+		it := library[l.item]
+		qty := l.qty.Neg()
+		if rf.line >= 0 {
+			qty = decimal.NewFromInt(-1)
+		}
+		w.open('{')
+		w.str("id", lineID(p, i)+"-r")
+		w.int("item_id", itemID(p.outlet, l.item))
+		w.str("item_name", it.name)
+		w.int("item_variant_id", variantID(p.outlet, l.item, l.variant))
+		w.str("item_variant_name", it.variants[l.variant].name)
+		w.str("category_name", it.category)
+		w.num("quantity", qty)
+		w.num("price", d(it.variants[l.variant].price))
+		w.num("total_price", a.lineGross[i].Neg())
+		w.boolean("is_deleted", false)
+		w.close('}')
+	}
+	w.close(']')
+	w.close('}')
+	return w.b
+}
+
 // expected is the unified transaction of p at now, computed from the
 // generator's state, not by parsing the JSON: an independent statement of
 // the mapping rules of SPEC §4/§5.2 for what this fake produces.
@@ -751,13 +916,14 @@ func (s *Server) expected(p *payment, now time.Time) unified.Transaction {
 	if t.PaymentMethod == "" {
 		t.PaymentMethod = "unknown"
 	}
+	t.RefundAmount = dec(st.refundAmount)
 	switch {
 	case st.voided:
 		t.Status = unified.StatusVoid
 	case st.partial:
-		t.Status, t.RefundAmount = unified.StatusPartiallyRefunded, dec(st.refundAmount)
+		t.Status = unified.StatusPartiallyRefunded
 	case st.refunded:
-		t.Status, t.RefundAmount = unified.StatusRefunded, dec(st.refundAmount)
+		t.Status = unified.StatusRefunded
 	}
 	for i, l := range p.lines {
 		if l.deleted {
@@ -773,6 +939,9 @@ func (s *Server) expected(p *payment, now time.Time) unified.Transaction {
 			Total:          dec(l.qty.Mul(d(v.price))),
 			DiscountAmount: dec(a.lineDisc[i]),
 			Modifiers:      []unified.Modifier{},
+			ItemID:         strconv.FormatInt(itemID(p.outlet, l.item), 10),
+			VariantID:      strconv.FormatInt(variantID(p.outlet, l.item, l.variant), 10),
+			Category:       it.category,
 		}
 		if it.weighed || l.item%3 == 0 {
 			item.SKU = skuOf(l.item, l.variant)
@@ -855,6 +1024,8 @@ func (s *Server) expectedProducts() []unified.Product {
 					ExternalID: strconv.FormatInt(variantID(oi, m, v), 10), SourceSystem: unified.SourceMoka,
 					BusinessID: biz, OutletID: strconv.FormatInt(o.id, 10), Name: name, Category: it.category,
 					SKU: skuOf(m, v), Currency: "IDR", Price: unified.NewDecimal(d(vd.price)),
+					ItemID: strconv.FormatInt(itemID(oi, m), 10), VariantID: strconv.FormatInt(variantID(oi, m, v), 10),
+					Variant: vd.name,
 				})
 			}
 			for _, g := range it.modGroups {

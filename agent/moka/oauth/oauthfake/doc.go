@@ -44,9 +44,14 @@
 //	    &time_filter=created_at|updated_at|synchronized_at
 //	                                             {"data":{"payments":[…],"next_url":"…","completed":bool}}
 //
-// next_url is an absolute URL repeating the query from the last row's time
-// (since for ASC, until for DESC; that row comes again first on the next
-// page) and, like the real API, carrying access_token=… of the request.
+// next_url is an absolute URL carrying, like the real API, access_token=…
+// of the request. Its shape is Options.NextURL (SetNextURLStyle changes
+// it): NextURLSince (the default) repeats the query from the last row's
+// time (since for ASC, until for DESC; that row comes again first on the
+// next page); NextURLUntil is the only shape public code shows, the query
+// with until a microsecond before the last row whatever the order;
+// NextURLMissing sends none; NextURLRepeat sends the request's own URL.
+// completed is true on the last page in every style.
 //
 // # Data
 //
@@ -66,7 +71,26 @@
 // (fully, or one unit: refund_type "partial", refunded_quantity) during the
 // last two days: their updated_at moved, their created_at did not, so only
 // a time_filter=updated_at poll sees the change (Options.NoEvents turns
-// this off). Void and Refund make such changes on demand.
+// this off). Void and Refund make such changes on demand. Refunds add up
+// (a full refund is what is left of the total).
+//
+// A refund shows in one of two shapes. RefundFlags (the default): the sale
+// changes (is_refunded, refund_amount, refund_type, payment_refunds[] with
+// one whole payment record per refund) and its updated_at moves.
+// RefundRows: a payment row of its own, parent_payment_id = the sale,
+// created and updated when the refund was made, with refund_amount, a
+// negative total_collected and the refunded lines; the sale's JSON does
+// not change. Options.RefundStyle picks the shape of the automatic refunds
+// (RefundMixed: about half each); Refund makes a flagged refund,
+// RefundRow a refund row. Expected shows a refunded sale the same way in
+// both shapes, and never lists a refund row.
+//
+// Options.SameTimeSales makes that share of the sales share their
+// created_at, to the millisecond, with the outlet's previous sale (split
+// bills), so that pages get cut inside a group of one time.
+//
+// Sales' checkouts carry item_id, item_variant_id and category_name: the
+// ids of the items and variants /v1/outlets/{id}/items serves.
 //
 // # Faults
 //
@@ -81,7 +105,8 @@
 // # Observations
 //
 // Requests (method, path, query, time, status, whether a bearer header was
-// used), TokenEvents (issues and first uses of token pairs, in order),
+// used), BoundaryTies (answers cut inside a group of rows of one time),
+// TokenEvents (issues and first uses of token pairs, in order),
 // IssuedSecrets (every token, for leak checks), Truth, Payments and Payment
 // (the JSON as served), and Expected/ExpectedProducts: the unified records
 // a correct agent must produce, computed from the generator's state rather

@@ -79,7 +79,66 @@ type Options struct {
 	// OnTokenIssued, when set, is called after a token answer has been
 	// written and flushed, with its grant type. Tests kill the agent there.
 	OnTokenIssued func(grantType string)
+	// NextURL is the shape of get_latest_transactions' next_url (see
+	// NextURLStyle); SetNextURLStyle changes it later.
+	NextURL NextURLStyle
+	// RefundStyle is how the automatic refunds arrive (see RefundStyle);
+	// Refund and RefundRow choose for each explicit one.
+	RefundStyle RefundStyle
+	// SameTimeSales is the percentage (0–100) of sales that share their
+	// created_at, to the millisecond, with the outlet's previous sale (a
+	// bill split between payments), so that rows with one time straddle
+	// page boundaries.
+	SameTimeSales int
 }
+
+// NextURLStyle is a shape of next_url. Whatever the shape, completed is
+// true on the last page.
+type NextURLStyle int
+
+const (
+	// NextURLSince repeats the query from the last row's time: since for
+	// ASC, until for DESC (that row comes again first). The default.
+	NextURLSince NextURLStyle = iota
+	// NextURLUntil is the only shape public code shows: the query with
+	// until one step (a microsecond) before the last row's time, whatever
+	// the order. Followed in an ASC walk it asks for the first page again
+	// (and, cut at until, for less than it).
+	NextURLUntil
+	// NextURLMissing sends no next_url at all.
+	NextURLMissing
+	// NextURLRepeat sends the request's own URL: the same page again.
+	NextURLRepeat
+)
+
+func (n NextURLStyle) String() string {
+	switch n {
+	case NextURLUntil:
+		return "until"
+	case NextURLMissing:
+		return "missing"
+	case NextURLRepeat:
+		return "repeat"
+	}
+	return "since"
+}
+
+// RefundStyle is how refunds show in get_latest_transactions.
+type RefundStyle int
+
+const (
+	// RefundFlags: the sale itself changes (is_refunded, refund_amount,
+	// refund_type, payment_refunds[] with one whole payment record per
+	// refund, refunded_quantity) and its updated_at moves. The default.
+	RefundFlags RefundStyle = iota
+	// RefundRows: each refund is a payment row of its own with
+	// parent_payment_id = the sale, created and updated when the refund
+	// was made; the sale's own JSON does not change.
+	RefundRows
+	// RefundMixed: about half the sales get RefundFlags, the others
+	// RefundRows (decided by the sale's id).
+	RefundMixed
+)
 
 // RequestLog is one request the fake received.
 type RequestLog struct {
@@ -166,6 +225,8 @@ type Server struct {
 	hold     bool
 	held     chan struct{}
 	release  chan struct{}
+	nextURL  NextURLStyle
+	ties     int // answers whose last row shares its time with the first row left out
 
 	web fakehttp.Server
 }
@@ -202,7 +263,7 @@ func New(opts Options) *Server {
 		opts: opts, now: now, businessID: opts.BusinessID,
 		byID: map[string]*payment{}, byAccess: map[string]*pair{}, byRefr: map[string]*pair{},
 		codes: map[string]*authCode{}, consents: map[string]consent{},
-		release: make(chan struct{}), held: make(chan struct{}, 16),
+		release: make(chan struct{}), held: make(chan struct{}, 16), nextURL: opts.NextURL,
 	}
 	s.start = now().Truncate(time.Millisecond)
 	s.genOutlets()
@@ -320,6 +381,22 @@ func (s *Server) SetNextURLHost(host string) {
 	s.nextHost = host
 }
 
+// SetNextURLStyle changes the shape of next_url (Options.NextURL).
+func (s *Server) SetNextURLStyle(n NextURLStyle) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nextURL = n
+}
+
+// BoundaryTies counts the get_latest_transactions answers so far whose
+// page was cut between two rows of the same time: the rows a walk must
+// neither lose nor repeat forever.
+func (s *Server) BoundaryTies() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ties
+}
+
 // SetRedirectURI sets Options.RedirectURI (the one redirect_uri accepted)
 // once the client's address is known.
 func (s *Server) SetRedirectURI(uri string) {
@@ -374,18 +451,36 @@ func (s *Server) Release() {
 
 // Void voids sale id now, as a cashier would in the back office: its
 // updated_at moves, its created_at stays.
-func (s *Server) Void(id string) error { return s.addEvent(id, evVoid) }
+func (s *Server) Void(id string) error { return s.addEvent(id, evVoid, false) }
 
-// Refund refunds sale id now: fully, or (partial) one unit of its first
+// Refund refunds sale id now, shown as flags on the sale (RefundFlags):
+// fully (what is left of its total), or (partial) one unit of its first
 // line.
 func (s *Server) Refund(id string, partial bool) error {
 	if partial {
-		return s.addEvent(id, evPartialRefund)
+		return s.addEvent(id, evPartialRefund, false)
 	}
-	return s.addEvent(id, evRefund)
+	return s.addEvent(id, evRefund, false)
 }
 
-func (s *Server) addEvent(id string, kind int) error {
+// RefundRow refunds sale id now like Refund, but the refund arrives as a
+// payment row of its own pointing at the sale (RefundRows): the sale's
+// JSON and its updated_at do not change. It returns the refund row's id.
+func (s *Server) RefundRow(id string, partial bool) (string, error) {
+	kind := evRefund
+	if partial {
+		kind = evPartialRefund
+	}
+	if err := s.addEvent(id, kind, true); err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.byID[id]
+	return s.refundID(p, len(p.events)-1), nil
+}
+
+func (s *Server) addEvent(id string, kind int, asRow bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p, ok := s.byID[id]
@@ -402,7 +497,7 @@ func (s *Server) addEvent(id string, kind int) error {
 		}
 		s.start = at
 	}
-	p.events = append(p.events, event{at: at.In(s.outlets[p.outlet].loc), kind: kind, line: s.firstLive(p)})
+	p.events = append(p.events, event{at: at.In(s.outlets[p.outlet].loc), kind: kind, line: s.firstLive(p), asRow: asRow})
 	return nil
 }
 
@@ -449,6 +544,9 @@ type PaymentTruth struct {
 	UpdatedAt time.Time
 	Voided    bool
 	Refunded  bool
+	// RefundRows are the ids of the refund rows (RefundRows style) that
+	// point at the sale, in order.
+	RefundRows []string
 }
 
 // Truth returns every visible sale, sorted by (created_at, id).
@@ -462,10 +560,16 @@ func (s *Server) Truth() []PaymentTruth {
 			continue
 		}
 		st := s.state(p, s.money(p), now)
-		out = append(out, PaymentTruth{
+		pt := PaymentTruth{
 			ID: p.id, OutletID: strconv.FormatInt(s.outlets[p.outlet].id, 10),
 			CreatedAt: p.createdAt, UpdatedAt: st.updatedAt, Voided: st.voided, Refunded: st.refunded,
-		})
+		}
+		for _, rf := range st.refunds {
+			if rf.asRow {
+				pt.RefundRows = append(pt.RefundRows, s.refundID(p, rf.n))
+			}
+		}
+		out = append(out, pt)
 	}
 	return out
 }
@@ -1083,10 +1187,10 @@ func fmtEpoch(t time.Time) string {
 	return strconv.FormatInt(t.Unix(), 10) + "." + fmt.Sprintf("%06d", t.Nanosecond()/1000)
 }
 
-// paymentsBody answers get_latest_transactions: the payments whose
-// time_filter field lies in [since, until] (both inclusive), in the
-// requested order, per_page at most; next_url repeats the query from the
-// last row's time (so that row comes again first), with the access token.
+// paymentsBody answers get_latest_transactions: the payments (sales and
+// refund rows) whose time_filter field lies in [since, until] (both
+// inclusive), in the requested order, per_page at most; next_url in the
+// style of the moment (see NextURLStyle), with the access token.
 func (s *Server) paymentsBody(r *http.Request, oi int, tok string, now time.Time) ([]byte, error) {
 	q := r.URL.Query()
 	_, per, err := pageParams(q, DefaultPerPage)
@@ -1117,44 +1221,71 @@ func (s *Server) paymentsBody(r *http.Request, oi int, tok string, now time.Time
 		return nil, fmt.Errorf("invalid reorder_type %q", rt)
 	}
 	type row struct {
-		p *payment
-		t time.Time
+		p      *payment
+		refund *refundRec // a refund row of p; nil for the sale
+		id     string
+		t      time.Time
 	}
 	var rows []row
+	add := func(rw row) {
+		rw.t = rw.t.Truncate(time.Microsecond)
+		if (hasSince && rw.t.Before(since)) || (hasUntil && rw.t.After(until)) {
+			return
+		}
+		rows = append(rows, rw)
+	}
 	for _, p := range s.payments {
 		if p.outlet != oi || !visible(p, now) {
 			continue
 		}
-		t := p.createdAt
-		if filter != "created_at" {
-			st := s.state(p, s.money(p), now)
-			t = st.updatedAt
-			if filter == "synchronized_at" {
-				t = st.syncedAt
-			}
-		}
-		t = t.Truncate(time.Microsecond)
-		if (hasSince && t.Before(since)) || (hasUntil && t.After(until)) {
+		if len(p.events) == 0 && filter == "created_at" {
+			add(row{p: p, id: p.id, t: p.createdAt}) // the common case, without computing the sale's state
 			continue
 		}
-		rows = append(rows, row{p, t})
+		st := s.state(p, s.money(p), now)
+		t := p.createdAt
+		switch filter {
+		case "updated_at":
+			t = st.updatedAt
+		case "synchronized_at":
+			t = st.syncedAt
+		}
+		add(row{p: p, id: p.id, t: t})
+		for i := range st.refunds {
+			rf := &st.refunds[i]
+			if !rf.asRow {
+				continue
+			}
+			t := rf.at // created and updated when the refund was made
+			if filter == "synchronized_at" {
+				t = rf.at.Add(1500 * time.Millisecond)
+			}
+			add(row{p: p, refund: rf, id: s.refundID(p, rf.n), t: t})
+		}
 	}
 	sort.Slice(rows, func(i, j int) bool {
 		if !rows[i].t.Equal(rows[j].t) {
 			return rows[i].t.Before(rows[j].t) == asc
 		}
-		return (rows[i].p.id < rows[j].p.id) == asc
+		return (rows[i].id < rows[j].id) == asc
 	})
 	page := rows[:min(per, len(rows))]
 	completed := len(rows) <= per
+	if !completed && page[len(page)-1].t.Equal(rows[len(page)].t) {
+		s.ties++
+	}
 
 	next := cloneQuery(q)
 	next.Del("access_token")
 	if len(page) > 0 {
 		last := page[len(page)-1].t
-		if asc {
+		switch {
+		case s.nextURL == NextURLUntil:
+			next.Set("until", fmtEpoch(last.Add(-time.Microsecond)))
+		case s.nextURL == NextURLRepeat:
+		case asc:
 			next.Set("since", fmtEpoch(last))
-		} else {
+		default:
 			next.Set("until", fmtEpoch(last))
 		}
 	}
@@ -1171,10 +1302,17 @@ func (s *Server) paymentsBody(r *http.Request, oi int, tok string, now time.Time
 		if j > 0 {
 			b = append(b, ',')
 		}
-		b = s.render(b, rw.p, now)
+		if rw.refund != nil {
+			b = s.renderRefundRow(b, rw.p, *rw.refund)
+		} else {
+			b = s.render(b, rw.p, now)
+		}
 	}
-	b = append(b, `],"next_url":`...)
-	b = appendJSONString(b, nextURL)
+	b = append(b, ']')
+	if s.nextURL != NextURLMissing {
+		b = append(b, `,"next_url":`...)
+		b = appendJSONString(b, nextURL)
+	}
 	b = append(b, `,"completed":`...)
 	b = strconv.AppendBool(b, completed)
 	return append(b, "}}"...), nil

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -304,5 +305,186 @@ func TestFaultsAndLimits(t *testing.T) {
 	reqs := c.s.Requests()
 	if reqs[len(reqs)-1].Status != 401 || !reqs[len(reqs)-1].Bearer || strings.Contains(reqs[len(reqs)-1].Token, a.Access) {
 		t.Fatalf("log %+v", reqs[len(reqs)-1])
+	}
+}
+
+// pageOf is one answer of get_latest_transactions, as a client sees it.
+type pageOf struct {
+	Data struct {
+		Payments []struct {
+			ID        string  `json:"id"`
+			CreatedAt string  `json:"created_at"`
+			UpdatedAt string  `json:"updated_at"`
+			Parent    *string `json:"parent_payment_id"`
+			Refund    float64 `json:"refund_amount"`
+			Type      *string `json:"refund_type"`
+		} `json:"payments"`
+		NextURL   *string `json:"next_url"`
+		Completed bool    `json:"completed"`
+	} `json:"data"`
+}
+
+func (c *client) page(tok, path string) pageOf {
+	c.t.Helper()
+	st, body := c.get(tok, path)
+	if st != 200 {
+		c.t.Fatalf("%s: %d %s", path, st, body)
+	}
+	var p pageOf
+	if err := json.Unmarshal(body, &p); err != nil {
+		c.t.Fatal(err)
+	}
+	return p
+}
+
+// TestNextURLStyles: each style of next_url has its shape; completed is
+// right in all of them.
+func TestNextURLStyles(t *testing.T) {
+	c := start(t, Options{Seed: 6, Outlets: 1, Days: 2, TxPerDay: 30})
+	a := c.token(url.Values{"grant_type": {"authorization_code"}, "code": {c.code()}, "redirect_uri": {cb}})
+	since := fmtEpoch(t0.AddDate(0, 0, -3))
+	base := "/v3/outlets/" + c.s.OutletIDs()[0] + "/reports/get_latest_transactions?reorder_type=ASC&since=" + since
+	path := base + "&per_page=10"
+	for _, tc := range []struct {
+		style NextURLStyle
+		check func(q url.Values, last time.Time) bool
+	}{
+		{NextURLSince, func(q url.Values, last time.Time) bool { return q.Get("since") == fmtEpoch(last) && !q.Has("until") }},
+		{NextURLUntil, func(q url.Values, last time.Time) bool {
+			return q.Get("since") == since && q.Get("until") == fmtEpoch(last.Add(-time.Microsecond))
+		}},
+		{NextURLRepeat, func(q url.Values, _ time.Time) bool { return q.Get("since") == since && !q.Has("until") }},
+	} {
+		c.s.SetNextURLStyle(tc.style)
+		p := c.page(a.Access, path)
+		if p.Data.NextURL == nil || p.Data.Completed || len(p.Data.Payments) != 10 {
+			t.Fatalf("%s: %+v", tc.style, p.Data)
+		}
+		u, _ := url.Parse(*p.Data.NextURL)
+		last, _ := time.Parse(time.RFC3339Nano, p.Data.Payments[9].CreatedAt)
+		if !tc.check(u.Query(), last) || u.Query().Get("access_token") != a.Access {
+			t.Errorf("%s: next_url query %v", tc.style, u.Query())
+		}
+	}
+	c.s.SetNextURLStyle(NextURLMissing)
+	if p := c.page(a.Access, path); p.Data.NextURL != nil || p.Data.Completed {
+		t.Errorf("missing: %+v", p.Data)
+	}
+	if p := c.page(a.Access, base+"&per_page=100"); !p.Data.Completed {
+		t.Error("the whole answer is not completed")
+	}
+}
+
+// TestSameTimeSalesStraddlePages: with SameTimeSales some sales share a
+// time to the millisecond, and BoundaryTies counts the pages cut inside
+// such a group.
+func TestSameTimeSalesStraddlePages(t *testing.T) {
+	c := start(t, Options{Seed: 6, Outlets: 1, Days: 2, TxPerDay: 200, SameTimeSales: 30})
+	a := c.token(url.Values{"grant_type": {"authorization_code"}, "code": {c.code()}, "redirect_uri": {cb}})
+	truth := c.s.Truth()
+	ties := 0
+	for i := 1; i < len(truth); i++ {
+		if truth[i].CreatedAt.Equal(truth[i-1].CreatedAt) {
+			ties++
+		}
+	}
+	if ties < len(truth)/5 {
+		t.Fatalf("%d ties among %d sales", ties, len(truth))
+	}
+	path := "/v3/outlets/" + c.s.OutletIDs()[0] + "/reports/get_latest_transactions?reorder_type=ASC&since=" + fmtEpoch(t0.AddDate(0, 0, -3))
+	for per := 2; per < 40; per++ {
+		c.page(a.Access, path+"&per_page="+strconv.Itoa(per))
+	}
+	if c.s.BoundaryTies() == 0 {
+		t.Fatal("no page cut inside a group of one time")
+	}
+}
+
+// TestRefundRows: a refund made as a row of its own is listed with
+// parent_payment_id, when the refund was made (created_at and updated_at);
+// the sale's own JSON does not change; Expected shows the sale refunded.
+func TestRefundRows(t *testing.T) {
+	c := start(t, Options{Seed: 2, Outlets: 1, Days: 12, TxPerDay: 10, NoEvents: true})
+	a := c.token(url.Values{"grant_type": {"authorization_code"}, "code": {c.code()}, "redirect_uri": {cb}})
+	old := c.s.Truth()[3]
+	before, _ := c.s.Payment(old.ID)
+	*c.now = c.now.Add(time.Minute)
+	row, err := c.s.RefundRow(old.ID, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, _ := c.s.Payment(old.ID)
+	if !bytes.Equal(before, after) {
+		t.Fatal("the sale's JSON changed")
+	}
+	since := fmtEpoch(t0.Add(-time.Hour))
+	path := "/v3/outlets/" + c.s.OutletIDs()[0] + "/reports/get_latest_transactions?reorder_type=ASC&since=" + since
+	for _, filter := range []string{"", "&time_filter=updated_at"} {
+		p := c.page(a.Access, path+filter)
+		found := false
+		for _, pay := range p.Data.Payments {
+			if pay.ID == old.ID {
+				t.Fatalf("%q: the sale itself is listed", filter)
+			}
+			if pay.ID == row {
+				found = true
+				if pay.Parent == nil || *pay.Parent != old.ID || pay.Refund <= 0 || pay.Type == nil || *pay.Type != "partial" {
+					t.Fatalf("refund row %+v", pay)
+				}
+			}
+		}
+		if !found {
+			t.Fatalf("%q: no refund row", filter)
+		}
+	}
+	for _, tx := range c.s.Expected() {
+		if tx.ExternalID == old.ID && tx.Status != "partially_refunded" {
+			t.Fatalf("expected %s", tx.Status)
+		}
+		if tx.ExternalID == row {
+			t.Fatal("a refund row is expected as a sale")
+		}
+	}
+	// RefundMixed gives both kinds among the automatic refunds.
+	m := New(Options{Seed: 8, Outlets: 2, Days: 14, TxPerDay: 40, RefundStyle: RefundMixed, Now: func() time.Time { return t0 }})
+	rows, flags := 0, 0
+	for _, p := range m.Payments("") {
+		if bytes.Contains(p, []byte(`"is_refunded":true`)) {
+			flags++
+		}
+	}
+	for _, p := range m.payments {
+		for _, e := range p.events {
+			if e.asRow {
+				rows++
+			}
+		}
+	}
+	if rows == 0 || flags == 0 {
+		t.Fatalf("mixed: %d rows, %d flagged sales", rows, flags)
+	}
+}
+
+// TestCatalogueIDs: the ids a sale's checkouts carry are those of the
+// products, in the served JSON and in Expected/ExpectedProducts.
+func TestCatalogueIDs(t *testing.T) {
+	s := New(Options{Seed: 3, Outlets: 2, Days: 2, TxPerDay: 10, Now: func() time.Time { return t0 }})
+	products := map[string]bool{}
+	for _, p := range s.ExpectedProducts() {
+		if p.VariantID != "" {
+			products[p.OutletID+"/"+p.ItemID+"/"+p.VariantID] = true
+		}
+	}
+	n := 0
+	for _, tx := range s.Expected() {
+		for _, it := range tx.Items {
+			n++
+			if !products[tx.OutletID+"/"+it.ItemID+"/"+it.VariantID] || it.Category == "" {
+				t.Fatalf("line %+v of %s joins no product", it, tx.ExternalID)
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no lines")
 	}
 }
