@@ -17,7 +17,13 @@
 // captive portal), "empty", "wrong-batch-id", "redirect", or "reject-all"
 // (400 agent_id not registered) — to see how the agent reports it.
 //
-// It logs, every few seconds, what the fake upstream has received.
+// -nats ADDR also starts a real single-node NATS server with JetStream (not
+// a fake: nats-server itself) and the stream PWBI for the subjects pwbi.>,
+// for the agent's [nats] sink (`make demo-nats`). -nats-store keeps its data
+// in a directory instead of a temporary one.
+//
+// It logs, every few seconds, what the fake upstream has received and, with
+// -nats, how many messages the stream holds.
 package main
 
 import (
@@ -63,6 +69,8 @@ func run() error {
 	mokkaKey := flag.String("mokka-secret-key", mokkafake.DefaultSecretKey, "secret_key of that store")
 	mokkaAuto := flag.Duration("mokka-auto-complete", 0, "finish the customer's Mokka form this long after a checkout (0: confirm on the iframe_url page)")
 	upFault := flag.String("upstream-fault", "none", "fake upstream answers every batch with: none, html-page, empty, wrong-batch-id, redirect or reject-all")
+	natsAddr := flag.String("nats", "", `also run a NATS JetStream server on this address, e.g. "127.0.0.1:14222" (empty: none)`)
+	natsStore := flag.String("nats-store", "", "directory of the NATS server's data (default: a temporary one, removed on exit)")
 	flag.Parse()
 	if *dialect != "apikey" && *dialect != "oauth" {
 		return fmt.Errorf("-moka-dialect must be \"apikey\" or \"oauth\", not %q", *dialect)
@@ -99,6 +107,14 @@ func run() error {
 	defer mokka.Close()
 	log.Info("Fake listening", "fake", "mokka", "url", mokka.URL(), "store_id", *mokkaStore)
 
+	var js *natsStack
+	if *natsAddr != "" {
+		if js, err = startNATS(*natsAddr, *natsStore, "PWBI", "pwbi", log.With("server", "nats")); err != nil {
+			return err
+		}
+		defer js.Close()
+	}
+
 	errc := make(chan error, 2)
 	for _, s := range []struct {
 		name, addr string
@@ -124,6 +140,7 @@ func run() error {
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
 	last := -1
+	lastNATS := uint64(1<<64 - 1)
 	for {
 		select {
 		case <-ctx.Done():
@@ -138,6 +155,12 @@ func run() error {
 				last = n
 				log.Info("Upstream received", "records", n, "batches", len(up.Batches()),
 					"distinct_keys", len(up.Keys()), "order_violations", up.OrderViolations())
+			}
+			if js != nil {
+				if n, err := js.messages(ctx); err == nil && n != lastNATS {
+					lastNATS = n
+					log.Info("NATS stream holds", "stream", "PWBI", "messages", n)
+				}
 			}
 		}
 	}
