@@ -1,6 +1,7 @@
 # PWBI Edge Agent — build, test, demo, packages.
 #
-#   make demo           the agent against local fakes, with the dashboard up
+#   make demo           the agent against local fakes, with the dashboard up (Moka API key dialect)
+#   make demo-oauth     the same with the Moka Open API: "Connect Moka" first, as a fresh install
 #   make test           go vet + the packages (dist) + every test under the race detector
 #   make bench          the benchmarks recorded in docs/benchmarks.md
 #   make dist           Linux and Windows binaries, the .deb, the .msi, SHA256SUMS (docs/installers.md)
@@ -37,7 +38,7 @@ WIN_OUT   := $(DIST)/windows-amd64
 
 export CGO_ENABLED ?= 1
 
-.PHONY: all build build-windows tray test deps tools vet dist test-systemd test-windows demo bench lint fuzz clean
+.PHONY: all build build-windows tray test deps tools vet dist test-systemd test-windows demo demo-apikey demo-oauth bench lint fuzz clean
 
 all: build
 
@@ -116,9 +117,19 @@ test-windows: dist
 	scripts/test-windows.sh $(DIST)
 
 # demo runs the fakes and the agent in the foreground; Ctrl-C stops both.
-demo: build
+# `make demo` (= demo-apikey) uses the integration guide's API key, so data
+# flows at once; `make demo-oauth` uses the Moka Open API that real accounts
+# have, as a fresh install meets it: click "Connect Moka" on the dashboard
+# (http://127.0.0.1:18687/) and approve on the fake Moka's page.
+demo: demo-apikey
+
+demo-apikey: build
 	@mkdir -p $(DEMO_DIR)
-	@./scripts/demo.sh $(BIN) $(DEMO_DIR)
+	@./scripts/demo.sh $(BIN) $(DEMO_DIR) apikey
+
+demo-oauth: build
+	@mkdir -p $(DEMO_DIR)-oauth
+	@./scripts/demo.sh $(BIN) $(DEMO_DIR)-oauth oauth
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./store/ ./agent/deliver/ ./agent/moka/apikey/ ./agent/moka/oauth/ ./agent/unified/ ./agent/checkout/
@@ -130,13 +141,13 @@ lint: deps
 # FUZZ lists every fuzz target as package:Target; `make fuzz` runs each for
 # FUZZTIME (the seed corpora also run in `make test`).
 FUZZTIME ?= 30s
-FUZZ := ./agent/config:FuzzParse ./store:FuzzDecodeRecord ./store:FuzzCheckFile ./store:FuzzParseSeqFile \
+FUZZ := ./agent/config:FuzzParse ./store:FuzzDecodeRecord ./store:FuzzCheckFile ./store:FuzzParseSeqFile ./store:FuzzDecodeSinkState \
         ./internal/backoff:FuzzParseRetryAfter ./internal/jsonstr:FuzzAppend \
         ./agent/deliver/httpsink:FuzzCheckAck ./agent/deliver/httpsink/upstreamfake:FuzzDecodeBatch \
         ./agent/deliver/httpsink/upstreamfake:FuzzDecodeWire ./agent/moka/internal/wire:FuzzScanner \
         ./agent/moka/apikey:FuzzMapTransaction ./agent/moka/apikey:FuzzListPage \
-        ./agent/moka/oauth:FuzzMapPaymentOAuth ./agent/moka/oauth:FuzzPaymentsPage \
-        ./agent/checkout:FuzzValidate ./agent/checkout:FuzzCallback
+        ./agent/moka/oauth:FuzzMapPaymentOAuth ./agent/moka/oauth:FuzzPaymentsPage ./agent/moka/oauth:FuzzMapRefund \
+        ./agent/checkout:FuzzValidate ./agent/checkout:FuzzCallback ./agent/checkout/pairing:FuzzParse
 
 fuzz: deps
 	@for t in $(FUZZ); do pkg=$${t%%:*}; fn=$${t##*:}; \

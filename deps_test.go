@@ -100,6 +100,11 @@ var rules = []rule{
 		why:    "internal/testutil is for _test.go files only",
 	},
 	{
+		from: []string{"./cmd/pwbi-agent", "./agent/..."},
+		not:  []string{"github.com/nats-io/nats-server/..."},
+		why:  "the NATS server runs in tests and the devstack only; the agent is a NATS client (nats.go), never a server",
+	},
+	{
 		from: []string{"./cmd/pwbi-agent"},
 		not:  []string{"github.com/getlantern/...", "./cmd/pwbi-tray/internal/systrayui"},
 		why:  "the service binary builds with CGO_ENABLED=0; systray (cgo on Linux) belongs to the tray alone",
@@ -243,7 +248,8 @@ func TestRulesCatchViolations(t *testing.T) {
 		{ImportPath: m("agent/config"), Deps: []string{m("store")}},
 		{ImportPath: m("agent/metrics"), Deps: []string{m("agent/deliver")}},
 		{ImportPath: m("agent/localapi"), Imports: []string{m("agent")}},
-		{ImportPath: m("cmd/pwbi-agent"), Deps: []string{m("agent/deliver/httpsink/upstreamfake"), "github.com/getlantern/systray"}},
+		{ImportPath: m("cmd/pwbi-agent"), Deps: []string{m("agent/deliver/httpsink/upstreamfake"), "github.com/getlantern/systray",
+			"github.com/nats-io/nats-server/v2/server"}},
 		{ImportPath: m("cmd/pwbi-tray")},
 		{ImportPath: m("agent")},
 		{ImportPath: m("agent/deliver/sink"), Deps: []string{"net/http"}},

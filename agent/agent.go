@@ -16,9 +16,10 @@
 //     flight finish (bounded) and stops its order refresh loop, so its last
 //     mokka_order records are buffered before the final delivery;
 //  3. the workers stop: the producer (the Moka syncer) so nothing new enters
-//     the buffer, the delivery loop, and housekeeping;
-//  4. the delivery loop drains what it can within drainTimeout, so a clean
-//     stop leaves as little as possible pending;
+//     the buffer, the delivery loops (one per sink), and housekeeping;
+//  4. the delivery loops drain what they can within drainTimeout, every
+//     sink at once, so a clean stop leaves as little as possible pending;
+//     then the sinks release their connections;
 //  5. the local API stops last among the servers, so the tray sees the
 //     agent until the very end;
 //  6. the store closes after everything that uses it has returned (a
@@ -37,8 +38,6 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
-
-	"github.com/jonboulle/clockwork"
 
 	"github.com/pwbi/edge-agent/agent/config"
 	"github.com/pwbi/edge-agent/agent/configwatch"
@@ -77,13 +76,16 @@ type Agent struct {
 	logs    *logging.Logger
 	log     *slog.Logger
 	store   *store.Store
-	fwd     *deliver.Forwarder
-	moka    *moka.Syncer
-	metrics *metrics.Metrics
-	hc      *http.Client
-	watcher *configwatch.Watcher
-	apiSrv  *localapi.Server
-	started time.Time
+	// delivery is one loop per known sink (delivery.go); specs are the
+	// sinks the agent knows (sinkSpecs, or a test's).
+	delivery *deliver.Group
+	specs    []sinkSpec
+	moka     *moka.Syncer
+	metrics  *metrics.Metrics
+	hc       *http.Client
+	watcher  *configwatch.Watcher
+	apiSrv   *localapi.Server
+	started  time.Time
 	// base is the context the parts run under: Run's, so that a canceled
 	// Run stops whatever is still running.
 	base context.Context
@@ -106,6 +108,10 @@ type Agent struct {
 	apiAddr  string // where the local API listens now
 
 	reloadMu sync.Mutex // serialises reloads
+	// built is the sink in use per spec (nil: disabled); sinksClosed:
+	// shutdown closed them, reloads build no more. Both under reloadMu.
+	built       map[string]deliver.Sink
+	sinksClosed bool
 
 	// The running parts (agent/internal/task).
 	watch   *task.Task   // the config watcher
@@ -163,12 +169,10 @@ func Run(ctx context.Context, opts Options) error {
 		base:     ctx,
 		fatal:    make(chan error, 1),
 	}
+	if err := a.setupDelivery(cfg); err != nil { // one loop per sink (delivery.go)
+		return err
+	}
 	a.wireMetrics()
-	a.fwd = deliver.New(st, a.upstreamSink(cfg), deliverConfig(cfg), deliver.Options{
-		Clock:    clockwork.NewRealClock(),
-		Logger:   log.With("component", "upstream"),
-		OnResult: observeDelivery(a.metrics),
-	})
 	a.setupMoka(cfg)
 	a.metrics.SetConfig(a.gen, true)
 
@@ -193,7 +197,8 @@ func Run(ctx context.Context, opts Options) error {
 		"data_dir", cfg.Agent.DataDir,
 		"local_api", ln.Addr().String(),
 		"moka", cfg.Moka.Enabled,
-		"upstream_configured", cfg.Upstream.URL != "")
+		"upstream_configured", cfg.Upstream.URL != "",
+		"sinks", a.enabledSinks(cfg))
 	if q, ok := st.Quarantine(); ok {
 		log.Warn("Database was corrupt and has been replaced", "moved_to", q.CorruptPath, "reason", q.Reason)
 	}
@@ -227,7 +232,13 @@ func Run(ctx context.Context, opts Options) error {
 		runErr = err
 	}
 	if s, err := st.Stats(); err == nil {
-		log.Info("Agent stopped", "pending", s.Pending, "dead_letters", s.DeadLetters)
+		bySink := map[string]int64{}
+		for _, ss := range s.Sinks {
+			if ss.Enabled {
+				bySink[ss.Name] = ss.Pending
+			}
+		}
+		log.Info("Agent stopped", "pending", s.Pending, "dead_letters", s.DeadLetters, "pending_by_sink", bySink)
 	}
 	return runErr // the store closes in the deferred call above
 }
@@ -257,14 +268,18 @@ func (a *Agent) shutdown(ctx context.Context) error {
 	return first
 }
 
-// drain delivers what it can within drainTimeout; what is not sent stays
-// in the buffer, so running out of time is not an error.
+// drain delivers what it can to every sink at once within drainTimeout;
+// what is not sent stays in the buffer, so running out of time, or a sink
+// that is down, is not an error.
 func (a *Agent) drain(ctx context.Context) error {
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)
 	defer cancel()
-	if err := a.fwd.Drain(dctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		a.log.Warn("Final upstream flush incomplete", "err", err)
+	if err := a.delivery.Drain(dctx); err != nil {
+		a.log.Warn("Final delivery incomplete; the rest stays in the buffer", "err", err)
 	}
+	a.reloadMu.Lock() // no reload builds a sink any more (the watcher stopped first)
+	a.closeSinks()
+	a.reloadMu.Unlock()
 	return nil
 }
 
@@ -296,8 +311,8 @@ func (a *Agent) startWorkers() {
 				}
 			})
 			wg.Go(func() {
-				if err := a.fwd.Run(ctx); err != nil {
-					a.log.Error("Delivery loop stopped", "err", err)
+				if err := a.delivery.Run(ctx); err != nil {
+					a.log.Error("Delivery loops stopped", "err", err)
 				}
 			})
 			wg.Go(func() { a.housekeeping(ctx) })

@@ -8,7 +8,8 @@ import (
 	"github.com/pwbi/edge-agent/store"
 )
 
-// SyncNow implements localapi.Backend: poll Moka and flush upstream at once.
+// SyncNow implements localapi.Backend: poll Moka and flush every sink at
+// once.
 func (a *Agent) SyncNow(ctx context.Context) error {
 	a.mu.Lock()
 	paused := a.paused
@@ -18,12 +19,12 @@ func (a *Agent) SyncNow(ctx context.Context) error {
 	}
 	a.log.Info("Sync requested")
 	a.moka.SyncNow()
-	a.fwd.Flush()
+	a.delivery.Flush()
 	return nil
 }
 
-// Pause implements localapi.Backend: stop polling Moka and sending
-// upstream until Resume (or a restart). Nothing buffered is lost; the
+// Pause implements localapi.Backend: stop polling Moka and delivering to
+// the sinks until Resume (or a restart). Nothing buffered is lost; the
 // tablets' checkout gateway is not affected.
 func (a *Agent) Pause(ctx context.Context) error {
 	a.mu.Lock()
@@ -54,19 +55,31 @@ func (a *Agent) Resume(ctx context.Context) error {
 	return nil
 }
 
-// DeadLetters implements localapi.Backend.
-func (a *Agent) DeadLetters(ctx context.Context, limit int, withData bool) ([]localapi.DeadLetter, error) {
-	dls, err := a.store.DeadLetters(limit)
+// DeadLetters implements localapi.Backend: every dead letter, or one
+// sink's (q.Sink, a sink the agent knows).
+func (a *Agent) DeadLetters(ctx context.Context, q localapi.DeadLetterQuery) ([]localapi.DeadLetter, error) {
+	var (
+		dls []store.DeadLetter
+		err error
+	)
+	if q.Sink != "" {
+		if err := a.checkSinkName(q.Sink); err != nil {
+			return nil, &localapi.BadRequestError{Err: err}
+		}
+		dls, err = a.store.DeadLettersOf(q.Sink, q.Limit)
+	} else {
+		dls, err = a.store.DeadLetters(q.Limit)
+	}
 	if err != nil {
 		return nil, err
 	}
 	out := make([]localapi.DeadLetter, 0, len(dls))
 	for _, d := range dls {
 		dl := localapi.DeadLetter{
-			ID: d.ID, Stage: d.Stage, Kind: d.Record.Kind, Key: d.Record.Key,
+			ID: d.ID, Stage: d.Stage, Sink: d.Sink, Kind: d.Record.Kind, Key: d.Record.Key,
 			Reason: d.Reason, At: d.At, Seq: d.Record.Seq,
 		}
-		if withData {
+		if q.WithData {
 			dl.Data = d.Record.Data
 		}
 		out = append(out, dl)
@@ -75,15 +88,26 @@ func (a *Agent) DeadLetters(ctx context.Context, limit int, withData bool) ([]lo
 }
 
 // Requeue implements localapi.Backend: dead letters go back to the end of
-// the outbox. Those that cannot are listed with the reason.
+// the outbox, a sink's for that sink alone; with req.Sink, only that sink's.
+// Those that cannot are listed with the reason.
 func (a *Agent) Requeue(ctx context.Context, req localapi.RequeueRequest) (localapi.RequeueResult, error) {
 	var (
 		n   int
 		err error
 	)
-	if req.All {
+	if req.Sink != "" {
+		if err := a.checkSinkName(req.Sink); err != nil {
+			return localapi.RequeueResult{}, &localapi.BadRequestError{Err: err}
+		}
+	}
+	switch {
+	case req.All && req.Sink != "":
+		n, err = a.store.RequeueAllOf(req.Sink)
+	case req.All:
 		n, err = a.store.RequeueAll()
-	} else {
+	case req.Sink != "":
+		n, err = a.store.RequeueOf(req.Sink, req.IDs...)
+	default:
 		n, err = a.store.Requeue(req.IDs...)
 	}
 	res := localapi.RequeueResult{Requeued: n, NotRequeued: []string{}}
@@ -96,8 +120,8 @@ func (a *Agent) Requeue(ctx context.Context, req localapi.RequeueRequest) (local
 		}
 	}
 	if n > 0 {
-		a.log.Info("Dead letters requeued", "count", n)
-		a.fwd.Flush()
+		a.log.Info("Dead letters requeued", "count", n, "sink", req.Sink)
+		a.delivery.Flush()
 	}
 	return res, nil
 }

@@ -1,11 +1,83 @@
 package agent
 
 import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/jonboulle/clockwork"
+
 	"github.com/pwbi/edge-agent/agent/config"
 	"github.com/pwbi/edge-agent/agent/deliver"
 	"github.com/pwbi/edge-agent/agent/deliver/httpsink"
 	"github.com/pwbi/edge-agent/agent/version"
+	"github.com/pwbi/edge-agent/store"
 )
+
+// sinkSpec is one kind of sink the agent can deliver to (SPEC §6): its
+// name, whether a configuration enables it, and how to build it. Adding a
+// sink to the agent is one entry in sinkSpecs; everything else — its
+// delivery loop on its own view of the buffer, hot reload (enable, disable,
+// re-configure), the status's sinks[], the health rules, the metrics, the
+// dashboard card, the tray line, `queue … --sink` and `import --sink` —
+// follows from it.
+type sinkSpec struct {
+	// name is the sink's name in the store, the status, the metrics and
+	// the command line: lowercase letters, digits, "_" or "-".
+	name string
+	// title is how a person knows the sink, as a dashboard card's title
+	// ("PWBI cloud").
+	title string
+	// who names the sink in a sentence of the health rules ("the PWBI
+	// cloud").
+	who string
+	// enabled reports whether cfg enables the sink. An enabled sink
+	// holds records in the buffer until it has them.
+	enabled func(cfg *config.Config) bool
+	// build returns the sink for cfg; called only when enabled(cfg). A new
+	// one is built for every configuration, at start and on every reload:
+	// the loop compares Endpoints to tell a new address or identity from
+	// an unchanged one (and then cuts a backoff short). prev is the sink
+	// the previous configuration built (nil if none): a sink that holds
+	// something costly (a connection) shares it with its successor. The
+	// agent closes prev afterwards if it is an io.Closer (while a batch
+	// may still be in flight on it: that attempt fails and the loop
+	// retries it with the new sink), and every sink on shutdown after the
+	// final delivery.
+	build func(a *Agent, cfg *config.Config, prev deliver.Sink) deliver.Sink
+	// loop returns the delivery loop's settings (batch size, flush
+	// interval) for cfg.
+	loop func(cfg *config.Config) deliver.Config
+	// unconfigured is the note shown when no sink at all is enabled and
+	// this one is the default (records are kept in the buffer only).
+	unconfigured string
+}
+
+// sinkSpecs are the sinks the agent knows, in the order the status, the
+// dashboard and the tray show them. The first is store.DefaultSink: when
+// the configuration enables no sink, it keeps holding the records (buffer
+// only) until one is enabled.
+//
+// To add a sink (NATS, Jurnal): append an entry, e.g.
+//
+//	{
+//		name: "nats", title: "NATS JetStream", who: "NATS",
+//		enabled: func(c *config.Config) bool { return c.NATS.Enabled },
+//		build:   func(a *Agent, c *config.Config, prev deliver.Sink) deliver.Sink { return a.natsSink(c, prev) },
+//		loop:    func(c *config.Config) deliver.Config { return deliver.Config{BatchSize: c.NATS.BatchSize} },
+//	},
+var sinkSpecs = []sinkSpec{
+	{
+		name:         store.DefaultSink,
+		title:        "PWBI cloud",
+		who:          "the PWBI cloud",
+		enabled:      func(c *config.Config) bool { return c.Upstream.URL != "" },
+		build:        func(a *Agent, c *config.Config, _ deliver.Sink) deliver.Sink { return a.upstreamSink(c) },
+		loop:         deliverConfig,
+		unconfigured: "upstream.url is not set: records are kept in the local buffer only",
+	},
+}
 
 // deliverConfig is the delivery loop's part of the [upstream] section.
 func deliverConfig(cfg *config.Config) deliver.Config {
@@ -15,11 +87,7 @@ func deliverConfig(cfg *config.Config) deliver.Config {
 	}
 }
 
-// upstreamSink is the HTTP sink for the [upstream] section; its Endpoint is
-// "" (records stay buffered) when upstream.url is not set. A new one is
-// built for every configuration, at start and on every reload: the loop
-// compares Endpoints to tell a new URL, token or agent id from an unchanged
-// one.
+// upstreamSink is the HTTP sink for the [upstream] section.
 func (a *Agent) upstreamSink(cfg *config.Config) *httpsink.Sink {
 	return httpsink.New(httpsink.Config{
 		URL:     cfg.Upstream.URL,
@@ -30,4 +98,132 @@ func (a *Agent) upstreamSink(cfg *config.Config) *httpsink.Sink {
 		Client:    a.hc,
 		UserAgent: "pwbi-agent/" + version.String(),
 	})
+}
+
+// buildSink returns the sink spec builds for cfg — nil when cfg does not
+// enable it (its loop then idles) — and the one it replaces. Called at
+// start and under reloadMu.
+func (a *Agent) buildSink(spec sinkSpec, cfg *config.Config) (sink, prev deliver.Sink) {
+	prev = a.built[spec.name]
+	if spec.enabled(cfg) {
+		sink = spec.build(a, cfg, prev)
+	}
+	if a.built == nil {
+		a.built = map[string]deliver.Sink{}
+	}
+	a.built[spec.name] = sink
+	return sink, prev
+}
+
+// closeSink closes a sink that is no longer used, if it holds something
+// (an io.Closer).
+func (a *Agent) closeSink(name string, s deliver.Sink) {
+	c, ok := s.(io.Closer)
+	if !ok || s == nil {
+		return
+	}
+	if err := c.Close(); err != nil {
+		a.log.Warn("Closing a sink failed", "sink", name, "err", err)
+	}
+}
+
+// closeSinks closes every sink in use (shutdown, after the final
+// delivery); later reloads leave the sinks alone. Called under reloadMu.
+func (a *Agent) closeSinks() {
+	a.sinksClosed = true
+	for name, s := range a.built {
+		a.closeSink(name, s)
+	}
+	a.built = nil
+}
+
+// enabledSinks returns the names of the sinks cfg enables — or, when it
+// enables none, the default sink, which then keeps the records buffered
+// ("buffer only") until a sink is enabled: a record must never leave the
+// buffer because nobody wants it.
+func (a *Agent) enabledSinks(cfg *config.Config) []string {
+	var names []string
+	for _, spec := range a.specs {
+		if spec.enabled(cfg) {
+			names = append(names, spec.name)
+		}
+	}
+	if len(names) == 0 {
+		names = []string{a.specs[0].name}
+	}
+	return names
+}
+
+// setupDelivery builds one delivery loop per known sink, each on its own
+// view of the buffer, and tells the store which sinks are enabled. A sink
+// the configuration does not enable has a loop all the same, idle, so that
+// a reload can switch it on.
+func (a *Agent) setupDelivery(cfg *config.Config) error {
+	if a.specs == nil {
+		a.specs = sinkSpecs
+	}
+	if err := a.store.SetSinks(a.enabledSinks(cfg)...); err != nil {
+		return fmt.Errorf("enable sinks: %w", err)
+	}
+	members := make([]deliver.Member, len(a.specs))
+	for i, spec := range a.specs {
+		a.metrics.AddSink(spec.name)
+		sink, _ := a.buildSink(spec, cfg)
+		members[i] = deliver.Member{Name: spec.name, Forwarder: deliver.New(a.store.Sink(spec.name), sink, spec.loop(cfg), deliver.Options{
+			Clock:    clockwork.NewRealClock(),
+			Logger:   a.log.With("component", "sink", "sink", spec.name),
+			OnResult: observeDelivery(a.metrics, spec.name),
+		})}
+	}
+	a.delivery = deliver.NewGroup(members...)
+	return nil
+}
+
+// applySinks hot-reloads the sinks (SPEC §3, §6): the store learns the new
+// set of enabled sinks first — a sink switched on starts at the oldest
+// record still buffered, one switched off releases what only it needed —
+// then every loop takes its new settings and sink from its next attempt (a
+// sink switched off gets none and idles; a new Endpoint cuts a backoff
+// short). Nothing buffered or in flight is lost: a batch in flight to a
+// sink being switched off finishes, and its acks are ignored.
+func (a *Agent) applySinks(cfg *config.Config) {
+	if a.sinksClosed {
+		return // shutting down: the final delivery is over
+	}
+	names := a.enabledSinks(cfg)
+	if err := a.store.SetSinks(names...); err != nil {
+		// The loops still follow the configuration; the store keeps the
+		// records of whichever set it has, so nothing is lost, and the
+		// next start applies the set again.
+		a.log.Error("Switching sinks in the buffer failed", "sinks", names, "err", err)
+	}
+	for _, spec := range a.specs {
+		sink, prev := a.buildSink(spec, cfg)
+		a.delivery.Forwarder(spec.name).Update(spec.loop(cfg), sink)
+		if prev != sink {
+			a.closeSink(spec.name, prev)
+		}
+	}
+}
+
+// sinkSpec returns the spec of the named sink.
+func (a *Agent) sinkSpec(name string) (sinkSpec, bool) {
+	i := slices.IndexFunc(a.specs, func(s sinkSpec) bool { return s.name == name })
+	if i < 0 {
+		return sinkSpec{}, false
+	}
+	return a.specs[i], true
+}
+
+// checkSinkName validates a sink name given on the command line or the
+// local API: it must be one the agent knows.
+func (a *Agent) checkSinkName(name string) error {
+	if _, ok := a.sinkSpec(name); ok {
+		return nil
+	}
+	known := make([]string, len(a.specs))
+	for i, s := range a.specs {
+		known[i] = s.name
+	}
+	return fmt.Errorf("unknown sink %q (known: %s)", name, strings.Join(known, ", "))
 }

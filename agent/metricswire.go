@@ -15,21 +15,35 @@ func (a *Agent) wireMetrics() {
 		if err != nil {
 			return metrics.QueueStats{}
 		}
-		return metrics.QueueStats{
+		qs := metrics.QueueStats{
 			Pending:         st.Pending,
 			PendingBytes:    st.PendingBytes,
 			DeadLetters:     st.DeadLetters,
 			OldestPendingAt: st.OldestPendingAt,
 		}
+		for _, ss := range st.Sinks {
+			if !ss.Enabled {
+				continue
+			}
+			qs.Sinks = append(qs.Sinks, metrics.SinkQueueStats{
+				Name:            ss.Name,
+				Pending:         ss.Pending,
+				PendingBytes:    ss.PendingBytes,
+				DeadLetters:     ss.DeadLetters,
+				OldestPendingAt: ss.OldestPendingAt,
+			})
+		}
+		return qs
 	})
 }
 
-// observeDelivery returns the delivery loop's OnResult hook: it records one
-// attempt in m's upstream metrics. The translation lives here, in the
-// composition root, so that metrics imports no feature package. Attempts
-// canceled because the agent is stopping are not counted; only an accepted
-// batch counts its records as delivered.
-func observeDelivery(m *metrics.Metrics) func(deliver.Result) {
+// observeDelivery returns the OnResult hook of the named sink's delivery
+// loop: it records one attempt in m's delivery metrics, labelled with the
+// sink. The translation lives here, in the composition root, so that
+// metrics imports no feature package. Attempts canceled because the agent
+// is stopping are not counted; only an accepted batch counts its records as
+// delivered.
+func observeDelivery(m *metrics.Metrics, sink string) func(deliver.Result) {
 	return func(r deliver.Result) {
 		if r.Outcome == deliver.OutcomeCanceled {
 			return
@@ -38,6 +52,6 @@ func observeDelivery(m *metrics.Metrics) func(deliver.Result) {
 		if r.Outcome == deliver.OutcomeAccepted {
 			delivered = r.Records
 		}
-		m.ObserveUpstreamBatch(r.Outcome.String(), delivered, r.DeadLettered, r.Online, r.Latency)
+		m.ObserveUpstreamBatch(sink, r.Outcome.String(), delivered, r.DeadLettered, r.Online, r.Latency)
 	}
 }

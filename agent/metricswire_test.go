@@ -18,7 +18,7 @@ import (
 // dead letters are counted whatever the outcome, online follows the result.
 func TestObserveDelivery(t *testing.T) {
 	m := metrics.New()
-	observe := observeDelivery(m)
+	observe := observeDelivery(m, "upstream")
 	observe(deliver.Result{BatchID: "b-1", Records: 50, StatusCode: 200, Latency: 200 * time.Millisecond, Outcome: deliver.OutcomeAccepted, Online: true})
 	observe(deliver.Result{BatchID: "b-2", Records: 1, DeadLettered: 1, StatusCode: 422, Outcome: deliver.OutcomeDeadLettered, Online: true, Err: errors.New("bad record")})
 	observe(deliver.Result{BatchID: "b-3", Records: 9, Outcome: deliver.OutcomeCanceled})
@@ -29,21 +29,21 @@ func TestObserveDelivery(t *testing.T) {
 	for outcome, want := range map[string]float64{
 		metrics.OutcomeAccepted: 2, metrics.OutcomeDeadLettered: 1, metrics.OutcomeRetry: 1, "canceled": 0,
 	} {
-		if got := testutil.ToFloat64(m.UpstreamBatches.WithLabelValues(outcome)); got != want {
+		if got := testutil.ToFloat64(m.UpstreamBatches.WithLabelValues("upstream", outcome)); got != want {
 			t.Errorf("batches{outcome=%q} = %v, want %v", outcome, got, want)
 		}
 	}
-	if got := testutil.ToFloat64(m.UpstreamRecords.WithLabelValues(metrics.OutcomeDelivered)); got != 55 {
+	if got := testutil.ToFloat64(m.UpstreamRecords.WithLabelValues("upstream", metrics.OutcomeDelivered)); got != 55 {
 		t.Errorf("delivered = %v, want 55", got)
 	}
-	if got := testutil.ToFloat64(m.UpstreamRecords.WithLabelValues(metrics.OutcomeDeadLettered)); got != 3 {
+	if got := testutil.ToFloat64(m.UpstreamRecords.WithLabelValues("upstream", metrics.OutcomeDeadLettered)); got != 3 {
 		t.Errorf("dead-lettered = %v, want 3", got)
 	}
-	if got := testutil.ToFloat64(m.UpstreamOnline); got != 1 {
+	if got := testutil.ToFloat64(m.UpstreamOnline.WithLabelValues("upstream")); got != 1 {
 		t.Errorf("online = %v, want 1", got)
 	}
 	observe(deliver.Result{Records: 5, Outcome: deliver.OutcomeRetry})
-	if got := testutil.ToFloat64(m.UpstreamOnline); got != 0 {
+	if got := testutil.ToFloat64(m.UpstreamOnline.WithLabelValues("upstream")); got != 0 {
 		t.Errorf("online after a failed attempt = %v, want 0", got)
 	}
 }

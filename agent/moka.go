@@ -98,6 +98,7 @@ func mokaStatus(ms moka.Status, enabled bool) localapi.MokaStatus {
 			Records:   imp.Records,
 			StartedAt: localapi.TimePtr(imp.StartedAt),
 			Error:     imp.Error,
+			Sink:      imp.Sink,
 		}
 	}
 	return out
@@ -119,9 +120,19 @@ func (a *Agent) Import(ctx context.Context, req localapi.ImportRequest) error {
 	if since.After(now) || since.Before(now.AddDate(0, 0, -config.MaxBackfillDays-1)) {
 		return &localapi.BadRequestError{Err: fmt.Errorf("since must be within the last %d days", config.MaxBackfillDays)}
 	}
-	if err := a.moka.Import(since, req.OutletID); err != nil {
+	if req.Sink != "" {
+		// Only an enabled sink has a place in the buffer to import for.
+		spec, ok := a.sinkSpec(req.Sink)
+		if !ok {
+			return &localapi.BadRequestError{Err: a.checkSinkName(req.Sink)}
+		}
+		if !spec.enabled(cfg) {
+			return &localapi.BadRequestError{Err: fmt.Errorf("sink %q is not enabled in the configuration", req.Sink)}
+		}
+	}
+	if err := a.moka.ImportFor(since, req.OutletID, req.Sink); err != nil {
 		return err
 	}
-	a.log.Info("Historical import requested", "since", req.Since, "outlet", req.OutletID)
+	a.log.Info("Historical import requested", "since", req.Since, "outlet", req.OutletID, "sink", req.Sink)
 	return nil
 }

@@ -97,7 +97,7 @@ func (a *Agent) apply(data []byte, source string) localapi.ReloadResult {
 		a.log.Warn("Log level not applied", "err", err) // validated already; cannot happen
 	}
 	a.store.SetMaxPendingBytes(int64(cfg.Upstream.MaxPendingMB) << 20)
-	a.fwd.Update(deliverConfig(cfg), a.upstreamSink(cfg))
+	a.applySinks(cfg) // enable, disable, re-configure sinks (delivery.go)
 	mokaChanged := !reflect.DeepEqual(old.Moka, cfg.Moka) || old.Agent.ID != cfg.Agent.ID
 	var mokaErr string
 	if mokaChanged {

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"slices"
 
 	"github.com/pwbi/edge-agent/agent/config"
 	"github.com/pwbi/edge-agent/agent/deliver"
@@ -9,6 +10,7 @@ import (
 	"github.com/pwbi/edge-agent/agent/localapi"
 	"github.com/pwbi/edge-agent/agent/moka"
 	"github.com/pwbi/edge-agent/agent/version"
+	"github.com/pwbi/edge-agent/store"
 )
 
 // Status implements localapi.Backend: the state a person or the tray sees.
@@ -61,8 +63,9 @@ func (a *Agent) Status(ctx context.Context) localapi.Status {
 		}
 	}
 
-	if qs, err := a.store.Stats(); err != nil {
-		in.Store.ReadError = err.Error()
+	qs, qerr := a.store.Stats()
+	if qerr != nil {
+		in.Store.ReadError = qerr.Error()
 	} else {
 		s.Queue = localapi.QueueStatus{
 			Pending:         qs.Pending,
@@ -91,17 +94,8 @@ func (a *Agent) Status(ctx context.Context) localapi.Status {
 		}
 	}
 
-	us := a.fwd.Status()
-	s.Upstream = localapi.UpstreamStatus{
-		Configured:    us.Configured,
-		Online:        us.Online,
-		LastSuccessAt: localapi.TimePtr(us.LastSuccessAt),
-		LastError:     us.LastError,
-		Problem:       us.Problem,
-		NextRetryAt:   localapi.TimePtr(us.NextRetryAt),
-		Delivered:     us.Delivered,
-	}
-	in.Sinks = append(in.Sinks, upstreamHealth(us))
+	s.Sinks, in.Sinks = a.sinksStatus(cfg, qs)
+	s.Upstream = upstreamStatus(s.Sinks)
 
 	state, problems := health.Evaluate(in)
 	s.State = string(state)
@@ -141,21 +135,78 @@ func errorKind(k moka.ErrorKind) health.ErrorKind {
 	return health.KindOther
 }
 
-// upstreamHealth is the HTTP upstream's part of the health input.
-func upstreamHealth(us deliver.Status) health.Sink {
-	h := health.Sink{
-		Name:         "the PWBI cloud",
-		Configured:   us.Configured,
-		Unconfigured: "upstream.url is not set: records are kept in the local buffer only",
-		Problem:      us.Problem,
-		LastError:    us.LastError,
-		Busy:         us.Sending,
+// sinksStatus is every known sink's status and its part of the health
+// input, in the order of the specs; bs (the store's statistics, zero when
+// they could not be read) gives every sink's view of the buffer.
+func (a *Agent) sinksStatus(cfg *config.Config, bs store.Stats) ([]localapi.SinkStatus, []health.Sink) {
+	enabled := a.enabledSinks(cfg)
+	out := make([]localapi.SinkStatus, 0, len(a.specs))
+	hs := make([]health.Sink, 0, len(a.specs))
+	anyEnabled := false
+	for _, spec := range a.specs {
+		anyEnabled = anyEnabled || spec.enabled(cfg)
 	}
-	switch us.Health {
-	case deliver.HealthOffline:
-		h.Health = health.SinkOffline
-	case deliver.HealthError:
-		h.Health = health.SinkError
+	for _, spec := range a.specs {
+		fs := a.delivery.Forwarder(spec.name).Status()
+		ss := localapi.SinkStatus{
+			Name:          spec.name,
+			Title:         spec.title,
+			Enabled:       spec.enabled(cfg),
+			Configured:    fs.Configured,
+			Online:        fs.Online,
+			Health:        string(fs.Health),
+			Problem:       fs.Problem,
+			Sending:       fs.Sending,
+			LastSuccessAt: localapi.TimePtr(fs.LastSuccessAt),
+			LastError:     fs.LastError,
+			NextRetryAt:   localapi.TimePtr(fs.NextRetryAt),
+			Delivered:     fs.Delivered,
+		}
+		if bss, ok := bs.Sink(spec.name); ok {
+			ss.DeadLetters = bss.DeadLetters
+			// The default sink holds the records while no sink is
+			// enabled: they are pending for it all the same.
+			if slices.Contains(enabled, spec.name) {
+				ss.Pending, ss.PendingBytes = bss.Pending, bss.PendingBytes
+				ss.OldestPendingAt = localapi.TimePtr(bss.OldestPendingAt)
+			}
+		}
+		out = append(out, ss)
+		h := health.Sink{
+			Name:       spec.who,
+			Configured: ss.Enabled && fs.Configured,
+			Problem:    fs.Problem,
+			LastError:  fs.LastError,
+			Busy:       fs.Sending,
+		}
+		if !anyEnabled && spec.name == a.specs[0].name {
+			h.Unconfigured = spec.unconfigured
+		}
+		switch fs.Health {
+		case deliver.HealthOffline:
+			h.Health = health.SinkOffline
+		case deliver.HealthError:
+			h.Health = health.SinkError
+		}
+		hs = append(hs, h)
 	}
-	return h
+	return out, hs
+}
+
+// upstreamStatus is the status's "upstream" object, kept for clients from
+// before sinks: the first sink's (the PWBI HTTP upstream).
+func upstreamStatus(sinks []localapi.SinkStatus) localapi.UpstreamStatus {
+	if len(sinks) == 0 {
+		return localapi.UpstreamStatus{}
+	}
+	s := sinks[0]
+	return localapi.UpstreamStatus{
+		Configured:    s.Configured,
+		Online:        s.Online,
+		LastSuccessAt: s.LastSuccessAt,
+		LastError:     s.LastError,
+		Problem:       s.Problem,
+		NextRetryAt:   s.NextRetryAt,
+		Delivered:     s.Delivered,
+	}
 }

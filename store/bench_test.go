@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Durable ingest: commits of B ~800-byte records with distinct keys, fsync
@@ -140,6 +141,70 @@ func BenchmarkDrain(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "records/s")
+}
+
+// BenchmarkDrainSinks is BenchmarkDrain for one sink's view with the
+// first sink alone, and with a second sink enabled that is down for the
+// whole drain (the records stay buffered for it: the first sink's acks only
+// move its position) or that drains at the same pace (every second batch,
+// its acks remove the records): PERFORMANCE.md's "adding a second sink
+// costs the first ≤ 10 % of its drain rate", at the store's level.
+//
+//	go test -run '^$' -bench 'Drain' -benchtime 200x -count 5 ./store/
+func BenchmarkDrainSinks(b *testing.B) {
+	const batch = 500
+	for _, mode := range []string{"alone", "second-down", "second-draining"} {
+		b.Run(mode, func(b *testing.B) {
+			s := mustOpen(b, testOptions(b, b.TempDir()))
+			defer s.Close()
+			sinks := []string{"upstream"}
+			if mode != "alone" {
+				sinks = append(sinks, "second")
+			}
+			if err := s.SetSinks(sinks...); err != nil {
+				b.Fatal(err)
+			}
+			s.db.NoSync = true
+			gen := newBenchGen()
+			for range (b.N*batch + 999) / 1000 {
+				if _, err := s.Append(gen.next(1000), nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			s.db.NoSync = false
+			if err := s.db.Sync(); err != nil {
+				b.Fatal(err)
+			}
+			drain := func(v *SinkView) {
+				recs, err := v.Pending(batch)
+				if err != nil || len(recs) != batch {
+					b.Fatalf("Pending(%s) = %d, %v", v.Name(), len(recs), err)
+				}
+				seqs := make([]uint64, len(recs))
+				for i, r := range recs {
+					seqs[i] = r.Seq
+				}
+				if err := v.Ack(seqs...); err != nil {
+					b.Fatal(err)
+				}
+			}
+			first, second := s.Sink("upstream"), s.Sink("second")
+			var elapsed time.Duration
+			b.ResetTimer()
+			for range b.N {
+				start := time.Now()
+				drain(first)
+				elapsed += time.Since(start)
+				if mode == "second-draining" {
+					drain(second)
+				}
+			}
+			b.StopTimer()
+			// The first sink's rate: its own Pending and Ack, not the
+			// second's work between them.
+			b.ReportMetric(float64(b.N*batch)/elapsed.Seconds(), "records/s")
+		})
+	}
 }
 
 // BenchmarkOpen measures Open+Close of a database holding a million pending

@@ -31,6 +31,12 @@ import (
 //
 // Dedupe value (key: record key): [32]byte version, varint change time
 // (Unix seconds).
+//
+// Sink-state value (key: the sink's name, in the sinks bucket): see
+// sinkState.encode in sinks.go. Meta keys: format (uint64, 2 since sinks),
+// pending_n, pending_bytes, dead_n (uint64 counters of the outbox and the
+// dead letters), quarantine (JSON), release_from (uint64, while a disabled
+// sink's records are being released).
 const (
 	codecV1    = 1
 	versionLen = 32 // raw SHA-256

@@ -14,13 +14,18 @@ import (
 // maxReasonLen caps a stored dead-letter reason (it may hold a response).
 const maxReasonLen = 8 << 10
 
-// moveCorrupt moves an undecodable outbox value to the dead letters.
+// moveCorrupt moves an undecodable outbox value to the dead letters, for
+// every sink: no sink can deliver it.
 func (s *Store) moveCorrupt(seq uint64, cause error) error {
 	now := s.now()
 	s.log.Error("Undecodable outbox record moved to dead letters", "seq", seq, "err", cause)
 	err := s.update(func(tx *bolt.Tx) error {
 		meta, out := tx.Bucket(bucketMeta), tx.Bucket(bucketOutbox)
 		c, err := readCounters(meta)
+		if err != nil {
+			return err
+		}
+		sinks, err := loadSinks(tx)
 		if err != nil {
 			return err
 		}
@@ -31,12 +36,23 @@ func (s *Store) moveCorrupt(seq uint64, cause error) error {
 		}
 		ver := sha256.Sum256(v)
 		rec := appendRecord(nil, now, "", "", &ver, v)
+		size := int64(len(v)) + 8
+		for _, e := range sinks.enabled() {
+			if e.st.needs(seq) {
+				e.st.pendingN--
+				e.st.pendingBytes -= size
+			}
+		}
 		c.pendingN--
-		c.pendingBytes -= int64(len(v)) + 8
+		c.pendingBytes -= size
 		if err := out.Delete(k); err != nil {
 			return err
 		}
 		if err := putDead(tx, &c, now, seq, StageCorrupt, cause.Error(), rec); err != nil {
+			return err
+		}
+		sinks.normalizeAll(out)
+		if err := sinks.save(); err != nil {
 			return err
 		}
 		return c.write(meta)
@@ -71,39 +87,6 @@ func truncate(s string, n int) string {
 		n--
 	}
 	return s[:n]
-}
-
-// DeadLetter moves the outbox record seq to the dead letters (stage
-// "upstream") with reason (capped at 8 KiB). An unknown seq gives
-// ErrNotFound.
-func (s *Store) DeadLetter(seq uint64, reason string) error {
-	now := s.now()
-	err := s.update(func(tx *bolt.Tx) error {
-		meta, out := tx.Bucket(bucketMeta), tx.Bucket(bucketOutbox)
-		c, err := readCounters(meta)
-		if err != nil {
-			return err
-		}
-		k := seqKey(seq)
-		v := out.Get(k)
-		if v == nil {
-			return fmt.Errorf("%w: seq %d", ErrNotFound, seq)
-		}
-		if err := putDead(tx, &c, now, seq, StageUpstream, reason, v); err != nil {
-			return err
-		}
-		c.pendingN--
-		c.pendingBytes -= int64(len(v)) + 8
-		if err := out.Delete(k); err != nil {
-			return err
-		}
-		return c.write(meta)
-	})
-	if err != nil {
-		return fmt.Errorf("store: dead letter: %w", err)
-	}
-	s.freed()
-	return nil
 }
 
 // AddDead stores a record that never entered the outbox, e.g. stage "map"
@@ -153,15 +136,41 @@ func (s *Store) AddDead(in Input, stage, reason string) (uint64, error) {
 
 // DeadLetter is a record kept aside with the reason.
 type DeadLetter struct {
-	ID     uint64
-	Stage  string // StageUpstream, StageMap, StageCorrupt, or a caller's
+	ID    uint64
+	Stage string // a sink's name (StageUpstream, ...), StageMap, StageCorrupt, or a caller's
+	// Sink is the sink that rejected the record: the Stage, unless that
+	// is StageMap or StageCorrupt (then "": no sink ever had it).
+	Sink   string
 	Record Record // Seq is the outbox seq it had (0 if never in the outbox)
 	Reason string
 	At     time.Time
 }
 
+// deadSink returns the sink a dead letter of stage belongs to ("" for the
+// stages that are not sinks).
+func deadSink(stage string) string {
+	if stage == StageMap || stage == StageCorrupt {
+		return ""
+	}
+	return stage
+}
+
 // DeadLetters returns up to limit dead letters, oldest first.
 func (s *Store) DeadLetters(limit int) ([]DeadLetter, error) {
+	return s.deadLetters("", limit)
+}
+
+// DeadLettersOf returns up to limit dead letters of one sink (those it
+// rejected), oldest first. It reads every dead letter to find them.
+func (s *Store) DeadLettersOf(sink string, limit int) ([]DeadLetter, error) {
+	if sink == "" {
+		return nil, fmt.Errorf("%w: empty", ErrSinkName)
+	}
+	return s.deadLetters(sink, limit)
+}
+
+// deadLetters lists dead letters, of one sink's if sink is not "".
+func (s *Store) deadLetters(sink string, limit int) ([]DeadLetter, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
@@ -174,6 +183,10 @@ func (s *Store) DeadLetters(limit int) ([]DeadLetter, error) {
 			if err != nil {
 				d = DeadLetter{ID: id, Stage: StageCorrupt, Reason: "undecodable dead letter: " + err.Error()}
 			}
+			d.Sink = deadSink(d.Stage)
+			if sink != "" && d.Sink != sink {
+				continue
+			}
 			out = append(out, d)
 		}
 		return nil
@@ -185,17 +198,34 @@ func (s *Store) DeadLetters(limit int) ([]DeadLetter, error) {
 }
 
 // Requeue moves dead letters back into the outbox, at its end with new
-// seqs, in the order given. It ignores MaxPendingBytes (the operator asked
-// for it). Dead letters that cannot be requeued stay where they are and are
-// reported in the error, which wraps ErrNotFound (unknown id) and/or
-// ErrNotRequeueable (stage "map" or "corrupt", or a key since buffered with
-// another version: sending the old one after it would regress the
-// receiver). The others are requeued all the same; n counts them.
+// seqs, in the order given. A sink's dead letter goes back for that sink
+// only (the others had the record); one of a caller's stage that names no
+// sink, for every enabled sink. It ignores MaxPendingBytes (the operator
+// asked for it). Dead letters that cannot be requeued stay where they are
+// and are reported in the error, which wraps ErrNotFound (unknown id) and/or
+// ErrNotRequeueable (stage "map" or "corrupt", a sink that is not enabled,
+// or a key since buffered with another version: sending the old one after
+// it would regress the receiver). The others are requeued all the same; n
+// counts them.
 func (s *Store) Requeue(ids ...uint64) (n int, err error) {
+	return s.requeueIDs("", ids)
+}
+
+// RequeueOf is Requeue for the dead letters of one sink: an id that is not
+// one of its dead letters stays where it is and is reported (wrapping
+// ErrNotRequeueable).
+func (s *Store) RequeueOf(sink string, ids ...uint64) (n int, err error) {
+	if sink == "" {
+		return 0, fmt.Errorf("%w: empty", ErrSinkName)
+	}
+	return s.requeueIDs(sink, ids)
+}
+
+func (s *Store) requeueIDs(sink string, ids []uint64) (n int, err error) {
 	var skipped []error
 	err = s.update(func(tx *bolt.Tx) error {
 		n, skipped = 0, nil
-		rq, err := s.newRequeuer(tx)
+		rq, err := s.newRequeuer(tx, sink)
 		if err != nil {
 			return err
 		}
@@ -216,7 +246,7 @@ func (s *Store) Requeue(ids ...uint64) (n int, err error) {
 		return 0, fmt.Errorf("store: requeue: %w", err)
 	}
 	if n > 0 {
-		signal(s.notify)
+		s.signalAll()
 	}
 	if len(skipped) > 0 {
 		return n, fmt.Errorf("store: requeue: %w", errors.Join(skipped...))
@@ -227,11 +257,29 @@ func (s *Store) Requeue(ids ...uint64) (n int, err error) {
 // RequeueAll requeues every requeueable dead letter (see Requeue) and
 // returns how many; the others stay.
 func (s *Store) RequeueAll() (int, error) {
+	return s.requeueAll("")
+}
+
+// RequeueAllOf requeues every requeueable dead letter of one sink, for
+// that sink, and returns how many.
+func (s *Store) RequeueAllOf(sink string) (int, error) {
+	if sink == "" {
+		return 0, fmt.Errorf("%w: empty", ErrSinkName)
+	}
+	return s.requeueAll(sink)
+}
+
+func (s *Store) requeueAll(sink string) (int, error) {
 	var n int
 	err := s.update(func(tx *bolt.Tx) error {
 		n = 0
 		var ids []uint64
-		if err := tx.Bucket(bucketDead).ForEach(func(k, _ []byte) error {
+		if err := tx.Bucket(bucketDead).ForEach(func(k, v []byte) error {
+			if sink != "" {
+				if _, _, stage, _, _, err := deadHeader(v); err != nil || string(stage) != sink {
+					return nil
+				}
+			}
 			if id, ok := keySeq(k); ok {
 				ids = append(ids, id)
 			}
@@ -239,7 +287,7 @@ func (s *Store) RequeueAll() (int, error) {
 		}); err != nil {
 			return err
 		}
-		rq, err := s.newRequeuer(tx)
+		rq, err := s.newRequeuer(tx, sink)
 		if err != nil {
 			return err
 		}
@@ -259,7 +307,7 @@ func (s *Store) RequeueAll() (int, error) {
 		return 0, fmt.Errorf("store: requeue all: %w", err)
 	}
 	if n > 0 {
-		signal(s.notify)
+		s.signalAll()
 	}
 	return n, nil
 }
@@ -274,28 +322,41 @@ func (e *itemError) Error() string { return fmt.Sprintf("dead letter %d: %v", e.
 
 func (e *itemError) Unwrap() error { return e.err }
 
+// requeuer requeues dead letters inside one write transaction.
 type requeuer struct {
 	s                   *Store
 	now                 time.Time
+	only                string // requeue only this sink's dead letters ("" any)
 	meta, out, dd, dead *bolt.Bucket
+	sinks               *sinkTable
 	c                   counters
 	seq                 uint64
+	// forSink holds the seqs requeued for one sink alone, by sink.
+	forSink map[*sinkEntry][]uint64
+	changed bool
 }
 
-func (s *Store) newRequeuer(tx *bolt.Tx) (*requeuer, error) {
+func (s *Store) newRequeuer(tx *bolt.Tx, only string) (*requeuer, error) {
 	rq := &requeuer{
-		s:    s,
-		now:  s.now(),
-		meta: tx.Bucket(bucketMeta),
-		out:  tx.Bucket(bucketOutbox),
-		dd:   tx.Bucket(bucketDedupe),
-		dead: tx.Bucket(bucketDead),
+		s:       s,
+		now:     s.now(),
+		only:    only,
+		meta:    tx.Bucket(bucketMeta),
+		out:     tx.Bucket(bucketOutbox),
+		dd:      tx.Bucket(bucketDedupe),
+		dead:    tx.Bucket(bucketDead),
+		forSink: map[*sinkEntry][]uint64{},
 	}
 	rq.out.FillPercent = 1.0
 	var err error
-	rq.c, err = readCounters(rq.meta)
+	if rq.c, err = readCounters(rq.meta); err != nil {
+		return nil, err
+	}
+	if rq.sinks, err = loadSinks(tx); err != nil {
+		return nil, err
+	}
 	rq.seq = rq.out.Sequence()
-	return rq, err
+	return rq, nil
 }
 
 func (rq *requeuer) requeue(id uint64) error {
@@ -308,8 +369,18 @@ func (rq *requeuer) requeue(id uint64) error {
 	if err != nil {
 		return &itemError{id, fmt.Errorf("%w: %v", ErrNotRequeueable, err)}
 	}
-	if st := string(stage); st == StageMap || st == StageCorrupt {
+	st := string(stage)
+	if st == StageMap || st == StageCorrupt {
 		return &itemError{id, fmt.Errorf("%w: stage %q", ErrNotRequeueable, st)}
+	}
+	if rq.only != "" && st != rq.only {
+		return &itemError{id, fmt.Errorf("%w: it is a dead letter of %q, not of %q", ErrNotRequeueable, st, rq.only)}
+	}
+	// A sink's dead letter goes back to that sink alone; a stage that
+	// names no sink the database ever had, to every sink.
+	target := rq.sinks.get(st)
+	if target != nil && !target.st.enabled {
+		return &itemError{id, fmt.Errorf("%w: sink %q is not enabled", ErrNotRequeueable, st)}
 	}
 	r, err := decodeRecord(0, rec)
 	if err != nil {
@@ -337,17 +408,52 @@ func (rq *requeuer) requeue(id uint64) error {
 	if err := rq.dead.Delete(k); err != nil {
 		return err
 	}
+	size := int64(len(val)) + 8
 	rq.c.deadN--
 	rq.c.pendingN++
-	rq.c.pendingBytes += int64(len(val)) + 8
+	rq.c.pendingBytes += size
+	for _, e := range rq.sinks.enabled() {
+		if target == nil || e == target {
+			e.st.pendingN++
+			e.st.pendingBytes += size
+			e.dirty = true
+		}
+	}
+	if target != nil {
+		target.st.deadN--
+		target.dirty = true
+		rq.forSink[target] = append(rq.forSink[target], rq.seq)
+	}
+	rq.changed = true
 	return nil
 }
 
 func (rq *requeuer) finish() error {
+	if !rq.changed {
+		return nil
+	}
 	if err := rq.s.reserveSeq(rq.seq); err != nil {
 		return err
 	}
 	if err := rq.out.SetSequence(rq.seq); err != nil {
+		return err
+	}
+	// The records requeued for one sink are done for every other.
+	if len(rq.forSink) > 0 {
+		for _, e := range rq.sinks.enabled() {
+			for target, seqs := range rq.forSink {
+				if target == e {
+					continue
+				}
+				for _, q := range seqs {
+					e.st.done.add(q)
+				}
+			}
+			e.st.normalize(rq.out, rq.seq)
+			e.dirty = true
+		}
+	}
+	if err := rq.sinks.save(); err != nil {
 		return err
 	}
 	return rq.c.write(rq.meta)
@@ -367,17 +473,31 @@ func (s *Store) DeleteDead(ids ...uint64) (int, error) {
 		if err != nil {
 			return err
 		}
+		sinks, err := loadSinks(tx)
+		if err != nil {
+			return err
+		}
 		for _, id := range ids {
 			k := seqKey(id)
-			if dead.Get(k) == nil {
+			v := dead.Get(k)
+			if v == nil {
 				missing = append(missing, &itemError{id, ErrNotFound})
 				continue
+			}
+			if _, _, stage, _, _, err := deadHeader(v); err == nil {
+				if e := sinks.get(string(stage)); e != nil {
+					e.st.deadN--
+					e.dirty = true
+				}
 			}
 			if err := dead.Delete(k); err != nil {
 				return err
 			}
 			c.deadN--
 			n++
+		}
+		if err := sinks.save(); err != nil {
+			return err
 		}
 		return c.write(meta)
 	})

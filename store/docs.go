@@ -30,7 +30,7 @@ func (s *Store) PutDoc(coll, key string, value []byte, in []Input) (AppendResult
 		added int64
 	)
 	err = s.update(func(tx *bolt.Tx) error {
-		if err := s.appendItems(tx, items, &res, &added); err != nil {
+		if err := s.appendItems(tx, items, nil, &res, &added); err != nil {
 			return err
 		}
 		b, err := docBucket(tx, coll)
@@ -47,7 +47,7 @@ func (s *Store) PutDoc(coll, key string, value []byte, in []Input) (AppendResult
 		return AppendResult{}, fmt.Errorf("store: put %s/%s: %w", coll, key, err)
 	}
 	if res.Appended > 0 {
-		signal(s.notify)
+		s.signalAll()
 	}
 	return res, nil
 }

@@ -20,12 +20,16 @@ var (
 	bucketDedupe = []byte("dedupe")
 	bucketDead   = []byte("dead")
 	bucketState  = []byte("state")
+	bucketSinks  = []byte("sinks") // format 2 on (sinks.go)
 
 	keyFormat       = []byte("format")
 	keyPendingN     = []byte("pending_n")
 	keyPendingBytes = []byte("pending_bytes")
 	keyDeadN        = []byte("dead_n")
 	keyQuarantine   = []byte("quarantine")
+	// keyRelease is the seq from which records no enabled sink needs are
+	// still to be removed after a sink was disabled (SetSinks).
+	keyRelease = []byte("release_from")
 
 	dataBuckets = [][]byte{bucketOutbox, bucketDedupe, bucketDead, bucketState}
 	counterKeys = [][]byte{keyPendingN, keyPendingBytes, keyDeadN}
@@ -33,8 +37,9 @@ var (
 
 const (
 	// formatVersion is the layout written by this code. A database with a
-	// higher one is refused (ErrIncompatible), not quarantined.
-	formatVersion = 1
+	// higher one is refused (ErrIncompatible), not quarantined; one with a
+	// lower one is upgraded by Open (1 -> 2: sinks, migrateSinks).
+	formatVersion = 2
 
 	// checkMarkerSuffix names the file that asks the next Open for a full
 	// consistency check (written after bbolt panicked).
@@ -205,6 +210,7 @@ func (s *Store) initLayout(db *bolt.DB, q *Quarantine) error {
 		create bool
 		note   *Quarantine
 		dbSeq  uint64
+		format uint64
 	)
 	err := safeTx(db, false, func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
@@ -214,7 +220,8 @@ func (s *Store) initLayout(db *bolt.DB, q *Quarantine) error {
 				return corruptf("bucket %q without meta bucket", name)
 			})
 		}
-		if err := checkLayout(tx); err != nil {
+		var err error
+		if format, err = checkLayout(tx); err != nil {
 			return err
 		}
 		dbSeq = tx.Bucket(bucketOutbox).Sequence()
@@ -230,12 +237,22 @@ func (s *Store) initLayout(db *bolt.DB, q *Quarantine) error {
 	if err != nil {
 		return err
 	}
-	if create || q != nil || dbSeq < s.lease {
+	migrate := !create && format < formatVersion
+	if create || q != nil || dbSeq < s.lease || migrate {
 		err = safeTx(db, true, func(tx *bolt.Tx) error {
 			if create {
 				if err := s.createLayout(tx); err != nil {
 					return err
 				}
+			}
+			if migrate {
+				st, err := migrateSinks(tx)
+				if err != nil {
+					return fmt.Errorf("upgrade database format %d to %d: %w", format, formatVersion, err)
+				}
+				s.log.Info("Database upgraded: every pending record is pending for the default sink",
+					"path", s.path, "from_format", format, "to_format", formatVersion, "sink", DefaultSink,
+					"pending", st.pendingN, "dead_letters", st.deadN)
 			}
 			// Continue above every seq handed out, by this database or by
 			// one it replaces (SPEC §6).
@@ -291,6 +308,14 @@ func (s *Store) createLayout(tx *bolt.Tx) error {
 			return err
 		}
 	}
+	sinks, err := tx.CreateBucket(bucketSinks)
+	if err != nil {
+		return err
+	}
+	def := sinkState{enabled: true}
+	if err := sinks.Put([]byte(DefaultSink), def.encode(nil)); err != nil {
+		return err
+	}
 	if err := meta.Put(keyFormat, putUint64(formatVersion)); err != nil {
 		return err
 	}
@@ -302,26 +327,65 @@ func (s *Store) createLayout(tx *bolt.Tx) error {
 	return nil
 }
 
-// checkLayout is the quick sanity check of an existing database.
-func checkLayout(tx *bolt.Tx) error {
+// checkLayout is the quick sanity check of an existing database. It
+// returns the database's format.
+func checkLayout(tx *bolt.Tx) (uint64, error) {
 	meta := tx.Bucket(bucketMeta)
 	f, ok := getUint64(meta.Get(keyFormat))
 	if !ok {
-		return corruptf("format key unreadable")
+		return 0, corruptf("format key unreadable")
 	}
 	if f > formatVersion {
-		return fmt.Errorf("%w: format %d, this agent reads up to %d", ErrIncompatible, f, formatVersion)
+		return 0, fmt.Errorf("%w: format %d, this agent reads up to %d", ErrIncompatible, f, formatVersion)
 	}
 	for _, k := range counterKeys {
 		if _, ok := getUint64(meta.Get(k)); !ok {
-			return corruptf("counter %q unreadable", k)
+			return 0, corruptf("counter %q unreadable", k)
 		}
 	}
 	for _, name := range dataBuckets {
 		if tx.Bucket(name) == nil {
-			return corruptf("bucket %q missing", name)
+			return 0, corruptf("bucket %q missing", name)
 		}
 	}
+	if f >= 2 {
+		if err := checkSinks(tx); err != nil {
+			return 0, err
+		}
+	}
+	return f, checkRecords(tx)
+}
+
+// checkSinks checks the sinks bucket of a database of format 2 on: every
+// entry decodes, and at least one sink is enabled.
+func checkSinks(tx *bolt.Tx) error {
+	b := tx.Bucket(bucketSinks)
+	if b == nil {
+		return corruptf("bucket %q missing", bucketSinks)
+	}
+	enabled := 0
+	err := b.ForEach(func(k, v []byte) error {
+		st, err := decodeSinkState(v)
+		if err != nil {
+			return corruptf("sink %q: %v", k, err)
+		}
+		if st.enabled {
+			enabled++
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if enabled == 0 {
+		return corruptf("no sink enabled")
+	}
+	return nil
+}
+
+// checkRecords decodes the first and last outbox records and the first
+// dead letter.
+func checkRecords(tx *bolt.Tx) error {
 	out := tx.Bucket(bucketOutbox)
 	c := out.Cursor()
 	if k, v := c.First(); k != nil {

@@ -16,7 +16,9 @@ import (
 
 // Dead-letter stages.
 const (
-	// StageUpstream: the upstream rejected the record (DeadLetter).
+	// StageUpstream: the PWBI HTTP upstream rejected the record. A sink's
+	// dead letters have the sink's name as their stage; this is the name
+	// of DefaultSink, whose dead letters predate the other sinks.
 	StageUpstream = "upstream"
 	// StageMap: source data that could not be mapped; never requeueable.
 	StageMap = "map"
@@ -31,6 +33,10 @@ type AppendResult struct {
 	Unchanged int    // inputs skipped: same key and version as last time
 	FirstSeq  uint64 // seq of the first appended record; 0 if none
 	LastSeq   uint64 // seq of the last appended record; 0 if none
+	// Refetched counts the appended records (AppendFor only) that are
+	// for the named sinks alone: their version was buffered before, so
+	// the other sinks have them.
+	Refetched int
 }
 
 // errNoChange rolls back a write transaction that changed nothing.
@@ -43,9 +49,9 @@ type appendItem struct {
 
 // Append adds to the outbox, in input order and each with the next seq, the
 // inputs whose key is new or whose version (Version(Data)) differs from the
-// last one buffered for that key; unchanged inputs are skipped. If st is not
-// nil it is stored too. All of it happens in one transaction: on any error
-// nothing is written.
+// last one buffered for that key; unchanged inputs are skipped. Every
+// enabled sink needs the new records. If st is not nil it is stored too.
+// All of it happens in one transaction: on any error nothing is written.
 //
 // Inputs are compared one after the other, so a key given twice in one call
 // is appended once if both data are equal, and twice (in order, the later
@@ -57,6 +63,26 @@ type appendItem struct {
 // size. Kind, Key and Data must not be empty;
 // Data must be JSON (it is sent as is).
 func (s *Store) Append(in []Input, st *SourceState) (AppendResult, error) {
+	return s.appendTo(nil, in, st)
+}
+
+// AppendFor is Append for records fetched again for some sinks only
+// (`pwbi-agent import --since D --sink NAME`, SPEC §6): an input whose
+// version the dedupe index already holds — the other sinks had it — is
+// appended all the same, for the named sinks alone (Refetched); an input
+// that is new or changed is new to every sink and is appended for all of
+// them, as Append does. The named sinks must be enabled (else the error
+// wraps ErrSinkName and nothing is written). The bound, ErrFull and st
+// work as in Append.
+func (s *Store) AppendFor(sinks []string, in []Input, st *SourceState) (AppendResult, error) {
+	if len(sinks) == 0 {
+		return AppendResult{}, fmt.Errorf("%w: AppendFor without a sink", ErrSinkName)
+	}
+	return s.appendTo(slices.Clone(sinks), in, st)
+}
+
+// appendTo is Append (targets nil) and AppendFor.
+func (s *Store) appendTo(targets []string, in []Input, st *SourceState) (AppendResult, error) {
 	var stv []byte
 	if st != nil {
 		var err error
@@ -77,7 +103,8 @@ func (s *Store) Append(in []Input, st *SourceState) (AppendResult, error) {
 		added int64 // bytes added
 	)
 	err = s.update(func(tx *bolt.Tx) error {
-		if err := s.appendItems(tx, items, &res, &added); err != nil {
+		res, added = AppendResult{}, 0
+		if err := s.appendItems(tx, items, targets, &res, &added); err != nil {
 			return err
 		}
 		if stv != nil {
@@ -106,15 +133,17 @@ func (s *Store) Append(in []Input, st *SourceState) (AppendResult, error) {
 		return AppendResult{}, fmt.Errorf("store: append: %w", err)
 	}
 	if res.Appended > 0 {
-		signal(s.notify)
+		s.signalAll()
 	}
 	return res, nil
 }
 
-// appendItems appends the prepared items that are new or changed inside tx,
-// updating the dedupe index and the counters; it returns ErrFull (the
-// caller rolls back) when the bound would be exceeded.
-func (s *Store) appendItems(tx *bolt.Tx, items []appendItem, res *AppendResult, added *int64) error {
+// appendItems appends the prepared items that are new or changed inside tx
+// — and with targets (AppendFor), the unchanged ones too, for those sinks
+// only — updating the dedupe index and the counters, the outbox's and every
+// enabled sink's; it returns ErrFull (the caller rolls back) when the bound
+// would be exceeded.
+func (s *Store) appendItems(tx *bolt.Tx, items []appendItem, targets []string, res *AppendResult, added *int64) error {
 	if len(items) == 0 {
 		return nil
 	}
@@ -124,16 +153,36 @@ func (s *Store) appendItems(tx *bolt.Tx, items []appendItem, res *AppendResult, 
 	if err != nil {
 		return err
 	}
+	sinks, err := loadSinks(tx)
+	if err != nil {
+		return err
+	}
+	for _, name := range targets {
+		if e := sinks.get(name); e == nil || !e.st.enabled {
+			return fmt.Errorf("%w: sink %q is not enabled", ErrSinkName, name)
+		}
+	}
 	seq := out.Sequence()
 	limit := s.max.Load()
 	keys := make([]byte, 0, 8*len(items))
+	var (
+		allN, allBytes int64    // records for every sink
+		forN, forBytes int64    // records for the targets only
+		forSeqs        []uint64 // their seqs
+		again          map[string]bool
+	)
 	for i := range items {
 		it := &items[i]
+		unchanged := false
 		if old := dd.Get(it.key); len(old) >= versionLen && bytes.Equal(old[:versionLen], it.ver[:]) {
+			unchanged = true
+		}
+		if unchanged && (targets == nil || again[string(it.key)]) {
 			res.Unchanged++
 			continue
 		}
-		*added += int64(len(it.val)) + 8
+		size := int64(len(it.val)) + 8
+		*added += size
 		if limit > 0 && c.pendingN > 0 && c.pendingBytes+*added > limit {
 			return ErrFull
 		}
@@ -142,8 +191,20 @@ func (s *Store) appendItems(tx *bolt.Tx, items []appendItem, res *AppendResult, 
 		if err := out.Put(keys[len(keys)-8:], it.val); err != nil {
 			return err
 		}
-		if err := dd.Put(it.key, it.dd); err != nil {
-			return err
+		if unchanged {
+			// Fetched again for the targets: the others have it.
+			if again == nil {
+				again = map[string]bool{}
+			}
+			again[string(it.key)] = true
+			forN, forBytes = forN+1, forBytes+size
+			forSeqs = append(forSeqs, seq)
+			res.Refetched++
+		} else {
+			if err := dd.Put(it.key, it.dd); err != nil {
+				return err
+			}
+			allN, allBytes = allN+1, allBytes+size
 		}
 		if res.Appended == 0 {
 			res.FirstSeq = seq
@@ -158,6 +219,25 @@ func (s *Store) appendItems(tx *bolt.Tx, items []appendItem, res *AppendResult, 
 		return err
 	}
 	if err := out.SetSequence(seq); err != nil {
+		return err
+	}
+	for _, e := range sinks.enabled() {
+		e.st.pendingN += allN
+		e.st.pendingBytes += allBytes
+		if len(forSeqs) > 0 {
+			if slices.Contains(targets, e.name) {
+				e.st.pendingN += forN
+				e.st.pendingBytes += forBytes
+			} else {
+				for _, q := range forSeqs {
+					e.st.done.add(q)
+				}
+				e.st.normalize(out, seq)
+			}
+		}
+		e.dirty = true
+	}
+	if err := sinks.save(); err != nil {
 		return err
 	}
 	c.pendingN += int64(res.Appended)
@@ -234,101 +314,9 @@ func (s *Store) waitForSpace(need int64) {
 	})
 	if limit := s.max.Load(); err == nil && (c.pendingN == 0 || limit == 0 || c.pendingBytes+need <= limit) {
 		if s.fullWaiting.Swap(false) {
-			signal(s.notify)
+			s.signalAll()
 		}
 	}
-}
-
-// Pending returns up to limit records from the head of the outbox, oldest
-// first (strictly increasing Seq). The records stay buffered until Ack or
-// DeadLetter. limit <= 0 returns nothing.
-//
-// An outbox value that cannot be decoded is moved to the dead letters
-// (stage "corrupt", raw bytes kept) so that it cannot block the queue.
-func (s *Store) Pending(limit int) ([]Record, error) {
-	if limit <= 0 {
-		return nil, nil
-	}
-	for {
-		var (
-			out    []Record
-			badSeq uint64
-			badErr error
-		)
-		err := s.view(func(tx *bolt.Tx) error {
-			out = make([]Record, 0, min(limit, 1024))
-			c := tx.Bucket(bucketOutbox).Cursor()
-			for k, v := c.First(); k != nil && len(out) < limit; k, v = c.Next() {
-				seq, ok := keySeq(k)
-				if !ok {
-					return fmt.Errorf("%w: outbox key %x", ErrCorrupt, k)
-				}
-				r, err := decodeRecord(seq, v)
-				if err != nil {
-					badSeq, badErr = seq, err
-					return nil
-				}
-				out = append(out, r)
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("store: pending: %w", err)
-		}
-		if badErr == nil || len(out) > 0 {
-			return out, nil
-		}
-		if err := s.moveCorrupt(badSeq, badErr); err != nil {
-			return nil, fmt.Errorf("store: pending: %w", err)
-		}
-	}
-}
-
-// Ack deletes delivered records from the outbox. Unknown seqs (already
-// acked, dead-lettered) are ignored. Counters are updated in the same
-// transaction.
-func (s *Store) Ack(seqs ...uint64) error {
-	if len(seqs) == 0 {
-		return nil
-	}
-	sorted := slices.Clone(seqs)
-	slices.Sort(sorted)
-	sorted = slices.Compact(sorted)
-	var removed int
-	err := s.update(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		c, err := readCounters(meta)
-		if err != nil {
-			return err
-		}
-		cur := tx.Bucket(bucketOutbox).Cursor()
-		var kb [8]byte
-		for _, seq := range sorted {
-			binary.BigEndian.PutUint64(kb[:], seq)
-			k, v := cur.Seek(kb[:])
-			if !bytes.Equal(k, kb[:]) {
-				continue
-			}
-			size := int64(len(v)) + 8
-			if err := cur.Delete(); err != nil {
-				return err
-			}
-			c.pendingN--
-			c.pendingBytes -= size
-			removed++
-		}
-		if removed == 0 {
-			return nil
-		}
-		return c.write(meta)
-	})
-	if err != nil {
-		return fmt.Errorf("store: ack: %w", err)
-	}
-	if removed > 0 {
-		s.freed()
-	}
-	return nil
 }
 
 // PruneDedupe forgets the versions of keys whose content last changed

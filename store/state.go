@@ -119,16 +119,31 @@ func (c counters) write(meta *bolt.Bucket) error {
 
 // Stats are the buffer's statistics.
 type Stats struct {
-	Pending         int64     // records in the outbox
+	Pending         int64     // records in the outbox: pending for at least one sink
 	PendingBytes    int64     // their encoded size (what MaxPendingBytes bounds)
-	DeadLetters     int64     // records in the dead-letter bucket
-	OldestPendingAt time.Time // AddedAt of the oldest pending record; zero if none
+	DeadLetters     int64     // records in the dead-letter bucket, of every sink and stage
+	OldestPendingAt time.Time // AddedAt of the oldest record in the outbox; zero if none
 	LastSeq         uint64    // the last seq assigned or skipped (no later seq is at or below it)
 	FileSize        int64     // size of the database file
+	// Sinks are the statistics of every sink the database knows, enabled
+	// or not, by name.
+	Sinks []SinkStats
 }
 
-// Stats returns the statistics. It costs a read of the counters and of the
-// first outbox record, whatever the size of the buffer.
+// Sink returns the statistics of the named sink; ok is false when the
+// database does not know it.
+func (st Stats) Sink(name string) (SinkStats, bool) {
+	for _, s := range st.Sinks {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return SinkStats{}, false
+}
+
+// Stats returns the statistics. It costs a read of the counters and, for
+// the outbox and for each sink, of its oldest record, whatever the size of
+// the buffer.
 func (s *Store) Stats() (Stats, error) {
 	var st Stats
 	err := s.view(func(tx *bolt.Tx) error {
@@ -144,7 +159,18 @@ func (s *Store) Stats() (Stats, error) {
 			// to the dead letters.
 			st.OldestPendingAt, _ = recordAddedAt(v)
 		}
-		return nil
+		b := tx.Bucket(bucketSinks)
+		if b == nil {
+			return fmt.Errorf("%w: sinks bucket missing", ErrCorrupt)
+		}
+		return b.ForEach(func(k, v []byte) error {
+			ss, err := decodeSinkState(v)
+			if err != nil {
+				return fmt.Errorf("%w: sink %q: %v", ErrCorrupt, k, err)
+			}
+			st.Sinks = append(st.Sinks, sinkStats(tx, string(k), &ss))
+			return nil
+		})
 	})
 	if err != nil {
 		return Stats{}, fmt.Errorf("store: stats: %w", err)

@@ -1,15 +1,30 @@
 // Package store is the agent's durable buffer. It owns the bbolt database
 // (it is the only package that imports go.etcd.io/bbolt) and keeps in it:
 //
-//   - the outbox: records waiting to go upstream, keyed by a sequence number
-//     that increases strictly across restarts and is never reused (SPEC §6);
+//   - the outbox: records waiting for the sinks, each stored once, keyed by
+//     a sequence number that increases strictly across restarts and is
+//     never reused (SPEC §6);
+//   - the sinks (sinks.go): every enabled sink — the PWBI HTTP upstream,
+//     NATS, Jurnal — reads the same ordered records at its own pace, from
+//     its own position, and a record leaves the outbox when every enabled
+//     sink has acked or dead-lettered it. [Store.Sink] gives a sink's view
+//     (its pending records, acks, dead letters, statistics);
+//     [Store.SetSinks] says which sinks are enabled;
 //   - the dedupe index (record key -> version), so that a record is buffered
-//     again only when its content changed (SPEC §5.1);
-//   - the dead letters: records the upstream rejected and source data that
-//     could not be mapped, kept with their reason (SPEC §4, §6);
+//     again only when its content changed (SPEC §5.1); [Store.AppendFor]
+//     buffers records again for some sinks only (an import for one sink);
+//   - the dead letters: records a sink rejected (stage: the sink's name)
+//     and source data that could not be mapped, kept with their reason
+//     (SPEC §4, §6);
 //   - the per-source sync state (watermark, cursor, last sync, counts), which
 //     advances in the same transaction as the records it produced (SPEC §5.3);
-//   - O(1) counters (pending records and bytes, dead letters) for /v1/status.
+//   - O(1) counters (pending records and bytes, dead letters; the same per
+//     sink) for /v1/status.
+//
+// The layout has a format number (formatVersion). Open upgrades an older
+// database in one transaction (format 1, before sinks: every pending
+// record becomes pending for [DefaultSink], its "upstream" dead letters that
+// sink's) and refuses a newer one ([ErrIncompatible]).
 //
 // A database that bbolt cannot open, or that fails a quick sanity check, is
 // renamed to "<name>.<UTC time>.corrupt" and replaced by a fresh one, and the
@@ -36,7 +51,8 @@
 // that the service manager restarts it and Open runs its checks again.
 //
 // A [Store] is safe for concurrent use by multiple goroutines: typically one
-// forwarder (Pending, Ack, DeadLetter) and several producers (Append). Every
+// forwarder per sink (its [SinkView]'s Pending, Ack, DeadLetter) and several
+// producers (Append). Every
 // write is one bbolt transaction, committed with fsync before the method
 // returns; bbolt serialises writers. [Store.Compact] and [Store.Close] wait
 // for running operations and block new ones while they work.
@@ -153,9 +169,14 @@ type Store struct {
 	mu sync.RWMutex
 	db *bolt.DB
 
-	notify chan struct{} // records added, or space freed after ErrFull
+	// views are the sinks' views (Sink), each with its Notify channel:
+	// records added, or space freed after ErrFull.
+	viewsMu sync.Mutex
+	views   map[string]*SinkView
+	// setMu serialises SetSinks.
+	setMu sync.Mutex
 	// fullWaiting is set when Append returned ErrFull and cleared by the
-	// next transaction that frees space, which then signals notify.
+	// next transaction that frees space, which then signals every view.
 	fullWaiting atomic.Bool
 
 	spaceMu sync.Mutex
@@ -194,6 +215,9 @@ type Store struct {
 	// testHookAppend, when set, runs inside Append's transaction after the
 	// records are written; an error aborts the transaction.
 	testHookAppend func() error
+	// testHookRelease, when set, runs inside every release transaction
+	// (SetSinks) before it commits; an error aborts it.
+	testHookRelease func() error
 	// testHookReopen, when set, runs before a compaction reopens the file;
 	// an error stands for a failed reopen.
 	testHookReopen func() error
@@ -253,7 +277,6 @@ func Open(opts Options) (*Store, error) {
 		now:      opts.Now,
 		log:      opts.Logger,
 		bopt:     boltOptions(opts),
-		notify:   make(chan struct{}, 1),
 		failed:   make(chan struct{}),
 		openRead: opts.openRead,
 		ioRetry:  opts.ioRetry,
@@ -261,6 +284,7 @@ func Open(opts Options) (*Store, error) {
 		seqStep:  opts.seqStep,
 	}
 	s.max.Store(opts.MaxPendingBytes)
+	s.Sink(DefaultSink) // its Notify reports every Append from the start
 	if err := s.open(); err != nil {
 		return nil, err
 	}
@@ -347,7 +371,7 @@ func (s *Store) fail(cause error) error {
 	if first {
 		s.log.Error("Database unusable; the store has failed and needs a restart", "path", s.path, "err", cause)
 		s.freed()
-		signal(s.notify)
+		s.signalAll()
 	}
 	return err
 }
@@ -377,16 +401,27 @@ func dbGone(err error) bool {
 // Path returns the database file's path.
 func (s *Store) Path() string { return s.path }
 
-// Notify returns a channel (capacity 1) that receives a value, without
-// blocking the sender, after an Append or Requeue added records, and after
-// space was freed following an ErrFull. A forwarder waits on it for work. A
-// producer paused by ErrFull may wait on it too, but one value wakes one
-// receiver: with several producers, or a forwarder on the same channel,
-// prefer Space, which wakes every waiter.
-func (s *Store) Notify() <-chan struct{} { return s.notify }
+// Notify is the Notify channel of the default sink's view (see
+// SinkView.Notify). A producer paused by ErrFull should wait on Space,
+// which wakes every waiter.
+func (s *Store) Notify() <-chan struct{} { return s.Sink(DefaultSink).Notify() }
 
-// Space returns a channel that is closed the next time Ack or DeadLetter
-// removes records from the outbox. Every waiter is woken. To wait without a
+// Pending is the default sink's Pending (SinkView.Pending): the records
+// pending for DefaultSink.
+func (s *Store) Pending(limit int) ([]Record, error) { return s.Sink(DefaultSink).Pending(limit) }
+
+// Ack is the default sink's Ack (SinkView.Ack).
+func (s *Store) Ack(seqs ...uint64) error { return s.Sink(DefaultSink).Ack(seqs...) }
+
+// DeadLetter is the default sink's DeadLetter (SinkView.DeadLetter): the
+// record becomes a dead letter of stage "upstream".
+func (s *Store) DeadLetter(seq uint64, reason string) error {
+	return s.Sink(DefaultSink).DeadLetter(seq, reason)
+}
+
+// Space returns a channel that is closed the next time records leave the
+// outbox (the last sink that needed them acked or dead-lettered them, or a
+// disabled sink released them). Every waiter is woken. To wait without a
 // race, get the channel before the Append that may fail:
 //
 //	space := s.Space()
@@ -418,7 +453,7 @@ func (s *Store) freed() {
 	}
 	s.spaceMu.Unlock()
 	if s.fullWaiting.Swap(false) {
-		signal(s.notify)
+		s.signalAll()
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -619,7 +620,7 @@ func TestStatsAfterMixedOperations(t *testing.T) {
 	}
 	st2.FileSize, st.FileSize = 0, 0
 	st2.LastSeq = st.LastSeq // an open may skip seqs (seqfile.go)
-	if st2 != st {
+	if !reflect.DeepEqual(st2, st) {
 		t.Errorf("stats after reopen = %+v, want %+v", st2, st)
 	}
 }

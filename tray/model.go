@@ -54,8 +54,14 @@ type View struct {
 	ConnectMoka bool
 }
 
-// MaxLines is the number of status lines under the header.
-const MaxLines = 4
+// MaxLines is the number of status lines under the header: last sync,
+// queue, one line per configured sink (up to maxSinkLines), and the most
+// important problem.
+const MaxLines = 6
+
+// maxSinkLines is how many sink lines fit; more sinks than that share the
+// last one.
+const maxSinkLines = MaxLines - 3
 
 // summaries are the header words per icon.
 var summaries = map[Icon]string{
@@ -103,21 +109,7 @@ func ViewOf(st localapi.Status, err error, now time.Time) View {
 		queue += fmt.Sprintf(" (%d rejected)", st.Queue.DeadLetter)
 	}
 	v.Lines = append(v.Lines, queue)
-	switch {
-	case !st.Upstream.Configured:
-		v.Lines = append(v.Lines, "Cloud: not set up")
-	case st.Upstream.Online:
-		v.Lines = append(v.Lines, "Cloud: connected")
-	case st.Upstream.Problem != "":
-		// An answer that is not an acknowledgement (a refused token, a
-		// Wi-Fi login page): the cloud is not merely unreachable.
-		v.Lines = append(v.Lines, "Cloud: not accepting (see below)")
-	case st.Upstream.LastError == "" && st.Upstream.LastSuccessAt == nil:
-		// Nothing was sent yet (nothing to send since the start).
-		v.Lines = append(v.Lines, "Cloud: nothing sent yet")
-	default:
-		v.Lines = append(v.Lines, "Cloud: offline")
-	}
+	v.Lines = append(v.Lines, sinkLines(st)...)
 	// One more line for the most important problem, if any.
 	switch {
 	case st.Config.Error != "":
@@ -203,8 +195,75 @@ func ConnectMokaURL(base string) string {
 	return strings.TrimSuffix(base, "/") + "/oauth/moka/start"
 }
 
-// lastSync is the most recent successful sync of any outlet or of the
-// upstream, as a short relative time.
+// sinks returns the status's sinks; an agent from before sinks reports
+// its upstream alone.
+func sinks(st localapi.Status) []localapi.SinkStatus {
+	if len(st.Sinks) > 0 {
+		return st.Sinks
+	}
+	u := st.Upstream
+	return []localapi.SinkStatus{{Name: "upstream", Title: "PWBI cloud", Enabled: u.Configured, Configured: u.Configured,
+		Online: u.Online, Problem: u.Problem, LastSuccessAt: u.LastSuccessAt, LastError: u.LastError}}
+}
+
+// sinkLines are the status lines of the configured sinks, one each
+// ("Cloud: connected", "NATS: offline"), or "Cloud: not set up" when no sink
+// is. More sinks than maxSinkLines share the last line.
+func sinkLines(st localapi.Status) []string {
+	var lines []string
+	var on []localapi.SinkStatus
+	for _, s := range sinks(st) {
+		if s.Enabled && s.Configured {
+			on = append(on, s)
+		}
+	}
+	if len(on) == 0 {
+		return []string{"Cloud: not set up"}
+	}
+	for i, s := range on {
+		if i == maxSinkLines-1 && len(on) > maxSinkLines {
+			lines = append(lines, fmt.Sprintf("%d more destinations (see dashboard)", len(on)-i))
+			break
+		}
+		lines = append(lines, sinkLabel(s)+": "+sinkState(s))
+	}
+	return lines
+}
+
+// sinkLabel is a sink's short name in the menu.
+func sinkLabel(s localapi.SinkStatus) string {
+	switch s.Name {
+	case "upstream":
+		return "Cloud"
+	case "nats":
+		return "NATS"
+	case "jurnal":
+		return "Jurnal"
+	}
+	if s.Title != "" {
+		return s.Title
+	}
+	return s.Name
+}
+
+// sinkState is a sink's condition in a few words.
+func sinkState(s localapi.SinkStatus) string {
+	switch {
+	case s.Online:
+		return "connected"
+	case s.Problem != "" && s.Health != localapi.SinkHealthOffline:
+		// An answer that is not an acknowledgement (a refused token, a
+		// Wi-Fi login page): the sink is not merely unreachable.
+		return "not accepting (see below)"
+	case s.LastError == "" && s.LastSuccessAt == nil:
+		// Nothing was sent yet (nothing to send since the start).
+		return "nothing sent yet"
+	}
+	return "offline"
+}
+
+// lastSync is the most recent successful sync of any outlet or of any
+// sink, as a short relative time.
 func lastSync(st localapi.Status, now time.Time) string {
 	var last time.Time
 	for _, o := range st.Moka.Outlets {
@@ -212,8 +271,10 @@ func lastSync(st localapi.Status, now time.Time) string {
 			last = *o.LastSyncAt
 		}
 	}
-	if st.Upstream.LastSuccessAt != nil && st.Upstream.LastSuccessAt.After(last) {
-		last = *st.Upstream.LastSuccessAt
+	for _, s := range sinks(st) {
+		if s.LastSuccessAt != nil && s.LastSuccessAt.After(last) {
+			last = *s.LastSuccessAt
+		}
 	}
 	if last.IsZero() {
 		return "never"

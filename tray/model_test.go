@@ -117,6 +117,64 @@ func TestViewOf(t *testing.T) {
 			lines: []string{"Last sync: never", "Waiting to send: 0", "Cloud: nothing sent yet"},
 		},
 		{name: "unknown state is an error", st: localapi.Status{State: "weird"}, icon: IconError, canSync: true, header: "PWBI Agent: needs attention"},
+		{
+			name: "one line per configured sink, each in its own state",
+			st: localapi.Status{State: "offline", Queue: localapi.QueueStatus{Pending: 1500},
+				Upstream: localapi.UpstreamStatus{Configured: true, Online: true, LastSuccessAt: &tenMinAgo},
+				Sinks: []localapi.SinkStatus{
+					{Name: "upstream", Title: "PWBI cloud", Enabled: true, Configured: true, Online: true, LastSuccessAt: &tenMinAgo},
+					{Name: "nats", Title: "NATS JetStream", Enabled: true, Configured: true, Health: localapi.SinkHealthOffline,
+						Problem: "cannot reach NATS: connection refused", LastError: "dial tcp: connection refused"},
+					{Name: "jurnal", Title: "Jurnal", Enabled: false},
+				},
+				Problems: []string{"cannot reach NATS: connection refused"}},
+			icon: IconOffline, canSync: true,
+			lines: []string{"Last sync: 10 min ago", "Waiting to send: 1500", "Cloud: connected", "NATS: offline",
+				"Cannot reach NATS: connection refused"},
+		},
+		{
+			name: "a sink refusing the agent is not merely offline",
+			st: localapi.Status{State: "error",
+				Sinks: []localapi.SinkStatus{
+					{Name: "upstream", Enabled: false},
+					{Name: "nats", Title: "NATS JetStream", Enabled: true, Configured: true, Health: localapi.SinkHealthError,
+						Problem: "NATS refuses the agent's credentials", LastError: "nats: authorization violation"},
+				},
+				Problems: []string{"NATS refuses the agent's credentials"}},
+			icon: IconError, canSync: true,
+			lines: []string{"Last sync: never", "Waiting to send: 0", "NATS: not accepting (see below)", "NATS refuses the agent's credentials"},
+		},
+		{
+			name: "three sinks and a problem fit",
+			st: localapi.Status{State: "error", Config: localapi.ConfigStatus{Error: "config.toml:9: bad"},
+				Sinks: []localapi.SinkStatus{
+					{Name: "upstream", Enabled: true, Configured: true, Online: true},
+					{Name: "nats", Enabled: true, Configured: true},
+					{Name: "jurnal", Title: "Jurnal", Enabled: true, Configured: true, LastError: "429"},
+				}},
+			icon: IconError, canSync: true,
+			lines: []string{"Last sync: never", "Waiting to send: 0", "Cloud: connected", "NATS: nothing sent yet", "Jurnal: offline",
+				"Config error: config.toml:9: bad"},
+		},
+		{
+			name: "more sinks than lines share the last sink line",
+			st: localapi.Status{State: "ok",
+				Sinks: []localapi.SinkStatus{
+					{Name: "upstream", Enabled: true, Configured: true, Online: true},
+					{Name: "nats", Enabled: true, Configured: true, Online: true},
+					{Name: "jurnal", Enabled: true, Configured: true, Online: true},
+					{Name: "kafka", Title: "Kafka", Enabled: true, Configured: true, Online: true},
+				}},
+			icon: IconOK, canSync: true,
+			lines: []string{"Last sync: never", "Waiting to send: 0", "Cloud: connected", "NATS: connected", "2 more destinations (see dashboard)"},
+		},
+		{
+			name: "no sink enabled: the cloud is not set up",
+			st: localapi.Status{State: "ok", Sinks: []localapi.SinkStatus{
+				{Name: "upstream", Enabled: false}, {Name: "nats", Enabled: false}}},
+			icon: IconOK, canSync: true,
+			lines: []string{"Last sync: never", "Waiting to send: 0", "Cloud: not set up"},
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -202,7 +260,7 @@ func TestMenu(t *testing.T) {
 		}
 		return strings.Join(ids, " ")
 	}
-	want := "header line1 line2 line3 line4 -- sync pause connect-moka -- dashboard config logs -- quit"
+	want := "header line1 line2 line3 line4 line5 line6 -- sync pause connect-moka -- dashboard config logs -- quit"
 	for _, v := range []View{up, paused, auth, down} {
 		if got := shape(v); got != want {
 			t.Errorf("menu shape\n got %s\nwant %s", got, want)

@@ -1,8 +1,10 @@
 // Package deliver is the delivery loop (SPEC §6): it drains the buffer to a
-// sink, whatever the sink's transport.
+// sink, whatever the sink's transport, one loop per sink.
 //
-// A [Forwarder] reads the oldest pending records from a [Source] (the bbolt
-// buffer in production) in seq order, groups them into batches (up to
+// A [Forwarder] reads the oldest records pending for its sink from a
+// [Source] — the sink's own view of the buffer (store.SinkView in
+// production: its own position, acks and dead letters) — in seq order,
+// groups them into batches (up to
 // batch_size records, or fewer once the oldest has waited flush_interval),
 // hands each batch to a [Sink] and acts on its answer ([sink.Answer]):
 // acknowledging the records in the source once the sink has them, retrying
@@ -19,6 +21,13 @@
 // [Forwarder.Status] tells the truth about the sink: a machine-readable
 // [Health] and a plain-language Problem for a person. [Options.OnResult]
 // reports every attempt, for metrics.
+//
+// Every enabled sink has its own Forwarder on its own view, so a sink that
+// is down or rejecting never holds another back: each has its own position,
+// batch, backoff and bisection, and the buffer keeps a record until every
+// enabled sink has it (the store's job). A [Group] runs the forwarders of
+// all sinks together: Run, Flush ("Sync now") and Drain (shutdown) apply to
+// every sink, a Drain of one never waiting for another's.
 //
 // The sinks live beside this package (agent/deliver/httpsink; NATS
 // JetStream and Jurnal next) and speak the vocabulary of
@@ -39,15 +48,21 @@ import (
 	"github.com/pwbi/edge-agent/store"
 )
 
-// Source is the buffer the forwarder drains. The store implements it; all
-// methods must be safe for concurrent use.
+// Source is one sink's view of the buffer: the records pending for that
+// sink. The store implements it (store.SinkView, one per sink); all methods
+// must be safe for concurrent use.
 type Source interface {
-	// Pending returns up to max of the oldest pending records, oldest
-	// first, in strictly increasing Seq order. It must not remove them.
+	// Pending returns up to max of the oldest records pending for the
+	// sink, oldest first, in strictly increasing Seq order. It must not
+	// remove them. Records the loop holds in memory (a bisection) stay
+	// pending, also while records after them are acked.
 	Pending(max int) ([]store.Record, error)
-	// Ack deletes delivered records.
+	// Ack marks records delivered to the sink; they are no longer
+	// pending for it (the buffer drops them once no other sink needs
+	// them).
 	Ack(seqs ...uint64) error
-	// DeadLetter moves one record to the dead-letter bucket with a reason.
+	// DeadLetter sets one record aside as the sink's dead letter, with a
+	// reason; it is no longer pending for the sink.
 	DeadLetter(seq uint64, reason string) error
 	// Notify returns a channel signalled (non-blocking, capacity ≥ 1) when
 	// records were added. It must return the same channel on every call.

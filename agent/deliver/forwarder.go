@@ -183,6 +183,12 @@ func (f *Forwarder) Run(ctx context.Context) error {
 func (f *Forwarder) step(ctx context.Context) {
 	t := f.current()
 	if t.endpoint == "" {
+		// The sink was switched off: what was learnt about the batch
+		// in hand is stale by the time it comes back (its records may
+		// have been released meanwhile).
+		if len(f.queue) > 0 {
+			f.resetBatch()
+		}
 		f.waitIdle(ctx)
 		return
 	}
@@ -244,6 +250,9 @@ func (f *Forwarder) Drain(ctx context.Context) error {
 		}
 		t := f.current()
 		if t.endpoint == "" {
+			if len(f.queue) > 0 {
+				f.resetBatch()
+			}
 			return nil
 		}
 		f.checkEndpoint(t)

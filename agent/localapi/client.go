@@ -87,15 +87,19 @@ func (c *Client) Reload(ctx context.Context) (ReloadResult, error) {
 	return res, nil
 }
 
-// DeadLetters lists up to limit dead letters (limit <= 0: the server's
-// default, 100), with their record data if withData.
-func (c *Client) DeadLetters(ctx context.Context, limit int, withData bool) ([]DeadLetter, error) {
+// DeadLetters lists up to dq.Limit dead letters (<= 0: the server's
+// default, 100), of dq.Sink only if set, with their record data if
+// dq.WithData.
+func (c *Client) DeadLetters(ctx context.Context, dq DeadLetterQuery) ([]DeadLetter, error) {
 	q := url.Values{}
-	if limit > 0 {
-		q.Set("limit", strconv.Itoa(limit))
+	if dq.Limit > 0 {
+		q.Set("limit", strconv.Itoa(dq.Limit))
 	}
-	if withData {
+	if dq.WithData {
 		q.Set("data", "1")
+	}
+	if dq.Sink != "" {
+		q.Set("sink", dq.Sink)
 	}
 	path := "/v1/queue/dead"
 	if len(q) > 0 {
@@ -108,7 +112,8 @@ func (c *Client) DeadLetters(ctx context.Context, limit int, withData bool) ([]D
 	return out.DeadLetters, nil
 }
 
-// Requeue moves dead letters back to the outbox: req.IDs, or all of them.
+// Requeue moves dead letters back to the outbox: req.IDs, or all of them
+// (of req.Sink only, if set).
 func (c *Client) Requeue(ctx context.Context, req RequeueRequest) (RequeueResult, error) {
 	var res RequeueResult
 	err := c.do(ctx, http.MethodPost, "/v1/queue/retry", req, &res)

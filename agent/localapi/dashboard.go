@@ -98,6 +98,27 @@ type importView struct {
 	Error   string
 }
 
+// sinkView is a delivery target's card.
+type sinkView struct {
+	Name, Title string
+	// Configured: it has somewhere to deliver to; otherwise NotSetUp says
+	// what that means for the person at the PC.
+	Configured bool
+	NotSetUp   string
+	// State is its condition in plain words; StateClass colours it: "on",
+	// "off" (retrying by itself) or "err" (a person must act).
+	State, StateClass     string
+	Pending, PendingBytes string
+	Oldest                timeView
+	Dead                  string
+	HasDead               bool
+	LastSuccess           timeView
+	NextRetry             timeView
+	Delivered             string
+	// Problem is the sentence saying what is wrong, or the last error.
+	Problem string
+}
+
 type dashboardView struct {
 	Look     stateLook
 	Summary  string
@@ -120,9 +141,9 @@ type dashboardView struct {
 	Oldest                      string
 	OldestExact                 string
 
-	UpstreamConfigured, Online bool
-	LastSuccess, NextRetry     timeView
-	UpstreamError, Delivered   string
+	// Sinks are the cards of the delivery targets: one per enabled sink,
+	// or the PWBI cloud's alone, saying it is not set up, when none is.
+	Sinks []sinkView
 
 	Checkout                   bool
 	CheckoutListen, OpenOrders string
@@ -198,12 +219,7 @@ func buildView(st Status, now time.Time, f *flash) dashboardView {
 		Full:         st.Queue.Full,
 		Oldest:       "—",
 
-		UpstreamConfigured: st.Upstream.Configured,
-		Online:             st.Upstream.Online,
-		LastSuccess:        ago(st.Upstream.LastSuccessAt, now, "never"),
-		NextRetry:          ago(st.Upstream.NextRetryAt, now, "—"),
-		UpstreamError:      st.Upstream.LastError,
-		Delivered:          count(int64(st.Upstream.Delivered)),
+		Sinks: sinkViews(st, now),
 
 		Checkout:       st.Checkout.Enabled,
 		CheckoutListen: orDash(st.Checkout.Listen),
@@ -272,6 +288,75 @@ func buildView(st Status, now time.Time, f *flash) dashboardView {
 		v.Import = iv
 	}
 	v.Summary = summary(st, v)
+	return v
+}
+
+// sinkViews builds the sink cards. An agent from before sinks (no
+// Status.Sinks) gets its upstream's card.
+func sinkViews(st Status, now time.Time) []sinkView {
+	sinks := st.Sinks
+	if len(sinks) == 0 {
+		u := st.Upstream
+		sinks = []SinkStatus{{
+			Name: "upstream", Title: "PWBI cloud", Enabled: u.Configured, Configured: u.Configured,
+			Online: u.Online, Problem: u.Problem, LastSuccessAt: u.LastSuccessAt, LastError: u.LastError,
+			NextRetryAt: u.NextRetryAt, Delivered: u.Delivered, Pending: st.Queue.Pending,
+			PendingBytes: st.Queue.PendingBytes, OldestPendingAt: st.Queue.OldestPendingAt,
+		}}
+	}
+	var out []sinkView
+	for _, s := range sinks {
+		if s.Enabled {
+			out = append(out, sinkCard(s, now))
+		}
+	}
+	if len(out) == 0 && len(sinks) > 0 {
+		// Nothing enabled: the first sink (the PWBI cloud) says so.
+		v := sinkCard(sinks[0], now)
+		v.Configured = false
+		v.NotSetUp = "No " + sinks[0].Title + " address is set, so sales are only kept on this PC."
+		out = append(out, v)
+	}
+	return out
+}
+
+func sinkCard(s SinkStatus, now time.Time) sinkView {
+	title := s.Title
+	if title == "" {
+		title = s.Name
+	}
+	v := sinkView{
+		Name: s.Name, Title: title, Configured: s.Configured,
+		Pending:      count(s.Pending),
+		PendingBytes: bytesText(s.PendingBytes),
+		Oldest:       ago(s.OldestPendingAt, now, "—"),
+		Dead:         count(s.DeadLetters),
+		HasDead:      s.DeadLetters > 0,
+		LastSuccess:  ago(s.LastSuccessAt, now, "never"),
+		NextRetry:    ago(s.NextRetryAt, now, "—"),
+		Delivered:    count(int64(s.Delivered)),
+		Problem:      s.Problem,
+	}
+	if v.Problem == "" && s.LastError != "" {
+		v.Problem = "Last error: " + s.LastError
+	}
+	if s.Pending == 0 {
+		v.Oldest = timeView{Text: "—"}
+	}
+	switch {
+	case !s.Configured:
+		v.NotSetUp = "Not set up yet: sales wait on this PC until it is."
+	case s.Online:
+		v.State, v.StateClass = "Connected", "on"
+	case s.Health == SinkHealthError:
+		v.State, v.StateClass = "Not accepting sales", "err"
+	case s.Health == SinkHealthOffline:
+		v.State, v.StateClass = "Offline, will retry by itself", "off"
+	case s.LastError == "" && s.LastSuccessAt == nil:
+		v.State, v.StateClass = "Nothing sent yet", "off"
+	default:
+		v.State, v.StateClass = "Not connected", "off"
+	}
 	return v
 }
 

@@ -230,3 +230,65 @@ func TestFormats(t *testing.T) {
 		t.Errorf("ago(future) = %q", got)
 	}
 }
+
+// One card per enabled sink, each with its own state in plain words, what
+// waits for it, what it rejected and what is wrong; a disabled sink has no
+// card; with none enabled, the PWBI cloud's card says sales stay on the PC.
+func TestDashboardSinkCards(t *testing.T) {
+	st := busyStatus()
+	st.Sinks = []SinkStatus{
+		{Name: "upstream", Title: "PWBI cloud", Enabled: true, Configured: true, Online: true,
+			LastSuccessAt: ptr(testNow.Add(-30 * time.Second)), Delivered: 88012},
+		{Name: "nats", Title: "NATS JetStream", Enabled: true, Configured: true, Health: SinkHealthOffline,
+			Problem: "cannot reach NATS at nats://10.0.0.5:4222: connection refused", LastError: "dial tcp: connection refused",
+			Pending: 1234, PendingBytes: 3 << 20, OldestPendingAt: ptr(testNow.Add(-2 * time.Hour)), DeadLetters: 2,
+			NextRetryAt: ptr(testNow.Add(40 * time.Second))},
+		{Name: "jurnal", Title: "Jurnal", Enabled: false},
+	}
+	_, page := render(t, st, "/", nil)
+	card := func(name string) string {
+		t.Helper()
+		i := strings.Index(page, `id="sink-`+name+`"`)
+		if i < 0 {
+			t.Fatalf("no card for %s", name)
+		}
+		j := strings.Index(page[i:], "</section>")
+		return text(page[i : i+j])
+	}
+	up := card("upstream")
+	for _, want := range []string{"PWBI cloud", "Connected", "Waiting for it 0 records", "Rejected by it 0", "Last successful send 30 s ago", "88,012"} {
+		if !strings.Contains(up, want) {
+			t.Errorf("upstream card lacks %q: %s", want, up)
+		}
+	}
+	nats := card("nats")
+	for _, want := range []string{"NATS JetStream", "Offline, will retry by itself", "1,234 records (3.0 MB), oldest 2 h ago",
+		"Rejected by it 2 pwbi-agent queue dead --sink nats", "Last successful send never", "Next try in 40 s", "cannot reach NATS at nats://10.0.0.5:4222"} {
+		if !strings.Contains(nats, want) {
+			t.Errorf("nats card lacks %q: %s", want, nats)
+		}
+	}
+	if strings.Contains(page, `id="sink-jurnal"`) {
+		t.Error("a card for a sink that is not enabled")
+	}
+	if !strings.Contains(page, `class="conn off" id="state-nats"`) || !strings.Contains(page, `class="conn on" id="state-upstream"`) {
+		t.Error("sink states not coloured")
+	}
+
+	st.Sinks[1].Health, st.Sinks[1].Problem = SinkHealthError, "NATS refuses the agent's credentials"
+	if nats := func() string { _, page = render(t, st, "/", nil); return card("nats") }(); !strings.Contains(nats, "Not accepting sales") ||
+		!strings.Contains(nats, "refuses the agent's credentials") {
+		t.Errorf("nats card in error: %s", nats)
+	}
+
+	for i := range st.Sinks {
+		st.Sinks[i].Enabled, st.Sinks[i].Configured = false, false
+	}
+	_, page = render(t, st, "/", nil)
+	if c := card("upstream"); !strings.Contains(c, "No PWBI cloud address is set, so sales are only kept on this PC.") {
+		t.Errorf("with no sink enabled: %s", c)
+	}
+	if strings.Contains(page, `id="sink-nats"`) {
+		t.Error("a card for a disabled nats")
+	}
+}

@@ -140,9 +140,15 @@ func (s *Server) handleDeadLetters(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "data: want 1 or 0")
 		return
 	}
-	dls, err := s.backend.DeadLetters(r.Context(), limit, withData)
+	sink := q.Get("sink")
+	dls, err := s.backend.DeadLetters(r.Context(), DeadLetterQuery{Limit: limit, WithData: withData, Sink: sink})
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
+		code := http.StatusInternalServerError
+		var bad *BadRequestError
+		if errors.As(err, &bad) {
+			code = http.StatusBadRequest
+		}
+		writeError(w, code, err.Error())
 		return
 	}
 	if dls == nil {
@@ -157,7 +163,7 @@ func (s *Server) handleDeadLetters(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	// Compact, so that the records' data keeps its bytes.
-	writeJSONAs(w, http.StatusOK, DeadLetters{Limit: limit, DeadLetters: dls}, false)
+	writeJSONAs(w, http.StatusOK, DeadLetters{Limit: limit, Sink: sink, DeadLetters: dls}, false)
 }
 
 func (s *Server) handleRequeue(w http.ResponseWriter, r *http.Request) {

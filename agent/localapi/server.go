@@ -10,8 +10,8 @@
 //	POST /v1/pause          stop syncing until resumed (200)
 //	POST /v1/resume         (200)
 //	POST /v1/reload         re-read the config file: 200, or 422 when refused
-//	GET  /v1/queue/dead     dead letters (?limit=N&data=1)
-//	POST /v1/queue/retry    requeue dead letters ({"ids":[…]} or {"all":true})
+//	GET  /v1/queue/dead     dead letters (?limit=N&data=1&sink=NAME)
+//	POST /v1/queue/retry    requeue dead letters ({"ids":[…]} or {"all":true}, "sink":"NAME")
 //	GET  /metrics           Prometheus text format (when ServerOptions.Metrics is set)
 //	GET  /                  the dashboard, an HTML page for the person at the PC
 //	POST /v1/moka/authorize, GET /oauth/moka/start, GET /oauth/moka/callback
@@ -59,9 +59,9 @@ type Backend interface {
 	Resume(ctx context.Context) error
 	// Reload re-reads the config file and applies it if it is valid.
 	Reload(ctx context.Context) ReloadResult
-	// DeadLetters returns up to limit dead letters, oldest first, with
-	// their record data only if withData.
-	DeadLetters(ctx context.Context, limit int, withData bool) ([]DeadLetter, error)
+	// DeadLetters returns up to q.Limit dead letters, oldest first (of
+	// q.Sink only, if set), with their record data only if q.WithData.
+	DeadLetters(ctx context.Context, q DeadLetterQuery) ([]DeadLetter, error)
 	// Requeue moves dead letters back to the outbox. Ids that cannot be
 	// requeued are listed in the result, not returned as an error.
 	Requeue(ctx context.Context, req RequeueRequest) (RequeueResult, error)
@@ -71,6 +71,9 @@ type Backend interface {
 type ImportRequest struct {
 	Since    string `json:"since"` // YYYY-MM-DD
 	OutletID string `json:"outlet_id,omitempty"`
+	// Sink, if set, re-fetches history for that sink alone: records the
+	// buffer had already are sent to it again, and not to the others.
+	Sink string `json:"sink,omitempty"`
 }
 
 // ReloadResult is the body of the answer to POST /v1/reload.
@@ -90,10 +93,13 @@ type ReloadResult struct {
 }
 
 // DeadLetter is a record set aside because it could not be mapped or was
-// rejected by the upstream (GET /v1/queue/dead).
+// rejected by a sink (GET /v1/queue/dead).
 type DeadLetter struct {
-	ID     uint64    `json:"id"`
-	Stage  string    `json:"stage"` // "upstream", "map", "corrupt", ...
+	ID    uint64 `json:"id"`
+	Stage string `json:"stage"` // a sink's name ("upstream", "nats", ...), "map", "corrupt"
+	// Sink is the sink that rejected the record; empty for "map" and
+	// "corrupt" (no sink ever had it).
+	Sink   string    `json:"sink"`
 	Kind   string    `json:"kind"`
 	Key    string    `json:"key"`
 	Reason string    `json:"reason"`
@@ -107,14 +113,26 @@ type DeadLetter struct {
 // DeadLetters is the body of the answer to GET /v1/queue/dead.
 type DeadLetters struct {
 	Limit       int          `json:"limit"`
+	Sink        string       `json:"sink,omitempty"`
 	DeadLetters []DeadLetter `json:"dead_letters"`
 }
 
+// DeadLetterQuery selects dead letters (GET /v1/queue/dead?limit=N&data=1&sink=NAME).
+type DeadLetterQuery struct {
+	// Limit is the most to return; <= 0: the server's default, 100.
+	Limit    int
+	WithData bool
+	// Sink, if set, selects the dead letters of that sink.
+	Sink string
+}
+
 // RequeueRequest is the body of POST /v1/queue/retry: either some ids or
-// all of them.
+// all of them, of one sink if Sink is set. A sink's dead letter goes back
+// to that sink alone.
 type RequeueRequest struct {
-	IDs []uint64 `json:"ids"`
-	All bool     `json:"all"`
+	IDs  []uint64 `json:"ids"`
+	All  bool     `json:"all"`
+	Sink string   `json:"sink,omitempty"`
 }
 
 // RequeueResult is the answer to POST /v1/queue/retry.

@@ -29,6 +29,7 @@ type fakeBackend struct {
 	dead                   []DeadLetter
 	deadLimit              int
 	deadWithData           bool
+	deadSink               string
 	requeues               []RequeueRequest
 	requeueErr             error
 }
@@ -86,14 +87,23 @@ func (b *fakeBackend) Reload(context.Context) ReloadResult {
 	return b.reload
 }
 
-func (b *fakeBackend) DeadLetters(_ context.Context, limit int, withData bool) ([]DeadLetter, error) {
+func (b *fakeBackend) DeadLetters(_ context.Context, q DeadLetterQuery) ([]DeadLetter, error) {
 	b.calls.Add(1)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.deadLimit, b.deadWithData = limit, withData
+	b.deadLimit, b.deadWithData, b.deadSink = q.Limit, q.WithData, q.Sink
+	if q.Sink == "nope" {
+		return nil, &BadRequestError{Err: errors.New(`unknown sink "nope"`)}
+	}
 	// Like a sloppy backend, always include the data: the server must
 	// strip it when it was not asked for.
-	return append([]DeadLetter(nil), b.dead[:min(limit, len(b.dead))]...), nil
+	var out []DeadLetter
+	for _, d := range b.dead {
+		if q.Sink == "" || d.Sink == q.Sink {
+			out = append(out, d)
+		}
+	}
+	return out[:min(q.Limit, len(out))], nil
 }
 
 func (b *fakeBackend) Requeue(_ context.Context, req RequeueRequest) (RequeueResult, error) {
@@ -306,10 +316,12 @@ func TestDeadLetters(t *testing.T) {
 	b := &fakeBackend{}
 	for i := range 3 {
 		b.dead = append(b.dead, DeadLetter{
-			ID: uint64(i + 1), Stage: "upstream", Kind: "transaction", Key: "moka:o1:tx" + string(rune('a'+i)),
+			ID: uint64(i + 1), Stage: "upstream", Sink: "upstream", Kind: "transaction", Key: "moka:o1:tx" + string(rune('a'+i)),
 			Reason: "422 invalid amount", At: at, Seq: uint64(100 + i), Data: json.RawMessage(`{"total":"-1","note":"<b>&"}`),
 		})
 	}
+	b.dead = append(b.dead, DeadLetter{ID: 4, Stage: "nats", Sink: "nats", Kind: "transaction", Key: "moka:o1:txz",
+		Reason: "stream refused", At: at, Seq: 104})
 	h := NewServer(b, ServerOptions{}).Handler()
 
 	w := do(h, "GET", "/v1/queue/dead", "", nil)
@@ -326,11 +338,11 @@ func TestDeadLetters(t *testing.T) {
 	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
 		t.Fatal(err)
 	}
-	if got.Limit != 100 || len(got.DeadLetters) != 3 || got.DeadLetters[1].Key != "moka:o1:txb" ||
+	if got.Limit != 100 || len(got.DeadLetters) != 4 || got.DeadLetters[1].Key != "moka:o1:txb" ||
 		!got.DeadLetters[0].At.Equal(at) || got.DeadLetters[2].Seq != 102 || got.DeadLetters[0].Stage != "upstream" {
 		t.Fatalf("answer: %+v", got)
 	}
-	for _, key := range []string{`"id"`, `"stage"`, `"kind"`, `"key"`, `"reason"`, `"at"`, `"seq"`, `"dead_letters"`} {
+	for _, key := range []string{`"id"`, `"stage"`, `"sink"`, `"kind"`, `"key"`, `"reason"`, `"at"`, `"seq"`, `"dead_letters"`} {
 		if !strings.Contains(w.Body.String(), key) {
 			t.Errorf("answer lacks %s", key)
 		}
@@ -353,6 +365,16 @@ func TestDeadLetters(t *testing.T) {
 
 	if w = do(h, "GET", "/v1/queue/dead?limit=50000", "", nil); w.Code != 200 || b.deadLimit != MaxDeadLetterLimit {
 		t.Fatalf("large limit: %d, backend asked %d", w.Code, b.deadLimit)
+	}
+	// One sink's dead letters; an unknown sink is the request's fault.
+	w = do(h, "GET", "/v1/queue/dead?sink=nats", "", nil)
+	got = DeadLetters{}
+	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil || w.Code != 200 || b.deadSink != "nats" ||
+		got.Sink != "nats" || len(got.DeadLetters) != 1 || got.DeadLetters[0].ID != 4 || got.DeadLetters[0].Sink != "nats" {
+		t.Fatalf("one sink's dead letters: %d %s (%v)", w.Code, w.Body, err)
+	}
+	if w = do(h, "GET", "/v1/queue/dead?sink=nope", "", nil); w.Code != 400 || !strings.Contains(w.Body.String(), "unknown sink") {
+		t.Fatalf("unknown sink: %d %s", w.Code, w.Body)
 	}
 	for _, q := range []string{"limit=0", "limit=-1", "limit=abc", "limit=1.5", "data=yes"} {
 		if w = do(h, "GET", "/v1/queue/dead?"+q, "", nil); w.Code != 400 {
@@ -447,7 +469,7 @@ func TestClientAgainstServer(t *testing.T) {
 		Queue:    QueueStatus{Pending: 12, OldestPendingAt: &now},
 		Upstream: UpstreamStatus{Configured: true, LastError: "connection refused"},
 	}}
-	b.dead = []DeadLetter{{ID: 7, Stage: "upstream", Kind: "transaction", Key: "k7", Reason: "rejected", At: now, Seq: 70,
+	b.dead = []DeadLetter{{ID: 7, Stage: "upstream", Sink: "upstream", Kind: "transaction", Key: "k7", Reason: "rejected", At: now, Seq: 70,
 		Data: json.RawMessage(`{"a":1}`)}}
 	ln, err := Listen("127.0.0.1:0")
 	if err != nil {
@@ -475,10 +497,10 @@ func TestClientAgainstServer(t *testing.T) {
 	if b.syncs.Load() != 1 {
 		t.Fatalf("syncs = %d", b.syncs.Load())
 	}
-	if err := c.Import(ctx, ImportRequest{Since: "2026-01-01", OutletID: "o1"}); err != nil {
+	if err := c.Import(ctx, ImportRequest{Since: "2026-01-01", OutletID: "o1", Sink: "upstream"}); err != nil {
 		t.Fatal(err)
 	}
-	if len(b.imports) != 1 || b.imports[0].OutletID != "o1" {
+	if len(b.imports) != 1 || b.imports[0].OutletID != "o1" || b.imports[0].Sink != "upstream" {
 		t.Fatalf("imports: %+v", b.imports)
 	}
 	if err := c.Import(ctx, ImportRequest{Since: "bad"}); err == nil || !strings.Contains(err.Error(), "not a date") || !strings.Contains(err.Error(), "400") {
@@ -511,18 +533,21 @@ func TestClientAgainstServer(t *testing.T) {
 		t.Fatalf("refused reload: %+v, %v", res, err)
 	}
 
-	dls, err := c.DeadLetters(ctx, 0, false)
+	dls, err := c.DeadLetters(ctx, DeadLetterQuery{})
 	if err != nil || len(dls) != 1 || dls[0].ID != 7 || dls[0].Key != "k7" || dls[0].Data != nil || b.deadLimit != 100 {
 		t.Fatalf("dead letters: %+v, %v (limit %d)", dls, err, b.deadLimit)
 	}
-	dls, err = c.DeadLetters(ctx, 5, true)
-	if err != nil || len(dls) != 1 || string(dls[0].Data) != `{"a":1}` || b.deadLimit != 5 {
+	dls, err = c.DeadLetters(ctx, DeadLetterQuery{Limit: 5, WithData: true, Sink: "upstream"})
+	if err != nil || len(dls) != 1 || string(dls[0].Data) != `{"a":1}` || b.deadLimit != 5 || b.deadSink != "upstream" {
 		t.Fatalf("dead letters with data: %+v, %v", dls, err)
 	}
 
-	rq, err := c.Requeue(ctx, RequeueRequest{IDs: []uint64{7, 99}})
+	rq, err := c.Requeue(ctx, RequeueRequest{IDs: []uint64{7, 99}, Sink: "upstream"})
 	if err != nil || rq.Requeued != 1 || len(rq.NotRequeued) != 1 || !strings.Contains(rq.NotRequeued[0], "99") {
 		t.Fatalf("requeue: %+v, %v", rq, err)
+	}
+	if b.requeues[len(b.requeues)-1].Sink != "upstream" {
+		t.Fatalf("requeue sink not passed: %+v", b.requeues)
 	}
 	if _, err := c.Requeue(ctx, RequeueRequest{}); err == nil || !strings.Contains(err.Error(), "400") {
 		t.Fatalf("empty requeue: %v", err)

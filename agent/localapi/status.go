@@ -28,6 +28,10 @@ type Status struct {
 	Moka     MokaStatus     `json:"moka"`
 	Queue    QueueStatus    `json:"queue"`
 	Upstream UpstreamStatus `json:"upstream"`
+	// Sinks are the delivery targets the agent knows (SPEC §6, §8), in a
+	// fixed order, enabled or not. Upstream repeats the first ("upstream")
+	// for clients from before sinks.
+	Sinks    []SinkStatus   `json:"sinks"`
 	Checkout CheckoutStatus `json:"checkout"`
 	Store    StoreStatus    `json:"store"`
 }
@@ -104,9 +108,12 @@ type ImportStatus struct {
 	Records   int64      `json:"records"`
 	StartedAt *time.Time `json:"started_at"`
 	Error     string     `json:"error"`
+	// Sink is the sink the import is for; empty for every sink.
+	Sink string `json:"sink"`
 }
 
-// QueueStatus describes the durable buffer.
+// QueueStatus describes the durable buffer: the records at least one sink
+// still needs (each sink's own share is in Status.Sinks).
 type QueueStatus struct {
 	Pending         int64      `json:"pending"`
 	PendingBytes    int64      `json:"pending_bytes"`
@@ -131,11 +138,65 @@ type UpstreamStatus struct {
 	Delivered   uint64     `json:"delivered"`
 }
 
+// Sink health values (SinkStatus.Health).
+const (
+	SinkHealthOK      = ""
+	SinkHealthOffline = "offline"
+	SinkHealthError   = "error"
+)
+
+// SinkStatus describes one delivery target and its view of the buffer.
+type SinkStatus struct {
+	// Name is the sink's name on the command line (`--sink NAME`) and in
+	// the metrics: "upstream", "nats", "jurnal".
+	Name string `json:"name"`
+	// Title is how a person knows it: "PWBI cloud".
+	Title string `json:"title"`
+	// Enabled: the configuration enables the sink; the buffer keeps every
+	// record until each enabled sink has it.
+	Enabled bool `json:"enabled"`
+	// Configured: the sink has somewhere to deliver to (false: records
+	// stay buffered for it).
+	Configured bool `json:"configured"`
+	Online     bool `json:"online"`
+	// Health is "" (fine), "offline" (retries will fix it) or "error" (a
+	// person must act); Problem says why in a sentence.
+	Health        string     `json:"health"`
+	Problem       string     `json:"problem"`
+	Sending       bool       `json:"sending"`
+	LastSuccessAt *time.Time `json:"last_success_at"`
+	LastError     string     `json:"last_error"`
+	NextRetryAt   *time.Time `json:"next_retry_at"`
+	// Pending, PendingBytes and OldestPendingAt are the records the sink
+	// still has to take.
+	Pending         int64      `json:"pending"`
+	PendingBytes    int64      `json:"pending_bytes"`
+	OldestPendingAt *time.Time `json:"oldest_pending_at"`
+	// DeadLetters are the records the sink rejected, set aside.
+	DeadLetters int64 `json:"dead_letters"`
+	// Delivered counts the records delivered since the agent started.
+	Delivered uint64 `json:"delivered"`
+}
+
 // CheckoutStatus describes the Mokka checkout gateway.
 type CheckoutStatus struct {
 	Enabled    bool   `json:"enabled"`
 	Listen     string `json:"listen"`
 	OpenOrders int    `json:"open_orders"`
+	// Scheme is what tablets speak to checkout.listen: "https" or "http";
+	// "" while it is not served.
+	Scheme string `json:"scheme,omitempty"`
+	// TLSFingerprint is the lowercase hex SHA-256 of the gateway's TLS
+	// certificate, which tablets pin (the pairing code's sha256), and
+	// TLSKeyPin the SHA-256 of its public key (spki), which survives
+	// renewals; both "" without TLS. TLSNotAfter is when it ends (it is
+	// renewed before).
+	TLSFingerprint string     `json:"tls_fingerprint,omitempty"`
+	TLSKeyPin      string     `json:"tls_spki_sha256,omitempty"`
+	TLSNotAfter    *time.Time `json:"tls_not_after,omitempty"`
+	// Warning is set when tablets' tokens cross the network in plain text
+	// (checkout.tls = false on a LAN address).
+	Warning string `json:"warning,omitempty"`
 }
 
 // StoreStatus describes the local database.

@@ -9,8 +9,13 @@
 // a source with [Metrics.SetQueueSource].
 //
 // Labels carry only bounded, non-secret values: URL paths without their
-// query and with ids replaced, status classes, outcomes, record kinds. Never
-// a token, a record key or customer data.
+// query and with ids replaced, status classes, outcomes, record kinds, sink
+// names (the agent's fixed list: "upstream", "nats", "jurnal"). Never a
+// token, a record key or customer data.
+//
+// The delivery metrics keep the names they had when the PWBI HTTP upstream
+// was the only sink (pwbi_agent_upstream_*) and carry a sink label: the
+// upstream's series are those with sink="upstream".
 //
 // This package is a leaf: it imports no feature package of the agent, and
 // no feature package imports it. Its methods take plain values; the agent's
@@ -59,6 +64,17 @@ type QueueStats struct {
 	PendingBytes    int64
 	DeadLetters     int64
 	OldestPendingAt time.Time // zero when nothing is pending
+	// Sinks are the enabled sinks' views of the buffer.
+	Sinks []SinkQueueStats
+}
+
+// SinkQueueStats is one sink's view of the buffer.
+type SinkQueueStats struct {
+	Name            string
+	Pending         int64
+	PendingBytes    int64
+	DeadLetters     int64
+	OldestPendingAt time.Time // zero when nothing is pending for the sink
 }
 
 // Metrics is the agent's set of collectors. Create it with New. The
@@ -78,10 +94,10 @@ type Metrics struct {
 	RecordsBuffered     *prometheus.CounterVec // kind
 	PollingPaused       prometheus.Gauge
 
-	UpstreamBatches  *prometheus.CounterVec // outcome
-	UpstreamRecords  *prometheus.CounterVec // outcome
-	UpstreamDuration prometheus.Histogram
-	UpstreamOnline   prometheus.Gauge
+	UpstreamBatches  *prometheus.CounterVec   // sink, outcome
+	UpstreamRecords  *prometheus.CounterVec   // sink, outcome
+	UpstreamDuration *prometheus.HistogramVec // sink
+	UpstreamOnline   *prometheus.GaugeVec     // sink
 
 	ConfigReloads              *prometheus.CounterVec // result
 	ConfigLastReloadSuccessful prometheus.Gauge
@@ -140,24 +156,25 @@ func New() *Metrics {
 
 		UpstreamBatches: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "upstream_batches_total",
-			Help: "Attempts to send a batch to the PWBI cloud, by outcome: accepted, retry (will be sent " +
-				"again later), split (sent again as two halves), dead_lettered (one record rejected and set aside).",
-		}, []string{"outcome"}),
+			Help: "Attempts to send a batch to a sink (sink=\"upstream\" is the PWBI cloud), by sink and outcome: " +
+				"accepted, retry (will be sent again later), split (sent again as two halves), held (one record " +
+				"rejected, kept while the sink is being tested), dead_lettered (one record rejected and set aside).",
+		}, []string{"sink", "outcome"}),
 		UpstreamRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "upstream_records_total",
-			Help: "Records that left the local buffer, by outcome: delivered to the PWBI cloud, or " +
-				"dead_lettered (rejected by the cloud and kept aside on this PC).",
-		}, []string{"outcome"}),
-		UpstreamDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Help: "Records a sink took from the local buffer, by sink and outcome: delivered, or " +
+				"dead_lettered (rejected by the sink and kept aside on this PC).",
+		}, []string{"sink", "outcome"}),
+		UpstreamDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: Namespace, Name: "upstream_request_duration_seconds",
-			Help:    "How long each attempt to send a batch to the PWBI cloud took, in seconds.",
+			Help:    "How long each attempt to send a batch to a sink took, in seconds, by sink.",
 			Buckets: durationBuckets,
-		}),
-		UpstreamOnline: prometheus.NewGauge(prometheus.GaugeOpts{
+		}, []string{"sink"}),
+		UpstreamOnline: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: Namespace, Name: "upstream_online",
-			Help: "1 when the last attempt reached the PWBI cloud and got an answer that was not " +
-				"a server error, else 0.",
-		}),
+			Help: "1 when the last attempt reached the sink and got an acknowledgement (or a record-level " +
+				"answer that was handled), else 0; by sink.",
+		}, []string{"sink"}),
 
 		ConfigReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "config_reloads_total",
@@ -184,12 +201,6 @@ func New() *Metrics {
 	// before the first event.
 	for _, r := range []string{ResultOK, ResultError} {
 		m.Polls.WithLabelValues(r)
-	}
-	for _, o := range []string{OutcomeAccepted, OutcomeRetry, OutcomeSplit, OutcomeDeadLettered, OutcomeHeld} {
-		m.UpstreamBatches.WithLabelValues(o)
-	}
-	for _, o := range []string{OutcomeDelivered, OutcomeDeadLettered} {
-		m.UpstreamRecords.WithLabelValues(o)
 	}
 	for _, r := range []string{ResultSuccess, ResultFailure} {
 		m.ConfigReloads.WithLabelValues(r)
@@ -301,33 +312,49 @@ func (m *Metrics) SetPollingPaused(paused bool) {
 	m.PollingPaused.Set(b2f(paused))
 }
 
-// ObserveUpstreamBatch records one attempt to send a batch of records to the
-// upstream: outcome is one of the Outcome constants; delivered and
-// deadLettered count the records the attempt delivered and set aside;
-// online is whether the upstream acknowledged (a 401 or a captive portal's
-// page is not online). Attempts abandoned because the agent is stopping are
-// not meant to be recorded.
-func (m *Metrics) ObserveUpstreamBatch(outcome string, delivered, deadLettered int, online bool, latency time.Duration) {
+// AddSink starts the delivery series of a sink at zero (every outcome, not
+// online), so that rates and alerts work before its first attempt. The
+// agent calls it for every sink it knows.
+func (m *Metrics) AddSink(sink string) {
 	if m == nil {
 		return
 	}
-	m.UpstreamBatches.WithLabelValues(outcome).Inc()
-	m.UpstreamDuration.Observe(latency.Seconds())
-	if delivered > 0 {
-		m.UpstreamRecords.WithLabelValues(OutcomeDelivered).Add(float64(delivered))
+	for _, o := range []string{OutcomeAccepted, OutcomeRetry, OutcomeSplit, OutcomeDeadLettered, OutcomeHeld} {
+		m.UpstreamBatches.WithLabelValues(sink, o)
 	}
-	if deadLettered > 0 {
-		m.UpstreamRecords.WithLabelValues(OutcomeDeadLettered).Add(float64(deadLettered))
+	for _, o := range []string{OutcomeDelivered, OutcomeDeadLettered} {
+		m.UpstreamRecords.WithLabelValues(sink, o)
 	}
-	m.UpstreamOnline.Set(b2f(online))
+	m.UpstreamOnline.WithLabelValues(sink)
 }
 
-// SetUpstreamOnline sets the upstream_online gauge directly.
-func (m *Metrics) SetUpstreamOnline(online bool) {
+// ObserveUpstreamBatch records one attempt to send a batch of records to a
+// sink: outcome is one of the Outcome constants; delivered and
+// deadLettered count the records the attempt delivered and set aside;
+// online is whether the sink acknowledged (a 401 or a captive portal's
+// page is not online). Attempts abandoned because the agent is stopping are
+// not meant to be recorded.
+func (m *Metrics) ObserveUpstreamBatch(sink, outcome string, delivered, deadLettered int, online bool, latency time.Duration) {
 	if m == nil {
 		return
 	}
-	m.UpstreamOnline.Set(b2f(online))
+	m.UpstreamBatches.WithLabelValues(sink, outcome).Inc()
+	m.UpstreamDuration.WithLabelValues(sink).Observe(latency.Seconds())
+	if delivered > 0 {
+		m.UpstreamRecords.WithLabelValues(sink, OutcomeDelivered).Add(float64(delivered))
+	}
+	if deadLettered > 0 {
+		m.UpstreamRecords.WithLabelValues(sink, OutcomeDeadLettered).Add(float64(deadLettered))
+	}
+	m.UpstreamOnline.WithLabelValues(sink).Set(b2f(online))
+}
+
+// SetUpstreamOnline sets a sink's upstream_online gauge directly.
+func (m *Metrics) SetUpstreamOnline(sink string, online bool) {
+	if m == nil {
+		return
+	}
+	m.UpstreamOnline.WithLabelValues(sink).Set(b2f(online))
 }
 
 // SetConfig records the result of reading the configuration file: ok is
@@ -414,19 +441,32 @@ func b2f(b bool) float64 {
 	return 0
 }
 
-// queueCollector reports the buffer's gauges from one call of the queue
-// source per scrape (four GaugeFuncs would read the store four times).
+// queueCollector reports the buffer's gauges, the totals and each sink's,
+// from one call of the queue source per scrape (GaugeFuncs would read the
+// store once per gauge).
 type queueCollector struct{ m *Metrics }
 
 var (
 	queuePendingDesc = prometheus.NewDesc(Namespace+"_queue_pending_records",
-		"Records saved on this PC and waiting to be sent to the PWBI cloud.", nil, nil)
+		"Records saved on this PC that at least one sink still has to take.", nil, nil)
 	queuePendingBytesDesc = prometheus.NewDesc(Namespace+"_queue_pending_bytes",
 		"Size of the records waiting to be sent, in bytes (compare with upstream.max_pending_mb).", nil, nil)
 	queueDeadDesc = prometheus.NewDesc(Namespace+"_queue_dead_letters",
 		"Records set aside because they were rejected (see `pwbi-agent queue dead`); they are not sent until requeued.", nil, nil)
 	queueOldestDesc = prometheus.NewDesc(Namespace+"_queue_oldest_pending_age_seconds",
 		"How long the oldest waiting record has been waiting, in seconds; 0 when nothing is waiting.", nil, nil)
+
+	sinkPendingDesc = prometheus.NewDesc(Namespace+"_sink_pending_records",
+		"Records saved on this PC that a sink still has to take, by sink (a record waits in the buffer until every enabled sink has it).",
+		[]string{"sink"}, nil)
+	sinkPendingBytesDesc = prometheus.NewDesc(Namespace+"_sink_pending_bytes",
+		"Size of the records a sink still has to take, in bytes, by sink.", []string{"sink"}, nil)
+	sinkDeadDesc = prometheus.NewDesc(Namespace+"_sink_dead_letters",
+		"Records a sink rejected and that are set aside (see `pwbi-agent queue dead --sink NAME`), by sink.",
+		[]string{"sink"}, nil)
+	sinkOldestDesc = prometheus.NewDesc(Namespace+"_sink_oldest_pending_age_seconds",
+		"How long the oldest record a sink still has to take has been waiting, in seconds, by sink; 0 when none.",
+		[]string{"sink"}, nil)
 )
 
 func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -434,6 +474,10 @@ func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- queuePendingBytesDesc
 	ch <- queueDeadDesc
 	ch <- queueOldestDesc
+	ch <- sinkPendingDesc
+	ch <- sinkPendingBytesDesc
+	ch <- sinkDeadDesc
+	ch <- sinkOldestDesc
 }
 
 func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
@@ -452,4 +496,14 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(queuePendingBytesDesc, prometheus.GaugeValue, float64(qs.PendingBytes))
 	ch <- prometheus.MustNewConstMetric(queueDeadDesc, prometheus.GaugeValue, float64(qs.DeadLetters))
 	ch <- prometheus.MustNewConstMetric(queueOldestDesc, prometheus.GaugeValue, age)
+	for _, s := range qs.Sinks {
+		age := 0.0
+		if !s.OldestPendingAt.IsZero() {
+			age = max(0, now().Sub(s.OldestPendingAt).Seconds())
+		}
+		ch <- prometheus.MustNewConstMetric(sinkPendingDesc, prometheus.GaugeValue, float64(s.Pending), s.Name)
+		ch <- prometheus.MustNewConstMetric(sinkPendingBytesDesc, prometheus.GaugeValue, float64(s.PendingBytes), s.Name)
+		ch <- prometheus.MustNewConstMetric(sinkDeadDesc, prometheus.GaugeValue, float64(s.DeadLetters), s.Name)
+		ch <- prometheus.MustNewConstMetric(sinkOldestDesc, prometheus.GaugeValue, age, s.Name)
+	}
 }

@@ -40,7 +40,11 @@ func TestExposition(t *testing.T) {
 	m.now = func() time.Time { return now }
 	m.SetBuildInfo("1.2.3")
 	m.SetQueueSource(func() QueueStats {
-		return QueueStats{Pending: 42, PendingBytes: 4096, DeadLetters: 3, OldestPendingAt: now.Add(-90 * time.Second)}
+		return QueueStats{Pending: 42, PendingBytes: 4096, DeadLetters: 3, OldestPendingAt: now.Add(-90 * time.Second),
+			Sinks: []SinkQueueStats{
+				{Name: "upstream", Pending: 2, PendingBytes: 200, DeadLetters: 1, OldestPendingAt: now.Add(-10 * time.Second)},
+				{Name: "nats", Pending: 42, PendingBytes: 4096, DeadLetters: 2, OldestPendingAt: now.Add(-90 * time.Second)},
+			}}
 	})
 	m.ObserveMokaRequest("/v1/transactions?since=2026-01-01&token=s3cr3t", 200, 300*time.Millisecond)
 	m.ObserveMokaRequest("/v3/outlets/123456/reports/get_latest_transactions", 429, time.Second)
@@ -50,8 +54,11 @@ func TestExposition(t *testing.T) {
 	m.ObservePoll(false)
 	m.AddBuffered("transaction", 7)
 	m.SetPollingPaused(true)
-	m.ObserveUpstreamBatch(OutcomeAccepted, 50, 0, false, 200*time.Millisecond)
-	m.ObserveUpstreamBatch(OutcomeDeadLettered, 0, 1, true, 0)
+	m.AddSink("upstream")
+	m.AddSink("nats")
+	m.ObserveUpstreamBatch("upstream", OutcomeAccepted, 50, 0, false, 200*time.Millisecond)
+	m.ObserveUpstreamBatch("upstream", OutcomeDeadLettered, 0, 1, true, 0)
+	m.ObserveUpstreamBatch("nats", OutcomeRetry, 0, 0, false, time.Second)
 	m.SetConfig(1, true) // at start: not a reload
 	m.SetConfig(1, false)
 	m.SetConfig(2, true)
@@ -69,18 +76,30 @@ func TestExposition(t *testing.T) {
 		`pwbi_agent_moka_polls_total{result="error"} 1`,
 		`pwbi_agent_records_buffered_total{kind="transaction"} 7`,
 		`pwbi_agent_polling_paused 1`,
-		`pwbi_agent_upstream_batches_total{outcome="accepted"} 1`,
-		`pwbi_agent_upstream_batches_total{outcome="dead_lettered"} 1`,
-		`pwbi_agent_upstream_batches_total{outcome="retry"} 0`,
-		`pwbi_agent_upstream_batches_total{outcome="split"} 0`,
-		`pwbi_agent_upstream_records_total{outcome="delivered"} 50`,
-		`pwbi_agent_upstream_records_total{outcome="dead_lettered"} 1`,
-		`pwbi_agent_upstream_request_duration_seconds_count 2`,
-		`pwbi_agent_upstream_online 1`,
+		`pwbi_agent_upstream_batches_total{outcome="accepted",sink="upstream"} 1`,
+		`pwbi_agent_upstream_batches_total{outcome="dead_lettered",sink="upstream"} 1`,
+		`pwbi_agent_upstream_batches_total{outcome="retry",sink="upstream"} 0`,
+		`pwbi_agent_upstream_batches_total{outcome="split",sink="upstream"} 0`,
+		`pwbi_agent_upstream_batches_total{outcome="retry",sink="nats"} 1`,
+		`pwbi_agent_upstream_batches_total{outcome="accepted",sink="nats"} 0`,
+		`pwbi_agent_upstream_records_total{outcome="delivered",sink="upstream"} 50`,
+		`pwbi_agent_upstream_records_total{outcome="dead_lettered",sink="upstream"} 1`,
+		`pwbi_agent_upstream_records_total{outcome="delivered",sink="nats"} 0`,
+		`pwbi_agent_upstream_request_duration_seconds_count{sink="upstream"} 2`,
+		`pwbi_agent_upstream_request_duration_seconds_count{sink="nats"} 1`,
+		`pwbi_agent_upstream_online{sink="upstream"} 1`,
+		`pwbi_agent_upstream_online{sink="nats"} 0`,
 		`pwbi_agent_queue_pending_records 42`,
 		`pwbi_agent_queue_pending_bytes 4096`,
 		`pwbi_agent_queue_dead_letters 3`,
 		`pwbi_agent_queue_oldest_pending_age_seconds 90`,
+		`pwbi_agent_sink_pending_records{sink="upstream"} 2`,
+		`pwbi_agent_sink_pending_records{sink="nats"} 42`,
+		`pwbi_agent_sink_pending_bytes{sink="nats"} 4096`,
+		`pwbi_agent_sink_dead_letters{sink="upstream"} 1`,
+		`pwbi_agent_sink_dead_letters{sink="nats"} 2`,
+		`pwbi_agent_sink_oldest_pending_age_seconds{sink="upstream"} 10`,
+		`pwbi_agent_sink_oldest_pending_age_seconds{sink="nats"} 90`,
 		`pwbi_agent_config_reloads_total{result="success"} 1`,
 		`pwbi_agent_config_reloads_total{result="failure"} 1`,
 		`pwbi_agent_config_last_reload_successful 1`,
@@ -189,8 +208,9 @@ func TestNilMetricsIsANoOp(t *testing.T) {
 	m.ObservePoll(true)
 	m.AddBuffered("transaction", 1)
 	m.SetPollingPaused(true)
-	m.ObserveUpstreamBatch(OutcomeAccepted, 1, 0, true, time.Second)
-	m.SetUpstreamOnline(true)
+	m.AddSink("upstream")
+	m.ObserveUpstreamBatch("upstream", OutcomeAccepted, 1, 0, true, time.Second)
+	m.SetUpstreamOnline("upstream", true)
 	m.SetConfig(1, true)
 	m.SetQueueSource(func() QueueStats { return QueueStats{} })
 	m.SetBuildInfo("x")
@@ -213,18 +233,23 @@ func TestUpstreamOnline(t *testing.T) {
 		{OutcomeDeadLettered, 0, 1, true, 1},
 		{OutcomeRetry, 0, 0, false, 0},
 	} {
-		m.ObserveUpstreamBatch(tc.outcome, tc.delivered, tc.dead, tc.online, 0)
-		if got := testutil.ToFloat64(m.UpstreamOnline); got != tc.want {
+		m.ObserveUpstreamBatch("upstream", tc.outcome, tc.delivered, tc.dead, tc.online, 0)
+		if got := testutil.ToFloat64(m.UpstreamOnline.WithLabelValues("upstream")); got != tc.want {
 			t.Errorf("after %+v: online = %v, want %v", tc, got, tc.want)
 		}
 	}
 	// An acceptance that also proved two held records poison counts both.
-	m.ObserveUpstreamBatch(OutcomeAccepted, 5, 2, true, 0)
-	if got := testutil.ToFloat64(m.UpstreamRecords.WithLabelValues(OutcomeDelivered)); got != 8 {
+	m.ObserveUpstreamBatch("upstream", OutcomeAccepted, 5, 2, true, 0)
+	if got := testutil.ToFloat64(m.UpstreamRecords.WithLabelValues("upstream", OutcomeDelivered)); got != 8 {
 		t.Errorf("delivered = %v, want 8", got)
 	}
-	if got := testutil.ToFloat64(m.UpstreamRecords.WithLabelValues(OutcomeDeadLettered)); got != 3 {
+	if got := testutil.ToFloat64(m.UpstreamRecords.WithLabelValues("upstream", OutcomeDeadLettered)); got != 3 {
 		t.Errorf("dead-lettered = %v, want 3", got)
+	}
+	// Another sink's answers are its own.
+	m.ObserveUpstreamBatch("nats", OutcomeRetry, 0, 0, false, 0)
+	if got := testutil.ToFloat64(m.UpstreamOnline.WithLabelValues("upstream")); got != 1 {
+		t.Errorf("upstream online after a nats failure = %v, want 1", got)
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/pwbi/edge-agent/store"
 )
 
 // ImportStatus is the progress of a historical import.
@@ -17,29 +19,58 @@ type ImportStatus struct {
 	Records   int64
 	StartedAt time.Time
 	Error     string
+	// Sink is the sink the import is for; "" for every sink.
+	Sink string
 }
 
 type importReq struct {
 	since    time.Time
 	outletID string
+	sink     string
 }
+
+// SinkAppender is what an import for one sink needs of the buffer besides
+// Sink: appending records for that sink alone, even those the dedupe index
+// holds (store.Store.AppendFor).
+type SinkAppender interface {
+	AppendFor(sinks []string, in []store.Input, st *store.SourceState) (store.AppendResult, error)
+}
+
+var _ SinkAppender = (*store.Store)(nil)
 
 // Import starts a historical import of transactions since the given day, for
 // one outlet or (outletID "") all of them. It runs between polls.
 func (s *Syncer) Import(since time.Time, outletID string) error {
+	return s.ImportFor(since, outletID, "")
+}
+
+// ImportFor is Import for one sink (`import --sink NAME`, SPEC §6): the
+// transactions fetched again are buffered for that sink alone when the
+// other sinks have them already (unchanged since they were buffered), and
+// for every sink when they are new or changed. sink "" is Import. The
+// buffer must be a SinkAppender.
+func (s *Syncer) ImportFor(since time.Time, outletID, sink string) error {
+	if _, ok := s.sink.(SinkAppender); sink != "" && !ok {
+		return errors.New("this buffer cannot import for one sink")
+	}
+	// The status is in place before the request is handed over: the
+	// loop may start the import (and record its progress in s.imp) the
+	// moment it is sent.
 	s.mu.Lock()
-	running := s.imp != nil && s.imp.Running
-	s.mu.Unlock()
-	if running {
+	if s.imp != nil && s.imp.Running {
+		s.mu.Unlock()
 		return errors.New("an import is already running")
 	}
+	prev := s.imp
+	s.imp = &ImportStatus{Running: true, Since: since, OutletID: outletID, Sink: sink, StartedAt: s.clock.Now()}
+	s.mu.Unlock()
 	select {
-	case s.imports <- importReq{since: since, outletID: outletID}:
-		s.mu.Lock()
-		s.imp = &ImportStatus{Running: true, Since: since, OutletID: outletID, StartedAt: s.clock.Now()}
-		s.mu.Unlock()
+	case s.imports <- importReq{since: since, outletID: outletID, sink: sink}:
 		return nil
 	default:
+		s.mu.Lock()
+		s.imp = prev
+		s.mu.Unlock()
 		return errors.New("an import is already queued")
 	}
 }
@@ -52,7 +83,7 @@ func (s *Syncer) runImport(ctx context.Context, req importReq) {
 	since := req.since.In(cfg.Location)
 	total := int(now.Sub(since).Hours()/24) + 1
 	s.updateImport(func(is *ImportStatus) { is.DaysTotal = total })
-	s.log.Info("Historical import started", "since", since.Format(time.DateOnly), "outlet", req.outletID)
+	s.log.Info("Historical import started", "since", since.Format(time.DateOnly), "outlet", req.outletID, "sink", req.sink)
 
 	err := func() error {
 		if conn == nil {
@@ -62,13 +93,19 @@ func (s *Syncer) runImport(ctx context.Context, req importReq) {
 		if err != nil {
 			return err
 		}
+		put := s.store
+		if req.sink != "" {
+			put = func(ctx context.Context, p Page, _ *store.SourceState) (int, error) {
+				return s.storeFor(ctx, p, req.sink)
+			}
+		}
 		for _, o := range outlets {
 			if req.outletID != "" && o.ID != req.outletID {
 				continue
 			}
 			err := conn.Transactions(ctx, o.ID, since, func(p Page) error {
 				// An import never moves the watermark: the regular poll owns it.
-				if _, err := s.store(ctx, p, nil); err != nil {
+				if _, err := put(ctx, p, nil); err != nil {
 					return err
 				}
 				s.updateImport(func(is *ImportStatus) {
@@ -99,6 +136,35 @@ func (s *Syncer) runImport(ctx context.Context, req importReq) {
 		s.log.Warn("Historical import failed", "err", err)
 	} else {
 		s.log.Info("Historical import finished")
+	}
+}
+
+// storeFor is store for an import for one sink: unmappable records are set
+// aside as always, the page's records are appended for that sink
+// (SinkAppender.AppendFor); on ErrFull it waits for space.
+func (s *Syncer) storeFor(ctx context.Context, p Page, sink string) (int, error) {
+	app := s.sink.(SinkAppender) // checked by ImportFor
+	if _, err := s.store(ctx, Page{Dead: p.Dead}, nil); err != nil {
+		return 0, err
+	}
+	for {
+		space := s.sink.Space()
+		res, err := app.AppendFor([]string{sink}, p.Inputs, nil)
+		if err == nil {
+			s.setFull(false)
+			return res.Appended, nil
+		}
+		if !errors.Is(err, store.ErrFull) {
+			return 0, stored(fmt.Errorf("buffer records for sink %s: %w", sink, err))
+		}
+		if !s.setFull(true) {
+			s.log.Warn("Buffer full: import paused until the sinks take records")
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-space:
+		}
 	}
 }
 

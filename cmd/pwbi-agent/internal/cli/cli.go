@@ -50,11 +50,11 @@ var commands = []command{
 	{"restart", "restart the OS service", serviceCmd("restart")},
 	{"status", "show whether the OS service runs, and the agent's state", cmdStatus},
 	{"sync", "ask the running agent to poll Moka and flush upstream now (--wait: until done)", cmdSync},
-	{"import", "historical import: --since YYYY-MM-DD [--outlet ID] (at most 180 days back)", cmdImport},
+	{"import", "historical import: --since YYYY-MM-DD [--outlet ID] [--sink NAME] (at most 180 days back)", cmdImport},
 	{"config check", "validate the configuration file; print every problem with file:line and key", cmdConfigCheck},
 	{"tablet", "checkout tablets: tablet add NAME (prints its token once) | tablet list | tablet remove NAME", cmdTablet},
 	{"moka connect", "Moka Open API (moka.api = \"oauth\"): authorize the agent in the browser", cmdMokaConnect}, // mokaconnect.go
-	{"queue", "the buffer: queue stats | queue dead | queue retry [ID…|--all]", cmdQueue},
+	{"queue", "the buffer: queue stats | queue dead | queue retry [ID…|--all], each with [--sink NAME]", cmdQueue},
 	{"doctor", "check config, clock, disk, Moka credentials and upstream reachability", cmdDoctor},
 	{"version", "print the version", cmdVersion},
 }
@@ -326,6 +326,7 @@ func cmdImport(ctx context.Context, e *env, args []string) int {
 	fs, cfgFlag := e.flags("import", "Import past Moka transactions through the running agent, with progress.")
 	since := fs.String("since", "", "first day to import, YYYY-MM-DD (at most 180 days back)")
 	outlet := fs.String("outlet", "", "import only this outlet id (default: every outlet)")
+	sink := fs.String("sink", "", "re-fetch for this sink only (upstream, nats, jurnal, …): it gets the history again, the other sinks get only what is new or changed")
 	if code := parse(fs, args); code >= 0 {
 		return code
 	}
@@ -355,7 +356,7 @@ func cmdImport(ctx context.Context, e *env, args []string) int {
 		return exitUsage
 	}
 	c := localapi.NewClient(cfg.LocalAPI.Listen, nil)
-	if err := c.Import(ctx, localapi.ImportRequest{Since: *since, OutletID: *outlet}); err != nil {
+	if err := c.Import(ctx, localapi.ImportRequest{Since: *since, OutletID: *outlet, Sink: *sink}); err != nil {
 		fmt.Fprintf(e.stderr, "pwbi-agent: %v\n", err)
 		return exitError
 	}
