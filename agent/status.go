@@ -47,6 +47,7 @@ func (a *Agent) Status(ctx context.Context) localapi.Status {
 
 	ms := a.moka.Status()
 	s.Moka = mokaStatus(ms, cfg.Moka.Enabled)
+	s.Moka.API = string(cfg.Moka.API)
 	setup, refused := a.oauthStatus(&s, ms) // moka.oauth and needs_authorization (mokaauth.go)
 	in.Moka = mokaHealth(ms, cfg)
 	if ok, why := cfg.MokaConfigured(); cfg.Moka.Enabled {
@@ -54,6 +55,7 @@ func (a *Agent) Status(ctx context.Context) localapi.Status {
 		switch {
 		case !ok:
 			in.Moka.Setup = why
+			s.Moka.Setup = why
 		case mokaErr != "":
 			in.Moka.Setup = mokaErr
 		case setup != "":

@@ -267,7 +267,7 @@ func TestAppAgentDownAndBack(t *testing.T) {
 
 func TestAppActions(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := start(t, localapi.Status{State: "ok", Moka: localapi.MokaStatus{NeedsAuthorization: true}}, nil)
+		h := start(t, localapi.Status{State: "ok", Moka: localapi.MokaStatus{Enabled: true, Configured: true, NeedsAuthorization: true}}, nil)
 		if it := h.ui.item(ItemConnectMoka); !it.Visible || !it.Enabled {
 			t.Errorf("Connect Moka %+v", it)
 		}

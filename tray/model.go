@@ -85,7 +85,7 @@ func ViewOf(st localapi.Status, err error, now time.Time) View {
 	v := View{
 		AgentUp:     true,
 		Paused:      st.State == localapi.StatePaused,
-		ConnectMoka: st.Moka.NeedsAuthorization,
+		ConnectMoka: st.Moka.NeedsAuthorization && st.Moka.Configured,
 	}
 	// The agent refuses a sync while paused.
 	v.CanSync = !v.Paused
@@ -114,6 +114,10 @@ func ViewOf(st localapi.Status, err error, now time.Time) View {
 	switch {
 	case st.Config.Error != "":
 		v.Lines = append(v.Lines, clip("Config error: "+st.Config.Error, maxLine))
+	case st.Moka.Enabled && !st.Moka.Configured:
+		// A fresh install: Connect Moka cannot work before the client id
+		// and secret are set; the dashboard says how.
+		v.Lines = append(v.Lines, "Moka: not set up yet (see the dashboard)")
 	case st.Moka.NeedsAuthorization:
 		v.Lines = append(v.Lines, "Moka: not connected (use Connect Moka)")
 	case (st.State == localapi.StateError || st.State == localapi.StateOffline) && len(st.Problems) > 0:

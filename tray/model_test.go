@@ -106,10 +106,17 @@ func TestViewOf(t *testing.T) {
 		},
 		{
 			name: "needs Moka authorization",
-			st:   localapi.Status{State: "error", Moka: localapi.MokaStatus{Enabled: true, NeedsAuthorization: true}},
+			st:   localapi.Status{State: "error", Moka: localapi.MokaStatus{Enabled: true, Configured: true, NeedsAuthorization: true}},
 			icon: IconError, canSync: true,
 			lines: []string{"Last sync: never", "Waiting to send: 0", "Cloud: not set up", "Moka: not connected (use Connect Moka)"},
+		},		{
+			name: "fresh install: Moka not set up, so no Connect Moka yet",
+			st: localapi.Status{State: "ok", Moka: localapi.MokaStatus{Enabled: true, API: "oauth", NeedsAuthorization: true,
+				Setup: "Moka is not connected yet: set moka.client_id and moka.client_secret"}},
+			icon: IconOK, canSync: true,
+			lines: []string{"Last sync: never", "Waiting to send: 0", "Cloud: not set up", "Moka: not set up yet (see the dashboard)"},
 		},
+
 		{
 			name: "upstream set up, nothing sent yet",
 			st:   localapi.Status{State: "ok", Upstream: localapi.UpstreamStatus{Configured: true}},
@@ -203,7 +210,7 @@ func TestViewOf(t *testing.T) {
 			if v.Paused != (tc.st.State == "paused" && tc.err == nil) {
 				t.Errorf("paused %v", v.Paused)
 			}
-			if v.ConnectMoka != (tc.st.Moka.NeedsAuthorization && tc.err == nil) {
+			if v.ConnectMoka != (tc.st.Moka.NeedsAuthorization && tc.st.Moka.Configured && tc.err == nil) {
 				t.Errorf("ConnectMoka %v", v.ConnectMoka)
 			}
 		})
@@ -245,7 +252,7 @@ func TestMenu(t *testing.T) {
 	now := time.Now()
 	up := ViewOf(localapi.Status{State: "ok", Queue: localapi.QueueStatus{Pending: 7}}, nil, now)
 	paused := ViewOf(localapi.Status{State: "paused"}, nil, now)
-	auth := ViewOf(localapi.Status{State: "error", Moka: localapi.MokaStatus{NeedsAuthorization: true}}, nil, now)
+	auth := ViewOf(localapi.Status{State: "error", Moka: localapi.MokaStatus{Enabled: true, Configured: true, NeedsAuthorization: true}}, nil, now)
 	down := ViewOf(localapi.Status{}, localapi.ErrNotRunning, now)
 
 	// The structure never changes: same IDs, same order, same separators.

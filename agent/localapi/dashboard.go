@@ -131,8 +131,12 @@ type dashboardView struct {
 	LastPoll, NextPoll          timeView
 	Import                      *importView
 
-	// MokaNeedsAuth shows the "Connect Moka" button (oauth dialect).
-	MokaNeedsAuth bool
+	// MokaNeedsAuth shows the "Connect Moka" button (oauth dialect, set
+	// up); MokaOAuthSetup the two steps of a fresh install (the client id
+	// and secret missing), with MokaSetup saying what exactly.
+	MokaNeedsAuth  bool
+	MokaOAuthSetup bool
+	MokaSetup      string
 	// MokaOAuth describes a working oauth grant; nil otherwise.
 	MokaOAuth *oauthView
 
@@ -147,6 +151,9 @@ type dashboardView struct {
 
 	Checkout                   bool
 	CheckoutListen, OpenOrders string
+	// CheckoutScheme is "https" or "http"; CheckoutPin the SHA-256 of the
+	// certificate's public key the tablets pin; CheckoutWarning a risk.
+	CheckoutScheme, CheckoutPin, CheckoutWarning string
 
 	ConfigPath, ConfigError string
 	Generation              string
@@ -222,7 +229,10 @@ func buildView(st Status, now time.Time, f *flash) dashboardView {
 		Sinks: sinkViews(st, now),
 
 		Checkout:       st.Checkout.Enabled,
-		CheckoutListen: orDash(st.Checkout.Listen),
+		CheckoutListen:  orDash(st.Checkout.Listen),
+		CheckoutScheme:  st.Checkout.Scheme,
+		CheckoutPin:     st.Checkout.TLSKeyPin,
+		CheckoutWarning: st.Checkout.Warning,
 		OpenOrders:     count(int64(st.Checkout.OpenOrders)),
 
 		ConfigPath:      orDash(st.Config.Path),
@@ -245,7 +255,9 @@ func buildView(st Status, now time.Time, f *flash) dashboardView {
 			Refreshed:  ago(o.LastRefreshAt, now, "not yet"),
 		}
 	}
-	v.MokaNeedsAuth = st.Moka.Enabled && st.Moka.NeedsAuthorization
+	v.MokaNeedsAuth = st.Moka.Enabled && st.Moka.NeedsAuthorization && st.Moka.Configured
+	v.MokaOAuthSetup = st.Moka.Enabled && !st.Moka.Configured && st.Moka.API == "oauth"
+	v.MokaSetup = st.Moka.Setup
 	if st.Queue.Pending > 0 && st.Queue.OldestPendingAt != nil {
 		v.Oldest = duration(now.Sub(*st.Queue.OldestPendingAt))
 		v.OldestExact = exact(*st.Queue.OldestPendingAt)

@@ -292,3 +292,41 @@ func TestDashboardSinkCards(t *testing.T) {
 		t.Error("a card for a disabled nats")
 	}
 }
+
+// A fresh install (issue 12): the Moka Open API is the default, and the
+// dashboard guides through its two steps instead of offering a "Connect
+// Moka" button that cannot work before the client id and secret are set.
+func TestDashboardGuidesAFreshInstall(t *testing.T) {
+	st := Status{State: StateOK, Moka: MokaStatus{Enabled: true, API: "oauth", NeedsAuthorization: true,
+		Setup: "Moka is not connected yet: set moka.client_id and moka.client_secret"}}
+	_, page := render(t, st, "/", nil)
+	if !strings.Contains(page, `id="moka-setup"`) || !strings.Contains(text(page), "moka.client_id") ||
+		!strings.Contains(text(page), `press "Connect Moka"`) {
+		t.Errorf("no setup steps for a fresh install:\n%s", text(page))
+	}
+	if strings.Contains(page, `id="connect-moka"`) {
+		t.Error("Connect Moka offered before the client id and secret are set")
+	}
+	// Once they are set, the button appears.
+	st.Moka.Configured, st.Moka.Setup = true, ""
+	_, page = render(t, st, "/", nil)
+	if !strings.Contains(page, `id="connect-moka"`) || strings.Contains(page, `id="moka-setup"`) {
+		t.Error("no Connect Moka button once the client is set up")
+	}
+}
+
+// The checkout card tells the technician what the tablets pin, and warns
+// of plain HTTP on the shop network.
+func TestDashboardCheckoutTLS(t *testing.T) {
+	st := busyStatus()
+	st.Checkout.Scheme, st.Checkout.TLSKeyPin = "https", "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+	_, page := render(t, st, "/", nil)
+	if !strings.Contains(text(page), "https://0.0.0.0:8688") || !strings.Contains(page, st.Checkout.TLSKeyPin) {
+		t.Errorf("checkout card lacks the scheme or the pin:\n%s", text(page))
+	}
+	st.Checkout.Scheme, st.Checkout.TLSKeyPin, st.Checkout.Warning = "http", "", "checkout.tls = false: tablet tokens cross the shop network in plain text"
+	_, page = render(t, st, "/", nil)
+	if !strings.Contains(page, `id="checkout-warning"`) {
+		t.Error("no warning for plain HTTP on the shop network")
+	}
+}
