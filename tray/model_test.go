@@ -109,7 +109,7 @@ func TestViewOf(t *testing.T) {
 			st:   localapi.Status{State: "error", Moka: localapi.MokaStatus{Enabled: true, Configured: true, NeedsAuthorization: true}},
 			icon: IconError, canSync: true,
 			lines: []string{"Last sync: never", "Waiting to send: 0", "Cloud: not set up", "Moka: not connected (use Connect Moka)"},
-		},		{
+		}, {
 			name: "fresh install: Moka not set up, so no Connect Moka yet",
 			st: localapi.Status{State: "ok", Moka: localapi.MokaStatus{Enabled: true, API: "oauth", NeedsAuthorization: true,
 				Setup: "Moka is not connected yet: set moka.client_id and moka.client_secret"}},

@@ -228,12 +228,12 @@ func buildView(st Status, now time.Time, f *flash) dashboardView {
 
 		Sinks: sinkViews(st, now),
 
-		Checkout:       st.Checkout.Enabled,
+		Checkout:        st.Checkout.Enabled,
 		CheckoutListen:  orDash(st.Checkout.Listen),
 		CheckoutScheme:  st.Checkout.Scheme,
 		CheckoutPin:     st.Checkout.TLSKeyPin,
 		CheckoutWarning: st.Checkout.Warning,
-		OpenOrders:     count(int64(st.Checkout.OpenOrders)),
+		OpenOrders:      count(int64(st.Checkout.OpenOrders)),
 
 		ConfigPath:      orDash(st.Config.Path),
 		ConfigError:     st.Config.Error,

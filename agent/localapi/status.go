@@ -52,12 +52,12 @@ type MokaStatus struct {
 	Enabled bool `json:"enabled"`
 	// API is the dialect in use: "oauth" (the Moka Open API, what real
 	// accounts have) or "apikey" (the integration guide's).
-	API        string         `json:"api"`
-	Configured bool           `json:"configured"`
+	API        string `json:"api"`
+	Configured bool   `json:"configured"`
 	// Setup says what is still missing before Moka can be connected (the
 	// client id and secret of the oauth dialect, say); empty when nothing.
-	Setup string `json:"setup"`
-	Outlets    []OutletStatus `json:"outlets"`
+	Setup   string         `json:"setup"`
+	Outlets []OutletStatus `json:"outlets"`
 	// NeedsAuthorization is true when the oauth dialect has no valid grant:
 	// someone must run "Connect Moka" (tray, dashboard, `moka connect`).
 	NeedsAuthorization bool          `json:"needs_authorization"`
