@@ -11,6 +11,7 @@ import (
 	"github.com/pwbi/edge-agent/agent/config"
 	"github.com/pwbi/edge-agent/agent/deliver"
 	"github.com/pwbi/edge-agent/agent/deliver/httpsink"
+	"github.com/pwbi/edge-agent/agent/deliver/natssink"
 	"github.com/pwbi/edge-agent/agent/version"
 	"github.com/pwbi/edge-agent/store"
 )
@@ -77,6 +78,14 @@ var sinkSpecs = []sinkSpec{
 		loop:         deliverConfig,
 		unconfigured: "upstream.url is not set: records are kept in the local buffer only",
 	},
+	{
+		name:    "nats",
+		title:   "NATS JetStream",
+		who:     "NATS",
+		enabled: func(c *config.Config) bool { ok, _ := c.NATSConfigured(); return ok },
+		build:   func(a *Agent, c *config.Config, prev deliver.Sink) deliver.Sink { return a.natsSink(c, prev) },
+		loop:    natsLoopConfig,
+	},
 }
 
 // deliverConfig is the delivery loop's part of the [upstream] section.
@@ -97,6 +106,53 @@ func (a *Agent) upstreamSink(cfg *config.Config) *httpsink.Sink {
 	}, httpsink.Options{
 		Client:    a.hc,
 		UserAgent: "pwbi-agent/" + version.String(),
+	})
+}
+
+// natsLoopConfig is the NATS sink's delivery loop settings: nats.batch_size
+// records per batch. [nats] has no flush interval of its own: a partial
+// batch waits upstream.flush_interval (default 5s), the agent's one setting
+// for how long a new sale may wait for others to go out with, whichever
+// sinks it goes to.
+func natsLoopConfig(cfg *config.Config) deliver.Config {
+	return deliver.Config{
+		BatchSize:     cfg.NATS.BatchSize,
+		FlushInterval: cfg.Upstream.FlushInterval.Duration,
+	}
+}
+
+// natsSink is the NATS JetStream sink for the [nats] section (SPEC §6.2).
+// prev, the sink of the previous configuration, hands over its connection
+// and what it knows of the stream when the new one connects alike (a
+// reload that changed another section, or only nats.batch_size); otherwise
+// the new sink dials afresh and re-learns from the stream what it holds
+// for this agent before publishing, so that a batch in flight on the old
+// connection, cut off when the agent closes prev, is neither lost (the
+// loop retries it on the new sink) nor stored twice in a stream that has
+// it already (natssink's resync).
+func (a *Agent) natsSink(cfg *config.Config, prev deliver.Sink) *natssink.Sink {
+	p, _ := prev.(*natssink.Sink)
+	n := cfg.NATS
+	return natssink.New(natssink.Config{
+		URLs:          n.URLs,
+		CredsFile:     n.CredsFile,
+		NKeySeedFile:  n.NKeySeedFile,
+		User:          n.User,
+		Password:      n.Password.Value(),
+		TLSCAFile:     n.TLSCAFile,
+		TLSCertFile:   n.TLSCertFile,
+		TLSKeyFile:    n.TLSKeyFile,
+		SubjectPrefix: n.SubjectPrefix,
+		Stream:        n.Stream,
+		CreateStream:  n.CreateStream,
+		AgentID:       cfg.Agent.ID,
+		Timeout:       n.Timeout.Duration,
+		MaxInFlight:   n.MaxInFlight,
+	}, natssink.Options{
+		Clock:    clockwork.NewRealClock(),
+		Logger:   a.log.With("component", "sink"),
+		Previous: p,
+		Version:  version.String(),
 	})
 }
 

@@ -171,6 +171,7 @@ func changedSections(old, cfg *config.Config) []string {
 	for name, pair := range map[string][2]any{
 		"agent": {old.Agent, cfg.Agent}, "moka": {old.Moka, cfg.Moka}, "upstream": {old.Upstream, cfg.Upstream},
 		"checkout": {old.Checkout, cfg.Checkout}, "local_api": {old.LocalAPI, cfg.LocalAPI},
+		"nats": {old.NATS, cfg.NATS},
 	} {
 		if !reflect.DeepEqual(pair[0], pair[1]) {
 			out = append(out, name)
