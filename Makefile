@@ -2,6 +2,7 @@
 #
 #   make demo           the agent against local fakes, with the dashboard up (Moka API key dialect)
 #   make demo-oauth     the same with the Moka Open API: "Connect Moka" first, as a fresh install
+#   make demo-nats      make demo plus a real NATS JetStream server as a second sink
 #   make test           go vet + the packages (dist) + every test under the race detector
 #   make bench          the benchmarks recorded in docs/benchmarks.md
 #   make dist           Linux and Windows binaries, the .deb, the .msi, SHA256SUMS (docs/installers.md)
@@ -38,7 +39,7 @@ WIN_OUT   := $(DIST)/windows-amd64
 
 export CGO_ENABLED ?= 1
 
-.PHONY: all build build-windows tray test deps tools vet dist test-systemd test-windows demo demo-apikey demo-oauth bench lint fuzz clean
+.PHONY: all build build-windows tray test deps tools vet dist test-systemd test-windows demo demo-apikey demo-oauth demo-nats bench lint fuzz clean
 
 all: build
 
@@ -130,6 +131,13 @@ demo-apikey: build
 demo-oauth: build
 	@mkdir -p $(DEMO_DIR)-oauth
 	@./scripts/demo.sh $(BIN) $(DEMO_DIR)-oauth oauth
+
+# demo-nats adds a real NATS JetStream server (in pwbi-devstack, on
+# 127.0.0.1:14222) as a second sink: the devstack prints the stream's
+# message count as records arrive.
+demo-nats: build
+	@mkdir -p $(DEMO_DIR)-nats
+	@./scripts/demo.sh $(BIN) $(DEMO_DIR)-nats apikey nats
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./store/ ./agent/deliver/ ./agent/moka/apikey/ ./agent/moka/oauth/ ./agent/unified/ ./agent/checkout/

@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # Runs the fakes (pwbi-devstack) and the agent against them, in the
 # foreground. Ctrl-C stops both.
-# Usage: scripts/demo.sh BIN_DIR DEMO_DIR [apikey|oauth]
+# Usage: scripts/demo.sh BIN_DIR DEMO_DIR [apikey|oauth] [SINKS]
 #   apikey (the default): the integration guide's API key; data flows at once.
 #   oauth: the Moka Open API that real accounts have, as a fresh install
 #          meets it: the agent waits until someone clicks "Connect Moka" on
 #          the dashboard (or runs `pwbi-agent moka connect`) and approves on
 #          the (fake) Moka page.
+#   SINKS: extra sinks beside the (fake) PWBI upstream, comma separated:
+#     nats: a real single-node NATS JetStream server (inside pwbi-devstack,
+#           on 127.0.0.1:14222) with the PWBI stream of docs/nats.md; the
+#           devstack prints how many messages the stream holds.
 set -euo pipefail
 bin=${1:-bin}
 dir=${2:-.demo}
 dialect=${3:-apikey}
+sinks=${4:-}
 case "$dialect" in
 apikey)
 	moka_section='api = "apikey"
@@ -29,6 +34,28 @@ client_secret = "test-client-secret-0123456789abcdef"'
 	exit 2
 	;;
 esac
+extra_sections=""
+stack_flags=()
+for sink in ${sinks//,/ }; do
+	case "$sink" in
+	nats)
+		# The devstack creates the stream, as a chain's operators would
+		# (docs/nats.md); the agent only publishes to it.
+		stack_flags+=(-nats 127.0.0.1:14222 -nats-store "$dir/nats")
+		extra_sections+='
+[nats]
+enabled = true
+urls = ["nats://127.0.0.1:14222"]
+stream = "PWBI"
+create_stream = false
+'
+		;;
+	*)
+		echo "demo: unknown sink $sink (known: nats)" >&2
+		exit 2
+		;;
+	esac
+done
 mkdir -p "$dir"
 # The demo tablet's token (not a secret: a demo). The config holds only its
 # SHA-256; a real tablet gets its token from `pwbi-agent tablet add NAME`.
@@ -71,14 +98,15 @@ token_sha256 = "504ebfaa505aefb863e5dae3f10120917c6ab873ed9acf08067947cbb34d081f
 
 [local_api]
 listen = "127.0.0.1:18687"
+$extra_sections
 TOML
 
-"$bin/pwbi-devstack" -moka-dialect "$dialect" &
+"$bin/pwbi-devstack" -moka-dialect "$dialect" ${stack_flags[@]+"${stack_flags[@]}"} &
 stack=$!
 trap 'kill $stack 2>/dev/null || true; wait $stack 2>/dev/null || true' EXIT INT TERM
 sleep 0.5
 echo
-echo "Demo running (Moka dialect: $dialect). Dashboard: http://127.0.0.1:18687/"
+echo "Demo running (Moka dialect: $dialect; sinks: upstream${sinks:+,$sinks}). Dashboard: http://127.0.0.1:18687/"
 if [ "$dialect" = oauth ]; then
 	echo "Connect Moka first: click \"Connect Moka\" on the dashboard, or run"
 	echo "  $bin/pwbi-agent moka connect --config $dir/config.toml"

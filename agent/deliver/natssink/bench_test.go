@@ -1,8 +1,14 @@
 package natssink
 
 import (
+	"compress/gzip"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -10,7 +16,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pwbi/edge-agent/agent/deliver"
+	"github.com/pwbi/edge-agent/agent/deliver/httpsink"
 	"github.com/pwbi/edge-agent/agent/deliver/sink"
+	"github.com/pwbi/edge-agent/store"
 )
 
 // BenchmarkDrain3NodeR3 drains records to an in-process 3-node cluster with
@@ -80,4 +88,104 @@ func BenchmarkDrain3NodeR3(b *testing.B) {
 	b.ReportMetric(sinkRate, "sink_rec/s")
 	b.ReportMetric(bareRate, "bare_rec/s")
 	b.ReportMetric(sinkRate/bareRate, "ratio")
+}
+
+// BenchmarkSecondSinkNATS measures what NATS as a second sink costs the
+// first (PERFORMANCE.md: adding a second sink costs the first ≤ 10 % of its
+// drain rate, in the same run). The first sink is the HTTP upstream
+// (httpsink to a loopback receiver that reads and acknowledges each batch),
+// draining a real store (bbolt, fsync on every ack) through the delivery
+// loop, batch 500; sub-benchmarks of one run:
+//
+//   - alone: the upstream is the only sink;
+//   - nats-draining: the NATS sink drains the same buffer at the same time,
+//     through its own loop, into a single-node JetStream server in this
+//     process (its atomic batches, the store's fsyncs and the 2 cores shared).
+//
+// Reported: the first sink's records/s; for nats-draining also the NATS
+// sink's.
+//
+//	go test -run '^$' -bench SecondSinkNATS -benchtime 20000x -count 5 ./agent/deliver/natssink/
+func BenchmarkSecondSinkNATS(b *testing.B) {
+	c := newCluster(b, 1)
+	_, js := c.client()
+	createStream(b, js, streamConfig(1, 2*time.Minute))
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		zr, err := gzip.NewReader(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if _, err := io.Copy(io.Discard, zr); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"batch_id":%q}`, r.Header.Get("Idempotency-Key"))
+	}))
+	defer receiver.Close()
+	round := 0
+	for _, mode := range []string{"alone", "nats-draining"} {
+		b.Run(mode, func(b *testing.B) {
+			round++
+			st, err := store.Open(store.Options{Path: filepath.Join(b.TempDir(), "agent.db")})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			sinks := []string{"upstream"}
+			if mode != "alone" {
+				sinks = append(sinks, "nats")
+			}
+			if err := st.SetSinks(sinks...); err != nil {
+				b.Fatal(err)
+			}
+			recs := records(1, b.N)
+			for from := 0; from < b.N; from += 1000 {
+				in := make([]store.Input, 0, 1000)
+				for _, r := range recs[from:min(from+1000, b.N)] {
+					in = append(in, store.Input{Kind: r.Kind, Key: r.Key, Data: r.Data})
+				}
+				if _, err := st.Append(in, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			first := deliver.New(st.Sink("upstream"), httpsink.New(httpsink.Config{URL: receiver.URL, AgentID: "bench-pc"}, httpsink.Options{}),
+				deliver.Config{BatchSize: 500}, deliver.Options{})
+			var second sync.WaitGroup
+			var natsDur time.Duration
+			if mode == "nats-draining" {
+				// A fresh agent id per run: its position in the stream
+				// starts empty (nats_rec/s includes connecting and
+				// learning it).
+				s := New(Config{URLs: c.urls(), AgentID: fmt.Sprintf("second-%d-%d", round, b.N)}, Options{})
+				defer s.Close()
+				f2 := deliver.New(st.Sink("nats"), s, deliver.Config{BatchSize: 1000}, deliver.Options{})
+				b.ResetTimer()
+				start := time.Now()
+				second.Go(func() {
+					if err := f2.Drain(context.Background()); err != nil {
+						b.Error(err)
+					}
+					natsDur = time.Since(start)
+				})
+			} else {
+				b.ResetTimer()
+			}
+			if err := first.Drain(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			second.Wait()
+			for _, name := range sinks {
+				if ss, err := st.Sink(name).Stats(); err != nil || ss.Pending != 0 || ss.DeadLetters != 0 {
+					b.Fatalf("%s sink's view after the drain = %+v, %v", name, ss, err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+			if natsDur > 0 {
+				b.ReportMetric(float64(b.N)/natsDur.Seconds(), "nats_rec/s")
+			}
+		})
+	}
 }
