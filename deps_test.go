@@ -105,6 +105,11 @@ var rules = []rule{
 		why:  "the NATS server runs in tests and the devstack only; the agent is a NATS client (nats.go), never a server",
 	},
 	{
+		from: []string{"./internal/i18n"},
+		not:  []string{"./agent/...", "./store/...", "./tray/...", "./cmd/..."},
+		why:  "the translations serve the service, the tray and the CLI alike: they know none of them",
+	},
+	{
 		from: []string{"./cmd/pwbi-agent"},
 		not:  []string{"github.com/getlantern/...", "./cmd/pwbi-tray/internal/systrayui"},
 		why:  "the service binary builds with CGO_ENABLED=0; systray (cgo on Linux) belongs to the tray alone",
@@ -254,6 +259,7 @@ func TestRulesCatchViolations(t *testing.T) {
 		{ImportPath: m("agent")},
 		{ImportPath: m("agent/deliver/sink"), Deps: []string{"net/http"}},
 		{ImportPath: m("internal/backoff"), Imports: []string{m("internal/testutil")}},
+		{ImportPath: m("internal/i18n"), Deps: []string{m("agent/localapi")}},
 	}
 	got := violations(t, pkgs)
 	for _, r := range rules {

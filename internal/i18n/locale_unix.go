@@ -1,0 +1,5 @@
+//go:build !windows
+
+package i18n
+
+func osLocales() []string { return unixLocales(getenv) }
