@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -90,15 +91,19 @@ func mokaStatus(ms moka.Status, enabled bool) localapi.MokaStatus {
 	}
 	if imp := ms.Import; imp != nil {
 		out.Import = &localapi.ImportStatus{
-			Running:   imp.Running,
-			Since:     imp.Since.Format(time.DateOnly),
-			OutletID:  imp.OutletID,
-			DaysDone:  imp.DaysDone,
-			DaysTotal: imp.DaysTotal,
-			Records:   imp.Records,
-			StartedAt: localapi.TimePtr(imp.StartedAt),
-			Error:     imp.Error,
-			Sink:      imp.Sink,
+			Running:    imp.Running,
+			Since:      imp.Since.Format(time.DateOnly),
+			OutletID:   imp.OutletID,
+			DaysDone:   imp.DaysDone,
+			DaysTotal:  imp.DaysTotal,
+			Records:    imp.Records,
+			StartedAt:  localapi.TimePtr(imp.StartedAt),
+			Error:      imp.Error,
+			Sink:       imp.Sink,
+			New:        imp.New,
+			Changed:    imp.Changed,
+			Outlets:    imp.Outlets,
+			FinishedAt: localapi.TimePtr(imp.FinishedAt),
 		}
 	}
 	return out
@@ -118,7 +123,9 @@ func (a *Agent) Import(ctx context.Context, req localapi.ImportRequest) error {
 	}
 	now := time.Now()
 	if since.After(now) || since.Before(now.AddDate(0, 0, -config.MaxBackfillDays-1)) {
-		return &localapi.BadRequestError{Err: fmt.Errorf("since must be within the last %d days", config.MaxBackfillDays)}
+		earliest := now.In(cfg.Moka.Location()).AddDate(0, 0, -config.MaxBackfillDays).Format(time.DateOnly)
+		return &localapi.BadRequestError{Err: fmt.Errorf("since must be within the last %d days: from %s to today",
+			config.MaxBackfillDays, earliest)}
 	}
 	if req.Sink != "" {
 		// Only an enabled sink has a place in the buffer to import for.
@@ -128,6 +135,18 @@ func (a *Agent) Import(ctx context.Context, req localapi.ImportRequest) error {
 		}
 		if !spec.enabled(cfg) {
 			return &localapi.BadRequestError{Err: fmt.Errorf("sink %q is not enabled in the configuration", req.Sink)}
+		}
+	}
+	if req.OutletID != "" {
+		// Refused at once when the outlets are known; otherwise the
+		// import itself fails with the list (moka.UnknownOutletError).
+		known := a.moka.Status().Outlets
+		if len(known) > 0 && !slices.ContainsFunc(known, func(o moka.OutletStatus) bool { return o.ID == req.OutletID }) {
+			outlets := make([]moka.Outlet, len(known))
+			for i, o := range known {
+				outlets[i] = moka.Outlet{ID: o.ID, Name: o.Name}
+			}
+			return &localapi.BadRequestError{Err: moka.UnknownOutletError{ID: req.OutletID, Known: outlets}}
 		}
 	}
 	if err := a.moka.ImportFor(since, req.OutletID, req.Sink); err != nil {

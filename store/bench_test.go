@@ -45,6 +45,72 @@ func BenchmarkAppend(b *testing.B) {
 	}
 }
 
+// BenchmarkAppendSummary measures what the day summary costs an Append:
+// the same records with and without their Sale facts, side by side.
+//
+//	go test -run '^$' -bench 'AppendSummary' -benchtime 300x -count 5 ./store/
+func BenchmarkAppendSummary(b *testing.B) {
+	for _, size := range []int{1, 100, 1000} {
+		for _, facts := range []bool{false, true} {
+			b.Run(fmt.Sprintf("B=%d/facts=%v", size, facts), func(b *testing.B) {
+				s := mustOpen(b, testOptions(b, b.TempDir()))
+				defer s.Close()
+				gen := newBenchGen()
+				gen.noSale = !facts
+				b.ResetTimer()
+				for range b.N {
+					b.StopTimer()
+					in := gen.next(size)
+					b.StartTimer()
+					if res, err := s.Append(in, nil); err != nil || res.Appended != size {
+						b.Fatalf("Append = %+v, %v", res, err)
+					}
+				}
+				b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "records/s")
+			})
+		}
+	}
+}
+
+// BenchmarkDrainSummary is BenchmarkDrain with and without the records'
+// Sale facts: what the day summary's per-sink marks cost an Ack.
+func BenchmarkDrainSummary(b *testing.B) {
+	for _, facts := range []bool{false, true} {
+		b.Run(fmt.Sprintf("facts=%v", facts), func(b *testing.B) {
+			const batch = 500
+			s := mustOpen(b, testOptions(b, b.TempDir()))
+			defer s.Close()
+			s.db.NoSync = true
+			gen := newBenchGen()
+			gen.noSale = !facts
+			for range (b.N*batch + 999) / 1000 {
+				if _, err := s.Append(gen.next(1000), nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			s.db.NoSync = false
+			if err := s.db.Sync(); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for range b.N {
+				recs, err := s.Pending(batch)
+				if err != nil || len(recs) != batch {
+					b.Fatalf("Pending = %d, %v", len(recs), err)
+				}
+				seqs := make([]uint64, len(recs))
+				for i, r := range recs {
+					seqs[i] = r.Seq
+				}
+				if err := s.Ack(seqs...); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "records/s")
+		})
+	}
+}
+
 // benchGen makes batches of inputs with distinct keys, generated while the
 // timer is stopped (pre-generating all of them would leave a large heap for
 // the garbage collector to scan during the measurement). The data come from
@@ -52,6 +118,8 @@ func BenchmarkAppend(b *testing.B) {
 type benchGen struct {
 	pool []Input
 	k    int
+	// noSale leaves out the day summary's facts (BenchmarkAppendSummary).
+	noSale bool
 }
 
 func newBenchGen() *benchGen { return &benchGen{pool: benchInputs(0, 1000)} }
@@ -63,6 +131,12 @@ func (g *benchGen) next(size int) []Input {
 			Kind: KindTransaction,
 			Key:  "moka/biz_1/outlet_456/MOK" + strconv.Itoa(1e9 + g.k)[1:],
 			Data: g.pool[g.k%len(g.pool)].Data,
+		}
+		// The day summary's facts, as the Moka loop gives them: a few
+		// outlets and days, every record a new sale.
+		if !g.noSale {
+			in[j].Sale = &Sale{OutletID: "outlet_45" + strconv.Itoa(g.k%3), Day: "2026-12-0" + strconv.Itoa(1+g.k/5000%9),
+				Status: SaleCompleted, Amount: "150000", Refund: "0", Currency: "IDR"}
 		}
 		g.k++
 	}

@@ -122,7 +122,9 @@ func (s *Store) AddDead(in Input, stage, reason string) (uint64, error) {
 		}
 		id = tx.Bucket(bucketDead).Sequence()
 		if in.Key != "" {
-			if err := dd.Put([]byte(in.Key), appendDedupe(nil, &ver, now)); err != nil {
+			// The day summary's facts stay with the key (summary.go).
+			nv := keepFacts(appendDedupe(nil, &ver, now), dd.Get([]byte(in.Key)))
+			if err := dd.Put([]byte(in.Key), nv); err != nil {
 				return err
 			}
 		}
@@ -402,7 +404,7 @@ func (rq *requeuer) requeue(id uint64) error {
 	if err := rq.out.Put(seqKey(rq.seq), val); err != nil {
 		return err
 	}
-	if err := rq.dd.Put(key, appendDedupe(nil, &ver, rq.now)); err != nil {
+	if err := rq.dd.Put(key, keepFacts(appendDedupe(nil, &ver, rq.now), rq.dd.Get(key))); err != nil {
 		return err
 	}
 	if err := rq.dead.Delete(k); err != nil {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -209,8 +210,10 @@ func (s *Store) initLayout(db *bolt.DB, q *Quarantine) error {
 	var (
 		create bool
 		note   *Quarantine
-		dbSeq  uint64
-		format uint64
+		// noSummary: an existing database without the day summary.
+		noSummary bool
+		dbSeq     uint64
+		format    uint64
 	)
 	err := safeTx(db, false, func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
@@ -225,6 +228,7 @@ func (s *Store) initLayout(db *bolt.DB, q *Quarantine) error {
 			return err
 		}
 		dbSeq = tx.Bucket(bucketOutbox).Sequence()
+		noSummary = tx.Bucket(bucketSummary) == nil
 		if v := meta.Get(keyQuarantine); v != nil {
 			qq, err := decodeQuarantine(v)
 			if err != nil {
@@ -238,12 +242,19 @@ func (s *Store) initLayout(db *bolt.DB, q *Quarantine) error {
 		return err
 	}
 	migrate := !create && format < formatVersion
-	if create || q != nil || dbSeq < s.lease || migrate {
+	if create || q != nil || dbSeq < s.lease || migrate || noSummary {
 		err = safeTx(db, true, func(tx *bolt.Tx) error {
 			if create {
 				if err := s.createLayout(tx); err != nil {
 					return err
 				}
+			}
+			if noSummary {
+				// Started empty: it fills as records arrive (summary.go).
+				if err := createSummary(tx, s.now()); err != nil {
+					return fmt.Errorf("start the day summary: %w", err)
+				}
+				s.log.Info("Day summary started; it counts the sales received from now on", "path", s.path)
 			}
 			if migrate {
 				st, err := migrateSinks(tx)
@@ -314,6 +325,9 @@ func (s *Store) createLayout(tx *bolt.Tx) error {
 	}
 	def := sinkState{enabled: true}
 	if err := sinks.Put([]byte(DefaultSink), def.encode(nil)); err != nil {
+		return err
+	}
+	if err := createSummary(tx, time.Time{}); err != nil {
 		return err
 	}
 	if err := meta.Put(keyFormat, putUint64(formatVersion)); err != nil {

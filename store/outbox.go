@@ -37,6 +37,10 @@ type AppendResult struct {
 	// for the named sinks alone: their version was buffered before, so
 	// the other sinks have them.
 	Refetched int
+	// Changed counts the appended records whose key was buffered before
+	// with another version (an edited, voided or refunded sale); the
+	// others (Appended - Changed - Refetched) are new keys.
+	Changed int
 }
 
 // errNoChange rolls back a write transaction that changed nothing.
@@ -45,6 +49,7 @@ var errNoChange = errors.New("no change")
 type appendItem struct {
 	key, val, dd []byte
 	ver          [versionLen]byte
+	sale         *saleFacts // nil: not in the day summary
 }
 
 // Append adds to the outbox, in input order and each with the next seq, the
@@ -165,6 +170,7 @@ func (s *Store) appendItems(tx *bolt.Tx, items []appendItem, targets []string, r
 	seq := out.Sequence()
 	limit := s.max.Load()
 	keys := make([]byte, 0, 8*len(items))
+	var sum *sumTx // the day summary, when an item has a Sale
 	var (
 		allN, allBytes int64    // records for every sink
 		forN, forBytes int64    // records for the targets only
@@ -174,8 +180,9 @@ func (s *Store) appendItems(tx *bolt.Tx, items []appendItem, targets []string, r
 	for i := range items {
 		it := &items[i]
 		unchanged := false
-		if old := dd.Get(it.key); len(old) >= versionLen && bytes.Equal(old[:versionLen], it.ver[:]) {
-			unchanged = true
+		old := dd.Get(it.key)
+		if len(old) >= versionLen {
+			unchanged = bytes.Equal(old[:versionLen], it.ver[:])
 		}
 		if unchanged && (targets == nil || again[string(it.key)]) {
 			res.Unchanged++
@@ -201,7 +208,22 @@ func (s *Store) appendItems(tx *bolt.Tx, items []appendItem, targets []string, r
 			forSeqs = append(forSeqs, seq)
 			res.Refetched++
 		} else {
-			if err := dd.Put(it.key, it.dd); err != nil {
+			if len(old) >= versionLen {
+				res.Changed++
+			}
+			ddv := it.dd
+			if it.sale != nil {
+				if sum == nil {
+					sum = newSumTx(tx)
+				}
+				if sum != nil {
+					var err error
+					if ddv, err = sum.appended(it.dd, old, &it.ver, it.sale); err != nil {
+						return err
+					}
+				}
+			}
+			if err := dd.Put(it.key, ddv); err != nil {
 				return err
 			}
 			allN, allBytes = allN+1, allBytes+size
@@ -214,6 +236,11 @@ func (s *Store) appendItems(tx *bolt.Tx, items []appendItem, targets []string, r
 	}
 	if res.Appended == 0 {
 		return nil
+	}
+	if sum != nil {
+		if err := sum.flush(); err != nil {
+			return err
+		}
 	}
 	if err := s.reserveSeq(seq); err != nil {
 		return err
@@ -265,6 +292,13 @@ func (s *Store) prepare(in []Input) ([]appendItem, error) {
 			return nil, fmt.Errorf("store: append: input %d: key longer than %d bytes", i, bolt.MaxKeySize)
 		case len(x.Data) == 0:
 			return nil, fmt.Errorf("store: append: input %d (%s): empty data", i, x.Key)
+		}
+		if x.Sale != nil {
+			f, err := parseSale(x.Sale)
+			if err != nil {
+				return nil, fmt.Errorf("store: append: input %d (%s): %w", i, x.Key, err)
+			}
+			items[i].sale = f
 		}
 		offs[i+1] = offs[i] + len(x.Key) + recordSizeMax(x.Kind, x.Key, x.Data) + versionLen + binary.MaxVarintLen64
 	}
@@ -323,7 +357,10 @@ func (s *Store) waitForSpace(need int64) {
 // before t, and returns how many it forgot. The dedupe index otherwise
 // grows with every key ever seen; a pruned key that is fetched again is
 // simply buffered (and delivered) once more. Call it with t well before the
-// oldest data a poll can return (e.g. now minus the backfill window).
+// oldest data a poll can return (e.g. now minus the backfill window). The
+// day summary's facts of a key (summary.go) are forgotten with it: a sale
+// that had not changed since before t, fetched again, would be counted
+// twice in its day, but no poll or import reaches back that far.
 func (s *Store) PruneDedupe(t time.Time) (int, error) {
 	const chunk = 10000 // keys per transaction
 	total := 0

@@ -37,6 +37,9 @@ type Input struct {
 	Kind string
 	Key  string
 	Data json.RawMessage
+	// Sale, for a transaction record, gives the day summary its facts
+	// (summary.go); nil for records the summary does not count.
+	Sale *Sale
 }
 
 // Version returns the version of data: the lowercase hex SHA-256 of the

@@ -532,6 +532,7 @@ func (v *SinkView) Ack(seqs ...uint64) error {
 			return err
 		}
 		cur := out.Cursor()
+		sum := newSumTx(tx)
 		var kb [8]byte
 		acked := 0
 		for _, seq := range sorted {
@@ -544,6 +545,11 @@ func (v *SinkView) Ack(seqs ...uint64) error {
 				continue
 			}
 			size := int64(len(val)) + 8
+			if sum != nil {
+				if err := sum.marked(val, v.name, markDelivered); err != nil {
+					return err
+				}
+			}
 			e.st.done.add(seq)
 			e.st.pendingN--
 			e.st.pendingBytes -= size
@@ -560,6 +566,11 @@ func (v *SinkView) Ack(seqs ...uint64) error {
 		}
 		if acked == 0 {
 			return errNoChange
+		}
+		if sum != nil {
+			if err := sum.flush(); err != nil {
+				return err
+			}
 		}
 		e.st.normalize(out, out.Sequence())
 		e.dirty = true
@@ -608,6 +619,14 @@ func (v *SinkView) DeadLetter(seq uint64, reason string) error {
 			return err
 		}
 		size := int64(len(val)) + 8
+		if sum := newSumTx(tx); sum != nil {
+			if err := sum.marked(val, v.name, markDead); err != nil {
+				return err
+			}
+			if err := sum.flush(); err != nil {
+				return err
+			}
+		}
 		if err := putDead(tx, &c, now, seq, v.name, reason, val); err != nil {
 			return err
 		}

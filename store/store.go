@@ -20,6 +20,11 @@
 //     advances in the same transaction as the records it produced (SPEC §5.3);
 //   - O(1) counters (pending records and bytes, dead letters; the same per
 //     sink) for /v1/status.
+//   - the day summary (summary.go): per outlet and business day, the
+//     sales, amounts, refunds and voids of the transaction records
+//     appended with a Sale, and how many of them each sink acked or
+//     dead-lettered, kept in the same transactions as the records
+//     ([Store.Summary]).
 //
 // The layout has a format number (formatVersion). Open upgrades an older
 // database in one transaction (format 1, before sinks: every pending

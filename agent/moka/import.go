@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/pwbi/edge-agent/store"
@@ -16,9 +18,15 @@ type ImportStatus struct {
 	OutletID  string
 	DaysDone  int
 	DaysTotal int
-	Records   int64
-	StartedAt time.Time
-	Error     string
+	// Records counts the transactions fetched from Moka; of them, New
+	// were not in the buffer before, Changed were there in another
+	// version (the rest were unchanged).
+	Records, New, Changed int64
+	// Outlets counts the outlets imported so far.
+	Outlets    int
+	StartedAt  time.Time
+	FinishedAt time.Time
+	Error      string
 	// Sink is the sink the import is for; "" for every sink.
 	Sink string
 }
@@ -93,9 +101,12 @@ func (s *Syncer) runImport(ctx context.Context, req importReq) {
 		if err != nil {
 			return err
 		}
+		if req.outletID != "" && !slices.ContainsFunc(outlets, func(o Outlet) bool { return o.ID == req.outletID }) {
+			return UnknownOutletError{ID: req.outletID, Known: outlets}
+		}
 		put := s.store
 		if req.sink != "" {
-			put = func(ctx context.Context, p Page, _ *store.SourceState) (int, error) {
+			put = func(ctx context.Context, p Page, _ *store.SourceState) (store.AppendResult, error) {
 				return s.storeFor(ctx, p, req.sink)
 			}
 		}
@@ -105,11 +116,14 @@ func (s *Syncer) runImport(ctx context.Context, req importReq) {
 			}
 			err := conn.Transactions(ctx, o.ID, since, func(p Page) error {
 				// An import never moves the watermark: the regular poll owns it.
-				if _, err := put(ctx, p, nil); err != nil {
+				res, err := put(ctx, p, nil)
+				if err != nil {
 					return err
 				}
 				s.updateImport(func(is *ImportStatus) {
 					is.Records += int64(len(p.Inputs))
+					is.Changed += int64(res.Changed)
+					is.New += int64(res.Appended - res.Changed - res.Refetched)
 					if !p.Through.IsZero() {
 						if d := int(p.Through.Sub(since).Hours()/24) + 1; d > is.DaysDone {
 							is.DaysDone = min(d, total)
@@ -121,11 +135,13 @@ func (s *Syncer) runImport(ctx context.Context, req importReq) {
 			if err != nil {
 				return fmt.Errorf("outlet %s: %w", o.ID, err)
 			}
+			s.updateImport(func(is *ImportStatus) { is.Outlets++ })
 		}
 		return nil
 	}()
 	s.updateImport(func(is *ImportStatus) {
 		is.Running = false
+		is.FinishedAt = s.clock.Now()
 		if err != nil {
 			is.Error = err.Error()
 		} else {
@@ -142,30 +158,56 @@ func (s *Syncer) runImport(ctx context.Context, req importReq) {
 // storeFor is store for an import for one sink: unmappable records are set
 // aside as always, the page's records are appended for that sink
 // (SinkAppender.AppendFor); on ErrFull it waits for space.
-func (s *Syncer) storeFor(ctx context.Context, p Page, sink string) (int, error) {
+func (s *Syncer) storeFor(ctx context.Context, p Page, sink string) (store.AppendResult, error) {
 	app := s.sink.(SinkAppender) // checked by ImportFor
 	if _, err := s.store(ctx, Page{Dead: p.Dead}, nil); err != nil {
-		return 0, err
+		return store.AppendResult{}, err
 	}
 	for {
 		space := s.sink.Space()
 		res, err := app.AppendFor([]string{sink}, p.Inputs, nil)
 		if err == nil {
 			s.setFull(false)
-			return res.Appended, nil
+			return res, nil
 		}
 		if !errors.Is(err, store.ErrFull) {
-			return 0, stored(fmt.Errorf("buffer records for sink %s: %w", sink, err))
+			return store.AppendResult{}, stored(fmt.Errorf("buffer records for sink %s: %w", sink, err))
 		}
 		if !s.setFull(true) {
 			s.log.Warn("Buffer full: import paused until the sinks take records")
 		}
 		select {
 		case <-ctx.Done():
-			return 0, ctx.Err()
+			return store.AppendResult{}, ctx.Err()
 		case <-space:
 		}
 	}
+}
+
+// UnknownOutletError is the error of an import for an outlet the business
+// does not have (or the configuration does not sync); it lists the known
+// ones.
+type UnknownOutletError struct {
+	ID    string
+	Known []Outlet
+}
+
+func (e UnknownOutletError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "unknown outlet %q; the outlets are: ", e.ID)
+	if len(e.Known) == 0 {
+		b.WriteString("none yet (Moka has not listed any)")
+	}
+	for i, o := range e.Known {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(o.ID)
+		if o.Name != "" {
+			fmt.Fprintf(&b, " (%s)", o.Name)
+		}
+	}
+	return b.String()
 }
 
 func (s *Syncer) updateImport(f func(*ImportStatus)) {

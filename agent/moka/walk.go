@@ -73,8 +73,8 @@ func (s *Syncer) syncWalk(ctx context.Context, cfg Config, outlet string, start 
 			st.Watermark = start.UTC().Format(time.RFC3339Nano)
 			st.LastSyncAt, st.LastError, st.Cursor = s.clock.Now(), "", ""
 		}
-		n, err := s.store(ctx, p, &st)
-		buffered += int64(n)
+		res, err := s.store(ctx, p, &st)
+		buffered += int64(res.Appended)
 		return err
 	})
 	if err != nil {
@@ -94,11 +94,11 @@ func (s *Syncer) syncWalk(ctx context.Context, cfg Config, outlet string, start 
 // store writes one page: dead entries first (a crash before the records
 // only repeats them), then records and state in one transaction. On ErrFull
 // it waits for space and tries again: polling pauses, nothing is dropped.
-func (s *Syncer) store(ctx context.Context, p Page, st *store.SourceState) (int, error) {
+func (s *Syncer) store(ctx context.Context, p Page, st *store.SourceState) (store.AppendResult, error) {
 	for _, d := range p.Dead {
 		id, err := s.sink.AddDead(d.Input, store.StageMap, d.Reason)
 		if err != nil {
-			return 0, stored(fmt.Errorf("set aside unmappable record: %w", err))
+			return store.AppendResult{}, stored(fmt.Errorf("set aside unmappable record: %w", err))
 		}
 		if id != 0 { // 0: the same record was set aside by an earlier poll
 			s.log.Warn("Moka record could not be mapped", "key", d.Input.Key, "reason", d.Reason, "dead_letter", id)
@@ -112,17 +112,17 @@ func (s *Syncer) store(ctx context.Context, p Page, st *store.SourceState) (int,
 			if res.Appended > 0 && st != nil {
 				s.count(st.Source, int64(res.Appended))
 			}
-			return res.Appended, nil
+			return res, nil
 		}
 		if !errors.Is(err, store.ErrFull) {
-			return 0, stored(fmt.Errorf("buffer records: %w", err))
+			return store.AppendResult{}, stored(fmt.Errorf("buffer records: %w", err))
 		}
 		if !s.setFull(true) {
 			s.log.Warn("Buffer full: polling paused until the upstream takes records")
 		}
 		select {
 		case <-ctx.Done():
-			return 0, ctx.Err()
+			return store.AppendResult{}, ctx.Err()
 		case <-space:
 		}
 	}

@@ -202,7 +202,11 @@ func (s *Server) genDay(day time.Time) {
 		r := s.rng("day", strconv.Itoa(oi), day.Format("2006-01-02"))
 		secs := make([]int, s.opts.TxPerDay)
 		for i := range secs {
-			secs[i] = 7*3600 + r.IntN(15*3600) // 07:00–22:00
+			if s.opts.AroundTheClock {
+				secs[i] = r.IntN(24 * 3600)
+			} else {
+				secs[i] = 7*3600 + r.IntN(15*3600) // 07:00–22:00
+			}
 		}
 		slices.Sort(secs)
 		for i, sec := range secs {

@@ -51,6 +51,10 @@ type Options struct {
 	// visible as Now passes their time. When false, the data is frozen at
 	// Now as of New; only Edit changes it.
 	Live bool
+	// AroundTheClock spreads each day's sales over all 24 hours instead
+	// of the opening hours 07:00–22:00, so that a demo shows live sales
+	// whatever the time of day (pwbi-devstack sets it).
+	AroundTheClock bool
 
 	// NoPageRepeat turns off the pagination glitch (a page that starts
 	// with the last transaction of the previous page).

@@ -63,13 +63,22 @@ func (e *MapError) Error() string {
 
 // TransactionInput turns a mapped transaction into a store input: kind
 // "transaction", key "moka/{business}/{outlet}/{id}", data the canonical
-// JSON (whose SHA-256 is the record version).
+// JSON (whose SHA-256 is the record version), and the day summary's facts
+// (outlet, business day, status, amount, refund: the record's own values,
+// as exact decimal strings).
 func TransactionInput(t unified.Transaction) (store.Input, error) {
 	data, err := t.Canonical()
 	if err != nil {
 		return store.Input{}, fmt.Errorf("encode transaction %q: %w", t.ExternalID, err)
 	}
-	return store.Input{Kind: store.KindTransaction, Key: t.Key(), Data: data}, nil
+	return store.Input{Kind: store.KindTransaction, Key: t.Key(), Data: data, Sale: &store.Sale{
+		OutletID: t.OutletID,
+		Day:      t.BusinessDate,
+		Status:   string(t.Status),
+		Amount:   t.Amount.String(),
+		Refund:   t.RefundAmount.String(),
+		Currency: t.Currency,
+	}}, nil
 }
 
 // ProductInput turns a mapped product into a store input of kind "product".

@@ -237,7 +237,12 @@ func (s *Server) genDay(day time.Time) {
 		used := map[int]bool{}
 		for i := range ms {
 			for {
-				v := 7*3600*1000 + r.IntN(15*3600*1000) // 07:00–22:00, to the millisecond
+				var v int
+				if s.opts.AroundTheClock {
+					v = r.IntN(24 * 3600 * 1000)
+				} else {
+					v = 7*3600*1000 + r.IntN(15*3600*1000) // 07:00–22:00, to the millisecond
+				}
 				if !used[v] {
 					used[v] = true
 					ms[i] = v

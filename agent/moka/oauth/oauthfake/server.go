@@ -53,6 +53,10 @@ type Options struct {
 	// their time. When false the data is frozen at Now as of New (Void and
 	// Refund still change it).
 	Live bool
+	// AroundTheClock spreads each day's sales over all 24 hours instead
+	// of the opening hours 07:00–22:00, so that a demo shows live sales
+	// whatever the time of day (pwbi-devstack sets it).
+	AroundTheClock bool
 	// NoEvents turns off the automatic voids and refunds of some sales of
 	// more than a week ago (made during the last two days).
 	NoEvents bool
