@@ -1,16 +1,19 @@
 package agent
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/jonboulle/clockwork"
 
 	"github.com/pwbi/edge-agent/agent/config"
 	"github.com/pwbi/edge-agent/agent/deliver"
 	"github.com/pwbi/edge-agent/agent/deliver/httpsink"
+	"github.com/pwbi/edge-agent/agent/deliver/jurnalsink"
 	"github.com/pwbi/edge-agent/agent/deliver/natssink"
 	"github.com/pwbi/edge-agent/agent/version"
 	"github.com/pwbi/edge-agent/store"
@@ -86,6 +89,14 @@ var sinkSpecs = []sinkSpec{
 		build:   func(a *Agent, c *config.Config, prev deliver.Sink) deliver.Sink { return a.natsSink(c, prev) },
 		loop:    natsLoopConfig,
 	},
+	{
+		name:    "jurnal",
+		title:   "Jurnal",
+		who:     "Jurnal",
+		enabled: func(c *config.Config) bool { ok, _ := c.JurnalConfigured(); return ok },
+		build:   func(a *Agent, c *config.Config, prev deliver.Sink) deliver.Sink { return a.jurnalSink(c, prev) },
+		loop:    jurnalLoopConfig,
+	},
 }
 
 // deliverConfig is the delivery loop's part of the [upstream] section.
@@ -156,6 +167,96 @@ func (a *Agent) natsSink(cfg *config.Config, prev deliver.Sink) *natssink.Sink {
 	})
 }
 
+// jurnalBatchSize is the Jurnal sink's batch: every sale is several calls
+// at requests_per_minute, so a small batch keeps each attempt short and a
+// refused sale's bisection cheap.
+const jurnalBatchSize = 20
+
+// jurnalLoopConfig is the Jurnal sink's delivery loop settings.
+func jurnalLoopConfig(cfg *config.Config) deliver.Config {
+	return deliver.Config{BatchSize: jurnalBatchSize, FlushInterval: cfg.Upstream.FlushInterval.Duration}
+}
+
+// jurnalSink is the Jurnal sink for the [jurnal] section (SPEC §6.3). It
+// keeps its state (what it posted, the products it created, the
+// daily-summary ledger) in the store's documents; prev hands over its
+// figures and, for the same company, its rate budget.
+func (a *Agent) jurnalSink(cfg *config.Config, prev deliver.Sink) *jurnalsink.Sink {
+	p, _ := prev.(*jurnalsink.Sink)
+	j := cfg.Jurnal
+	loc, err := time.LoadLocation(cfg.Moka.Timezone)
+	if err != nil {
+		loc = time.UTC // validated by config; not reached
+	}
+	return jurnalsink.New(jurnalsink.Config{
+		BaseURL:           j.BaseURL,
+		ClientID:          j.ClientID,
+		ClientSecret:      j.ClientSecret.Value(),
+		Mode:              j.Mode,
+		CloseAfter:        j.CloseAfter.Duration,
+		RequestsPerMinute: j.RequestsPerMinute,
+		CustomerName:      j.CustomerName,
+		Outlets:           j.Outlets,
+		DepositAccounts:   j.DepositAccounts,
+		OutletTags:        j.OutletTags,
+		OutletWarehouses:  j.OutletWarehouses,
+		Location:          loc,
+		Timeout:           j.Timeout.Duration,
+	}, jurnalsink.Options{
+		Docs:     a.store,
+		Client:   a.hc,
+		Clock:    clockwork.NewRealClock(),
+		Logger:   a.log.With("component", "sink", "sink", "jurnal"),
+		Previous: p,
+	})
+}
+
+// sinkTicker is a sink with work that needs time rather than records
+// (Jurnal's daily_summary closing its days). The agent calls Tick on every
+// enabled sink that has it, every sinkTickInterval and on "Sync now".
+type sinkTicker interface {
+	Tick(ctx context.Context) error
+}
+
+// sinkTickInterval is how often sinks are ticked.
+const sinkTickInterval = time.Minute
+
+// tickSinks ticks the enabled sinks until ctx ends (a worker: Pause stops
+// it). A tick never runs twice at once.
+func (a *Agent) tickSinks(ctx context.Context) {
+	t := time.NewTicker(sinkTickInterval)
+	defer t.Stop()
+	for {
+		a.reloadMu.Lock()
+		var tickers []sinkTicker
+		for _, spec := range a.specs {
+			if tk, ok := a.built[spec.name].(sinkTicker); ok && a.built[spec.name] != nil {
+				tickers = append(tickers, tk)
+			}
+		}
+		a.reloadMu.Unlock()
+		for _, tk := range tickers {
+			if err := tk.Tick(ctx); err != nil && ctx.Err() == nil {
+				a.log.Warn("A sink's periodic work failed", "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-a.sinkTick:
+		}
+	}
+}
+
+// pokeSinks asks tickSinks for a tick now ("Sync now").
+func (a *Agent) pokeSinks() {
+	select {
+	case a.sinkTick <- struct{}{}:
+	default:
+	}
+}
+
 // buildSink returns the sink spec builds for cfg — nil when cfg does not
 // enable it (its loop then idles) — and the one it replaces. Called at
 // start and under reloadMu.
@@ -217,6 +318,9 @@ func (a *Agent) enabledSinks(cfg *config.Config) []string {
 func (a *Agent) setupDelivery(cfg *config.Config) error {
 	if a.specs == nil {
 		a.specs = sinkSpecs
+	}
+	if a.sinkTick == nil {
+		a.sinkTick = make(chan struct{}, 1)
 	}
 	if err := a.store.SetSinks(a.enabledSinks(cfg)...); err != nil {
 		return fmt.Errorf("enable sinks: %w", err)

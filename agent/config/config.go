@@ -35,6 +35,7 @@ type Config struct {
 	Moka     Moka     `toml:"moka" json:"moka"`
 	Upstream Upstream `toml:"upstream" json:"upstream"`
 	NATS     NATS     `toml:"nats" json:"nats"`
+	Jurnal   Jurnal   `toml:"jurnal" json:"jurnal"`
 	Checkout Checkout `toml:"checkout" json:"checkout"`
 	LocalAPI LocalAPI `toml:"local_api" json:"local_api"`
 
@@ -51,6 +52,10 @@ type Agent struct {
 	ID       string `toml:"id" json:"id"`               // sent upstream; default: host name
 	DataDir  string `toml:"data_dir" json:"data_dir"`   // absolute after Load; default per OS
 	LogLevel string `toml:"log_level" json:"log_level"` // debug|info|warn|error
+	// Language is what a person reads in: "auto" (the OS locale for the
+	// tray and the CLI, the browser's Accept-Language for the dashboard),
+	// "id" (Bahasa Indonesia) or "en". Applied live.
+	Language string `toml:"language" json:"language"`
 }
 
 // Moka API dialects (moka.api). MokaOAuth is the default: it is the API
@@ -135,6 +140,40 @@ const (
 	NATSMaxBatch    = 10000
 )
 
+// Jurnal modes (jurnal.mode, SPEC §6.3).
+const (
+	JurnalInvoice      = "invoice"       // one sales invoice (and its payment) per sale
+	JurnalDailySummary = "daily_summary" // one invoice per outlet per business day
+)
+
+// Jurnal is the [jurnal] table: the Jurnal (Mekari accounting) sink (SPEC
+// §6.3). It is off unless enabled; see JurnalConfigured.
+type Jurnal struct {
+	Enabled      bool   `toml:"enabled" json:"enabled"`
+	BaseURL      string `toml:"base_url" json:"base_url"`
+	ClientID     string `toml:"client_id" json:"client_id"`
+	ClientSecret Secret `toml:"client_secret" json:"client_secret"`
+	// ClientSecretFile is the absolute path ClientSecret was read from, if any.
+	ClientSecretFile string `toml:"client_secret_file" json:"client_secret_file"`
+	Mode             string `toml:"mode" json:"mode"` // JurnalInvoice or JurnalDailySummary
+	// CloseAfter is how long after its midnight (outlet zone) a business
+	// day is closed and posted in daily_summary mode.
+	CloseAfter        Duration `toml:"close_after" json:"close_after"`
+	RequestsPerMinute int      `toml:"requests_per_minute" json:"requests_per_minute"`
+	// CustomerName is the walk-in contact every sale is invoiced to.
+	CustomerName string   `toml:"customer_name" json:"customer_name"`
+	Outlets      []string `toml:"outlets" json:"outlets"` // empty: every outlet
+	// DepositAccounts maps a payment method (lower case, as in the
+	// unified record) to a Jurnal cash/bank account name; "default" is
+	// used for the others.
+	DepositAccounts map[string]string `toml:"deposit_accounts" json:"deposit_accounts"`
+	// OutletTags maps a Moka outlet id to the Jurnal tag its documents carry.
+	OutletTags map[string]string `toml:"outlet_tags" json:"outlet_tags"`
+	// OutletWarehouses maps a Moka outlet id to a Jurnal warehouse name.
+	OutletWarehouses map[string]string `toml:"outlet_warehouses" json:"outlet_warehouses"`
+	Timeout          Duration          `toml:"timeout" json:"timeout"`
+}
+
 // Checkout is the [checkout] table (Mokka gateway for tablets).
 type Checkout struct {
 	Enabled   bool   `toml:"enabled" json:"enabled"`
@@ -196,6 +235,7 @@ func Default() Config {
 			ID:       defaultID(),
 			DataDir:  osDefaultDataDir(),
 			LogLevel: "info",
+			Language: "auto",
 		},
 		Moka: Moka{
 			Enabled:             true,
@@ -221,6 +261,16 @@ func Default() Config {
 			Timeout:       Duration{30 * time.Second},
 			BatchSize:     1000,
 			MaxInFlight:   1000, // one atomic batch per batch (docs/benchmarks.md)
+		},
+		Jurnal: Jurnal{
+			Enabled:           false,
+			BaseURL:           "https://api.mekari.com",
+			Mode:              JurnalInvoice,
+			CloseAfter:        Duration{2 * time.Hour},
+			RequestsPerMinute: 60,
+			CustomerName:      "Pelanggan Umum",
+			DepositAccounts:   map[string]string{"default": "Kas"},
+			Timeout:           Duration{30 * time.Second},
 		},
 		Checkout: Checkout{
 			Enabled: false,
@@ -393,6 +443,18 @@ func (c *Config) NATSConfigured() (ok bool, reason string) {
 		return false, "nats is disabled (nats.enabled = false)"
 	case len(c.NATS.URLs) == 0:
 		return false, "nats.urls is empty: no NATS server to deliver to"
+	}
+	return true, ""
+}
+
+// JurnalConfigured reports whether the Jurnal sink is to deliver; if not,
+// reason says why, for the status page.
+func (c *Config) JurnalConfigured() (ok bool, reason string) {
+	switch {
+	case !c.Jurnal.Enabled:
+		return false, "jurnal is disabled (jurnal.enabled = false)"
+	case c.Jurnal.ClientID == "" || c.Jurnal.ClientSecret.IsZero():
+		return false, "jurnal.client_id and jurnal.client_secret (or client_secret_file) are not set"
 	}
 	return true, ""
 }

@@ -231,6 +231,8 @@ func (d *decoder) decodeValue(p keyPath, v any, rv reflect.Value) {
 		rv.SetInt(n)
 	case reflect.Slice:
 		d.decodeSlice(p, v, rv)
+	case reflect.Map:
+		d.decodeStringMap(p, v, rv)
 	case reflect.Struct:
 		m, ok := v.(map[string]any)
 		if !ok {
@@ -241,6 +243,32 @@ func (d *decoder) decodeValue(p keyPath, v any, rv reflect.Value) {
 	default:
 		d.add(p, "cannot be decoded (unsupported type %s)", rv.Type())
 	}
+}
+
+// decodeStringMap decodes a table of string values (a map[string]string
+// such as jurnal.deposit_accounts): its keys are free, its values strings.
+// The table replaces the default map as a whole; an empty one decodes to
+// nil.
+func (d *decoder) decodeStringMap(p keyPath, v any, rv reflect.Value) {
+	m, ok := v.(map[string]any)
+	if !ok || rv.Type().Key().Kind() != reflect.String || rv.Type().Elem().Kind() != reflect.String {
+		d.wrongType(p, "a table of strings", v)
+		return
+	}
+	if len(m) == 0 {
+		rv.SetZero() // like an empty array: as if absent
+		return
+	}
+	out := reflect.MakeMapWithSize(rv.Type(), len(m))
+	for _, k := range sortedKeys(m) {
+		s, ok := m[k].(string)
+		if !ok {
+			d.wrongType(p.key(k), "a string in double quotes", m[k])
+			continue
+		}
+		out.SetMapIndex(reflect.ValueOf(k), reflect.ValueOf(s))
+	}
+	rv.Set(out)
 }
 
 // decodeSlice decodes an array of strings or an array of tables. Empty
@@ -424,6 +452,7 @@ func (d *decoder) finish(c *Config, path string, data []byte) {
 		{"moka", "client_secret", &c.Moka.ClientSecret, &c.Moka.ClientSecretFile},
 		{"upstream", "token", &c.Upstream.Token, &c.Upstream.TokenFile},
 		{"nats", "password", &c.NATS.Password, &c.NATS.PasswordFile},
+		{"jurnal", "client_secret", &c.Jurnal.ClientSecret, &c.Jurnal.ClientSecretFile},
 		{"checkout", "secret_key", &c.Checkout.SecretKey, &c.Checkout.SecretKeyFile},
 		{"checkout", "registration_secret_key", &c.Checkout.RegistrationSecretKey, &c.Checkout.RegistrationSecretKeyFile},
 	} {

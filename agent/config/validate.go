@@ -34,6 +34,11 @@ func (d *decoder) validate(c *Config) {
 	default:
 		d.check(kp("agent", "log_level"), `must be "debug", "info", "warn" or "error", not %q`, c.Agent.LogLevel)
 	}
+	switch c.Agent.Language {
+	case "auto", "id", "en":
+	default:
+		d.check(kp("agent", "language"), `must be "auto", "id" or "en", not %q`, c.Agent.Language)
+	}
 
 	// [moka]
 	m := c.Moka
@@ -72,6 +77,9 @@ func (d *decoder) validate(c *Config) {
 
 	// [nats]
 	d.checkNATS(c.NATS)
+
+	// [jurnal]
+	d.checkJurnal(c.Jurnal)
 
 	// [checkout]
 	k := c.Checkout
@@ -428,4 +436,51 @@ func checkStreamName(s string) error {
 		}
 	}
 	return nil
+}
+
+// checkJurnal checks the [jurnal] table (SPEC §6.3). Missing credentials
+// are not problems (JurnalConfigured reports them), but an enabled sink
+// with a client id and no secret (or the reverse) is.
+func (d *decoder) checkJurnal(j Jurnal) {
+	p := kp("jurnal")
+	d.checkURL(p.key("base_url"), j.BaseURL, true)
+	switch j.Mode {
+	case JurnalInvoice, JurnalDailySummary:
+	default:
+		d.check(p.key("mode"), `must be "invoice" (one invoice per sale) or "daily_summary" (one invoice per outlet per day), not %q`, j.Mode)
+	}
+	if j.CloseAfter.Duration < 0 || j.CloseAfter.Duration > 24*time.Hour {
+		d.check(p.key("close_after"), "must be between 0s and 24h after midnight, not %s", j.CloseAfter.Duration)
+	}
+	d.checkRange(p.key("requests_per_minute"), j.RequestsPerMinute, 1, 6000)
+	d.checkPositive(p.key("timeout"), j.Timeout)
+	if strings.TrimSpace(j.CustomerName) == "" {
+		d.check(p.key("customer_name"), `must not be blank: the Jurnal contact walk-in sales are invoiced to, e.g. "Pelanggan Umum"`)
+	}
+	d.checkList(p.key("outlets"), j.Outlets, "outlet id")
+	if strings.TrimSpace(j.DepositAccounts["default"]) == "" {
+		d.check(p.key("deposit_accounts").key("default"), `must name the Jurnal cash or bank account payments go to, e.g. default = "Kas"`)
+	}
+	for _, m := range []struct {
+		key  string
+		vals map[string]string
+	}{{"deposit_accounts", j.DepositAccounts}, {"outlet_tags", j.OutletTags}, {"outlet_warehouses", j.OutletWarehouses}} {
+		for k, v := range m.vals {
+			if strings.TrimSpace(v) == "" {
+				d.check(p.key(m.key).key(k), "must not be blank")
+			}
+		}
+	}
+	secretKey := "client_secret"
+	if j.ClientSecretFile != "" {
+		secretKey = "client_secret_file"
+	}
+	if j.Enabled {
+		switch {
+		case j.ClientID != "" && j.ClientSecret.IsZero():
+			d.check(p.key("client_id"), "needs jurnal.client_secret (or client_secret_file) too")
+		case j.ClientID == "" && !j.ClientSecret.IsZero():
+			d.check(p.key(secretKey), "needs jurnal.client_id too")
+		}
+	}
 }

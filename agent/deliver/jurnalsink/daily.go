@@ -1,0 +1,305 @@
+package jurnalsink
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/pwbi/edge-agent/agent/unified"
+)
+
+// dayState is one outlet's business day in daily_summary mode: the ledger
+// of its sales until the day closes, then what was posted for it.
+type dayState struct {
+	Outlet string             `json:"outlet"`
+	Date   string             `json:"date"`
+	Sales  map[string]daySale `json:"sales"`
+	Posted bool               `json:"posted,omitempty"`
+	// Invoice and InvoiceNo: the day's invoice once it exists.
+	Invoice   string   `json:"invoice,omitempty"`
+	InvoiceID int64    `json:"invoice_id,omitempty"`
+	InvoiceNo string   `json:"invoice_no,omitempty"`
+	Lines     []line   `json:"lines,omitempty"` // the posted invoice's lines
+	Paid      []string `json:"paid,omitempty"`  // payment methods whose payment exists
+	Returned  bool     `json:"returned,omitempty"`
+	Trying    string   `json:"trying,omitempty"`
+}
+
+// daySale is a sale as the ledger holds it: its latest version.
+type daySale struct {
+	Status  unified.Status  `json:"status"`
+	Amount  unified.Decimal `json:"amount"`
+	Refund  unified.Decimal `json:"refund"`
+	Method  string          `json:"method"`
+	Receipt string          `json:"receipt,omitempty"`
+	Lines   []line          `json:"lines,omitempty"`
+}
+
+func dayKey(outlet, date string) string { return "d/" + outlet + "/" + date }
+
+// refunded is what the day's return takes back for the sale.
+func (d daySale) refunded() unified.Decimal {
+	if d.Status == unified.StatusVoid {
+		return unified.DecimalFromInt(0)
+	}
+	r := reversal(unified.Transaction{Status: d.Status, RefundAmount: d.Refund}, d.Amount)
+	if r.Cmp(d.Amount) > 0 {
+		return d.Amount
+	}
+	return r
+}
+
+// ledger keeps a sale's latest version in its day's ledger (daily_summary)
+// until the day is posted; a version arriving after that is posted on its
+// own: a new sale as its own invoice, a void or refund as a sales return
+// against the day's invoice.
+func (s *Sink) ledger(ctx context.Context, t unified.Transaction) error {
+	if _, err := time.Parse(unified.BusinessDateLayout, t.BusinessDate); err != nil {
+		return &recordError{fmt.Errorf("the sale has no business date: %q", t.BusinessDate)}
+	}
+	key := dayKey(t.OutletID, t.BusinessDate)
+	day := &dayState{Outlet: t.OutletID, Date: t.BusinessDate}
+	if _, err := getJSON(s.docs, key, day); err != nil {
+		return &storeError{err}
+	}
+	if day.Posted {
+		return s.late(ctx, t, day)
+	}
+	// A sale posted on its own (invoice mode before a switch to
+	// daily_summary) stays so: it never enters a day's invoice too.
+	var own saleState
+	if ok, err := getJSON(s.docs, saleKey(t), &own); err != nil {
+		return &storeError{err}
+	} else if ok && (len(own.Invoices) > 0 || own.Void) {
+		return s.postSale(ctx, t, &own)
+	}
+	e := daySale{Status: t.Status, Amount: t.Amount, Refund: t.RefundAmount, Method: t.PaymentMethod, Receipt: t.ReceiptNo}
+	if t.Status != unified.StatusVoid {
+		lines, err := s.linesOf(ctx, t)
+		if err != nil {
+			return err
+		}
+		e.Lines = lines
+	}
+	if day.Sales == nil {
+		day.Sales = map[string]daySale{}
+	}
+	day.Sales[t.ExternalID] = e
+	if err := putJSON(s.docs, key, day); err != nil {
+		return &storeError{err}
+	}
+	return nil
+}
+
+// late posts a version of a sale whose day was posted: it starts from what
+// the day's documents hold for it.
+func (s *Sink) late(ctx context.Context, t unified.Transaction, day *dayState) error {
+	st := &saleState{}
+	ok, err := getJSON(s.docs, saleKey(t), st)
+	if err != nil {
+		return &storeError{err}
+	}
+	if !ok {
+		if e, in := day.Sales[t.ExternalID]; in {
+			st = &saleState{Date: day.Date, Void: e.Status == unified.StatusVoid,
+				Invoices: []postedInvoice{{CustomID: day.Invoice, ID: day.InvoiceID, No: day.InvoiceNo, Lines: day.Lines, Paid: true}}}
+			if !st.Void {
+				// The sale's share of the day's invoice; the day's return
+				// took back its refund.
+				st.Invoices[0].Amount, st.Net, st.Reversed = e.Amount, e.Amount, e.refunded()
+				st.Invoices[0].Returned = e.refunded()
+			}
+		} else {
+			st = nil
+		}
+	}
+	return s.postSale(ctx, t, st)
+}
+
+// closeAt is when a business day closes: its midnight in the outlets' zone
+// plus close_after.
+func (s *Sink) closeAt(date string) (time.Time, bool) {
+	d, err := time.ParseInLocation(unified.BusinessDateLayout, date, s.cfg.Location)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return time.Date(d.Year(), d.Month(), d.Day()+1, 0, 0, 0, 0, s.cfg.Location).Add(s.cfg.CloseAfter), true
+}
+
+// days returns the ledgers of days not posted yet.
+func (s *Sink) days() ([]*dayState, error) {
+	var days []*dayState
+	err := s.docs.Docs(Collection, func(key string, value []byte) error {
+		if !strings.HasPrefix(key, "d/") {
+			return nil
+		}
+		d := &dayState{}
+		if err := json.Unmarshal(value, d); err != nil || d.Posted {
+			return nil
+		}
+		days = append(days, d)
+		return nil
+	})
+	return days, err
+}
+
+// openSales counts, per outlet, the sales waiting for their day to close.
+func (s *Sink) openSales() map[string]int {
+	n := map[string]int{}
+	days, _ := s.days()
+	for _, d := range days {
+		n[d.Outlet] += len(d.Sales)
+	}
+	return n
+}
+
+// closeDays posts every day that has closed, oldest first.
+func (s *Sink) closeDays(ctx context.Context) error {
+	days, err := s.days()
+	if err != nil {
+		return &storeError{err}
+	}
+	now := s.clock.Now()
+	slices.SortFunc(days, func(a, b *dayState) int { return strings.Compare(a.Date+a.Outlet, b.Date+b.Outlet) })
+	for _, d := range days {
+		if at, ok := s.closeAt(d.Date); !ok || now.Before(at) || !s.wanted(d.Outlet) {
+			continue
+		}
+		if err := s.postDay(ctx, d); err != nil {
+			s.answer(ctx, d.Outlet, err) // the outlet's error, the quota state
+			return fmt.Errorf("post %s of outlet %s: %w", d.Date, d.Outlet, err)
+		}
+		s.noteSynced(d.Outlet)
+	}
+	s.clearQuota()
+	return nil
+}
+
+// postDay posts a closed day: one invoice with the lines of its sales
+// summed per product, one payment per payment method, one sales return for
+// its refunds. Each step is saved before the next, so a crash resumes
+// where it stopped.
+func (s *Sink) postDay(ctx context.Context, d *dayState) error {
+	key := dayKey(d.Outlet, d.Date)
+	save := func() error {
+		if err := putJSON(s.docs, key, d); err != nil {
+			return &storeError{err}
+		}
+		return nil
+	}
+	ids := make([]string, 0, len(d.Sales))
+	for id := range d.Sales {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	var groups [][]line
+	paid := map[string]unified.Decimal{}
+	refunds := unified.DecimalFromInt(0)
+	for _, id := range ids {
+		e := d.Sales[id]
+		if e.Status == unified.StatusVoid {
+			continue
+		}
+		groups = append(groups, e.Lines)
+		m := strings.ToLower(strings.TrimSpace(e.Method))
+		paid[m] = paid[m].Add(total(e.Lines))
+		refunds = refunds.Add(e.refunded())
+	}
+	lines := sumLines(groups...)
+	cid := CustomID(d.Outlet, d.Date)
+	if d.Invoice == "" && len(lines) > 0 {
+		if err := s.ensureContact(ctx); err != nil {
+			return err
+		}
+		body := invoiceDoc{invoiceBody{
+			TransactionDate: d.Date, DueDate: d.Date, PersonName: s.cfg.CustomerName, CustomID: cid,
+			ReferenceNo: cid, Memo: clip(fmt.Sprintf("Moka sales of %s (%d receipts)", d.Date, len(ids)), 255),
+			Tags: s.tags(d.Outlet), WarehouseName: s.cfg.OutletWarehouses[d.Outlet], Lines: lineBodies(lines),
+		}}
+		ans, err := s.create(ctx, &d.Trying, save, "sales_invoices", "sales_invoice", cid, body, true)
+		if err != nil {
+			return err
+		}
+		d.Invoice, d.InvoiceID, d.InvoiceNo, d.Lines, d.Trying = cid, ans.ID, ans.TransactionNo, lines, ""
+		if err := save(); err != nil {
+			return err
+		}
+		if err := s.notePosted(d.Outlet); err != nil {
+			return err
+		}
+	}
+	methods := make([]string, 0, len(paid))
+	for m := range paid {
+		methods = append(methods, m)
+	}
+	slices.Sort(methods)
+	for _, m := range methods {
+		amount := paid[m]
+		if d.Invoice == "" || amount.Sign() <= 0 || slices.Contains(d.Paid, m) {
+			continue
+		}
+		pid := CustomID(d.Outlet, d.Date, "pay", m)
+		body := paymentDoc{paymentBody{
+			TransactionDate: d.Date, Records: []paymentRecord{{TransactionNo: d.InvoiceNo, Amount: amount.String()}},
+			PaymentMethodName: paymentMethod(m), DepositToName: s.account(m), CustomID: pid,
+			Memo: clip("Moka payments "+d.Date, 255), Tags: s.tags(d.Outlet),
+		}}
+		if _, err := s.create(ctx, &d.Trying, save, "receive_payments", "receive_payment", pid, body, false); err != nil {
+			return err
+		}
+		d.Paid, d.Trying = append(d.Paid, m), ""
+		if err := save(); err != nil {
+			return err
+		}
+		if err := s.notePosted(d.Outlet); err != nil {
+			return err
+		}
+	}
+	if d.Invoice != "" && refunds.Sign() > 0 && !d.Returned {
+		rlines, err := returnLines(d.Lines, nil, refunds, false)
+		if err != nil {
+			return &recordError{fmt.Errorf("refunds of %s: %w", d.Date, err)}
+		}
+		rid := cid + "-ret"
+		body := returnDoc{returnBody{
+			TransactionDate: d.Date, CustomID: rid, InvoiceID: d.InvoiceID,
+			Memo: clip("Moka refunds "+d.Date, 255), Tags: s.tags(d.Outlet), Lines: lineBodies(rlines),
+		}}
+		if _, err := s.create(ctx, &d.Trying, save, "sales_returns", "sales_return", rid, body, false); err != nil {
+			return err
+		}
+		d.Returned = true
+		if err := s.notePosted(d.Outlet); err != nil {
+			return err
+		}
+	}
+	d.Posted, d.Trying = true, ""
+	s.log.Info("Jurnal day posted", "outlet", d.Outlet, "date", d.Date, "sales", len(ids))
+	return save()
+}
+
+// leaveLedger takes a sale out of its day's ledger if the day is not
+// posted yet (a switch from daily_summary to invoice mode): it is about to
+// be posted on its own, and must not be in the day's invoice as well.
+func (s *Sink) leaveLedger(t unified.Transaction) error {
+	key := dayKey(t.OutletID, t.BusinessDate)
+	day := &dayState{}
+	ok, err := getJSON(s.docs, key, day)
+	if err != nil {
+		return &storeError{err}
+	}
+	if !ok || day.Posted {
+		return nil
+	}
+	if _, in := day.Sales[t.ExternalID]; !in {
+		return nil
+	}
+	delete(day.Sales, t.ExternalID)
+	if err := putJSON(s.docs, key, day); err != nil {
+		return &storeError{err}
+	}
+	return nil
+}

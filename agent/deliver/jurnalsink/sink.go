@@ -1,0 +1,505 @@
+// Package jurnalsink posts the cafe's Moka sales into Jurnal, Mekari's
+// accounting system (SPEC §6.3; reference/jurnal-api.md): the third sink of
+// the delivery loop (agent/deliver), beside the PWBI HTTP upstream and NATS.
+// It does what Moka's "MokaPOS Connection" add-on does (seed 002), from the
+// shop PC, buffered and offline-safe: master data first, then the sales,
+// with a "last synced" figure per outlet.
+//
+// # Documents
+//
+// mode = "invoice": each sale becomes a sales invoice to the walk-in contact
+// (customer_name) plus a receive payment into the deposit account mapped to
+// its payment method. mode = "daily_summary": the sales of one outlet's
+// business day are kept in a ledger and posted, once the day is closed
+// (midnight in the outlet's zone + close_after), as one invoice with lines
+// summed per product, one payment per payment method, and one sales return
+// for the day's refunds. A void or refund that arrives after its sale was
+// posted becomes a sales return (a reversing document); an edit, an invoice
+// (and payment) of what it added or a sales return of what it took off; a
+// sale that arrives after its day was posted becomes an invoice of its
+// own. History is never edited or deleted.
+//
+// Every line is exact: an item's discount is folded into its rate (Jurnal
+// reads a line discount as a percent), tax and service charge are lines of
+// their own products, and a last line carries what else makes the document
+// equal to what Moka collected (an order discount, rounding), so an
+// invoice's total is the sale's amount to the rupiah. Money is decimal,
+// never float.
+//
+// # Idempotency
+//
+// Records come at least once, in seq order, and again after a crash or with
+// a new version (an edit, a void, a refund). Every document has a
+// deterministic custom_id (CustomID: "moka-{outlet}-{sale}" and suffixes
+// "-pay", "-void", "-ret-{refunded so far}", "-adj-{edited amount}";
+// "moka-{outlet}-{date}" in daily_summary), never containing a "#". What was posted is remembered in
+// the store's documents (Docs) after each document, so a batch sent again
+// costs no call; a create whose answer was lost (timeout, crash) is marked
+// "trying" before it is sent and looked up by custom_id before it is sent
+// again; a 409 means the document exists. batch_create is never used (it
+// does not de-duplicate), nothing is deleted and recreated. A batch is
+// acknowledged only when every document of its records exists in Jurnal
+// (daily_summary: when the records are durably in the ledger). The state
+// of a sale is pruned 200 days after its business date (longer than any
+// re-fetch reaches back); a pruned sale sent again meets the 409.
+//
+// Mode switches post nothing twice: a sale already invoiced on its own
+// stays out of a day's invoice, and a sale leaves an open day's ledger
+// when it is invoiced on its own.
+//
+// Products are matched by SKU (product_code), else by Moka's item and
+// variant ids the sink remembers, else by name, and created (with their
+// category) before the first sale that uses them; the walk-in contact
+// likewise.
+//
+// # Answers
+//
+// 422 (and 400) with Jurnal's field messages: that record goes to this
+// sink's dead letters with Jurnal's message, the others go on. 401/403: an
+// error shown, retried. A refused Date with the gateway's clock more than
+// 300 s away: the client signs with the gateway's time and the status says
+// "the PC clock is wrong by N minutes"; if Jurnal still refuses, that is
+// the error shown (no retry storm: the loop backs off). 429 and quota
+// answers: wait (Retry-After), show the quota state. requests_per_minute
+// bounds every call with a client-side rate limit on the injected clock.
+package jurnalsink
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+
+	"github.com/pwbi/edge-agent/agent/deliver/jurnalsink/internal/mekari"
+	"github.com/pwbi/edge-agent/agent/deliver/sink"
+	"github.com/pwbi/edge-agent/store"
+)
+
+// Modes.
+const (
+	ModeInvoice      = "invoice"
+	ModeDailySummary = "daily_summary"
+)
+
+// Config is the [jurnal] section.
+type Config struct {
+	BaseURL      string
+	ClientID     string
+	ClientSecret string
+	Mode         string // ModeInvoice (default) or ModeDailySummary
+	// CloseAfter: daily_summary posts a day this long after its midnight.
+	CloseAfter        time.Duration
+	RequestsPerMinute int // default 60
+	CustomerName      string
+	Outlets           []string // empty: every outlet
+	// DepositAccounts maps a payment method to an account; "default" for
+	// the others.
+	DepositAccounts  map[string]string
+	OutletTags       map[string]string
+	OutletWarehouses map[string]string
+	// Location is the outlets' time zone (moka.timezone), for when a day
+	// closes; default UTC.
+	Location *time.Location
+	Timeout  time.Duration
+}
+
+// Options are the sink's dependencies.
+type Options struct {
+	// Docs keeps the sink's state (required): the agent's store.
+	Docs   Docs
+	Client *http.Client
+	Clock  clockwork.Clock
+	Logger *slog.Logger
+	// OnWait, when set, is told of each wait for Jurnal's rate budget
+	// (requests_per_minute) before it starts: tests drive a fake clock by
+	// exactly those waits.
+	OnWait func(reason string, d time.Duration)
+	// Previous is the sink this one replaces after a hot reload: the new
+	// one keeps its figures and, for the same company and limits, its
+	// client (rate budget, learnt clock offset).
+	Previous *Sink
+}
+
+// Sink posts records to one Jurnal company with one configuration. Send
+// and Tick may run concurrently (they serialize on the shared state).
+type Sink struct {
+	cfg      Config
+	endpoint string
+	api      *mekari.Client
+	docs     Docs
+	clock    clockwork.Clock
+	log      *slog.Logger
+	sh       *shared
+}
+
+// shared is what successive sinks of one agent share.
+type shared struct {
+	work     sync.Mutex // one posting at a time: Send or Tick
+	prunedAt time.Time  // under work
+
+	mu      sync.Mutex
+	outlets map[string]*outletFigures
+	quota   quotaState
+	api     *mekari.Client
+}
+
+type outletFigures struct {
+	lastSynced time.Time
+	posted     int
+	waiting    int
+	lastError  string
+	errorAt    time.Time
+	loaded     bool
+}
+
+type quotaState struct {
+	exhausted bool
+	until     time.Time
+	message   string
+}
+
+// New returns a sink for cfg.
+func New(cfg Config, opts Options) *Sink {
+	if cfg.Mode == "" {
+		cfg.Mode = ModeInvoice
+	}
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
+	}
+	if opts.Clock == nil {
+		opts.Clock = clockwork.NewRealClock()
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	mc := mekari.Config{BaseURL: cfg.BaseURL, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
+		RequestsPerMinute: cfg.RequestsPerMinute, Timeout: cfg.Timeout}
+	s := &Sink{cfg: cfg, docs: opts.Docs, clock: opts.Clock, log: opts.Logger, endpoint: endpointID(cfg)}
+	if p := opts.Previous; p != nil && p.sh != nil {
+		s.sh = p.sh
+	} else {
+		s.sh = &shared{outlets: map[string]*outletFigures{}}
+	}
+	s.sh.mu.Lock()
+	if s.sh.api != nil && s.sh.api.Same(mc) {
+		s.api = s.sh.api
+	} else {
+		s.api = mekari.New(mc, opts.Client, opts.Clock)
+		s.api.OnWait = opts.OnWait
+		s.sh.api = s.api
+	}
+	s.sh.mu.Unlock()
+	return s
+}
+
+var endpointSalt = func() []byte {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return b
+}()
+
+// endpointID is a salted digest of what decides where and how documents
+// are posted: never the secret itself.
+func endpointID(cfg Config) string {
+	if cfg.BaseURL == "" || cfg.ClientID == "" {
+		return ""
+	}
+	h := sha256.New()
+	h.Write(endpointSalt)
+	for _, s := range []string{cfg.BaseURL, cfg.ClientID, cfg.ClientSecret, cfg.Mode, cfg.CustomerName} {
+		fmt.Fprintf(h, "%d\x00%s", len(s), s)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Endpoint identifies the Jurnal company and mode posted to.
+func (s *Sink) Endpoint() string { return s.endpoint }
+
+// wanted reports whether the sink posts the outlet's sales.
+func (s *Sink) wanted(outlet string) bool {
+	return len(s.cfg.Outlets) == 0 || slices.Contains(s.cfg.Outlets, outlet)
+}
+
+// Send posts the documents of batch, record after record. A batch is
+// Accepted when every record's documents exist in Jurnal (or, in
+// daily_summary, the records are in the day ledger). A record Jurnal
+// refuses makes the answer Rejected — the loop bisects and dead-letters it
+// alone; records before it are already done and cost nothing when sent
+// again.
+func (s *Sink) Send(ctx context.Context, batch []store.Record) sink.Answer {
+	if s.docs == nil {
+		return sink.Answer{Verdict: sink.Retry, Health: sink.HealthError, Err: errors.New("jurnal sink has no state store"),
+			Problem: "the Jurnal sink cannot keep its state (internal error)"}
+	}
+	s.sh.work.Lock()
+	defer s.sh.work.Unlock()
+	for i, r := range batch {
+		outlet, err := s.handle(ctx, r)
+		if err != nil {
+			if outlet != "" {
+				s.noteWaiting(outlet, len(batch)-i)
+			}
+			return s.answer(ctx, outlet, err)
+		}
+	}
+	s.clearQuota()
+	return sink.Answer{Verdict: sink.Accepted}
+}
+
+// Tick does what needs time rather than records: in daily_summary mode it
+// posts the days that closed. The agent calls it every minute and on
+// "Sync now".
+func (s *Sink) Tick(ctx context.Context) error {
+	if s.docs == nil {
+		return nil
+	}
+	s.sh.work.Lock()
+	defer s.sh.work.Unlock()
+	s.prune()
+	if s.cfg.Mode != ModeDailySummary {
+		return nil
+	}
+	return s.closeDays(ctx)
+}
+
+// Close releases nothing: the client's connections belong to the shared
+// http.Client. It exists so the agent may treat every sink alike.
+func (s *Sink) Close() error { return nil }
+
+// recordError marks an error that is the record's, not Jurnal's: the
+// record cannot be read.
+type recordError struct{ err error }
+
+func (e *recordError) Error() string { return e.err.Error() }
+func (e *recordError) Unwrap() error { return e.err }
+
+// storeError marks a failure of the local store.
+type storeError struct{ err error }
+
+func (e *storeError) Error() string { return "local buffer: " + e.err.Error() }
+func (e *storeError) Unwrap() error { return e.err }
+
+// answer turns the error of one record into the batch's answer.
+func (s *Sink) answer(ctx context.Context, outlet string, err error) sink.Answer {
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return sink.Answer{Verdict: sink.Canceled}
+	}
+	var re *recordError
+	if errors.As(err, &re) {
+		return sink.Answer{Verdict: sink.Rejected, Err: err, Same: "record:" + err.Error(), Detail: err.Error(),
+			UniformProblem: "Jurnal: every record is unreadable: " + err.Error()}
+	}
+	var se *storeError
+	if errors.As(err, &se) {
+		return sink.Answer{Verdict: sink.Retry, Health: sink.HealthError, Err: err,
+			Problem: "the Jurnal sink cannot write its state to the local buffer: " + se.err.Error()}
+	}
+	var me *mekari.Error
+	if !errors.As(err, &me) {
+		return sink.Answer{Verdict: sink.Retry, Health: sink.HealthOffline, Err: err, Problem: "Jurnal cannot be reached: " + err.Error()}
+	}
+	s.noteError(outlet, err)
+	a := sink.Answer{Verdict: sink.Retry, StatusCode: me.Status, Err: err}
+	switch me.Kind {
+	case mekari.Invalid, mekari.NotFound:
+		a.Verdict = sink.Rejected
+		a.Same = fmt.Sprintf("%d %s", me.Status, me.Message)
+		a.Detail = me.Message
+		a.UniformProblem = "Jurnal refuses every sale: " + me.Message
+	case mekari.Auth:
+		a.Health = sink.HealthError
+		if me.Skew != 0 {
+			a.Problem = ClockProblem(me.Skew)
+		} else {
+			a.Problem = fmt.Sprintf("Jurnal refuses the credentials (%d): check jurnal.client_id and jurnal.client_secret (Mekari Developer, HMAC credentials)", me.Status)
+		}
+	case mekari.Quota:
+		a.Health = sink.HealthOffline
+		a.RetryAfter = me.RetryAfter
+		if a.RetryAfter <= 0 {
+			a.RetryAfter = time.Minute
+		}
+		until := s.clock.Now().Add(a.RetryAfter)
+		s.sh.mu.Lock()
+		s.sh.quota = quotaState{exhausted: true, until: until, message: me.Message}
+		s.sh.mu.Unlock()
+		a.Problem = fmt.Sprintf("Jurnal's API limit is reached (%s): posting waits until %s", me.Message, until.Format("15:04"))
+	default:
+		a.Health = sink.HealthOffline
+		a.RetryAfter = me.RetryAfter
+		a.Problem = "Jurnal is not answering: " + err.Error()
+	}
+	return a
+}
+
+// ClockProblem is the sentence shown when the PC's clock is too far from
+// Mekari's for a signed request to be accepted.
+func ClockProblem(skew time.Duration) string {
+	m := int((skew.Abs() + 30*time.Second) / time.Minute)
+	dir := "behind"
+	if skew < 0 {
+		dir = "ahead"
+	}
+	return fmt.Sprintf("the PC clock is wrong by %d minutes (%s of Jurnal's): set the date and time of this PC, Jurnal refuses requests more than 5 minutes off", m, dir)
+}
+
+func (s *Sink) clearQuota() {
+	s.sh.mu.Lock()
+	s.sh.quota = quotaState{}
+	s.sh.mu.Unlock()
+}
+
+// figures returns the outlet's figures, loading its persisted part once.
+// s.sh.mu must be held.
+func (s *Sink) figuresLocked(outlet string) *outletFigures {
+	f := s.sh.outlets[outlet]
+	if f == nil {
+		f = &outletFigures{}
+		s.sh.outlets[outlet] = f
+	}
+	if !f.loaded && s.docs != nil {
+		var st outletState
+		if ok, _ := getJSON(s.docs, "o/"+outlet, &st); ok {
+			f.posted = st.Posted
+			f.lastSynced, _ = time.Parse(time.RFC3339, st.LastSynced)
+		}
+		f.loaded = true
+	}
+	return f
+}
+
+func (s *Sink) noteError(outlet string, err error) {
+	if outlet == "" {
+		return
+	}
+	s.sh.mu.Lock()
+	defer s.sh.mu.Unlock()
+	f := s.figuresLocked(outlet)
+	f.lastError = err.Error()
+	f.errorAt = s.clock.Now()
+}
+
+func (s *Sink) noteWaiting(outlet string, n int) {
+	s.sh.mu.Lock()
+	defer s.sh.mu.Unlock()
+	s.figuresLocked(outlet).waiting = n
+}
+
+// notePosted counts a document posted for the outlet and persists the
+// outlet's figures.
+func (s *Sink) notePosted(outlet string) error {
+	s.sh.mu.Lock()
+	f := s.figuresLocked(outlet)
+	f.posted++
+	f.lastSynced = s.clock.Now()
+	f.lastError = ""
+	st := outletState{LastSynced: f.lastSynced.UTC().Format(time.RFC3339), Posted: f.posted}
+	s.sh.mu.Unlock()
+	if err := putJSON(s.docs, "o/"+outlet, st); err != nil {
+		return &storeError{err}
+	}
+	return nil
+}
+
+// noteSynced marks the outlet synced (its records are done) without a new
+// document.
+func (s *Sink) noteSynced(outlet string) {
+	s.sh.mu.Lock()
+	defer s.sh.mu.Unlock()
+	f := s.figuresLocked(outlet)
+	f.lastSynced = s.clock.Now()
+	f.waiting = 0
+	f.lastError = ""
+}
+
+// OutletStatus is one outlet's line of the add-on's "Daftar Pengaturan /
+// Sinkronisasi Terakhir" list.
+type OutletStatus struct {
+	OutletID string
+	Tag      string
+	// LastSynced is when the outlet's last record was done (zero: never).
+	LastSynced time.Time
+	// Posted counts the documents posted for the outlet.
+	Posted int
+	// Waiting counts records not posted yet because of an error, or, in
+	// daily_summary mode, sales waiting for their day to close.
+	Waiting     int
+	LastError   string
+	LastErrorAt time.Time
+}
+
+// Status is the sink's state for /v1/status.
+type Status struct {
+	Mode    string
+	Outlets []OutletStatus
+	// QuotaExhausted: Jurnal answered that the API limit is reached;
+	// posting is tried again at QuotaUntil (or on "Sync now") and the state
+	// clears at the next success.
+	QuotaExhausted bool
+	QuotaUntil     time.Time
+	QuotaMessage   string
+	// ClockOffset is Mekari's clock minus the PC's when the PC's clock is
+	// off by more than 300 s (the sink then signs with Mekari's time).
+	ClockOffset time.Duration
+	Calls       int64
+}
+
+// Status reports per outlet what the sink did.
+func (s *Sink) Status() Status {
+	waitingDays := map[string]int{}
+	if s.cfg.Mode == ModeDailySummary && s.docs != nil {
+		waitingDays = s.openSales()
+	}
+	s.sh.mu.Lock()
+	defer s.sh.mu.Unlock()
+	st := Status{Mode: s.cfg.Mode, QuotaExhausted: s.sh.quota.exhausted, QuotaUntil: s.sh.quota.until,
+		QuotaMessage: s.sh.quota.message, ClockOffset: s.api.Offset(), Calls: s.api.Calls()}
+	ids := slices.Clone(s.cfg.Outlets)
+	for id := range s.sh.outlets {
+		ids = append(ids, id)
+	}
+	for id := range waitingDays {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	ids = slices.Compact(ids)
+	for _, id := range ids {
+		if !s.wanted(id) {
+			continue
+		}
+		f := s.figuresLocked(id)
+		st.Outlets = append(st.Outlets, OutletStatus{OutletID: id, Tag: s.cfg.OutletTags[id], LastSynced: f.lastSynced,
+			Posted: f.posted, Waiting: f.waiting + waitingDays[id], LastError: f.lastError, LastErrorAt: f.errorAt})
+	}
+	return st
+}
+
+// tags are the tags of an outlet's documents.
+func (s *Sink) tags(outlet string) []string {
+	if t := strings.TrimSpace(s.cfg.OutletTags[outlet]); t != "" {
+		return []string{clip(t, 255)}
+	}
+	return nil
+}
+
+// account is the deposit account of a payment method.
+func (s *Sink) account(method string) string {
+	if a, ok := s.cfg.DepositAccounts[strings.ToLower(strings.TrimSpace(method))]; ok && a != "" {
+		return a
+	}
+	if a := s.cfg.DepositAccounts["default"]; a != "" {
+		return a
+	}
+	return "Kas"
+}
