@@ -3,6 +3,7 @@
 #   make demo           the agent against local fakes, with the dashboard up (Moka API key dialect)
 #   make demo-oauth     the same with the Moka Open API: "Connect Moka" first, as a fresh install
 #   make demo-nats      make demo plus a real NATS JetStream server as a second sink
+#   make demo-jurnal    make demo plus the fake Jurnal (Mekari) API: sales posted as invoices
 #   make test           go vet + the packages (dist) + every test under the race detector
 #   make bench          the benchmarks recorded in docs/benchmarks.md
 #   make dist           Linux and Windows binaries, the .deb, the .msi, SHA256SUMS (docs/installers.md)
@@ -11,7 +12,8 @@
 #
 # `make test` installs what it needs on a fresh Debian machine (Debian
 # packages via apt-get when run as root, Go modules via the module proxy,
-# nfpm via go install).
+# nfpm via go install) and says so first. It installs the .deb on this
+# machine (dpkg -i, then purge) only with CI=true or PWBI_INSTALL_TEST=1.
 
 GO        ?= go
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -39,7 +41,7 @@ WIN_OUT   := $(DIST)/windows-amd64
 
 export CGO_ENABLED ?= 1
 
-.PHONY: all build build-windows tray test deps tools vet dist test-systemd test-windows demo demo-apikey demo-oauth demo-nats bench lint fuzz clean
+.PHONY: all build build-windows tray test test-notice deps tools vet dist test-systemd test-windows demo demo-apikey demo-oauth demo-nats demo-jurnal bench lint fuzz clean
 
 all: build
 
@@ -55,12 +57,13 @@ build-windows:
 tray:
 	CGO_ENABLED=1 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/pwbi-tray ./cmd/pwbi-tray
 
-# deps installs the Debian packages above (as root) and the Go modules.
+# deps installs the Debian packages above (as root) and the Go modules,
+# saying what it installs before it does.
 deps:
 	@missing=""; for p in $(APT_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-			echo "installing:$$missing"; \
+			echo "deps: installing the missing Debian packages with apt-get (apt-get update, then install; apt may upgrade packages they depend on):$$missing"; \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 		else \
 			echo "missing Debian packages:$$missing (run 'make deps' as root)"; exit 1; \
@@ -82,12 +85,26 @@ vet: deps
 # test also builds every package (dist): a broken .wxs, nfpm.yaml or
 # Windows build fails it. PWBI_DIST_DIR lets the installer tests inspect
 # them, and PWBI_INSTALL_TEST=1 lets them install and purge the .deb on
-# this machine (root only; it must not have pwbi-agent installed). Run
-# `make test PWBI_INSTALL_TEST=0` to skip that.
-PWBI_INSTALL_TEST ?= 1
-test: vet dist
+# this machine (root only; it must not have pwbi-agent installed): the
+# default is 1 with CI=true, else 0 (`make test PWBI_INSTALL_TEST=1` to opt
+# in). test-notice says all that before anything is installed.
+PWBI_INSTALL_TEST ?= $(if $(filter true,$(CI)),1,0)
+test: test-notice vet dist
 	PWBI_DIST_DIR=$(abspath $(DIST)) PWBI_INSTALL_TEST=$(PWBI_INSTALL_TEST) \
 		$(GO) test -race -count=1 -timeout 20m ./...
+
+test-notice:
+	@echo "make test: builds every package (dist) and runs every test under the race detector."
+	@if [ "$$(id -u)" = 0 ]; then \
+		echo "make test: as root, it first installs missing Debian packages with apt-get (make deps), Go modules and nfpm $(NFPM_VERSION)."; \
+	else \
+		echo "make test: not root: it installs no Debian package (make deps fails if some are missing), only Go modules and nfpm $(NFPM_VERSION)."; \
+	fi
+	@if [ "$(PWBI_INSTALL_TEST)" = 1 ]; then \
+		echo "make test: PWBI_INSTALL_TEST=1: the .deb is installed on this machine with dpkg -i and purged again (root only)."; \
+	else \
+		echo "make test: the .deb install test is skipped (it runs dpkg -i on this machine): CI=true or PWBI_INSTALL_TEST=1 to run it."; \
+	fi
 
 # dist builds the release artifacts into $(DIST)/ from a Linux machine.
 # Windows files are Authenticode-signed when SIGN_CERT and SIGN_KEY are set
@@ -139,8 +156,16 @@ demo-nats: build
 	@mkdir -p $(DEMO_DIR)-nats
 	@./scripts/demo.sh $(BIN) $(DEMO_DIR)-nats apikey nats
 
+# demo-jurnal adds the fake Jurnal (Mekari accounting) API (in
+# pwbi-devstack, on 127.0.0.1:18483) as a second sink: the sales arrive as
+# paid invoices, and the devstack prints the documents and totals Jurnal
+# holds; the dashboard lists the outlets' "last synced" times.
+demo-jurnal: build
+	@mkdir -p $(DEMO_DIR)-jurnal
+	@./scripts/demo.sh $(BIN) $(DEMO_DIR)-jurnal apikey jurnal
+
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./store/ ./agent/deliver/ ./agent/moka/apikey/ ./agent/moka/oauth/ ./agent/unified/ ./agent/checkout/
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./store/ ./agent/deliver/ ./agent/moka/apikey/ ./agent/moka/oauth/ ./agent/unified/ ./agent/checkout/ ./agent/deliver/natssink/
 
 lint: deps
 	gofmt -l . | tee /dev/stderr | (! read -r _)
@@ -150,12 +175,16 @@ lint: deps
 # FUZZTIME (the seed corpora also run in `make test`).
 FUZZTIME ?= 30s
 FUZZ := ./agent/config:FuzzParse ./store:FuzzDecodeRecord ./store:FuzzCheckFile ./store:FuzzParseSeqFile ./store:FuzzDecodeSinkState \
-        ./internal/backoff:FuzzParseRetryAfter ./internal/jsonstr:FuzzAppend \
+        ./store:FuzzSaleFacts ./internal/backoff:FuzzParseRetryAfter ./internal/jsonstr:FuzzAppend \
         ./agent/deliver/httpsink:FuzzCheckAck ./agent/deliver/httpsink/upstreamfake:FuzzDecodeBatch \
         ./agent/deliver/httpsink/upstreamfake:FuzzDecodeWire ./agent/moka/internal/wire:FuzzScanner \
         ./agent/moka/apikey:FuzzMapTransaction ./agent/moka/apikey:FuzzListPage \
         ./agent/moka/oauth:FuzzMapPaymentOAuth ./agent/moka/oauth:FuzzPaymentsPage ./agent/moka/oauth:FuzzMapRefund \
-        ./agent/checkout:FuzzValidate ./agent/checkout:FuzzCallback ./agent/checkout/pairing:FuzzParse
+        ./agent/checkout:FuzzValidate ./agent/checkout:FuzzCallback ./agent/checkout/pairing:FuzzParse \
+        ./agent/deliver/natssink:FuzzParseStoredMsg ./agent/deliver/natssink:FuzzToken \
+        ./agent/deliver/jurnalsink:FuzzSaleLines ./agent/deliver/jurnalsink/internal/mekari:FuzzMessage \
+        ./agent/deliver/jurnalsink/jurnalfake:FuzzCreateInvoice ./agent/deliver/jurnalsink/jurnalfake:FuzzAuthorization \
+        ./internal/i18n:FuzzMatch ./internal/i18n:FuzzMoney
 
 fuzz: deps
 	@for t in $(FUZZ); do pkg=$${t%%:*}; fn=$${t##*:}; \

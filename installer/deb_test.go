@@ -197,7 +197,8 @@ func elfInfo(t *testing.T, path string) (interp bool, libs []string) {
 
 // TestDebInstall installs, upgrades, removes and purges the .deb on this
 // machine with dpkg. It changes the machine, so it runs only as root with
-// PWBI_INSTALL_TEST=1 (make test sets it) and never when pwbi-agent is
+// PWBI_INSTALL_TEST=1, or CI=true without PWBI_INSTALL_TEST=0 (make test
+// passes its choice on; installTestEnabled), and never when pwbi-agent is
 // already installed. The machine is left as found: the pwbi-agent account,
 // which the package keeps on purge by design, is deleted if this test
 // created it.
@@ -206,8 +207,8 @@ func elfInfo(t *testing.T, path string) (interp bool, libs []string) {
 // unit offline and start nothing. `make test-systemd` covers a real boot.
 func TestDebInstall(t *testing.T) {
 	dist := distDir(t)
-	if os.Getenv("PWBI_INSTALL_TEST") != "1" {
-		t.Skip("installs the .deb on this machine: set PWBI_INSTALL_TEST=1 (make test does) and run as root")
+	if !installTestEnabled(os.Getenv) {
+		t.Skip("installs the .deb on this machine with dpkg -i: set PWBI_INSTALL_TEST=1 (or CI=true) and run as root")
 	}
 	if os.Geteuid() != 0 {
 		t.Skip("installing a .deb needs root")

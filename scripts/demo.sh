@@ -11,6 +11,9 @@
 #     nats: a real single-node NATS JetStream server (inside pwbi-devstack,
 #           on 127.0.0.1:14222) with the PWBI stream of docs/nats.md; the
 #           devstack prints how many messages the stream holds.
+#     jurnal: the fake Jurnal (Mekari) API (inside pwbi-devstack, on
+#           127.0.0.1:18483); the sales are posted as invoices and the
+#           devstack prints the documents and totals Jurnal holds.
 set -euo pipefail
 bin=${1:-bin}
 dir=${2:-.demo}
@@ -50,8 +53,28 @@ stream = "PWBI"
 create_stream = false
 '
 		;;
+	jurnal)
+		# The fake Jurnal (Mekari) API inside pwbi-devstack, with its demo
+		# HMAC credentials (not secrets: a demo); the devstack prints the
+		# documents Jurnal holds and their totals.
+		stack_flags+=(-jurnal 127.0.0.1:18483)
+		extra_sections+='
+[jurnal]
+enabled = true
+base_url = "http://127.0.0.1:18483"
+client_id = "jurnal-test-client"
+client_secret = "jurnal-test-secret-0123456789abcdef"
+mode = "invoice"
+requests_per_minute = 600
+customer_name = "Pelanggan Umum"
+
+[jurnal.deposit_accounts]
+default = "Kas"
+qris = "Bank BCA"
+'
+		;;
 	*)
-		echo "demo: unknown sink $sink (known: nats)" >&2
+		echo "demo: unknown sink $sink (known: nats, jurnal)" >&2
 		exit 2
 		;;
 	esac

@@ -22,8 +22,13 @@
 // for the agent's [nats] sink (`make demo-nats`). -nats-store keeps its data
 // in a directory instead of a temporary one.
 //
-// It logs, every few seconds, what the fake upstream has received and, with
-// -nats, how many messages the stream holds.
+// -jurnal ADDR also serves the fake Jurnal (Mekari) API (package
+// jurnalfake) for the agent's [jurnal] sink (`make demo-jurnal`), with the
+// credentials -jurnal-client-id and -jurnal-client-secret.
+//
+// It logs, every few seconds, what the fake upstream has received, with
+// -nats how many messages the stream holds, and with -jurnal the documents
+// Jurnal holds and their totals.
 package main
 
 import (
@@ -41,6 +46,7 @@ import (
 
 	"github.com/pwbi/edge-agent/agent/checkout/mokkafake"
 	"github.com/pwbi/edge-agent/agent/deliver/httpsink/upstreamfake"
+	"github.com/pwbi/edge-agent/agent/deliver/jurnalsink/jurnalfake"
 	"github.com/pwbi/edge-agent/agent/moka/apikey/apikeyfake"
 	"github.com/pwbi/edge-agent/agent/moka/oauth/oauthfake"
 )
@@ -71,6 +77,10 @@ func run() error {
 	upFault := flag.String("upstream-fault", "none", "fake upstream answers every batch with: none, html-page, empty, wrong-batch-id, redirect or reject-all")
 	natsAddr := flag.String("nats", "", `also run a NATS JetStream server on this address, e.g. "127.0.0.1:14222" (empty: none)`)
 	natsStore := flag.String("nats-store", "", "directory of the NATS server's data (default: a temporary one, removed on exit)")
+	jurnalAddr := flag.String("jurnal", "", `also serve a fake Jurnal (Mekari) API on this address, e.g. "127.0.0.1:18483" (empty: none)`)
+	jurnalID := flag.String("jurnal-client-id", jurnalfake.DefaultClientID, "HMAC client id the fake Jurnal accepts")
+	jurnalSecret := flag.String("jurnal-client-secret", jurnalfake.DefaultClientSecret, "HMAC client secret the fake Jurnal accepts")
+	aroundTheClock := flag.Bool("around-the-clock", true, "the fake tills sell at every hour of the day (false: only 07:00-22:00, the outlets' opening hours)")
 	flag.Parse()
 	if *dialect != "apikey" && *dialect != "oauth" {
 		return fmt.Errorf("-moka-dialect must be \"apikey\" or \"oauth\", not %q", *dialect)
@@ -86,13 +96,14 @@ func run() error {
 
 	moka := apikeyfake.New(apikeyfake.Options{
 		APIKey: *apiKey, Seed: *seed, Outlets: *outlets, Days: *days, TxPerDay: *perDay, Live: true,
+		AroundTheClock: *aroundTheClock,
 	})
 	mokaHandler := moka.Handler()
 	var openAPI *oauthfake.Server
 	if *dialect == "oauth" {
 		openAPI = oauthfake.New(oauthfake.Options{
 			ClientID: *clientID, ClientSecret: *clientSecret, Seed: *seed, Outlets: *outlets, Days: *days, TxPerDay: *perDay,
-			Live: true, ConsentPage: true,
+			Live: true, ConsentPage: true, AroundTheClock: *aroundTheClock,
 		})
 		mokaHandler = openAPI.Handler()
 	}
@@ -113,6 +124,14 @@ func run() error {
 			return err
 		}
 		defer js.Close()
+	}
+
+	var jn *jurnalStack
+	if *jurnalAddr != "" {
+		if jn, err = startJurnal(*jurnalAddr, *jurnalID, *jurnalSecret, log.With("fake", "jurnal")); err != nil {
+			return err
+		}
+		defer jn.Close()
 	}
 
 	errc := make(chan error, 2)
@@ -155,6 +174,9 @@ func run() error {
 				last = n
 				log.Info("Upstream received", "records", n, "batches", len(up.Batches()),
 					"distinct_keys", len(up.Keys()), "order_violations", up.OrderViolations())
+			}
+			if jn != nil {
+				jn.report(log)
 			}
 			if js != nil {
 				if n, err := js.messages(ctx); err == nil && n != lastNATS {
