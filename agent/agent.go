@@ -112,6 +112,8 @@ type Agent struct {
 	// shutdown closed them, reloads build no more. Both under reloadMu.
 	built       map[string]deliver.Sink
 	sinksClosed bool
+	// sinkTick asks tickSinks (delivery.go) for a tick now; capacity 1.
+	sinkTick chan struct{}
 
 	// The running parts (agent/internal/task).
 	watch   *task.Task   // the config watcher
@@ -316,6 +318,7 @@ func (a *Agent) startWorkers() {
 				}
 			})
 			wg.Go(func() { a.housekeeping(ctx) })
+			wg.Go(func() { a.tickSinks(ctx) })
 			wg.Wait()
 			return nil
 		})

@@ -20,6 +20,7 @@ func (a *Agent) SyncNow(ctx context.Context) error {
 	a.log.Info("Sync requested")
 	a.moka.SyncNow()
 	a.delivery.Flush()
+	a.pokeSinks()
 	return nil
 }
 

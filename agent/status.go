@@ -6,10 +6,12 @@ import (
 
 	"github.com/pwbi/edge-agent/agent/config"
 	"github.com/pwbi/edge-agent/agent/deliver"
+	"github.com/pwbi/edge-agent/agent/deliver/jurnalsink"
 	"github.com/pwbi/edge-agent/agent/health"
 	"github.com/pwbi/edge-agent/agent/localapi"
 	"github.com/pwbi/edge-agent/agent/moka"
 	"github.com/pwbi/edge-agent/agent/version"
+	"github.com/pwbi/edge-agent/internal/i18n"
 	"github.com/pwbi/edge-agent/store"
 )
 
@@ -48,6 +50,7 @@ func (a *Agent) Status(ctx context.Context) localapi.Status {
 	ms := a.moka.Status()
 	s.Moka = mokaStatus(ms, cfg.Moka.Enabled)
 	s.Moka.API = string(cfg.Moka.API)
+	s.Moka.Timezone = cfg.Moka.Timezone
 	setup, refused := a.oauthStatus(&s, ms) // moka.oauth and needs_authorization (mokaauth.go)
 	in.Moka = mokaHealth(ms, cfg)
 	if ok, why := cfg.MokaConfigured(); cfg.Moka.Enabled {
@@ -97,11 +100,20 @@ func (a *Agent) Status(ctx context.Context) localapi.Status {
 	}
 
 	s.Sinks, in.Sinks = a.sinksStatus(cfg, qs)
+	s.Jurnal = a.jurnalStatus(cfg)
 	s.Upstream = upstreamStatus(s.Sinks)
 
 	state, problems := health.Evaluate(in)
 	s.State = string(state)
-	s.Problems = health.Texts(problems)
+	s.Language = localapi.LanguageStatus{Setting: cfg.Agent.Language, Resolved: i18n.Resolve(cfg.Agent.Language)}
+	pr := i18n.New(s.Language.Resolved)
+	s.Problems = health.TextsIn(pr, problems)
+	s.ProblemDetails = make([]localapi.ProblemDetail, len(problems))
+	for i, p := range problems {
+		s.ProblemDetails[i] = localapi.ProblemDetail{
+			Code: p.Code, Severity: p.Severity.String(), Params: p.Params, Text: s.Problems[i],
+		}
+	}
 	return s
 }
 
@@ -176,6 +188,7 @@ func (a *Agent) sinksStatus(cfg *config.Config, bs store.Stats) ([]localapi.Sink
 		out = append(out, ss)
 		h := health.Sink{
 			Name:       spec.who,
+			Key:        spec.name,
 			Configured: ss.Enabled && fs.Configured,
 			Problem:    fs.Problem,
 			LastError:  fs.LastError,
@@ -211,4 +224,35 @@ func upstreamStatus(sinks []localapi.SinkStatus) localapi.UpstreamStatus {
 		NextRetryAt:   s.NextRetryAt,
 		Delivered:     s.Delivered,
 	}
+}
+
+// jurnalStatus is the Jurnal sink's list of outlets (SPEC §6.3), from the
+// sink in use; its delivery figures are in sinks[] under "jurnal".
+func (a *Agent) jurnalStatus(cfg *config.Config) localapi.JurnalStatus {
+	js := localapi.JurnalStatus{Enabled: cfg.Jurnal.Enabled, Mode: cfg.Jurnal.Mode, Outlets: []localapi.JurnalOutletStatus{}}
+	if ok, why := cfg.JurnalConfigured(); !ok {
+		if cfg.Jurnal.Enabled {
+			js.Setup = why
+		}
+		return js
+	}
+	a.reloadMu.Lock()
+	sk, _ := a.built["jurnal"].(*jurnalsink.Sink)
+	a.reloadMu.Unlock()
+	if sk == nil {
+		return js
+	}
+	st := sk.Status()
+	js.QuotaExhausted, js.QuotaUntil, js.QuotaMessage = st.QuotaExhausted, localapi.TimePtr(st.QuotaUntil), st.QuotaMessage
+	if st.ClockOffset != 0 {
+		js.ClockProblem = jurnalsink.ClockProblem(st.ClockOffset)
+	}
+	js.Calls = st.Calls
+	for _, o := range st.Outlets {
+		js.Outlets = append(js.Outlets, localapi.JurnalOutletStatus{
+			OutletID: o.OutletID, Tag: o.Tag, LastSyncedAt: localapi.TimePtr(o.LastSynced), Posted: o.Posted,
+			Waiting: o.Waiting, LastError: o.LastError, LastErrorAt: localapi.TimePtr(o.LastErrorAt),
+		})
+	}
+	return js
 }

@@ -6,12 +6,20 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/pwbi/edge-agent/agent/localapi"
 	"github.com/pwbi/edge-agent/internal/backoff"
+	"github.com/pwbi/edge-agent/internal/i18n"
 )
+
+// summaryClient is a Client that can fetch the day summary (the local API
+// client can).
+type summaryClient interface {
+	Summary(ctx context.Context, days int) (localapi.Summary, error)
+}
 
 // Client is the part of the local API the tray uses; *localapi.Client
 // implements it.
@@ -52,6 +60,11 @@ type Options struct {
 	Open       Opener
 	Quit       func() // ends the tray (systray.Quit)
 	Log        *slog.Logger
+	// Language is agent.language as the config file says it ("auto",
+	// "id", "en"; "" is "auto"), for when the agent does not answer; while
+	// it does, the setting it reports wins. "auto" is this desktop's
+	// locale (i18n.OSLanguage).
+	Language string
 
 	// Interval is the status poll period while the agent answers
 	// (default 3 s). While it does not, the tray retries after
@@ -79,6 +92,10 @@ type App struct {
 	haveView   bool
 	notice     string
 	noticeTill time.Time
+	// language is the agent.language setting last reported by the agent,
+	// kept while it does not answer so that the menu does not change
+	// language when the agent stops.
+	language string
 }
 
 // New returns an App; call Run to start it.
@@ -134,7 +151,16 @@ func (a *App) Run(ctx context.Context, ui UI) error {
 			}
 			failures, lastErr = 0, ""
 		}
-		v := ViewOf(st, err, time.Now())
+		v := ViewIn(a.printer(st, err), st, err, time.Now())
+		if sc, ok := a.o.Client.(summaryClient); ok && err == nil {
+			// Today's sales (model.go WithToday); an agent without the
+			// summary simply shows no such line.
+			rctx, cancel := context.WithTimeout(ctx, a.o.RequestTimeout)
+			if sum, serr := sc.Summary(rctx, 1); serr == nil {
+				v = v.WithToday(sum)
+			}
+			cancel()
+		}
 		if n := a.currentNotice(); n != "" {
 			v.Lines = append(v.Lines[:min(len(v.Lines), MaxLines-1)], clip(n, maxLine))
 		}
@@ -149,11 +175,12 @@ func (a *App) Run(ctx context.Context, ui UI) error {
 			ui.SetTooltip(v.Tooltip)
 		}
 		if first || v.Icon != shown.Icon || v.Header != shown.Header {
-			a.log.Info("Tray state", "icon", string(v.Icon), "tooltip", v.Tooltip)
+			a.log.Info("Tray state", "icon", string(v.Icon), "tooltip", v.Tooltip, "lang", v.Lang())
 		}
 		if menu := v.Menu(); first || !reflect.DeepEqual(menu, shownMenu) {
 			ui.SetMenu(menu)
 			shownMenu = menu
+			a.log.Debug("Tray menu", "lang", v.Lang(), "labels", visibleLabels(menu))
 		}
 		shown, first = v, false
 
@@ -171,6 +198,38 @@ func (a *App) Run(ctx context.Context, ui UI) error {
 			t.Stop()
 		}
 	}
+}
+
+// printer is the language of the view for a poll's result: the
+// agent.language the agent reports (its config file's, hot-reloaded), else
+// the last one it reported, else Options.Language; "auto" is this
+// desktop's locale.
+func (a *App) printer(st localapi.Status, err error) *i18n.Printer {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err == nil {
+		if l := statusLanguage(st); l != "" {
+			a.language = l
+		}
+	}
+	setting := a.language
+	if setting == "" {
+		setting = a.o.Language
+	}
+	return i18n.New(i18n.Resolve(setting))
+}
+
+// visibleLabels are the texts of the menu's visible entries joined by
+// " | ", for the debug log: what the person sees, which the desktop tests
+// check.
+func visibleLabels(menu []MenuItem) string {
+	var labels []string
+	for _, it := range menu {
+		if !it.Separator && it.Visible {
+			labels = append(labels, it.Label)
+		}
+	}
+	return strings.Join(labels, " | ")
 }
 
 // retryWait is the wait after n ≥ 1 failed polls: lo·2^(n-1), at most hi,
@@ -200,50 +259,72 @@ func (a *App) View() (View, bool) {
 func (a *App) Click(id ItemID) {
 	a.log.Info("Menu clicked", "item", string(id))
 	v, _ := a.View()
+	// what names the action in the log (English, for support); the
+	// notice of a failure names the entry as the menu shows it.
+	act := action{what: "", label: v.label(id), p: v.printer()}
 	switch id {
 	case ItemSync:
-		a.call("Sync now", a.o.Client.Sync)
+		act.what = "Sync now"
+		a.call(act, a.o.Client.Sync)
 	case ItemPause:
 		if v.Paused {
-			a.call("Resume", a.o.Client.Resume)
+			act.what = "Resume"
+			a.call(act, a.o.Client.Resume)
 		} else {
-			a.call("Pause", a.o.Client.Pause)
+			act.what = "Pause"
+			a.call(act, a.o.Client.Pause)
 		}
 	case ItemConnectMoka:
-		a.open("Connect Moka", func() error { return a.o.Open.OpenURL(ConnectMokaURL(a.o.BaseURL)) })
+		act.what = "Connect Moka"
+		a.open(act, func() error { return a.o.Open.OpenURL(ConnectMokaURL(a.o.BaseURL)) })
 	case ItemDashboard:
-		a.open("Open dashboard", func() error { return a.o.Open.OpenURL(DashboardURL(a.o.BaseURL)) })
+		act.what = "Open dashboard"
+		a.open(act, func() error { return a.o.Open.OpenURL(DashboardURL(a.o.BaseURL)) })
 	case ItemConfig:
-		a.open("Open config file", func() error { return a.o.Open.OpenFile(a.o.ConfigPath) })
+		act.what = "Open config file"
+		a.open(act, func() error { return a.o.Open.OpenFile(a.o.ConfigPath) })
 	case ItemLogs:
-		a.open("Open logs folder", func() error { return a.o.Open.OpenFolder(a.o.LogsDir) })
+		act.what = "Open logs folder"
+		a.open(act, func() error { return a.o.Open.OpenFolder(a.o.LogsDir) })
 	case ItemQuit:
 		a.o.Quit()
 	}
 }
 
+// action names a menu action: what in the log, label in the menu's
+// language for a failure notice, p that language.
+type action struct {
+	what, label string
+	p           *i18n.Printer
+}
+
+// failed is the notice for the action's failure: "Sync now failed: …".
+func (act action) failed(err error) string {
+	return act.p.T("TrayActionFailed", map[string]any{"Action": act.label, "Error": shortErr(act.p, err)})
+}
+
 // call runs an agent action, then polls at once to show its effect.
-func (a *App) call(what string, fn func(context.Context) error) {
+func (a *App) call(act action, fn func(context.Context) error) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), a.o.RequestTimeout)
 		defer cancel()
 		err := fn(ctx)
 		if err != nil {
-			a.log.Warn("Action failed", "action", what, "err", err)
-			a.setNotice(what + " failed: " + shortErr(err))
+			a.log.Warn("Action failed", "action", act.what, "err", err)
+			a.setNotice(act.failed(err))
 		} else {
-			a.log.Info("Action done", "action", what)
+			a.log.Info("Action done", "action", act.what)
 			a.setNotice("")
 		}
 		a.Refresh()
 	}()
 }
 
-func (a *App) open(what string, fn func() error) {
+func (a *App) open(act action, fn func() error) {
 	go func() {
 		if err := fn(); err != nil {
-			a.log.Warn("Action failed", "action", what, "err", err)
-			a.setNotice(what + " failed: " + shortErr(err))
+			a.log.Warn("Action failed", "action", act.what, "err", err)
+			a.setNotice(act.failed(err))
 			a.Refresh()
 		}
 	}()
@@ -268,9 +349,15 @@ func (a *App) currentNotice() string {
 
 // shortErr is the error for a menu line: the agent's own message when it
 // gave one.
-func shortErr(err error) string {
+func shortErr(p *i18n.Printer, err error) string {
 	if errors.Is(err, localapi.ErrNotRunning) {
-		return "the agent is not running"
+		return p.T("TrayErrNotRunning")
 	}
 	return clip(fmt.Sprint(err), maxLine-20)
+}
+
+// statusLanguage is the agent.language setting the agent reports ("auto",
+// "id", "en"), or "" from an agent that does not report it.
+func statusLanguage(st localapi.Status) string {
+	return st.Language.Setting
 }

@@ -146,8 +146,15 @@ type harness struct {
 	done   chan error
 }
 
-// start runs an App against fakes. Call it inside a synctest bubble.
+// start runs an App against fakes, in English. Call it inside a synctest
+// bubble.
 func start(t *testing.T, st localapi.Status, err error) *harness {
+	t.Helper()
+	return startIn(t, "en", st, err)
+}
+
+// startIn is start with the tray's language setting lang (Options.Language).
+func startIn(t *testing.T, lang string, st localapi.Status, err error) *harness {
 	t.Helper()
 	h := &harness{agent: &fakeAgent{st: st, err: err}, ui: &fakeUI{}, open: &fakeOpener{},
 		quit: make(chan struct{}), log: &bytes.Buffer{}, done: make(chan error, 1)}
@@ -157,6 +164,9 @@ func start(t *testing.T, st localapi.Status, err error) *harness {
 		ConfigPath: "/etc/pwbi-agent/config.toml", LogsDir: "/var/lib/pwbi-agent/logs",
 		Open: h.open, Quit: func() { close(h.quit) },
 		Log: slog.New(slog.NewTextHandler(lockedWriter{&logMu, h.log}, nil)),
+		// Pinned: the texts these tests check must not depend on this
+		// machine's locale.
+		Language: lang,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel

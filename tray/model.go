@@ -5,17 +5,21 @@
 // tested without cgo or a desktop.
 //
 // This file is the display-free model: what icon, tooltip and menu a given
-// agent status means. app.go polls the agent and drives a UI with it.
+// agent status means, in English or Bahasa Indonesia (the texts are the
+// tray catalogue of internal/i18n, locales/tray.*.toml). app.go polls the
+// agent and drives a UI with it.
 package tray
 
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf16"
 
 	"github.com/pwbi/edge-agent/agent/localapi"
+	"github.com/pwbi/edge-agent/internal/i18n"
 )
 
 // Icon names one of the tray icons.
@@ -52,40 +56,91 @@ type View struct {
 	// ConnectMoka shows "Connect Moka…": the oauth dialect has no valid
 	// grant (status.moka.needs_authorization).
 	ConnectMoka bool
+
+	// p is the language of the texts, also Menu's; nil is English.
+	p *i18n.Printer
+}
+
+// Lang is the language of the view's texts: "id" or "en".
+func (v View) Lang() string { return v.printer().Lang() }
+
+func (v View) printer() *i18n.Printer {
+	if v.p == nil {
+		return i18n.New(i18n.English)
+	}
+	return v.p
 }
 
 // MaxLines is the number of status lines under the header: last sync,
-// queue, one line per configured sink (up to maxSinkLines), and the most
-// important problem.
-const MaxLines = 6
+// today's sales (WithToday), queue, one line per configured sink (up to
+// maxSinkLines), and the most important problem.
+const MaxLines = 7
 
 // maxSinkLines is how many sink lines fit; more sinks than that share the
 // last one.
-const maxSinkLines = MaxLines - 3
+const maxSinkLines = MaxLines - 4
 
-// summaries are the header words per icon.
-var summaries = map[Icon]string{
-	IconOK: "all good", IconSyncing: "syncing", IconOffline: "offline, keeping sales safe",
-	IconPaused: "paused", IconError: "needs attention",
+// WithToday returns v with a line for today's sales from sum (GET
+// /v1/summary): "Today: Rp 1.250.000 · 86 sales", the amount kept after
+// refunds (net_amount) of every outlet, in v's language. It goes right
+// after the last sync line; v is returned unchanged when the agent is not
+// up or sum has no entry for today.
+func (v View) WithToday(sum localapi.Summary) View {
+	if !v.AgentUp || len(v.Lines) == 0 {
+		return v
+	}
+	i := slices.IndexFunc(sum.Totals, func(d localapi.SummaryDay) bool { return d.Date == sum.Today })
+	if i < 0 {
+		return v
+	}
+	day := sum.Totals[i]
+	p := v.printer()
+	net := day.NetAmount
+	if net == "" {
+		net = "0"
+	}
+	line := p.N("TrayToday", pluralCount(day.Sales), map[string]any{"Amount": p.Money(net), "Count": p.Count(day.Sales)})
+	lines := make([]string, 0, len(v.Lines)+1)
+	lines = append(lines, v.Lines[0], clip(line, maxLine))
+	lines = append(lines, v.Lines[1:]...)
+	v.Lines = lines[:min(len(lines), MaxLines)]
+	return v
 }
 
-// ViewOf returns the view for a status, or for the error fetching it.
+// headers are the catalogue ids of the header per icon ("PWBI Agent: all
+// good").
+var headers = map[Icon]string{
+	IconOK: "TrayHeaderOK", IconSyncing: "TrayHeaderSyncing", IconOffline: "TrayHeaderOffline",
+	IconPaused: "TrayHeaderPaused", IconError: "TrayHeaderError",
+}
+
+// ViewOf returns the view for a status, or for the error fetching it, in
+// English.
 func ViewOf(st localapi.Status, err error, now time.Time) View {
+	return ViewIn(i18n.New(i18n.English), st, err, now)
+}
+
+// ViewIn returns the view for a status, or for the error fetching it, in
+// p's language. Machine words the agent sends (state names, sink ids) never
+// show; problem and config error texts show as the agent wrote them.
+func ViewIn(p *i18n.Printer, st localapi.Status, err error, now time.Time) View {
 	if err != nil {
-		msg := "not running"
+		header, tip := "TrayAgentNotRunning", "TrayTooltipNotRunning"
 		if !errors.Is(err, localapi.ErrNotRunning) {
-			msg = "not answering"
+			header, tip = "TrayAgentNotAnswering", "TrayTooltipNotAnswering"
 		}
 		return View{
 			Icon:    IconDown,
-			Tooltip: "PWBI Agent: " + msg,
-			Header:  "Agent " + msg,
+			Tooltip: clipUTF16(p.T(tip), MaxTooltip),
+			Header:  p.T(header),
+			p:       p,
 		}
 	}
 	v := View{
 		AgentUp:     true,
 		Paused:      st.State == localapi.StatePaused,
 		ConnectMoka: st.Moka.NeedsAuthorization && st.Moka.Configured,
+		p:           p,
 	}
 	// The agent refuses a sync while paused.
 	v.CanSync = !v.Paused
@@ -101,31 +156,33 @@ func ViewOf(st localapi.Status, err error, now time.Time) View {
 	default:
 		v.Icon = IconError
 	}
-	v.Header = "PWBI Agent: " + summaries[v.Icon]
+	v.Header = p.T(headers[v.Icon])
 
-	v.Lines = append(v.Lines, "Last sync: "+lastSync(st, now))
-	queue := fmt.Sprintf("Waiting to send: %d", st.Queue.Pending)
+	last := lastSync(p, st, now)
+	v.Lines = append(v.Lines, p.T("TrayLastSync", map[string]any{"When": last}))
+	queue := p.N("TrayWaiting", pluralCount(st.Queue.Pending), map[string]any{"Count": p.Count(st.Queue.Pending)})
 	if st.Queue.DeadLetter > 0 {
-		queue += fmt.Sprintf(" (%d rejected)", st.Queue.DeadLetter)
+		queue = p.N("TrayWaitingRejected", pluralCount(st.Queue.Pending),
+			map[string]any{"Count": p.Count(st.Queue.Pending), "Rejected": p.Count(st.Queue.DeadLetter)})
 	}
 	v.Lines = append(v.Lines, queue)
-	v.Lines = append(v.Lines, sinkLines(st)...)
+	v.Lines = append(v.Lines, sinkLines(p, st)...)
 	// One more line for the most important problem, if any.
 	switch {
 	case st.Config.Error != "":
-		v.Lines = append(v.Lines, clip("Config error: "+st.Config.Error, maxLine))
+		v.Lines = append(v.Lines, clip(p.T("TrayConfigError", map[string]any{"Error": st.Config.Error}), maxLine))
 	case st.Moka.Enabled && !st.Moka.Configured:
 		// A fresh install: Connect Moka cannot work before the client id
 		// and secret are set; the dashboard says how.
-		v.Lines = append(v.Lines, "Moka: not set up yet (see the dashboard)")
+		v.Lines = append(v.Lines, p.T("TrayMokaNotSetUp"))
 	case st.Moka.NeedsAuthorization:
-		v.Lines = append(v.Lines, "Moka: not connected (use Connect Moka)")
+		v.Lines = append(v.Lines, p.T("TrayMokaNotConnected"))
 	case (st.State == localapi.StateError || st.State == localapi.StateOffline) && len(st.Problems) > 0:
-		v.Lines = append(v.Lines, clip(capitalize(st.Problems[0]), maxLine))
+		v.Lines = append(v.Lines, clip(capitalize(problemText(p, st)), maxLine))
 	}
 
-	v.Tooltip = clipUTF16(fmt.Sprintf("PWBI Agent: %s — last sync %s, %d waiting",
-		summaries[v.Icon], lastSync(st, now), st.Queue.Pending), MaxTooltip)
+	v.Tooltip = clipUTF16(p.N("TrayTooltip", pluralCount(st.Queue.Pending), map[string]any{
+		"Header": v.Header, "LastSync": last, "Count": p.Count(st.Queue.Pending)}), MaxTooltip)
 	return v
 }
 
@@ -162,6 +219,7 @@ type MenuItem struct {
 // the actions, the "open" entries and Quit, with separators between the
 // groups. Every call returns the same IDs in the same order.
 func (v View) Menu() []MenuItem {
+	p := v.printer()
 	items := []MenuItem{{ID: ItemHeader, Label: v.Header, Visible: true}}
 	for i := 0; i < MaxLines; i++ {
 		it := MenuItem{ID: ItemLine(i)}
@@ -170,24 +228,42 @@ func (v View) Menu() []MenuItem {
 		}
 		items = append(items, it)
 	}
-	pause := "Pause syncing"
-	if v.Paused {
-		pause = "Resume syncing"
-	}
 	items = append(items,
 		MenuItem{Separator: true, Visible: true},
-		MenuItem{ID: ItemSync, Label: "Sync now", Enabled: v.CanSync, Visible: true},
-		MenuItem{ID: ItemPause, Label: pause, Enabled: v.AgentUp, Visible: true},
-		MenuItem{ID: ItemConnectMoka, Label: "Connect Moka…", Enabled: v.ConnectMoka, Visible: v.ConnectMoka},
+		MenuItem{ID: ItemSync, Label: v.label(ItemSync), Enabled: v.CanSync, Visible: true},
+		MenuItem{ID: ItemPause, Label: v.label(ItemPause), Enabled: v.AgentUp, Visible: true},
+		MenuItem{ID: ItemConnectMoka, Label: p.T("TrayConnectMoka"), Enabled: v.ConnectMoka, Visible: v.ConnectMoka},
 		MenuItem{Separator: true, Visible: true},
-		MenuItem{ID: ItemDashboard, Label: "Open dashboard", Enabled: v.AgentUp, Visible: true},
+		MenuItem{ID: ItemDashboard, Label: p.T("TrayOpenDashboard"), Enabled: v.AgentUp, Visible: true},
 		// The config file and the logs help most when the agent is down.
-		MenuItem{ID: ItemConfig, Label: "Open config file", Enabled: true, Visible: true},
-		MenuItem{ID: ItemLogs, Label: "Open logs folder", Enabled: true, Visible: true},
+		MenuItem{ID: ItemConfig, Label: p.T("TrayOpenConfig"), Enabled: true, Visible: true},
+		MenuItem{ID: ItemLogs, Label: p.T("TrayOpenLogs"), Enabled: true, Visible: true},
 		MenuItem{Separator: true, Visible: true},
-		MenuItem{ID: ItemQuit, Label: "Quit", Enabled: true, Visible: true},
+		MenuItem{ID: ItemQuit, Label: p.T("TrayQuit"), Enabled: true, Visible: true},
 	)
 	return items
+}
+
+// actionLabels are the catalogue ids of the action entries' labels.
+var actionLabels = map[ItemID]string{
+	ItemSync: "TraySyncNow", ItemConnectMoka: "TrayConnectMoka", ItemDashboard: "TrayOpenDashboard",
+	ItemConfig: "TrayOpenConfig", ItemLogs: "TrayOpenLogs", ItemQuit: "TrayQuit",
+}
+
+// label is the label of the action entry id in v's language ("" for a
+// status line): what the menu shows and what a failure notice names.
+func (v View) label(id ItemID) string {
+	p := v.printer()
+	if id == ItemPause {
+		if v.Paused {
+			return p.T("TrayResume")
+		}
+		return p.T("TrayPause")
+	}
+	if msg, ok := actionLabels[id]; ok {
+		return p.T(msg)
+	}
+	return ""
 }
 
 // DashboardURL is the dashboard's address for the local API at base
@@ -213,7 +289,7 @@ func sinks(st localapi.Status) []localapi.SinkStatus {
 // sinkLines are the status lines of the configured sinks, one each
 // ("Cloud: connected", "NATS: offline"), or "Cloud: not set up" when no sink
 // is. More sinks than maxSinkLines share the last line.
-func sinkLines(st localapi.Status) []string {
+func sinkLines(p *i18n.Printer, st localapi.Status) []string {
 	var lines []string
 	var on []localapi.SinkStatus
 	for _, s := range sinks(st) {
@@ -222,23 +298,23 @@ func sinkLines(st localapi.Status) []string {
 		}
 	}
 	if len(on) == 0 {
-		return []string{"Cloud: not set up"}
+		return []string{p.T("TrayCloudNotSetUp")}
 	}
 	for i, s := range on {
 		if i == maxSinkLines-1 && len(on) > maxSinkLines {
-			lines = append(lines, fmt.Sprintf("%d more destinations (see dashboard)", len(on)-i))
+			lines = append(lines, p.N("TrayMoreSinks", len(on)-i))
 			break
 		}
-		lines = append(lines, sinkLabel(s)+": "+sinkState(s))
+		lines = append(lines, sinkLabel(p, s)+": "+sinkState(p, s))
 	}
 	return lines
 }
 
 // sinkLabel is a sink's short name in the menu.
-func sinkLabel(s localapi.SinkStatus) string {
+func sinkLabel(p *i18n.Printer, s localapi.SinkStatus) string {
 	switch s.Name {
 	case "upstream":
-		return "Cloud"
+		return p.T("TraySinkCloud")
 	case "nats":
 		return "NATS"
 	case "jurnal":
@@ -251,24 +327,24 @@ func sinkLabel(s localapi.SinkStatus) string {
 }
 
 // sinkState is a sink's condition in a few words.
-func sinkState(s localapi.SinkStatus) string {
+func sinkState(p *i18n.Printer, s localapi.SinkStatus) string {
 	switch {
 	case s.Online:
-		return "connected"
+		return p.T("TraySinkConnected")
 	case s.Problem != "" && s.Health != localapi.SinkHealthOffline:
 		// An answer that is not an acknowledgement (a refused token, a
 		// Wi-Fi login page): the sink is not merely unreachable.
-		return "not accepting (see below)"
+		return p.T("TraySinkNotAccepting")
 	case s.LastError == "" && s.LastSuccessAt == nil:
 		// Nothing was sent yet (nothing to send since the start).
-		return "nothing sent yet"
+		return p.T("TraySinkNothingSent")
 	}
-	return "offline"
+	return p.T("TraySinkOffline")
 }
 
 // lastSync is the most recent successful sync of any outlet or of any
 // sink, as a short relative time.
-func lastSync(st localapi.Status, now time.Time) string {
+func lastSync(p *i18n.Printer, st localapi.Status, now time.Time) string {
 	var last time.Time
 	for _, o := range st.Moka.Outlets {
 		if o.LastSyncAt != nil && o.LastSyncAt.After(last) {
@@ -281,9 +357,45 @@ func lastSync(st localapi.Status, now time.Time) string {
 		}
 	}
 	if last.IsZero() {
-		return "never"
+		return p.T("TrayNever")
 	}
-	return localapi.Ago(now.Sub(last))
+	return ago(p, now.Sub(last))
+}
+
+// ago is d as a short relative time ("10 min ago", "10 mnt lalu"), as
+// localapi.Ago words it in English, in the words the dashboard and the CLI
+// use (the common catalogue).
+func ago(p *i18n.Printer, d time.Duration) string {
+	var dur string
+	switch {
+	case d < time.Minute:
+		return p.T("CommonJustNow")
+	case d < time.Hour:
+		dur = p.T("CommonMinutes", map[string]any{"Count": int(d / time.Minute)})
+	case d < 48*time.Hour:
+		dur = p.T("CommonHours", map[string]any{"Count": int(d / time.Hour)})
+	default:
+		dur = p.N("CommonDays", int(d/(24*time.Hour)))
+	}
+	return p.T("CommonAgo", map[string]any{"Duration": dur})
+}
+
+// pluralCount is n for choosing a plural form: past a million every
+// language here says "other", and a huge count must not overflow an int.
+func pluralCount(n int64) int {
+	return int(min(max(n, -1_000_000), 1_000_000))
+}
+
+// problemText is the status's most important problem in p's language:
+// rendered from its code and parameters when the agent gives them and the
+// catalogue knows the code, else the agent's own sentence.
+func problemText(p *i18n.Printer, st localapi.Status) string {
+	if len(st.ProblemDetails) > 0 {
+		if d := st.ProblemDetails[0]; d.Code != "" && i18n.Has(d.Code) {
+			return p.Msg(d.Code, d.Params)
+		}
+	}
+	return st.Problems[0]
 }
 
 // clip shortens s to at most n characters, ending in "…" when cut, and

@@ -57,8 +57,8 @@ func TestViewOf(t *testing.T) {
 			st: localapi.Status{State: "offline", Queue: localapi.QueueStatus{Pending: 1200, DeadLetter: 2},
 				Upstream: localapi.UpstreamStatus{Configured: true, LastError: "dial tcp: connection refused"}},
 			icon: IconOffline, canSync: true, header: "PWBI Agent: offline, keeping sales safe",
-			lines:    []string{"Last sync: never", "Waiting to send: 1200 (2 rejected)", "Cloud: offline"},
-			inTooltp: "1200 waiting",
+			lines:    []string{"Last sync: never", "Waiting to send: 1,200 (2 rejected)", "Cloud: offline"},
+			inTooltp: "1,200 waiting",
 		},
 		{
 			name: "offline says why",
@@ -136,7 +136,7 @@ func TestViewOf(t *testing.T) {
 				},
 				Problems: []string{"cannot reach NATS: connection refused"}},
 			icon: IconOffline, canSync: true,
-			lines: []string{"Last sync: 10 min ago", "Waiting to send: 1500", "Cloud: connected", "NATS: offline",
+			lines: []string{"Last sync: 10 min ago", "Waiting to send: 1,500", "Cloud: connected", "NATS: offline",
 				"Cannot reach NATS: connection refused"},
 		},
 		{
@@ -267,7 +267,7 @@ func TestMenu(t *testing.T) {
 		}
 		return strings.Join(ids, " ")
 	}
-	want := "header line1 line2 line3 line4 line5 line6 -- sync pause connect-moka -- dashboard config logs -- quit"
+	want := "header line1 line2 line3 line4 line5 line6 line7 -- sync pause connect-moka -- dashboard config logs -- quit"
 	for _, v := range []View{up, paused, auth, down} {
 		if got := shape(v); got != want {
 			t.Errorf("menu shape\n got %s\nwant %s", got, want)

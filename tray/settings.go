@@ -16,25 +16,30 @@ type Settings struct {
 	APIAddr    string // local_api.listen
 	DataDir    string // agent.data_dir
 	LogsDir    string // <data_dir>/logs, where the agent writes agent.log
+	// Language is agent.language ("auto", "id", "en"; "" when not set or
+	// not readable): the menu's language until the agent reports its own.
+	Language string
 }
 
 // fileSettings is the part of the config file the tray reads.
 type fileSettings struct {
 	Agent struct {
-		DataDir string `toml:"data_dir"`
+		DataDir  string `toml:"data_dir"`
+		Language string `toml:"language"`
 	} `toml:"agent"`
 	LocalAPI struct {
 		Listen string `toml:"listen"`
 	} `toml:"local_api"`
 }
 
-// LoadSettings finds the local API address and the data directory of the
-// agent whose config file is at path (config.DefaultPath() when empty).
+// LoadSettings finds the local API address, the data directory and the
+// language setting of the agent whose config file is at path
+// (config.DefaultPath() when empty).
 //
 // The tray is not the agent: it runs as the desktop user, who may not be
 // allowed to read the file (the .deb makes it readable by root and the
 // pwbi-agent group only, since it holds secrets), and it must keep working
-// when the file has an error the agent is reporting. So it reads the two
+// when the file has an error the agent is reporting. So it reads these
 // keys leniently, without validating the rest or reading *_file secrets,
 // and falls back to the defaults; the error says why, for the log.
 func LoadSettings(path string) (Settings, error) {
@@ -57,6 +62,7 @@ func LoadSettings(path string) (Settings, error) {
 	if s.APIAddr == "" {
 		s.APIAddr = config.Default().LocalAPI.Listen
 	}
+	s.Language = fs.Agent.Language
 	s.DataDir = fs.Agent.DataDir
 	switch {
 	case s.DataDir == "":

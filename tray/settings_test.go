@@ -27,6 +27,7 @@ func TestLoadSettings(t *testing.T) {
 		p := write("a.toml", `version = 1
 [agent]
 data_dir = "data"
+language = "id"
 [moka]
 api_key_file = "/nonexistent/secret"
 [[checkout.tablets]]
@@ -40,7 +41,7 @@ listen = "127.0.0.1:9999"
 			t.Fatal(err)
 		}
 		if s.APIAddr != "127.0.0.1:9999" || s.DataDir != filepath.Join(dir, "data") ||
-			s.LogsDir != filepath.Join(dir, "data", "logs") || s.ConfigPath != p {
+			s.LogsDir != filepath.Join(dir, "data", "logs") || s.ConfigPath != p || s.Language != "id" {
 			t.Errorf("%+v", s)
 		}
 	})
@@ -48,7 +49,7 @@ listen = "127.0.0.1:9999"
 		abs := filepath.Join(dir, "abs")
 		p := write("b.toml", "version = 1\n[agent]\ndata_dir = '"+abs+"'\n")
 		s, err := LoadSettings(p)
-		if err != nil || s.DataDir != abs || s.APIAddr != defListen {
+		if err != nil || s.DataDir != abs || s.APIAddr != defListen || s.Language != "" {
 			t.Errorf("%+v, %v", s, err)
 		}
 	})

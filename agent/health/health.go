@@ -24,14 +24,23 @@
 // are ordered errors first. Notes (setup still to do, records set aside, a
 // restart to apply a setting) are listed too but do not change the state.
 //
+// Every problem carries a stable Code (a message id of internal/i18n's
+// health catalogue) and its Params, so a reader can show it in their own
+// language; Text is the English sentence. The parts' own sentences and
+// errors (Detail, Error) travel as parameters, as they came.
+//
 // The package knows nothing of the parts themselves: the composition root
-// fills in [Input]. It imports nothing of the agent.
+// fills in [Input]. It imports nothing of the agent but internal/i18n.
 package health
 
 import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/pwbi/edge-agent/internal/i18n"
 )
 
 // State is the agent's overall state (the strings of /v1/status).
@@ -63,11 +72,76 @@ const (
 	Blocking
 )
 
+// String is the severity's machine name: "note", "retrying", "blocking".
+func (s Severity) String() string {
+	switch s {
+	case Retrying:
+		return "retrying"
+	case Blocking:
+		return "blocking"
+	}
+	return "note"
+}
+
 // Problem is one sentence for a person.
 type Problem struct {
 	Severity Severity
-	Text     string
+	// Code is the message id of the sentence (HealthDiskFull, …), stable
+	// for machines; Params its template data ("Count" is an int, every
+	// other value a string).
+	Code   string
+	Params map[string]any
+	// Text is the sentence in English.
+	Text string
 }
+
+// In renders the problem in p's language. Two parameters are words of the
+// catalogue rather than data: ErrorCode (a message id standing in for a
+// missing Error) and SinkKey (which, outside English, names the sink by
+// the common catalogue's CommonSink<Key> instead of Sink).
+func (pr Problem) In(p *i18n.Printer) string {
+	if pr.Code == "" || !i18n.Has(pr.Code) {
+		// From a newer agent, or without a code: its own sentence.
+		return pr.Text
+	}
+	params := pr.Params
+	id := pr.Code
+	code, _ := params["ErrorCode"].(string)
+	key, _ := params["SinkKey"].(string)
+	sinkID := "CommonSink" + upperFirst(key)
+	if code != "" || (key != "" && p.Lang() != i18n.English && i18n.Has(sinkID)) {
+		params = with(params)
+		if code != "" {
+			params["Error"] = p.T(code)
+		}
+		if key != "" && p.Lang() != i18n.English && i18n.Has(sinkID) {
+			params["Sink"] = p.T(sinkID)
+		}
+	}
+	// A sink's own sentence has a translation of its own when the
+	// catalogue has <Code><Key> (HealthSinkNoteUpstream); English keeps
+	// the sink's words.
+	if key != "" && p.Lang() != i18n.English && i18n.Has(id+upperFirst(key)) {
+		id += upperFirst(key)
+	}
+	out := p.Msg(id, params)
+	if p.Lang() != i18n.English {
+		// A sentence may open with a sink's name ("cloud PWBI …"); the
+		// English texts keep their lower-case start, as they always had.
+		out = upperFirst(out)
+	}
+	return out
+}
+
+func upperFirst(s string) string {
+	r, size := utf8.DecodeRuneInString(s)
+	if size == 0 || r == utf8.RuneError {
+		return s
+	}
+	return string(unicode.ToUpper(r)) + s[size:]
+}
+
+var english = i18n.New(i18n.English)
 
 // ErrorKind says who can cure a failure.
 type ErrorKind int
@@ -150,7 +224,11 @@ type Store struct {
 // Sink is one delivery target.
 type Sink struct {
 	// Name is the sink as a person knows it ("the PWBI cloud").
-	Name       string
+	Name string
+	// Key is the sink's name on the command line ("upstream", "nats",
+	// "jurnal"): Name in other languages is the common catalogue's
+	// CommonSink<Key>. Empty: Name in every language.
+	Key        string
 	Configured bool
 	// Unconfigured is the note shown when the sink is not configured
 	// (empty: nothing to say).
@@ -184,33 +262,35 @@ type Checkout struct {
 // the retrying ones, then notes, each group in the order of the parts.
 func Evaluate(in Input) (State, []Problem) {
 	var ps []Problem
-	add := func(sev Severity, format string, args ...any) {
-		ps = append(ps, Problem{Severity: sev, Text: fmt.Sprintf(format, args...)})
+	add := func(sev Severity, code string, params map[string]any) {
+		p := Problem{Severity: sev, Code: code, Params: params}
+		p.Text = p.In(english)
+		ps = append(ps, p)
 	}
 
 	if in.ConfigError != "" {
-		add(Blocking, "the config file has an error; the previous settings stay in force: %s", in.ConfigError)
+		add(Blocking, "HealthConfigError", map[string]any{"Error": in.ConfigError})
 	}
 	if len(in.RestartRequired) > 0 {
-		add(Note, "restart the agent to apply: %s", strings.Join(in.RestartRequired, ", "))
+		add(Note, "HealthRestartRequired", map[string]any{"Keys": strings.Join(in.RestartRequired, ", ")})
 	}
 
 	// The database first: nothing else works without it.
 	st := in.Store
 	switch {
 	case st.DiskFull:
-		add(Blocking, "the disk is full: new sales cannot be saved (%s). Free some space on the PC; nothing is lost, sales are fetched again from Moka", st.WriteError)
+		add(Blocking, "HealthDiskFull", map[string]any{"Error": st.WriteError})
 	case st.WriteError != "":
-		add(Blocking, "the local database cannot be written: %s", st.WriteError)
+		add(Blocking, "HealthDBWrite", map[string]any{"Error": st.WriteError})
 	}
 	if st.ReadError != "" {
-		add(Blocking, "cannot read the local buffer: %s", st.ReadError)
+		add(Blocking, "HealthBufferRead", map[string]any{"Error": st.ReadError})
 	}
 	if st.Quarantined {
-		add(Note, "the database was damaged and has been replaced; sales are fetched again from Moka")
+		add(Note, "HealthDBReplaced", nil)
 	}
 	if st.DeadLetters > 0 {
-		add(Note, "%d record(s) were set aside (see `pwbi-agent queue dead`)", st.DeadLetters)
+		add(Note, "HealthDeadLetters", map[string]any{"Count": int(st.DeadLetters)})
 	}
 
 	mokaProblems(in.Moka, st.WriteError == "", add)
@@ -219,53 +299,58 @@ func Evaluate(in Input) (State, []Problem) {
 	for _, s := range in.Sinks {
 		if !s.Configured {
 			if s.Unconfigured != "" {
-				add(Note, "%s", s.Unconfigured)
+				add(Note, "HealthSinkNote", map[string]any{"Detail": s.Unconfigured, "Sink": s.Name, "SinkKey": s.Key})
 			}
 			continue
 		}
 		configured++
 		// A sink's Problem is a whole sentence that names it; a bare
 		// technical error gets the sink's name in front.
+		sink := map[string]any{"Sink": s.Name, "SinkKey": s.Key}
 		switch s.Health {
 		case SinkError:
 			if s.Problem != "" {
-				add(Blocking, "%s", s.Problem)
+				add(Blocking, "HealthSinkProblem", with(sink, "Detail", s.Problem))
+			} else if s.LastError != "" {
+				add(Blocking, "HealthSinkRefuses", with(sink, "Error", s.LastError))
 			} else {
-				add(Blocking, "%s refuses the records: %s", s.Name, orElse(s.LastError, "no reason given"))
+				add(Blocking, "HealthSinkRefuses", with(sink, "Error", "", "ErrorCode", "HealthNoReason"))
 			}
 		case SinkOffline:
 			if s.Problem != "" {
-				add(Retrying, "%s", s.Problem)
+				add(Retrying, "HealthSinkOfflineProblem", with(sink, "Detail", s.Problem))
+			} else if s.LastError != "" {
+				add(Retrying, "HealthSinkUnreachable", with(sink, "Error", s.LastError))
 			} else {
-				add(Retrying, "cannot reach %s: %s", s.Name, orElse(s.LastError, "no answer"))
+				add(Retrying, "HealthSinkUnreachable", with(sink, "Error", "", "ErrorCode", "HealthNoAnswer"))
 			}
 		}
 	}
 	if in.Moka.Full {
 		if configured == 0 {
-			add(Blocking, "the buffer is full and no delivery target is configured to empty it: Moka polling is paused")
+			add(Blocking, "HealthBufferFullNoSink", nil)
 		} else {
-			add(Retrying, "the buffer is full: Moka polling is paused until the records are delivered")
+			add(Retrying, "HealthBufferFull", nil)
 		}
 	}
 
 	co := in.Checkout
 	if co.Enabled {
 		if co.Setup != "" {
-			add(Note, "checkout: %s", co.Setup)
+			add(Note, "HealthCheckoutSetup", map[string]any{"Detail": co.Setup})
 		}
 		if co.Warning != "" {
-			add(Note, "%s", co.Warning)
+			add(Note, "HealthCheckoutWarning", map[string]any{"Detail": co.Warning})
 		}
 		if co.StartError != "" {
-			add(Blocking, "%s", co.StartError)
+			add(Blocking, "HealthCheckoutStart", map[string]any{"Detail": co.StartError})
 		}
 		if co.ListenError != "" {
-			add(Blocking, "%s", co.ListenError)
+			add(Blocking, "HealthCheckoutListen", map[string]any{"Detail": co.ListenError})
 		}
 	}
 	if co.RefreshError != "" {
-		add(Retrying, "cannot refresh open Mokka orders: %s", co.RefreshError)
+		add(Retrying, "HealthCheckoutRefresh", map[string]any{"Error": co.RefreshError})
 	}
 
 	slices.SortStableFunc(ps, func(a, b Problem) int { return int(b.Severity) - int(a.Severity) })
@@ -293,24 +378,25 @@ func Evaluate(in Input) (State, []Problem) {
 
 // mokaProblems adds the problems of polling Moka. storeWritable is false
 // when the store's own problem already says why records cannot be saved.
-func mokaProblems(m Moka, storeWritable bool, add func(Severity, string, ...any)) {
+func mokaProblems(m Moka, storeWritable bool, add func(Severity, string, map[string]any)) {
 	if !m.Enabled {
 		return
 	}
 	if m.Setup != "" {
-		add(Note, "%s", m.Setup)
+		add(Note, "HealthMokaSetup", map[string]any{"Detail": m.Setup})
 	}
 	if m.AuthRefused != "" {
-		add(Blocking, "%s", m.AuthRefused)
+		add(Blocking, "HealthMokaAuthRefused", map[string]any{"Detail": m.AuthRefused})
 	}
 	if m.PollError != "" {
+		e := map[string]any{"Error": m.PollError}
 		switch {
 		case m.PollErrorKind == KindTransient:
-			add(Retrying, "cannot reach Moka: %s", m.PollError)
+			add(Retrying, "HealthMokaUnreachable", e)
 		case m.PollErrorKind == KindStorage || m.PollFailures >= FailingPolls:
-			add(Blocking, "Moka cannot be polled (%d times in a row): %s", m.PollFailures, m.PollError)
+			add(Blocking, "HealthMokaPollBlocked", with(e, "Count", m.PollFailures))
 		default:
-			add(Retrying, "Moka polling failed; retrying: %s", m.PollError)
+			add(Retrying, "HealthMokaPollRetrying", e)
 		}
 	}
 	for _, o := range m.Outlets {
@@ -321,29 +407,44 @@ func mokaProblems(m Moka, storeWritable bool, add func(Severity, string, ...any)
 		if o.Name != "" && o.Name != o.ID {
 			name = fmt.Sprintf("%s (%s)", o.Name, o.ID)
 		}
+		op := map[string]any{"Outlet": name, "Error": o.Error}
 		switch {
 		case o.Kind == KindStorage:
 			if storeWritable {
-				add(Blocking, "outlet %s: its sales cannot be saved: %s", name, o.Error)
+				add(Blocking, "HealthOutletStorage", op)
 			}
 		case o.Kind == KindTransient:
-			add(Retrying, "outlet %s: cannot reach Moka: %s", name, o.Error)
+			add(Retrying, "HealthOutletUnreachable", op)
 		case o.Failures >= FailingPolls:
-			add(Blocking, "outlet %s has failed %d polls in a row: %s", name, o.Failures, o.Error)
+			add(Blocking, "HealthOutletFailing", with(op, "Count", o.Failures))
 		default:
-			add(Retrying, "outlet %s failed; retrying: %s", name, o.Error)
+			add(Retrying, "HealthOutletRetrying", op)
 		}
 	}
 }
 
-func orElse(s, def string) string {
-	if s == "" {
-		return def
+// with returns a copy of m with the key-value pairs kv added.
+func with(m map[string]any, kv ...any) map[string]any {
+	out := make(map[string]any, len(m)+len(kv)/2)
+	for k, v := range m {
+		out[k] = v
 	}
-	return s
+	for i := 0; i+1 < len(kv); i += 2 {
+		out[kv[i].(string)] = kv[i+1]
+	}
+	return out
 }
 
-// Texts returns the problems' sentences, in order.
+// TextsIn returns the problems' sentences in p's language, in order.
+func TextsIn(p *i18n.Printer, ps []Problem) []string {
+	out := make([]string, len(ps))
+	for i, pr := range ps {
+		out[i] = pr.In(p)
+	}
+	return out
+}
+
+// Texts returns the problems' sentences in English, in order.
 func Texts(ps []Problem) []string {
 	out := make([]string, len(ps))
 	for i, p := range ps {

@@ -3,6 +3,8 @@ package health
 import (
 	"strings"
 	"testing"
+
+	"github.com/pwbi/edge-agent/internal/i18n"
 )
 
 // cloud is a configured HTTP upstream in good health.
@@ -199,5 +201,111 @@ func TestNoStallLeavesOK(t *testing.T) {
 		if got, ps := Evaluate(in); got == OK || got == Syncing || len(ps) == 0 {
 			t.Errorf("%s: state %q, problems %q", name, got, Texts(ps))
 		}
+	}
+}
+
+// TestProblemsInBothLanguages: every problem carries a code of the health
+// catalogue and its parameters; its English Text is the sentence the
+// status always said (clients and tests read it), and the same code and
+// parameters read in Indonesian, with the data kept as it came.
+func TestProblemsInBothLanguages(t *testing.T) {
+	in := Input{
+		ConfigError:     "config.toml:3: unknown key",
+		RestartRequired: []string{"agent.data_dir", "local_api.listen"},
+		Store:           Store{WriteError: "write agent.db: no space left on device", DiskFull: true, ReadError: "closed", Quarantined: true, DeadLetters: 3},
+		Moka: Moka{Enabled: true, Setup: "moka.business_id is not set", AuthRefused: "Moka rejected the credentials: check moka.api_key",
+			PollError: "list outlets: HTTP 404", PollFailures: 4, Full: true,
+			Outlets: []Outlet{
+				{ID: "o1", Name: "Kopi Kenangan", Error: "unreadable page", Failures: 3},
+				{ID: "o2", Error: "HTTP 503", Kind: KindTransient, Failures: 1},
+				{ID: "o3", Error: "bad JSON", Failures: 1},
+			}},
+		Sinks: []Sink{
+			{Name: "the PWBI cloud", Key: "upstream", Configured: true, Health: SinkError},
+			{Name: "NATS", Key: "nats", Configured: true, Health: SinkOffline, LastError: "dial tcp: connection refused"},
+			{Name: "Jurnal", Key: "jurnal", Configured: true, Health: SinkError, Problem: "Jurnal refused the API key"},
+		},
+		Checkout: Checkout{Enabled: true, Setup: "checkout.store_id is not set", Warning: "plain text on the LAN",
+			ListenError: "cannot listen on :8686", StartError: "cannot start", RefreshError: "Mokka: timeout"},
+	}
+	_, ps := Evaluate(in)
+	english := map[string]string{
+		"HealthConfigError":       "the config file has an error; the previous settings stay in force: config.toml:3: unknown key",
+		"HealthRestartRequired":   "restart the agent to apply: agent.data_dir, local_api.listen",
+		"HealthDiskFull":          "the disk is full: new sales cannot be saved (write agent.db: no space left on device). Free some space on the PC; nothing is lost, sales are fetched again from Moka",
+		"HealthBufferRead":        "cannot read the local buffer: closed",
+		"HealthDBReplaced":        "the database was damaged and has been replaced; sales are fetched again from Moka",
+		"HealthDeadLetters":       "3 record(s) were set aside (see `pwbi-agent queue dead`)",
+		"HealthMokaSetup":         "moka.business_id is not set",
+		"HealthMokaAuthRefused":   "Moka rejected the credentials: check moka.api_key",
+		"HealthMokaPollBlocked":   "Moka cannot be polled (4 times in a row): list outlets: HTTP 404",
+		"HealthOutletFailing":     "outlet Kopi Kenangan (o1) has failed 3 polls in a row: unreadable page",
+		"HealthOutletUnreachable": "outlet o2: cannot reach Moka: HTTP 503",
+		"HealthOutletRetrying":    "outlet o3 failed; retrying: bad JSON",
+		"HealthSinkRefuses":       "the PWBI cloud refuses the records: no reason given",
+		"HealthSinkUnreachable":   "cannot reach NATS: dial tcp: connection refused",
+		"HealthSinkProblem":       "Jurnal refused the API key",
+		"HealthBufferFull":        "the buffer is full: Moka polling is paused until the records are delivered",
+		"HealthCheckoutSetup":     "checkout: checkout.store_id is not set",
+		"HealthCheckoutWarning":   "plain text on the LAN",
+		"HealthCheckoutStart":     "cannot start",
+		"HealthCheckoutListen":    "cannot listen on :8686",
+		"HealthCheckoutRefresh":   "cannot refresh open Mokka orders: Mokka: timeout",
+	}
+	id := i18n.New(i18n.Indonesian)
+	seen := map[string]bool{}
+	for _, p := range ps {
+		seen[p.Code] = true
+		if !i18n.Has(p.Code) {
+			t.Errorf("code %q is not in the catalogue", p.Code)
+		}
+		if want, ok := english[p.Code]; ok && p.Text != want {
+			t.Errorf("%s: English text\n%q, want\n%q", p.Code, p.Text, want)
+		}
+		if got := p.In(i18n.New(i18n.English)); got != p.Text {
+			t.Errorf("%s: In(en) = %q, Text %q", p.Code, got, p.Text)
+		}
+		ind := p.In(id)
+		if ind == p.Text || ind == p.Code || strings.Contains(ind, "<no value>") {
+			t.Errorf("%s: Indonesian %q", p.Code, ind)
+		}
+		for k, v := range p.Params {
+			if s, ok := v.(string); ok && s != "" && k != "Sink" && k != "SinkKey" && k != "ErrorCode" && !strings.Contains(ind, s) {
+				t.Errorf("%s: Indonesian %q lost %s = %q", p.Code, ind, k, s)
+			}
+		}
+	}
+	for code := range english {
+		if !seen[code] {
+			t.Errorf("no problem with code %s", code)
+		}
+	}
+	byCode := map[string]Problem{}
+	for _, p := range ps {
+		byCode[p.Code] = p
+	}
+	for code, want := range map[string]string{
+		"HealthSinkRefuses":     "Cloud PWBI menolak data: tanpa alasan",
+		"HealthSinkUnreachable": "Tidak bisa menghubungi server NATS: dial tcp: connection refused",
+		"HealthSinkProblem":     "Jurnal menolak pengiriman: Jurnal refused the API key",
+		"HealthDeadLetters":     "3 data disisihkan (lihat `pwbi-agent queue dead`)",
+	} {
+		if got := byCode[code].In(id); got != want {
+			t.Errorf("%s in Indonesian: %q, want %q", code, got, want)
+		}
+	}
+	// The PWBI cloud's "not set up" note has its own Indonesian.
+	_, ps = Evaluate(Input{Sinks: []Sink{{Name: "the PWBI cloud", Key: "upstream", Unconfigured: "upstream.url is not set: records are kept in the local buffer only"}}})
+	if len(ps) != 1 || ps[0].Text != "upstream.url is not set: records are kept in the local buffer only" ||
+		ps[0].In(id) != "Alamat cloud PWBI (upstream.url) belum diisi: penjualan hanya disimpan di antrean PC ini" {
+		t.Errorf("the upstream note: %+v, in Indonesian %q", ps, ps[0].In(id))
+	}
+	if Blocking.String() != "blocking" || Retrying.String() != "retrying" || Note.String() != "note" {
+		t.Error("severity names")
+	}
+	// A problem without a code, or with one this build does not know
+	// (from a newer agent), reads as its own text.
+	if got := (Problem{Code: "HealthFromTheFuture", Text: "x"}).In(id); got != "x" {
+		t.Errorf("unknown code: %q", got)
 	}
 }

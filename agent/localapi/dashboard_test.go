@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pwbi/edge-agent/internal/i18n"
 )
 
 var testNow = time.Date(2026, 3, 10, 14, 30, 0, 0, time.UTC)
@@ -87,7 +89,7 @@ func TestDashboardRenders(t *testing.T) {
 		}
 	}
 	// The exact time is in the tooltip.
-	if !strings.Contains(page, `title="`+testNow.Add(-5*time.Minute).Local().Format("Mon 2 Jan 2006, 15:04:05 MST")+`"`) {
+	if !strings.Contains(page, `title="`+testNow.Add(-5*time.Minute).Local().Format("2 Jan 2006 15:04:05 MST")+`"`) {
 		t.Error("no exact time tooltip")
 	}
 	// Escaped, never executed.
@@ -202,32 +204,63 @@ func TestDashboardFlash(t *testing.T) {
 }
 
 func TestFormats(t *testing.T) {
+	en := fmtr{p: i18n.New("en"), now: testNow, loc: time.UTC}
+	id := fmtr{p: i18n.New("id"), now: testNow, loc: time.UTC}
 	for d, want := range map[time.Duration]string{
 		0: "0 s", 45 * time.Second: "45 s", 5 * time.Minute: "5 min", 2 * time.Hour: "2 h",
 		2*time.Hour + 5*time.Minute: "2 h 5 min", 24 * time.Hour: "1 day", 75 * time.Hour: "3 days 3 h", -time.Second: "0 s",
 	} {
-		if got := duration(d); got != want {
+		if got := en.duration(d); got != want {
 			t.Errorf("duration(%v) = %q, want %q", d, got, want)
 		}
 	}
+	for d, want := range map[time.Duration]string{
+		45 * time.Second: "45 dtk", 5 * time.Minute: "5 mnt", 2*time.Hour + 5*time.Minute: "2 jam 5 mnt",
+		24 * time.Hour: "1 hari", 75 * time.Hour: "3 hari 3 jam",
+	} {
+		if got := id.duration(d); got != want {
+			t.Errorf("id duration(%v) = %q, want %q", d, got, want)
+		}
+	}
 	for n, want := range map[int64]string{0: "0", 999: "999", 1000: "1,000", 1234567: "1,234,567", -1234: "-1,234"} {
-		if got := count(n); got != want {
+		if got := en.count(n); got != want {
 			t.Errorf("count(%d) = %q, want %q", n, got, want)
 		}
 	}
-	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1536: "1.5 KB", 3 << 20: "3.0 MB", 5 << 40: "5.0 TB", 5 << 50: "5120.0 TB"} {
-		if got := bytesText(n); got != want {
-			t.Errorf("bytesText(%d) = %q, want %q", n, got, want)
+	if got := id.count(1234567); got != "1.234.567" {
+		t.Errorf("id count = %q", got)
+	}
+	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1536: "1.5 KB", 3 << 20: "3.0 MB", 5 << 40: "5.0 TB", 5 << 50: "5,120.0 TB"} {
+		if got := en.p.Bytes(n); got != want {
+			t.Errorf("Bytes(%d) = %q, want %q", n, got, want)
 		}
 	}
-	if got := ago(nil, testNow, "never").Text; got != "never" {
+	if got := en.ago(nil, "never").Text; got != "never" {
 		t.Errorf("ago(nil) = %q", got)
 	}
-	if got := ago(ptr(testNow.Add(-3*time.Second)), testNow, "").Text; got != "just now" {
+	if got := en.ago(ptr(testNow.Add(-3*time.Second)), "").Text; got != "just now" {
 		t.Errorf("ago(3s) = %q", got)
 	}
-	if got := ago(ptr(testNow.Add(3*time.Minute)), testNow, "").Text; got != "in 3 min" {
+	if got := en.ago(ptr(testNow.Add(3*time.Minute)), "").Text; got != "in 3 min" {
 		t.Errorf("ago(future) = %q", got)
+	}
+	if got := id.ago(ptr(testNow.Add(-5*time.Minute)), "").Text; got != "5 mnt lalu" {
+		t.Errorf("id ago = %q", got)
+	}
+	if got := id.ago(ptr(testNow.Add(3*time.Minute)), "").Text; got != "3 mnt lagi" {
+		t.Errorf("id ago(future) = %q", got)
+	}
+	// Exact times are in the outlets' zone, written the reader's way.
+	jkt, err := time.LoadLocation("Asia/Jakarta")
+	if err != nil {
+		t.Skip("no time zone database")
+	}
+	id.loc, en.loc = jkt, jkt
+	if got := id.exact(testNow); got != "10 Mar 2026 21.30.00 WIB" {
+		t.Errorf("id exact = %q", got)
+	}
+	if got := en.exact(testNow); got != "10 Mar 2026 21:30:00 WIB" {
+		t.Errorf("en exact = %q", got)
 	}
 }
 

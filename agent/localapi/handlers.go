@@ -45,7 +45,7 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request, name string, do 
 	if err := do(r.Context()); err != nil {
 		s.log.Info("Local API action failed", "action", name, "err", err)
 		if browser {
-			s.renderDashboard(w, r, errCode(err), &flash{Error: true, Text: actionFailedText[name] + err.Error()})
+			s.renderDashboard(w, r, errCode(err), &flash{Error: true, Action: name, Detail: err.Error()})
 			return
 		}
 		writeError(w, errCode(err), err.Error())

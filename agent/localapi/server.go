@@ -12,6 +12,8 @@
 //	POST /v1/reload         re-read the config file: 200, or 422 when refused
 //	GET  /v1/queue/dead     dead letters (?limit=N&data=1&sink=NAME)
 //	POST /v1/queue/retry    requeue dead letters ({"ids":[…]} or {"all":true}, "sink":"NAME")
+//	GET  /v1/summary        the day at a glance (?days=N; summary.go, when the
+//	                        Backend implements SummaryBackend)
 //	GET  /metrics           Prometheus text format (when ServerOptions.Metrics is set)
 //	GET  /                  the dashboard, an HTML page for the person at the PC
 //	POST /v1/moka/authorize, GET /oauth/moka/start, GET /oauth/moka/callback
@@ -208,6 +210,9 @@ func NewServer(b Backend, opts ServerOptions) *Server {
 	}
 	if ab, ok := b.(MokaAuthBackend); ok { // Moka OAuth routes (oauth.go)
 		s.registerMokaAuth(ab)
+	}
+	if sb, ok := b.(SummaryBackend); ok { // the day at a glance (summary.go)
+		s.registerSummary(sb)
 	}
 	s.mux.HandleFunc("/{$}", s.handleDashboard)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -22,8 +22,14 @@ type Status struct {
 	AgentID   string     `json:"agent_id"`
 	StartedAt *time.Time `json:"started_at"`
 	// Problems are short sentences for a person: why the state is not ok, or
-	// what still needs setting up.
-	Problems []string       `json:"problems"`
+	// what still needs setting up, in the agent's language (Language).
+	Problems []string `json:"problems"`
+	// ProblemDetails are the same problems for machines and for readers
+	// in another language: a stable code and its parameters (issue 15).
+	ProblemDetails []ProblemDetail `json:"problem_details"`
+	// Language is agent.language and what it resolved to on the agent's
+	// PC; a client with "auto" follows its own reader instead.
+	Language LanguageStatus `json:"language"`
 	Config   ConfigStatus   `json:"config"`
 	Moka     MokaStatus     `json:"moka"`
 	Queue    QueueStatus    `json:"queue"`
@@ -31,9 +37,33 @@ type Status struct {
 	// Sinks are the delivery targets the agent knows (SPEC §6, §8), in a
 	// fixed order, enabled or not. Upstream repeats the first ("upstream")
 	// for clients from before sinks.
-	Sinks    []SinkStatus   `json:"sinks"`
+	Sinks []SinkStatus `json:"sinks"`
+	// Jurnal is the Jurnal sink's list of outlets (SPEC §6.3).
+	Jurnal   JurnalStatus   `json:"jurnal"`
 	Checkout CheckoutStatus `json:"checkout"`
 	Store    StoreStatus    `json:"store"`
+}
+
+// ProblemDetail is one problem of Status.Problems, as data.
+type ProblemDetail struct {
+	// Code is the message id of internal/i18n's health catalogue
+	// ("HealthDiskFull"); render it with i18n.Printer.Msg(Code, Params).
+	Code string `json:"code"`
+	// Severity is "blocking", "retrying" or "note".
+	Severity string `json:"severity"`
+	// Params are the message's data: strings, and "Count" a number.
+	Params map[string]any `json:"params,omitempty"`
+	// Text is the sentence in the agent's language.
+	Text string `json:"text"`
+}
+
+// LanguageStatus is the agent.language setting.
+type LanguageStatus struct {
+	// Setting is agent.language: "auto", "id" or "en".
+	Setting string `json:"setting"`
+	// Resolved is the language the agent itself writes in: "id" or "en"
+	// ("auto" follows the locale of the agent's PC).
+	Resolved string `json:"resolved"`
 }
 
 // ConfigStatus describes the configuration in force.
@@ -67,6 +97,9 @@ type MokaStatus struct {
 	// OAuth is the grant of the oauth dialect; null with api = "apikey".
 	// (Added with the oauth dialect, issue 7.)
 	OAuth *MokaOAuthStatus `json:"oauth"`
+	// Timezone is moka.timezone, the outlets' zone, in which a person
+	// reads every time (issue 15).
+	Timezone string `json:"timezone"`
 }
 
 // MokaOAuthStatus describes the Moka Open API authorization. It never
@@ -116,6 +149,14 @@ type ImportStatus struct {
 	Error     string     `json:"error"`
 	// Sink is the sink the import is for; empty for every sink.
 	Sink string `json:"sink"`
+	// New and Changed count the Records that were not buffered before,
+	// and those buffered before in another version (the rest were
+	// unchanged); Outlets counts the outlets imported so far; FinishedAt
+	// is when the import ended (null while it runs). (Issue 15.)
+	New        int64      `json:"new"`
+	Changed    int64      `json:"changed"`
+	Outlets    int        `json:"outlets"`
+	FinishedAt *time.Time `json:"finished_at"`
 }
 
 // QueueStatus describes the durable buffer: the records at least one sink
@@ -240,4 +281,40 @@ func Ago(d time.Duration) string {
 	default:
 		return fmt.Sprintf("%d days ago", int(d/(24*time.Hour)))
 	}
+}
+
+// JurnalStatus is the Jurnal sink's part of the status (SPEC §6.3): per
+// outlet, as the add-on's "Daftar Pengaturan / Sinkronisasi Terakhir"
+// list, when Jurnal last got the outlet's sales, how many documents were
+// posted, how many sales wait, and the last error. The delivery figures
+// (pending, dead letters, health) are in Status.Sinks under "jurnal".
+type JurnalStatus struct {
+	Enabled bool `json:"enabled"`
+	// Mode is "invoice" or "daily_summary".
+	Mode string `json:"mode"`
+	// Setup says what is missing before Jurnal can be posted to; empty
+	// when nothing.
+	Setup string `json:"setup"`
+	// QuotaExhausted: Jurnal answered that the API limit is used up;
+	// posting waits until QuotaUntil.
+	QuotaExhausted bool       `json:"quota_exhausted"`
+	QuotaUntil     *time.Time `json:"quota_until"`
+	QuotaMessage   string     `json:"quota_message"`
+	// ClockProblem is a sentence for a person when the PC's clock is more
+	// than 5 minutes off Mekari's (the agent then signs with Mekari's time).
+	ClockProblem string `json:"clock_problem"`
+	// Calls counts the requests sent to Jurnal since the agent started.
+	Calls   int64                `json:"calls"`
+	Outlets []JurnalOutletStatus `json:"outlets"`
+}
+
+// JurnalOutletStatus is one outlet's line of the Jurnal list.
+type JurnalOutletStatus struct {
+	OutletID     string     `json:"outlet_id"`
+	Tag          string     `json:"tag"`
+	LastSyncedAt *time.Time `json:"last_synced_at"`
+	Posted       int        `json:"posted"`
+	Waiting      int        `json:"waiting"`
+	LastError    string     `json:"last_error"`
+	LastErrorAt  *time.Time `json:"last_error_at"`
 }

@@ -57,6 +57,9 @@ func agentBinary(t testing.TB) string {
 }
 
 func TestMain(m *testing.M) {
+	// The tests read the English texts: the binary's agent.language is
+	// "auto" (the locale) unless a test's config says otherwise.
+	os.Setenv("LC_ALL", "C.UTF-8")
 	code := m.Run()
 	if binPath != "" {
 		os.RemoveAll(filepath.Dir(binPath))

@@ -27,6 +27,7 @@ import (
 	"github.com/pwbi/edge-agent/agent/localapi"
 	"github.com/pwbi/edge-agent/agent/version"
 	"github.com/pwbi/edge-agent/cmd/pwbi-tray/internal/systrayui"
+	"github.com/pwbi/edge-agent/internal/i18n"
 	"github.com/pwbi/edge-agent/tray"
 )
 
@@ -37,14 +38,17 @@ func main() {
 func run(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("pwbi-tray", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "", "the agent's config file, to find its local API and logs (default $"+config.EnvPath+", else "+config.DefaultPath()+")")
-	apiAddr := fs.String("api", "", "the agent's local API address host:port (default: local_api.listen from the config file)")
-	logPath := fs.String("log", defaultLogPath(), "append the tray's log to this file (empty: standard error)")
-	poll := fs.Duration("poll", 3*time.Second, "how often to ask the agent for its status")
-	debug := fs.Bool("debug", false, "log debug messages")
-	showVersion := fs.Bool("version", false, "print the version and exit")
+	// The help is in the desktop's language: the config file, which may
+	// set agent.language, is read after the flags.
+	p := i18n.New(i18n.OSLanguage())
+	cfgPath := fs.String("config", "", p.T("TrayFlagConfig", map[string]any{"Env": config.EnvPath, "Path": config.DefaultPath()}))
+	apiAddr := fs.String("api", "", p.T("TrayFlagAPI"))
+	logPath := fs.String("log", defaultLogPath(), p.T("TrayFlagLog"))
+	poll := fs.Duration("poll", 3*time.Second, p.T("TrayFlagPoll"))
+	debug := fs.Bool("debug", false, p.T("TrayFlagDebug"))
+	showVersion := fs.Bool("version", false, p.T("TrayFlagVersion"))
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: pwbi-tray [flags]\n\nThe PWBI Edge Agent's tray icon. Flags:\n")
+		fmt.Fprintln(fs.Output(), p.T("TrayUsage"))
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -97,6 +101,7 @@ func run(args []string, stderr io.Writer) int {
 		Open:       tray.DesktopOpener{},
 		Quit:       systrayui.Quit,
 		Log:        log,
+		Language:   settings.Language,
 		Interval:   *poll,
 	})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

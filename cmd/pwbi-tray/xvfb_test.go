@@ -31,7 +31,8 @@ import (
 // appindicator finds no StatusNotifierWatcher (there is no session bus), so
 // it falls back to an XEmbed GtkStatusIcon, which docks into trayer: the
 // path of a desktop without AppIndicator support, and one a test can drive
-// with xdotool. Screenshots go to testdata/artifacts/tray/.
+// with xdotool. Screenshots go to the artifacts directory's tray/
+// ($PWBI_TEST_ARTIFACTS, else testdata/artifacts/tray/).
 //
 // Needs Xvfb, trayer, xdotool, xwininfo (x11-utils) and ImageMagick's
 // import; `make deps` installs them. Only a missing Xvfb skips the test.
@@ -48,7 +49,7 @@ func TestTrayUnderXvfb(t *testing.T) {
 		}
 	}
 	tmp := t.TempDir()
-	artifacts := filepath.Join("..", "..", "testdata", "artifacts", "tray")
+	artifacts := filepath.Join(artifactsDir(t), "tray")
 	if err := os.MkdirAll(artifacts, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -99,6 +100,9 @@ listen = %q
 		"HOME="+home, "XDG_CACHE_HOME="+filepath.Join(home, ".cache"), "TMPDIR="+tmp,
 		"DBUS_SESSION_BUS_ADDRESS=unix:path="+filepath.Join(tmp, "no-bus"),
 		"PATH="+fakeBin+string(os.PathListSeparator)+os.Getenv("PATH"),
+		// The texts checked below are English, whatever this machine's
+		// locale (TestTrayMenuLanguagesUnderXvfb covers Indonesian).
+		"LC_ALL=C.UTF-8",
 	)
 	trayArgs := []string{"--config", cfgPath, "--log", "", "--poll", "1s"}
 	trayProc := startProc(t, "tray", tmp, trayEnv, trayBin, trayArgs...)

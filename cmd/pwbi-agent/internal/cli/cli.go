@@ -1,6 +1,9 @@
 // Package cli implements the pwbi-agent command line (SPEC §2). Every
 // command except run talks to the running agent through the local API
 // client, the same one the tray uses.
+//
+// What a person reads (messages, errors, --help) is in Bahasa Indonesia or
+// English (lang.go; the texts are internal/i18n's cli catalogue).
 package cli
 
 import (
@@ -13,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -22,6 +26,7 @@ import (
 	"github.com/pwbi/edge-agent/agent/localapi"
 	"github.com/pwbi/edge-agent/agent/service"
 	"github.com/pwbi/edge-agent/agent/version"
+	"github.com/pwbi/edge-agent/internal/i18n"
 )
 
 // Exit codes.
@@ -33,36 +38,38 @@ const (
 
 type command struct {
 	name  string
-	usage string
+	usage string // the catalogue id of the one-line description
 	run   func(ctx context.Context, e *env, args []string) int
 }
 
 type env struct {
 	stdout, stderr io.Writer
+	// p is the language of the texts (lang.go); nil is English.
+	p *i18n.Printer
 }
 
 var commands = []command{
-	{"run", "run the agent in the foreground (what the service runs)", cmdRun},
-	{"install", "install the OS service (automatic start, restart on failure)", serviceCmd("install")},
-	{"uninstall", "remove the OS service (the config and data stay)", serviceCmd("uninstall")},
-	{"start", "start the OS service", serviceCmd("start")},
-	{"stop", "stop the OS service", serviceCmd("stop")},
-	{"restart", "restart the OS service", serviceCmd("restart")},
-	{"status", "show whether the OS service runs, and the agent's state", cmdStatus},
-	{"sync", "ask the running agent to poll Moka and flush upstream now (--wait: until done)", cmdSync},
-	{"import", "historical import: --since YYYY-MM-DD [--outlet ID] [--sink NAME] (at most 180 days back)", cmdImport},
-	{"config check", "validate the configuration file; print every problem with file:line and key", cmdConfigCheck},
-	{"tablet", "checkout tablets: tablet add NAME (prints its token once) | tablet list | tablet remove NAME", cmdTablet},
-	{"moka connect", "Moka Open API (moka.api = \"oauth\"): authorize the agent in the browser", cmdMokaConnect}, // mokaconnect.go
-	{"queue", "the buffer: queue stats | queue dead | queue retry [ID…|--all], each with [--sink NAME]", cmdQueue},
-	{"doctor", "check config, clock, disk, Moka credentials and upstream reachability", cmdDoctor},
-	{"version", "print the version", cmdVersion},
+	{"run", "CliCmdRun", cmdRun},
+	{"install", "CliCmdInstall", serviceCmd("install")},
+	{"uninstall", "CliCmdUninstall", serviceCmd("uninstall")},
+	{"start", "CliCmdStart", serviceCmd("start")},
+	{"stop", "CliCmdStop", serviceCmd("stop")},
+	{"restart", "CliCmdRestart", serviceCmd("restart")},
+	{"status", "CliCmdStatus", cmdStatus},
+	{"sync", "CliCmdSync", cmdSync},
+	{"import", "CliCmdImport", cmdImport},
+	{"config check", "CliCmdConfigCheck", cmdConfigCheck},
+	{"tablet", "CliCmdTablet", cmdTablet},
+	{"moka connect", "CliCmdMokaConnect", cmdMokaConnect}, // mokaconnect.go
+	{"queue", "CliCmdQueue", cmdQueue},
+	{"doctor", "CliCmdDoctor", cmdDoctor},
+	{"version", "CliCmdVersion", cmdVersion},
 }
 
 // Main runs the command line with args (without the program name) and
 // returns the process exit code.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	e := &env{stdout: stdout, stderr: stderr}
+	e := &env{stdout: stdout, stderr: stderr, p: i18n.New(commandLanguage(args))}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		e.usage(stdout)
 		if len(args) == 0 {
@@ -76,38 +83,39 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return c.run(ctx, e, args[len(words):])
 		}
 	}
-	fmt.Fprintf(stderr, "pwbi-agent: unknown command %q\n\n", strings.Join(args, " "))
+	fmt.Fprintf(stderr, "pwbi-agent: %s\n\n", e.t("CliUnknownCommand", map[string]any{"Command": strconv.Quote(strings.Join(args, " "))}))
 	e.usage(stderr)
 	return exitUsage
 }
 
 func (e *env) usage(w io.Writer) {
-	fmt.Fprintln(w, "Usage: pwbi-agent <command> [--config PATH] [flags]")
+	fmt.Fprintln(w, e.t("CliUsage"))
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Commands:")
+	fmt.Fprintln(w, e.t("CliUsageCommands"))
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-14s %s\n", c.name, c.usage)
+		fmt.Fprintf(w, "  %-14s %s\n", c.name, e.t(c.usage))
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "Without --config: $PWBI_AGENT_CONFIG, else %s.\n", config.DefaultPath())
-	fmt.Fprintln(w, "Run 'pwbi-agent <command> --help' for a command's flags.")
+	fmt.Fprintln(w, e.t("CliUsageConfig", map[string]any{"Path": config.DefaultPath()}))
+	fmt.Fprintln(w, e.t("CliUsageMore"))
 }
 
-// flags returns a FlagSet for a command with the shared --config flag.
+// flags returns a FlagSet for a command with the shared --config flag;
+// summary is the command's description, already in e's language.
 func (e *env) flags(name, summary string) (*flag.FlagSet, *string) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	cfg := fs.String("config", "", "configuration file (default "+config.DefaultPath()+")")
+	cfg := fs.String("config", "", e.t("CliFlagConfig", map[string]any{"Path": config.DefaultPath()}))
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: pwbi-agent %s [flags]\n\n%s\n\nFlags:\n", name, summary)
-		fs.PrintDefaults()
+		fmt.Fprintf(fs.Output(), "%s\n\n%s\n\n%s\n", e.t("CliCommandUsage", map[string]any{"Command": name}), summary, e.t("CliFlagsHeading"))
+		printDefaults(fs, e.printer())
 	}
 	return fs, cfg
 }
 
 // parse parses args; it returns a non-negative exit code when the command
 // should end now (help or a usage error).
-func parse(fs *flag.FlagSet, args []string) int {
+func (e *env) parse(fs *flag.FlagSet, args []string) int {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -115,7 +123,7 @@ func parse(fs *flag.FlagSet, args []string) int {
 		return exitUsage
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(fs.Output(), "unexpected argument %q\n", fs.Arg(0))
+		fmt.Fprintln(fs.Output(), e.t("CliUnexpectedArgument", map[string]any{"Arg": strconv.Quote(fs.Arg(0))}))
 		fs.Usage()
 		return exitUsage
 	}
@@ -130,8 +138,8 @@ func configPath(flagValue string) string {
 }
 
 func cmdRun(ctx context.Context, e *env, args []string) int {
-	fs, cfgFlag := e.flags("run", "Run the agent in the foreground until SIGINT or SIGTERM (or under the OS service manager).")
-	if code := parse(fs, args); code >= 0 {
+	fs, cfgFlag := e.flags("run", e.t("CliHelpRun"))
+	if code := e.parse(fs, args); code >= 0 {
 		return code
 	}
 	path, err := filepath.Abs(configPath(*cfgFlag))
@@ -160,8 +168,8 @@ func cmdRun(ctx context.Context, e *env, args []string) int {
 // serviceCmd returns the command that performs a service action.
 func serviceCmd(action string) func(context.Context, *env, []string) int {
 	return func(ctx context.Context, e *env, args []string) int {
-		fs, cfgFlag := e.flags(action, "Manage the OS service: "+action+". Needs Administrator (Windows) or root (Linux).")
-		if code := parse(fs, args); code >= 0 {
+		fs, cfgFlag := e.flags(action, e.t("CliHelpService", map[string]any{"Action": action}))
+		if code := e.parse(fs, args); code >= 0 {
 			return code
 		}
 		path, err := filepath.Abs(configPath(*cfgFlag))
@@ -171,21 +179,27 @@ func serviceCmd(action string) func(context.Context, *env, []string) int {
 		if action == "install" {
 			// Refuse to install a service that would crash-loop on its config.
 			if _, err := config.Load(path); err != nil {
-				fmt.Fprintf(e.stderr, "pwbi-agent: not installing: %v\n", err)
+				fmt.Fprintf(e.stderr, "pwbi-agent: %s\n", e.t("CliNotInstalling", map[string]any{"Error": e.errText(err)}))
 				return exitError
 			}
 		}
 		if err := service.Control(action, path); err != nil {
 			return e.fail(err)
 		}
-		fmt.Fprintf(e.stdout, "service %s: %s done\n", service.Name, action)
+		fmt.Fprintln(e.stdout, e.t("CliServiceDone", map[string]any{"Service": service.Name, "Action": action}))
 		return exitOK
 	}
 }
 
+// serviceStates are the catalogue ids of the service manager's words.
+var serviceStates = map[string]string{
+	service.StatusRunning: "CliServiceRunning", service.StatusStopped: "CliServiceStopped",
+	service.StatusNotInstalled: "CliServiceNotInstalled", service.StatusUnknown: "CliServiceUnknown",
+}
+
 func cmdStatus(ctx context.Context, e *env, args []string) int {
-	fs, cfgFlag := e.flags("status", "Show whether the OS service runs, and the running agent's state.")
-	if code := parse(fs, args); code >= 0 {
+	fs, cfgFlag := e.flags("status", e.t("CliHelpStatus"))
+	if code := e.parse(fs, args); code >= 0 {
 		return code
 	}
 	path, err := filepath.Abs(configPath(*cfgFlag))
@@ -194,9 +208,11 @@ func cmdStatus(ctx context.Context, e *env, args []string) int {
 	}
 	svc, err := service.Status(path)
 	if err != nil {
-		svc = "unknown (" + err.Error() + ")"
+		svc = e.t("CliStatusServiceUnknown", map[string]any{"Error": err.Error()})
+	} else if id, ok := serviceStates[svc]; ok {
+		svc = e.t(id)
 	}
-	fmt.Fprintf(e.stdout, "service: %s\n", svc)
+	fmt.Fprintln(e.stdout, e.t("CliStatusService", map[string]any{"State": svc}))
 	c, err := e.client(*cfgFlag)
 	if err != nil {
 		return e.fail(err)
@@ -205,31 +221,42 @@ func cmdStatus(ctx context.Context, e *env, args []string) int {
 	defer cancel()
 	st, err := c.Status(sctx)
 	if err != nil {
-		fmt.Fprintf(e.stdout, "agent: %v\n", err)
+		fmt.Fprintln(e.stdout, e.t("CliStatusAgentError", map[string]any{"Error": e.errText(err)}))
+		if errors.Is(err, localapi.ErrNotRunning) {
+			fmt.Fprintln(e.stdout, e.t("CliStartHint"))
+		}
 		return exitError
 	}
-	fmt.Fprintf(e.stdout, "agent: %s (version %s, config generation %d)\n", st.State, st.Version, st.Config.Generation)
-	for _, o := range st.Moka.Outlets {
-		last := "never"
-		if o.LastSyncAt != nil {
-			last = localapi.Ago(time.Since(*o.LastSyncAt))
+	fmt.Fprintln(e.stdout, e.t("CliStatusAgent", map[string]any{"State": stateWord(e.printer(), st.State),
+		"Version": st.Version, "Generation": st.Config.Generation}))
+	if st.Config.Error != "" {
+		since := ""
+		if st.Config.LoadedAt != nil {
+			since = e.t("CliPreviousSince", map[string]any{"When": st.Config.LoadedAt.Local().Format("2006-01-02 15:04")})
 		}
-		line := fmt.Sprintf("outlet %s (%s): last sync %s", o.Name, o.ID, last)
+		fmt.Fprintln(e.stdout, e.t("CliPreviousSettings", map[string]any{"Since": since, "Error": st.Config.Error}))
+	}
+	for _, o := range st.Moka.Outlets {
+		last := e.t("CommonNever")
+		if o.LastSyncAt != nil {
+			last = ago(e.printer(), time.Since(*o.LastSyncAt))
+		}
+		line := e.t("CliStatusOutlet", map[string]any{"Name": o.Name, "ID": o.ID, "When": last})
 		if o.LastError != "" {
-			line += ", error: " + o.LastError
+			line += e.t("CliStatusOutletError", map[string]any{"Error": o.LastError})
 		}
 		fmt.Fprintln(e.stdout, line)
 	}
-	fmt.Fprintf(e.stdout, "queue: %d pending, %d dead letters\n", st.Queue.Pending, st.Queue.DeadLetter)
-	for _, p := range st.Problems {
-		fmt.Fprintf(e.stdout, "problem: %s\n", p)
+	fmt.Fprintln(e.stdout, e.t("CliStatusQueue", map[string]any{"Pending": e.num(st.Queue.Pending), "Dead": e.num(st.Queue.DeadLetter)}))
+	for _, p := range problemTexts(e.printer(), st) {
+		fmt.Fprintln(e.stdout, e.t("CliStatusProblem", map[string]any{"Text": p}))
 	}
 	return exitOK
 }
 
 func cmdVersion(ctx context.Context, e *env, args []string) int {
-	fs, _ := e.flags("version", "Print the version.")
-	if code := parse(fs, args); code >= 0 {
+	fs, _ := e.flags("version", e.t("CliHelpVersion"))
+	if code := e.parse(fs, args); code >= 0 {
 		return code
 	}
 	fmt.Fprintf(e.stdout, "pwbi-agent %s\n", version.String())
@@ -237,8 +264,8 @@ func cmdVersion(ctx context.Context, e *env, args []string) int {
 }
 
 func cmdConfigCheck(ctx context.Context, e *env, args []string) int {
-	fs, cfgFlag := e.flags("config check", "Validate the configuration file and print every problem with file:line and key.")
-	if code := parse(fs, args); code >= 0 {
+	fs, cfgFlag := e.flags("config check", e.t("CliHelpConfigCheck"))
+	if code := e.parse(fs, args); code >= 0 {
 		return code
 	}
 	path := configPath(*cfgFlag)
@@ -249,35 +276,33 @@ func cmdConfigCheck(ctx context.Context, e *env, args []string) int {
 			for _, p := range probs {
 				fmt.Fprintln(e.stderr, p.Error())
 			}
-			fmt.Fprintf(e.stderr, "%s: %d problem(s)\n", path, len(probs))
+			fmt.Fprintln(e.stderr, e.n("CliConfigProblems", int64(len(probs)), map[string]any{"Path": path}))
 		} else {
 			fmt.Fprintf(e.stderr, "pwbi-agent: %v\n", err)
 		}
 		return exitError
 	}
-	fmt.Fprintf(e.stdout, "%s: OK\n", cfg.Path)
+	fmt.Fprintln(e.stdout, e.t("CliConfigOK", map[string]any{"Path": cfg.Path}))
 	if ok, why := cfg.MokaConfigured(); cfg.Moka.Enabled && !ok {
-		fmt.Fprintf(e.stdout, "note: %s\n", why)
+		fmt.Fprintln(e.stdout, e.t("CliNote", map[string]any{"Text": why}))
 	}
 	if cfg.Upstream.URL == "" {
-		fmt.Fprintln(e.stdout, "note: upstream.url is empty: records will only be buffered locally")
+		fmt.Fprintln(e.stdout, e.t("CliNoteNoUpstream"))
 	}
 	return exitOK
 }
 
-// client loads just enough of the configuration to find the local API.
+// client returns a client of the running agent's local API (reach.go:
+// it works with a broken config file too).
 func (e *env) client(cfgFlag string) (*localapi.Client, error) {
-	cfg, err := config.Load(configPath(cfgFlag))
-	if err != nil {
-		return nil, err
-	}
-	return localapi.NewClient(cfg.LocalAPI.Listen, nil), nil
+	r := e.reach(cfgFlag)
+	return localapi.NewClient(r.listen, nil), nil
 }
 
 func cmdSync(ctx context.Context, e *env, args []string) int {
-	fs, cfgFlag := e.flags("sync", "Ask the running agent to poll Moka and flush the buffer upstream now.")
-	wait := fs.Bool("wait", false, "wait until the poll is done and the buffer is sent, with progress")
-	if code := parse(fs, args); code >= 0 {
+	fs, cfgFlag := e.flags("sync", e.t("CliHelpSync"))
+	wait := fs.Bool("wait", false, e.t("CliFlagSyncWait"))
+	if code := e.parse(fs, args); code >= 0 {
 		return code
 	}
 	c, err := e.client(*cfgFlag)
@@ -292,88 +317,116 @@ func cmdSync(ctx context.Context, e *env, args []string) int {
 		return e.fail(err)
 	}
 	if !*wait {
-		fmt.Fprintln(e.stdout, "sync started")
+		fmt.Fprintln(e.stdout, e.t("CliSyncStarted"))
 		return exitOK
 	}
 	maxPending := 0
-	return e.follow(ctx, c, func(st localapi.Status) (bool, int, int, string, error) {
+	return e.follow(ctx, c, func(st localapi.Status) progress {
 		pending := int(st.Queue.Pending)
 		maxPending = max(maxPending, pending)
 		polled := !st.Moka.Enabled || !st.Moka.Configured ||
 			(st.Moka.LastPollAt != nil && !st.Moka.LastPollAt.Before(start.Add(-time.Second)))
 		if st.Upstream.Configured && !st.Upstream.Online && st.Upstream.LastError != "" && polled {
-			return true, maxPending - pending, maxPending, "", fmt.Errorf("cannot reach the upstream (%s); %d record(s) stay in the buffer and are sent when it is back", st.Upstream.LastError, pending)
+			return progress{Done: true, Cur: maxPending - pending, Total: maxPending,
+				Err: errors.New(e.n("CliSyncUpstreamDown", int64(pending), map[string]any{"Error": st.Upstream.LastError}))}
 		}
 		if !polled {
-			return false, 0, max(maxPending, 1), "polling Moka", nil
+			return progress{Total: max(maxPending, 1), Desc: e.t("CliProgressPolling")}
 		}
 		sent := !st.Upstream.Configured || pending == 0
 		if sent {
 			for _, o := range st.Moka.Outlets {
 				if o.LastError != "" {
-					return true, maxPending, max(maxPending, 1), "", fmt.Errorf("outlet %s: %s", o.ID, o.LastError)
+					return progress{Done: true, Cur: maxPending, Total: max(maxPending, 1),
+						Err: errors.New(e.t("CliSyncOutletError", map[string]any{"ID": o.ID, "Error": o.LastError}))}
 				}
 			}
 		}
-		return sent, maxPending - pending, max(maxPending, 1), fmt.Sprintf("sending (%d waiting)", pending), nil
+		p := progress{Done: sent, Cur: maxPending - pending, Total: max(maxPending, 1),
+			Desc: e.n("CliProgressSending", int64(pending))}
+		if sent {
+			p.Summary = e.t("CliSyncDone", map[string]any{"Outlets": e.num(int64(len(st.Moka.Outlets))),
+				"Count": e.num(int64(maxPending)), "Took": roundDuration(time.Since(start)).String()})
+		}
+		return p
 	})
+}
+
+// roundDuration renders a duration for a person: "850ms", "12s", "3m4s".
+func roundDuration(d time.Duration) time.Duration {
+	if d < time.Second {
+		return d.Round(10 * time.Millisecond)
+	}
+	return d.Round(time.Second)
 }
 
 // maxImportDays is how far back an import may reach (the Moka guide's limit).
 const maxImportDays = 180
 
 func cmdImport(ctx context.Context, e *env, args []string) int {
-	fs, cfgFlag := e.flags("import", "Import past Moka transactions through the running agent, with progress.")
-	since := fs.String("since", "", "first day to import, YYYY-MM-DD (at most 180 days back)")
-	outlet := fs.String("outlet", "", "import only this outlet id (default: every outlet)")
-	sink := fs.String("sink", "", "re-fetch for this sink only (upstream, nats, jurnal, …): it gets the history again, the other sinks get only what is new or changed")
-	if code := parse(fs, args); code >= 0 {
+	fs, cfgFlag := e.flags("import", e.t("CliHelpImport"))
+	since := fs.String("since", "", e.t("CliFlagImportSince"))
+	outlet := fs.String("outlet", "", e.t("CliFlagImportOutlet"))
+	sink := fs.String("sink", "", e.t("CliFlagImportSink"))
+	if code := e.parse(fs, args); code >= 0 {
 		return code
 	}
-	cfg, err := config.Load(configPath(*cfgFlag))
+	r := e.reach(*cfgFlag)
+	day, err := parseSinceIn(e.printer(), *since, time.Now().In(r.loc), maxImportDays)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "pwbi-agent: %v\n", err)
-		return exitError
-	}
-	loc, err := time.LoadLocation(cfg.Moka.Timezone)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "pwbi-agent: moka.timezone: %v\n", err)
-		return exitError
-	}
-	day, err := time.ParseInLocation(time.DateOnly, *since, loc)
-	if err != nil {
-		fmt.Fprintln(e.stderr, "pwbi-agent: --since must be a date like 2026-01-31")
-		fs.Usage()
-		return exitUsage
-	}
-	today := time.Now().In(loc)
-	if day.After(today) {
-		fmt.Fprintln(e.stderr, "pwbi-agent: --since is in the future")
-		return exitUsage
-	}
-	if day.Before(today.AddDate(0, 0, -maxImportDays)) {
-		fmt.Fprintf(e.stderr, "pwbi-agent: --since reaches back more than %d days\n", maxImportDays)
-		return exitUsage
-	}
-	c := localapi.NewClient(cfg.LocalAPI.Listen, nil)
-	if err := c.Import(ctx, localapi.ImportRequest{Since: *since, OutletID: *outlet, Sink: *sink}); err != nil {
-		fmt.Fprintf(e.stderr, "pwbi-agent: %v\n", err)
-		return exitError
-	}
-	return e.follow(ctx, c, func(st localapi.Status) (done bool, cur, total int, desc string, err error) {
-		imp := st.Moka.Import
-		if imp == nil {
-			return false, 0, 1, "waiting", nil
+		if _, ok := err.(*sinceSyntaxError); ok {
+			fs.Usage()
 		}
-		if imp.Error != "" {
-			return true, imp.DaysDone, imp.DaysTotal, "", errors.New(imp.Error)
-		}
-		return !imp.Running, imp.DaysDone, imp.DaysTotal, fmt.Sprintf("importing (%d records)", imp.Records), nil
-	})
+		return exitUsage
+	}
+	c := localapi.NewClient(r.listen, nil)
+	req := localapi.ImportRequest{Since: day.Format(time.DateOnly), OutletID: *outlet, Sink: *sink}
+	if err := c.Import(ctx, req); err != nil {
+		return e.fail(err)
+	}
+	return e.follow(ctx, c, importProgressIn(e.printer(), time.Now()))
 }
 
-// fail prints err and returns the error exit code.
+// importProgress is importProgressIn in English.
+func importProgress(start time.Time) progressFunc {
+	return importProgressIn(i18n.New(i18n.English), start)
+}
+
+// importProgressIn follows an import started at start (the CLI's clock;
+// the agent's start and finish times give the duration when present),
+// in p's language.
+func importProgressIn(p *i18n.Printer, start time.Time) progressFunc {
+	e := &env{p: p}
+	return func(st localapi.Status) progress {
+		imp := st.Moka.Import
+		if imp == nil {
+			return progress{Desc: e.t("CliImportWaiting")}
+		}
+		if imp.Error != "" {
+			return progress{Done: true, Cur: imp.DaysDone, Total: imp.DaysTotal, Err: errors.New(imp.Error)}
+		}
+		pr := progress{Done: !imp.Running, Cur: imp.DaysDone, Total: imp.DaysTotal,
+			Desc: e.n("CliProgressImporting", imp.Records)}
+		if pr.Done {
+			took := time.Since(start)
+			if imp.FinishedAt != nil && imp.StartedAt != nil {
+				took = imp.FinishedAt.Sub(*imp.StartedAt)
+			}
+			pr.Summary = e.t("CliImportDone", map[string]any{"Records": e.num(imp.Records), "Outlets": e.num(int64(imp.Outlets)),
+				"Took": roundDuration(took).String(), "New": e.num(imp.New), "Changed": e.num(imp.Changed),
+				"Unchanged": e.num(max(imp.Records-imp.New-imp.Changed, 0))})
+		}
+		return pr
+	}
+}
+
+// fail prints err (with how to start the agent when it is not running)
+// and returns the error exit code.
 func (e *env) fail(err error) int {
-	fmt.Fprintf(e.stderr, "pwbi-agent: %v\n", err)
+	fmt.Fprintf(e.stderr, "pwbi-agent: %s\n", e.errText(err))
+	if errors.Is(err, localapi.ErrNotRunning) {
+		fmt.Fprintln(e.stderr, e.t("CliStartHint"))
+	}
 	return exitError
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pwbi/edge-agent/agent/config"
 	"github.com/pwbi/edge-agent/agent/localapi"
@@ -22,66 +23,71 @@ const (
 )
 
 type check struct {
-	name string
-	run  func(ctx context.Context, cfg *config.Config) (ok bool, detail string)
+	name string // catalogue id
+	run  func(e *env, ctx context.Context, cfg *config.Config) (ok bool, detail string)
 }
 
 var doctorChecks = []check{
-	{"agent running", checkAgent},
-	{"disk space", checkDisk},
-	{"upstream reachable", checkUpstream},
-	{"Moka credentials", checkMoka},
+	{"CliCheckAgent", (*env).checkAgent},
+	{"CliCheckDisk", (*env).checkDisk},
+	{"CliCheckUpstream", (*env).checkUpstream},
+	{"CliCheckMoka", (*env).checkMoka},
 }
 
 func cmdDoctor(ctx context.Context, e *env, args []string) int {
-	fs, cfgFlag := e.flags("doctor", "Check the config, the clock, free disk, Moka credentials and upstream reachability.")
-	if code := parse(fs, args); code >= 0 {
+	fs, cfgFlag := e.flags("doctor", e.t("CliHelpDoctor"))
+	if code := e.parse(fs, args); code >= 0 {
 		return code
 	}
 	path := configPath(*cfgFlag)
 	failed := 0
+	// The names' column: 20 as it always was, wider for longer names.
+	width := max(20, utf8.RuneCountInString(e.t("CliCheckConfig")))
+	for _, c := range doctorChecks {
+		width = max(width, utf8.RuneCountInString(e.t(c.name)))
+	}
 	report := func(ok bool, name, detail string) {
-		mark := "ok  "
+		mark := e.t("CliDoctorOK")
 		if !ok {
-			mark = "FAIL"
+			mark = e.t("CliDoctorFail")
 			failed++
 		}
-		fmt.Fprintf(e.stdout, "[%s] %-20s %s\n", mark, name, detail)
+		fmt.Fprintf(e.stdout, "[%s] %-*s %s\n", mark, width, e.t(name), detail)
 	}
 	cfg, err := config.Load(path)
 	if err != nil {
-		report(false, "config", oneLine(err.Error(), 400))
-		fmt.Fprintln(e.stdout, "\nFix the config first: pwbi-agent config check --config "+path)
+		report(false, "CliCheckConfig", oneLine(err.Error(), 400))
+		fmt.Fprintln(e.stdout, "\n"+e.t("CliDoctorFixConfig", map[string]any{"Path": path}))
 		return exitError
 	}
-	report(true, "config", cfg.Path)
+	report(true, "CliCheckConfig", cfg.Path)
 	for _, c := range doctorChecks {
 		cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		ok, detail := c.run(cctx, cfg)
+		ok, detail := c.run(e, cctx, cfg)
 		cancel()
 		report(ok, c.name, detail)
 	}
 	if failed > 0 {
-		fmt.Fprintf(e.stdout, "\n%d check(s) failed\n", failed)
+		fmt.Fprintln(e.stdout, "\n"+e.n("CliDoctorFailed", int64(failed)))
 		return exitError
 	}
-	fmt.Fprintln(e.stdout, "\nall checks passed")
+	fmt.Fprintln(e.stdout, "\n"+e.t("CliDoctorPassed"))
 	return exitOK
 }
 
-func checkAgent(ctx context.Context, cfg *config.Config) (bool, string) {
+func (e *env) checkAgent(ctx context.Context, cfg *config.Config) (bool, string) {
 	st, err := localapi.NewClient(cfg.LocalAPI.Listen, nil).Status(ctx)
 	if err != nil {
-		return false, err.Error()
+		return false, e.errText(err)
 	}
-	detail := fmt.Sprintf("state %s, version %s", st.State, st.Version)
-	if len(st.Problems) > 0 {
-		detail += "; " + st.Problems[0]
+	detail := e.t("CliDoctorAgentState", map[string]any{"State": stateWord(e.printer(), st.State), "Version": st.Version})
+	if probs := problemTexts(e.printer(), st); len(probs) > 0 {
+		detail += "; " + probs[0]
 	}
 	return st.State != localapi.StateError, detail
 }
 
-func checkDisk(ctx context.Context, cfg *config.Config) (bool, string) {
+func (e *env) checkDisk(ctx context.Context, cfg *config.Config) (bool, string) {
 	dir := cfg.Agent.DataDir
 	for {
 		if _, err := os.Stat(dir); err == nil {
@@ -89,17 +95,17 @@ func checkDisk(ctx context.Context, cfg *config.Config) (bool, string) {
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return false, "data directory and its parents do not exist: " + cfg.Agent.DataDir
+			return false, e.t("CliDoctorNoDataDir", map[string]any{"Dir": cfg.Agent.DataDir})
 		}
 		dir = parent
 	}
 	free, err := freeDisk(dir)
 	if err != nil {
-		return false, fmt.Sprintf("cannot read free space of %s: %v", dir, err)
+		return false, e.t("CliDoctorDiskUnreadable", map[string]any{"Dir": dir, "Error": err.Error()})
 	}
-	detail := fmt.Sprintf("%s free on %s", humanBytes(int64(free)), dir)
+	detail := e.t("CliDoctorDiskFree", map[string]any{"Free": e.size(int64(free)), "Dir": dir})
 	if free < minFreeDisk {
-		return false, detail + fmt.Sprintf(" (less than %s: the buffer may not hold a long outage)", humanBytes(minFreeDisk))
+		return false, detail + e.t("CliDoctorDiskLow", map[string]any{"Min": e.size(minFreeDisk)})
 	}
 	return true, detail
 }
@@ -107,9 +113,9 @@ func checkDisk(ctx context.Context, cfg *config.Config) (bool, string) {
 // checkUpstream asks the upstream for its batch endpoint without sending
 // data: any HTTP answer proves reachability, 401/403 a refused token, and
 // the Date header tells the clock skew.
-func checkUpstream(ctx context.Context, cfg *config.Config) (bool, string) {
+func (e *env) checkUpstream(ctx context.Context, cfg *config.Config) (bool, string) {
 	if cfg.Upstream.URL == "" {
-		return true, "not configured (records stay in the local buffer)"
+		return true, e.t("CliDoctorUpstreamNotConfigured")
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(cfg.Upstream.URL, "/")+"/v1/batches", nil)
 	if err != nil {
@@ -119,32 +125,33 @@ func checkUpstream(ctx context.Context, cfg *config.Config) (bool, string) {
 	sent := time.Now()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return false, "cannot reach " + hostOf(cfg.Upstream.URL) + ": " + redactURLError(err)
+		return false, e.t("CliDoctorCannotReach", map[string]any{"Host": hostOf(cfg.Upstream.URL), "Error": redactURLError(err)})
 	}
 	resp.Body.Close()
 	rtt := time.Since(sent)
-	detail := fmt.Sprintf("%s answered HTTP %d in %v", hostOf(cfg.Upstream.URL), resp.StatusCode, rtt.Round(time.Millisecond))
+	detail := e.t("CliDoctorAnswered", map[string]any{"Host": hostOf(cfg.Upstream.URL), "Code": resp.StatusCode,
+		"Time": rtt.Round(time.Millisecond).String()})
 	ok := true
 	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
 		ok = false
-		detail += ": the upstream token is refused (upstream.token)"
+		detail += e.t("CliDoctorTokenRefused")
 	}
 	if d, err := http.ParseTime(resp.Header.Get("Date")); err == nil {
 		skew := time.Until(d.Add(rtt / 2)).Round(time.Second)
-		detail += fmt.Sprintf("; clock skew %v", skew)
+		detail += e.t("CliDoctorClockSkew", map[string]any{"Skew": skew.String()})
 		if skew > maxClockSkew || skew < -maxClockSkew {
 			ok = false
-			detail += " (set the PC's clock: timestamps and business dates depend on it)"
+			detail += e.t("CliDoctorSetClock")
 		}
 	} else {
-		detail += "; no Date header, clock not checked"
+		detail += e.t("CliDoctorNoDate")
 	}
 	return ok, detail
 }
 
-func checkMoka(ctx context.Context, cfg *config.Config) (bool, string) {
+func (e *env) checkMoka(ctx context.Context, cfg *config.Config) (bool, string) {
 	if !cfg.Moka.Enabled {
-		return true, "Moka is disabled"
+		return true, e.t("CliDoctorMokaDisabled")
 	}
 	if ok, why := cfg.MokaConfigured(); !ok {
 		return false, why
@@ -153,13 +160,13 @@ func checkMoka(ctx context.Context, cfg *config.Config) (bool, string) {
 		// The grant lives in the agent's database: ask the running agent.
 		st, err := localapi.NewClient(cfg.LocalAPI.Listen, nil).Status(ctx)
 		if err != nil {
-			return false, "cannot check the Moka authorization: " + err.Error()
+			return false, e.t("CliDoctorMokaNoCheck", map[string]any{"Error": e.errText(err)})
 		}
 		switch o := st.Moka.OAuth; {
 		case st.Moka.NeedsAuthorization || o == nil || !o.Connected:
-			return false, "Moka is not authorized: run `pwbi-agent moka connect`"
+			return false, e.t("CliDoctorMokaNotAuthorized")
 		default:
-			return true, "authorized for business " + o.BusinessID
+			return true, e.t("CliDoctorMokaAuthorized", map[string]any{"Business": o.BusinessID})
 		}
 	}
 	c := apikey.NewClient(apikey.ClientConfig{
@@ -169,7 +176,7 @@ func checkMoka(ctx context.Context, cfg *config.Config) (bool, string) {
 	outlets, err := c.Outlets(ctx)
 	if err != nil {
 		if errors.Is(err, apikey.ErrUnauthorized) {
-			return false, "Moka rejected the API key (moka.api_key)"
+			return false, e.t("CliDoctorMokaKeyRejected")
 		}
 		return false, err.Error()
 	}
@@ -177,7 +184,7 @@ func checkMoka(ctx context.Context, cfg *config.Config) (bool, string) {
 	for _, o := range outlets {
 		names = append(names, o.Name)
 	}
-	return true, fmt.Sprintf("%d outlet(s): %s", len(outlets), strings.Join(names, ", "))
+	return true, e.n("CliDoctorMokaOutlets", int64(len(outlets)), map[string]any{"Names": strings.Join(names, ", ")})
 }
 
 func hostOf(u string) string {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"time"
 
 	"github.com/pwbi/edge-agent/agent/config"
@@ -22,13 +23,10 @@ const connectPoll = 500 * time.Millisecond
 // until the agent reports the grant (Moka redirects the browser to the
 // agent's /oauth/moka/callback, which exchanges the code).
 func cmdMokaConnect(ctx context.Context, e *env, args []string) int {
-	fs, cfgFlag := e.flags("moka connect", "Connect the agent to the Moka Open API (moka.api = \"oauth\"): open Moka's\n"+
-		"authorize page in the browser, sign in with the Moka owner's account, and wait until the agent\n"+
-		"holds the authorization. The address is printed too, for a PC whose browser cannot be opened\n"+
-		"from here; it must be opened on this PC, since Moka sends the browser back to the agent.")
-	noBrowser := fs.Bool("no-browser", false, "only print the address; do not open a browser")
-	timeout := fs.Duration("timeout", 10*time.Minute, "how long to wait for the authorization")
-	if code := parse(fs, args); code >= 0 {
+	fs, cfgFlag := e.flags("moka connect", e.t("CliHelpMokaConnect"))
+	noBrowser := fs.Bool("no-browser", false, e.t("CliFlagMokaNoBrowser"))
+	timeout := fs.Duration("timeout", 10*time.Minute, e.t("CliFlagMokaTimeout"))
+	if code := e.parse(fs, args); code >= 0 {
 		return code
 	}
 	cfg, err := config.Load(configPath(*cfgFlag))
@@ -36,14 +34,14 @@ func cmdMokaConnect(ctx context.Context, e *env, args []string) int {
 		return e.fail(err)
 	}
 	if !cfg.Moka.Enabled || cfg.Moka.API != config.MokaOAuth {
-		return e.fail(fmt.Errorf("moka connect is for the Moka Open API: set moka.enabled = true and moka.api = \"oauth\" (now %q) in %s", cfg.Moka.API, cfg.Path))
+		return e.fail(errors.New(e.t("CliMokaNotOAuth", map[string]any{"API": strconv.Quote(cfg.Moka.API), "Path": cfg.Path})))
 	}
 	c := localapi.NewClient(cfg.LocalAPI.Listen, nil)
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	before, err := c.Status(sctx)
 	cancel()
 	if errors.Is(err, localapi.ErrNotRunning) {
-		return e.fail(fmt.Errorf("%w: start it first (`pwbi-agent start`, or `pwbi-agent run`)", err))
+		return e.fail(wrapText(err, e.t("CliStartAgentFirst", map[string]any{"Error": e.errText(err)})))
 	}
 	if err != nil {
 		return e.fail(err)
@@ -58,15 +56,15 @@ func cmdMokaConnect(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return e.fail(err)
 	}
-	fmt.Fprintf(e.stdout, "Open this address in a browser on this PC and sign in with the Moka owner's account:\n\n  %s\n\n", a.AuthorizeURL)
+	fmt.Fprintf(e.stdout, "%s\n\n  %s\n\n", e.t("CliMokaOpenThis"), a.AuthorizeURL)
 	if !*noBrowser {
 		if err := openBrowser(a.AuthorizeURL); err != nil {
-			fmt.Fprintf(e.stdout, "(The browser could not be opened: %v. Open the address yourself.)\n", err)
+			fmt.Fprintln(e.stdout, e.t("CliMokaNoBrowser", map[string]any{"Error": err.Error()}))
 		} else {
-			fmt.Fprintln(e.stdout, "Opening the browser…")
+			fmt.Fprintln(e.stdout, e.t("CliMokaOpening"))
 		}
 	}
-	fmt.Fprintln(e.stdout, "Waiting for Moka to send the browser back to the agent…")
+	fmt.Fprintln(e.stdout, e.t("CliMokaWaiting"))
 
 	deadline := time.Now().Add(*timeout)
 	if !a.ExpiresAt.IsZero() && a.ExpiresAt.Before(deadline) {
@@ -86,19 +84,19 @@ func cmdMokaConnect(ctx context.Context, e *env, args []string) int {
 		if err == nil && st.Moka.OAuth != nil {
 			o := st.Moka.OAuth
 			if t := deref(o.AuthorizedAt); t.After(prevAuth) && !st.Moka.NeedsAuthorization {
-				msg := "Moka is connected"
+				msg := e.t("CliMokaConnected")
 				if o.BusinessID != "" {
-					msg += " (business " + o.BusinessID + ")"
+					msg = e.t("CliMokaConnectedBusiness", map[string]any{"Business": o.BusinessID})
 				}
-				fmt.Fprintln(e.stdout, msg+". The agent is fetching sales now.")
+				fmt.Fprintln(e.stdout, msg)
 				return exitOK
 			}
 			if t := deref(o.LastErrorAt); t.After(prevErr) && o.LastError != "" {
-				return e.fail(fmt.Errorf("moka authorization failed: %s", o.LastError))
+				return e.fail(errors.New(e.t("CliMokaFailed", map[string]any{"Error": o.LastError})))
 			}
 		}
 		if time.Now().After(deadline) {
-			return e.fail(errors.New("timed out waiting for the authorization; run `pwbi-agent moka connect` again"))
+			return e.fail(errors.New(e.t("CliMokaTimedOut")))
 		}
 	}
 }

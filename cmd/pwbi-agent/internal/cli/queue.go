@@ -18,10 +18,10 @@ import (
 func cmdQueue(ctx context.Context, e *env, args []string) int {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			fmt.Fprintln(e.stdout, "Usage: pwbi-agent queue stats|dead|retry [--sink NAME] [flags]")
+			fmt.Fprintln(e.stdout, e.t("CliQueueUsage"))
 			return exitOK
 		}
-		fmt.Fprintln(e.stderr, "Usage: pwbi-agent queue stats|dead|retry [--sink NAME] [flags]")
+		fmt.Fprintln(e.stderr, e.t("CliQueueUsage"))
 		return exitUsage
 	}
 	switch args[0] {
@@ -32,14 +32,14 @@ func cmdQueue(ctx context.Context, e *env, args []string) int {
 	case "retry":
 		return cmdQueueRetry(ctx, e, args[1:])
 	}
-	fmt.Fprintf(e.stderr, "pwbi-agent: unknown queue command %q (stats, dead, retry)\n", args[0])
+	fmt.Fprintf(e.stderr, "pwbi-agent: %s\n", e.t("CliQueueUnknown", map[string]any{"Command": strconv.Quote(args[0])}))
 	return exitUsage
 }
 
 func cmdQueueStats(ctx context.Context, e *env, args []string) int {
-	fs, cfgFlag := e.flags("queue stats", "Show the buffer: records waiting, set aside, oldest waiting; and each sink's share.")
-	sink := fs.String("sink", "", "show one sink only (upstream, nats, jurnal, …)")
-	if code := parse(fs, args); code >= 0 {
+	fs, cfgFlag := e.flags("queue stats", e.t("CliHelpQueueStats"))
+	sink := fs.String("sink", "", e.t("CliFlagQueueStatsSink"))
+	if code := e.parse(fs, args); code >= 0 {
 		return code
 	}
 	c, err := e.client(*cfgFlag)
@@ -54,30 +54,31 @@ func cmdQueueStats(ctx context.Context, e *env, args []string) int {
 	if *sink != "" {
 		i := slices.IndexFunc(sinks, func(s localapi.SinkStatus) bool { return s.Name == *sink })
 		if i < 0 {
-			return e.fail(fmt.Errorf("unknown sink %q (known: %s)", *sink, sinkNames(sinks)))
+			return e.fail(errors.New(e.t("CliUnknownSink", map[string]any{"Sink": strconv.Quote(*sink), "Known": sinkNames(sinks)})))
 		}
 		w := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-		writeSink(w, sinks[i])
+		e.writeSink(w, sinks[i])
 		w.Flush()
 		return exitOK
 	}
 	q := st.Queue
 	w := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(w, "pending\t%d records (%s), kept until every enabled sink has them\n", q.Pending, humanBytes(q.PendingBytes))
-	fmt.Fprintf(w, "oldest pending\t%s\n", when(q.OldestPendingAt))
-	fmt.Fprintf(w, "dead letters\t%d\n", q.DeadLetter)
-	full := "no"
+	fmt.Fprintln(w, e.t("CliQueuePending", map[string]any{"Count": e.num(q.Pending), "Size": e.size(q.PendingBytes)}))
+	fmt.Fprintln(w, e.t("CliQueueOldest", map[string]any{"When": e.when(q.OldestPendingAt)}))
+	fmt.Fprintln(w, e.t("CliQueueDead", map[string]any{"Count": e.num(q.DeadLetter)}))
+	full := e.t("CliQueueFullNo")
 	if q.Full {
-		full = "yes: Moka polling is paused until the sinks take records"
+		full = e.t("CliQueueFullYes")
 	}
-	fmt.Fprintf(w, "buffer full\t%s\n", full)
-	fmt.Fprintf(w, "database size\t%s\n", humanBytes(st.Store.FileSize))
+	fmt.Fprintln(w, e.t("CliQueueFull", map[string]any{"Full": full}))
+	fmt.Fprintln(w, e.t("CliQueueDBSize", map[string]any{"Size": e.size(st.Store.FileSize)}))
 	w.Flush()
 	fmt.Fprintln(e.stdout)
 	w = tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "SINK\tSTATE\tPENDING\tOLDEST PENDING\tDEAD LETTERS\tDELIVERED SINCE START")
+	fmt.Fprintln(w, e.t("CliQueueSinkHeader"))
 	for _, s := range sinks {
-		fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%d\t%d\n", s.Name, sinkState(s), s.Pending, when(s.OldestPendingAt), s.DeadLetters, s.Delivered)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, e.sinkState(s), e.num(s.Pending), e.when(s.OldestPendingAt),
+			e.num(s.DeadLetters), e.num(int64(min(s.Delivered, 1<<62))))
 	}
 	w.Flush()
 	return exitOK
@@ -105,65 +106,60 @@ func sinkNames(sinks []localapi.SinkStatus) string {
 }
 
 // sinkState is a sink's condition in a few words.
-func sinkState(s localapi.SinkStatus) string {
+func (e *env) sinkState(s localapi.SinkStatus) string {
 	switch {
 	case !s.Enabled:
-		return "not enabled"
+		return e.t("CliSinkNotEnabled")
 	case !s.Configured:
-		return "not configured (kept in the buffer)"
+		return e.t("CliSinkNotConfigured")
 	case s.Online:
-		return "online"
+		return e.t("CliSinkOnline")
 	case s.Health == localapi.SinkHealthError:
-		return "error"
+		return e.t("CliSinkError")
 	case s.LastError == "" && s.LastSuccessAt == nil:
-		return "nothing sent yet"
+		return e.t("CliSinkNothingSent")
 	}
-	return "offline"
+	return e.t("CliSinkOffline")
 }
 
 // writeSink prints one sink's details.
-func writeSink(w io.Writer, s localapi.SinkStatus) {
+func (e *env) writeSink(w io.Writer, s localapi.SinkStatus) {
 	title := s.Title
 	if title == "" {
 		title = s.Name
 	}
-	fmt.Fprintf(w, "sink\t%s (%s)\n", s.Name, title)
-	fmt.Fprintf(w, "state\t%s\n", sinkState(s))
-	fmt.Fprintf(w, "pending\t%d records (%s)\n", s.Pending, humanBytes(s.PendingBytes))
-	fmt.Fprintf(w, "oldest pending\t%s\n", when(s.OldestPendingAt))
-	fmt.Fprintf(w, "dead letters\t%d\n", s.DeadLetters)
-	fmt.Fprintf(w, "last success\t%s\n", when(s.LastSuccessAt))
+	fmt.Fprintln(w, e.t("CliSinkName", map[string]any{"Name": s.Name, "Title": title}))
+	fmt.Fprintln(w, e.t("CliSinkState", map[string]any{"State": e.sinkState(s)}))
+	fmt.Fprintln(w, e.t("CliSinkPending", map[string]any{"Count": e.num(s.Pending), "Size": e.size(s.PendingBytes)}))
+	fmt.Fprintln(w, e.t("CliQueueOldest", map[string]any{"When": e.when(s.OldestPendingAt)}))
+	fmt.Fprintln(w, e.t("CliQueueDead", map[string]any{"Count": e.num(s.DeadLetters)}))
+	fmt.Fprintln(w, e.t("CliSinkLastSuccess", map[string]any{"When": e.when(s.LastSuccessAt)}))
 	if s.NextRetryAt != nil {
-		fmt.Fprintf(w, "next retry\t%s\n", when(s.NextRetryAt))
+		fmt.Fprintln(w, e.t("CliSinkNextRetry", map[string]any{"When": e.when(s.NextRetryAt)}))
 	}
-	fmt.Fprintf(w, "delivered since start\t%d\n", s.Delivered)
+	fmt.Fprintln(w, e.t("CliSinkDelivered", map[string]any{"Count": e.num(int64(min(s.Delivered, 1<<62)))}))
 	if s.Problem != "" {
-		fmt.Fprintf(w, "problem\t%s\n", oneLine(s.Problem, 200))
+		fmt.Fprintln(w, e.t("CliSinkProblem", map[string]any{"Text": oneLine(s.Problem, 200)}))
 	} else if s.LastError != "" {
-		fmt.Fprintf(w, "last error\t%s\n", oneLine(s.LastError, 200))
+		fmt.Fprintln(w, e.t("CliSinkLastError", map[string]any{"Text": oneLine(s.LastError, 200)}))
 	}
 }
 
 // when renders a time as local time and how long ago (or from now), or
 // "—".
-func when(t *time.Time) string {
+func (e *env) when(t *time.Time) string {
 	if t == nil {
 		return "—"
 	}
-	d := time.Since(*t)
-	rel := localapi.Ago(d)
-	if d < 0 {
-		rel = "in " + strings.TrimSuffix(localapi.Ago(-d), " ago")
-	}
-	return t.Local().Format(time.DateTime) + " (" + rel + ")"
+	return t.Local().Format(time.DateTime) + " (" + ago(e.printer(), time.Since(*t)) + ")"
 }
 
 func cmdQueueDead(ctx context.Context, e *env, args []string) int {
-	fs, cfgFlag := e.flags("queue dead", "List records set aside: rejected by a sink, or Moka data that could not be read.")
-	limit := fs.Int("limit", 100, "show at most this many")
-	data := fs.Bool("data", false, "also print each record's data (JSON)")
-	sink := fs.String("sink", "", "only the records this sink rejected (upstream, nats, jurnal, …)")
-	if code := parse(fs, args); code >= 0 {
+	fs, cfgFlag := e.flags("queue dead", e.t("CliHelpQueueDead"))
+	limit := fs.Int("limit", 100, e.t("CliFlagQueueDeadLimit"))
+	data := fs.Bool("data", false, e.t("CliFlagQueueDeadData"))
+	sink := fs.String("sink", "", e.t("CliFlagQueueDeadSink"))
+	if code := e.parse(fs, args); code >= 0 {
 		return code
 	}
 	c, err := e.client(*cfgFlag)
@@ -176,14 +172,14 @@ func cmdQueueDead(ctx context.Context, e *env, args []string) int {
 	}
 	if len(dls) == 0 {
 		if *sink != "" {
-			fmt.Fprintf(e.stdout, "no dead letters of sink %s\n", *sink)
+			fmt.Fprintln(e.stdout, e.t("CliNoDeadLettersOfSink", map[string]any{"Sink": *sink}))
 		} else {
-			fmt.Fprintln(e.stdout, "no dead letters")
+			fmt.Fprintln(e.stdout, e.t("CliNoDeadLetters"))
 		}
 		return exitOK
 	}
 	w := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "ID\tSTAGE\tWHEN\tKEY\tREASON")
+	fmt.Fprintln(w, e.t("CliQueueDeadHeader"))
 	for _, d := range dls {
 		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\n", d.ID, d.Stage, d.At.Local().Format(time.DateTime), orDash(d.Key), oneLine(d.Reason, 120))
 		if *data && len(d.Data) > 0 {
@@ -191,16 +187,14 @@ func cmdQueueDead(ctx context.Context, e *env, args []string) int {
 		}
 	}
 	w.Flush()
-	fmt.Fprintln(e.stdout, "\nThe STAGE of a rejected record is the sink that rejected it; it can be sent to that sink again with:")
-	fmt.Fprintln(e.stdout, "  pwbi-agent queue retry ID… (or --all, or --sink NAME --all)")
-	fmt.Fprintln(e.stdout, "'map' records are Moka data the agent could not read; they are fetched again once Moka's data is fixed.")
+	fmt.Fprintln(e.stdout, e.t("CliQueueDeadHint"))
 	return exitOK
 }
 
 func cmdQueueRetry(ctx context.Context, e *env, args []string) int {
-	fs, cfgFlag := e.flags("queue retry", "Send dead letters again, each to the sink that rejected it: pwbi-agent queue retry [--sink NAME] ID… | --all")
-	all := fs.Bool("all", false, "requeue every dead letter that can be requeued")
-	sink := fs.String("sink", "", "only the dead letters of this sink (upstream, nats, jurnal, …)")
+	fs, cfgFlag := e.flags("queue retry", e.t("CliHelpQueueRetry"))
+	all := fs.Bool("all", false, e.t("CliFlagQueueRetryAll"))
+	sink := fs.String("sink", "", e.t("CliFlagQueueRetrySink"))
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -211,13 +205,13 @@ func cmdQueueRetry(ctx context.Context, e *env, args []string) int {
 	for _, a := range fs.Args() {
 		id, err := strconv.ParseUint(a, 10, 64)
 		if err != nil {
-			fmt.Fprintf(e.stderr, "pwbi-agent: %q is not a dead-letter id\n", a)
+			fmt.Fprintf(e.stderr, "pwbi-agent: %s\n", e.t("CliNotADeadLetterID", map[string]any{"Arg": strconv.Quote(a)}))
 			return exitUsage
 		}
 		ids = append(ids, id)
 	}
 	if *all == (len(ids) > 0) {
-		fmt.Fprintln(e.stderr, "pwbi-agent: give dead-letter ids or --all (see `pwbi-agent queue dead`)")
+		fmt.Fprintln(e.stderr, "pwbi-agent: "+e.t("CliRetryWhich"))
 		return exitUsage
 	}
 	c, err := e.client(*cfgFlag)
@@ -228,9 +222,9 @@ func cmdQueueRetry(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return e.fail(err)
 	}
-	fmt.Fprintf(e.stdout, "requeued %d record(s)\n", res.Requeued)
+	fmt.Fprintln(e.stdout, e.n("CliRequeued", int64(res.Requeued)))
 	for _, s := range res.NotRequeued {
-		fmt.Fprintf(e.stdout, "not requeued: %s\n", s)
+		fmt.Fprintln(e.stdout, e.t("CliNotRequeued", map[string]any{"Why": s}))
 	}
 	if len(res.NotRequeued) > 0 && res.Requeued == 0 {
 		return exitError

@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -34,15 +35,13 @@ const TokenPrefix = "pwbt_"
 // maxTabletName bounds a tablet's name (it shows in logs and order records).
 const maxTabletName = 64
 
-const tabletUsage = "Usage: pwbi-agent tablet add NAME | tablet list | tablet remove NAME [--config PATH]"
-
 func cmdTablet(ctx context.Context, e *env, args []string) int {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			fmt.Fprintln(e.stdout, tabletUsage)
+			fmt.Fprintln(e.stdout, e.t("CliTabletUsage"))
 			return exitOK
 		}
-		fmt.Fprintln(e.stderr, tabletUsage)
+		fmt.Fprintln(e.stderr, e.t("CliTabletUsage"))
 		return exitUsage
 	}
 	switch args[0] {
@@ -53,7 +52,7 @@ func cmdTablet(ctx context.Context, e *env, args []string) int {
 	case "remove":
 		return cmdTabletRemove(ctx, e, args[1:])
 	}
-	fmt.Fprintf(e.stderr, "pwbi-agent: unknown tablet command %q (add, list, remove)\n", args[0])
+	fmt.Fprintf(e.stderr, "pwbi-agent: %s\n", e.t("CliTabletUnknown", map[string]any{"Command": strconv.Quote(args[0])}))
 	return exitUsage
 }
 
@@ -82,7 +81,7 @@ func (e *env) oneName(fs *flag.FlagSet, args []string) (string, int) {
 		return "", code
 	}
 	if len(pos) != 1 {
-		fmt.Fprintln(fs.Output(), "give one tablet name (quote a name with spaces)")
+		fmt.Fprintln(fs.Output(), e.t("CliTabletOneName"))
 		fs.Usage()
 		return "", exitUsage
 	}
@@ -90,13 +89,13 @@ func (e *env) oneName(fs *flag.FlagSet, args []string) (string, int) {
 }
 
 func cmdTabletAdd(ctx context.Context, e *env, args []string) int {
-	fs, cfgFlag := e.flags("tablet add NAME", "Create a token for a new tablet, print it once with the tablet's pairing QR code (address, token and the TLS certificate's fingerprint), and add its SHA-256 to the config file. The running agent takes it at once.")
+	fs, cfgFlag := e.flags("tablet add NAME", e.t("CliHelpTabletAdd"))
 	name, code := e.oneName(fs, args)
 	if code >= 0 {
 		return code
 	}
 	name = strings.TrimSpace(name)
-	if err := checkTabletName(name); err != nil {
+	if err := e.checkTabletName(name); err != nil {
 		return e.fail(err)
 	}
 	path := configPath(*cfgFlag)
@@ -106,7 +105,7 @@ func cmdTabletAdd(ctx context.Context, e *env, args []string) int {
 	}
 	for _, t := range cfg.Checkout.Tablets {
 		if config.SameTabletName(t.Name, name) {
-			return e.fail(fmt.Errorf("a tablet named %q exists already: choose another name, or remove it first (`pwbi-agent tablet remove`)", t.Name))
+			return e.fail(errors.New(e.t("CliTabletExists", map[string]any{"Name": strconv.Quote(t.Name)})))
 		}
 	}
 	// The TLS identity first (the agent may not have made it yet): if it
@@ -115,8 +114,7 @@ func cmdTabletAdd(ctx context.Context, e *env, args []string) int {
 	if cfg.Checkout.UseTLS() {
 		var err error
 		if id, err = pairing.Ensure(cfg.Agent.DataDir, time.Now()); err != nil {
-			return e.fail(fmt.Errorf("the checkout's TLS certificate in %s: %w (run this command as the agent's user or as administrator)",
-				cfg.Agent.DataDir, err))
+			return e.fail(wrapText(err, e.t("CliTabletCert", map[string]any{"Dir": cfg.Agent.DataDir, "Error": err.Error()})))
 		}
 	}
 	token, err := newTabletToken()
@@ -134,24 +132,24 @@ func cmdTabletAdd(ctx context.Context, e *env, args []string) int {
 
 	w := e.stdout
 	hostPort, others := pairingAddress(cfg.Checkout.Listen)
-	fmt.Fprintf(w, "Tablet %q added to %s.\n\n", name, path)
-	fmt.Fprintln(w, "Its token, shown only this once (the agent keeps only its SHA-256):")
+	fmt.Fprintf(w, "%s\n\n", e.t("CliTabletAdded", map[string]any{"Name": strconv.Quote(name), "Path": path}))
+	fmt.Fprintln(w, e.t("CliTabletTokenOnce"))
 	fmt.Fprintf(w, "\n  %s\n\n", token)
-	fmt.Fprintln(w, "Scan this pairing code with the tablet (the address, the token and the certificate to trust; see docs/checkout.md):")
+	fmt.Fprintln(w, e.t("CliTabletScan"))
 	fmt.Fprintln(w)
 	QRCode(w, pairing.URL(hostPort, token, id))
 	fmt.Fprintln(w)
 	e.printEndpoint(cfg, hostPort, others, id)
 	if !cfg.Checkout.Enabled {
-		fmt.Fprintln(w, "note: the checkout is disabled (checkout.enabled = false): the token works once it is enabled")
+		fmt.Fprintln(w, e.t("CliTabletCheckoutDisabledToken"))
 	}
 	e.reloadRunning(ctx, cfg)
 	return exitOK
 }
 
 func cmdTabletList(ctx context.Context, e *env, args []string) int {
-	fs, cfgFlag := e.flags("tablet list", "List the tablets allowed to use the checkout gateway, where they call it and the TLS certificate they trust.")
-	if code := parse(fs, args); code >= 0 {
+	fs, cfgFlag := e.flags("tablet list", e.t("CliHelpTabletList"))
+	if code := e.parse(fs, args); code >= 0 {
 		return code
 	}
 	cfg, err := config.Load(configPath(*cfgFlag))
@@ -159,11 +157,11 @@ func cmdTabletList(ctx context.Context, e *env, args []string) int {
 		return e.fail(err)
 	}
 	if len(cfg.Checkout.Tablets) == 0 {
-		fmt.Fprintln(e.stdout, "no tablets: add one with `pwbi-agent tablet add NAME`")
+		fmt.Fprintln(e.stdout, e.t("CliTabletNone"))
 		return exitOK
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tTOKEN SHA-256")
+	fmt.Fprintln(tw, e.t("CliTabletListHeader"))
 	for _, t := range cfg.Checkout.Tablets {
 		// A prefix tells tablets apart; the whole hash stays in the file.
 		fmt.Fprintf(tw, "%s\t%s…\n", t.Name, t.TokenSHA256[:min(8, len(t.TokenSHA256))])
@@ -177,7 +175,7 @@ func cmdTabletList(ctx context.Context, e *env, args []string) int {
 		if errors.Is(err, os.ErrNotExist) {
 			id, err = nil, nil
 			hostPort, _ := pairingAddress(cfg.Checkout.Listen)
-			fmt.Fprintf(e.stdout, "Tablets call https://%s/mokka/... The TLS certificate is made when the agent starts (or by `pwbi-agent tablet add`).\n", hostPort)
+			fmt.Fprintln(e.stdout, e.t("CliTabletCertLater", map[string]any{"Addr": hostPort}))
 		} else if err != nil {
 			return e.fail(err)
 		}
@@ -187,7 +185,7 @@ func cmdTabletList(ctx context.Context, e *env, args []string) int {
 		e.printEndpoint(cfg, hostPort, others, id)
 	}
 	if !cfg.Checkout.Enabled {
-		fmt.Fprintln(e.stdout, "note: the checkout is disabled (checkout.enabled = false)")
+		fmt.Fprintln(e.stdout, e.t("CliTabletCheckoutDisabled"))
 	}
 	return exitOK
 }
@@ -209,20 +207,20 @@ func (e *env) printEndpoint(cfg *config.Config, hostPort string, others []string
 	k := cfg.Checkout
 	switch {
 	case id != nil:
-		fmt.Fprintf(w, "Tablets call https://%s/mokka/... with \"Authorization: Bearer <token>\"\n", hostPort)
-		fmt.Fprintln(w, "and trust only this certificate (the pairing code holds both fingerprints):")
-		fmt.Fprintf(w, "  certificate SHA-256:  %s\n", pairing.DisplayFingerprint(id.Fingerprint))
-		fmt.Fprintf(w, "  public key SHA-256:   %s (kept when the certificate is renewed)\n", pairing.DisplayFingerprint(id.KeyPin))
-		fmt.Fprintf(w, "  valid until:          %s (renewed by the agent before then)\n", id.NotAfter.Local().Format("2006-01-02"))
+		fmt.Fprintln(w, e.t("CliTabletCallsHTTPS", map[string]any{"Addr": hostPort}))
+		fmt.Fprintln(w, e.t("CliTabletTrustOnly"))
+		fmt.Fprintln(w, e.t("CliTabletCertSHA", map[string]any{"Fingerprint": pairing.DisplayFingerprint(id.Fingerprint)}))
+		fmt.Fprintln(w, e.t("CliTabletKeySHA", map[string]any{"Fingerprint": pairing.DisplayFingerprint(id.KeyPin)}))
+		fmt.Fprintln(w, e.t("CliTabletValidUntil", map[string]any{"Date": id.NotAfter.Local().Format("2006-01-02")}))
 	case k.PlainOnLAN():
-		fmt.Fprintf(w, "Tablets call http://%s/mokka/... with \"Authorization: Bearer <token>\"\n", hostPort)
-		fmt.Fprintln(w, "warning: checkout.tls = false: tokens cross the shop network in plain text; anyone on the same Wi-Fi can read them")
+		fmt.Fprintln(w, e.t("CliTabletCallsHTTP", map[string]any{"Addr": hostPort}))
+		fmt.Fprintln(w, e.t("CliTabletPlainWarning"))
 	default:
-		fmt.Fprintf(w, "Tablets call http://%s/mokka/... with \"Authorization: Bearer <token>\"\n", hostPort)
-		fmt.Fprintf(w, "note: checkout.listen (%s) accepts only this PC: set it to this PC's LAN address for tablets (they then use HTTPS)\n", k.Listen)
+		fmt.Fprintln(w, e.t("CliTabletCallsHTTP", map[string]any{"Addr": hostPort}))
+		fmt.Fprintln(w, e.t("CliTabletLocalOnly", map[string]any{"Listen": k.Listen}))
 	}
 	if len(others) > 0 {
-		fmt.Fprintf(w, "This PC has other addresses too (%s): a tablet on one of those networks uses that one.\n", strings.Join(others, ", "))
+		fmt.Fprintln(w, e.t("CliTabletOtherAddrs", map[string]any{"Addrs": strings.Join(others, ", ")}))
 	}
 }
 
@@ -278,7 +276,7 @@ func lanAddresses(ipv4Only bool) []netip.Addr {
 }
 
 func cmdTabletRemove(ctx context.Context, e *env, args []string) int {
-	fs, cfgFlag := e.flags("tablet remove NAME", "Remove a tablet from the config file: its token stops working at once.")
+	fs, cfgFlag := e.flags("tablet remove NAME", e.t("CliHelpTabletRemove"))
 	name, code := e.oneName(fs, args)
 	if code >= 0 {
 		return code
@@ -290,7 +288,7 @@ func cmdTabletRemove(ctx context.Context, e *env, args []string) int {
 	}
 	updated, err := config.RemoveTablet(data, name)
 	if errors.Is(err, config.ErrNoTablet) {
-		return e.fail(fmt.Errorf("no tablet is named %q (see `pwbi-agent tablet list`)", name))
+		return e.fail(errors.New(e.t("CliTabletNoSuch", map[string]any{"Name": strconv.Quote(name)})))
 	}
 	if err != nil {
 		return e.fail(err)
@@ -301,19 +299,19 @@ func cmdTabletRemove(ctx context.Context, e *env, args []string) int {
 	if err := writeConfigAtomic(path, data, updated); err != nil {
 		return e.fail(err)
 	}
-	fmt.Fprintf(e.stdout, "Tablet %q removed from %s: its token no longer works.\n", strings.TrimSpace(name), path)
+	fmt.Fprintln(e.stdout, e.t("CliTabletRemoved", map[string]any{"Name": strconv.Quote(strings.TrimSpace(name)), "Path": path}))
 	e.reloadRunning(ctx, cfg)
 	return exitOK
 }
 
-func checkTabletName(name string) error {
+func (e *env) checkTabletName(name string) error {
 	switch {
 	case name == "":
-		return errors.New("the tablet's name must not be empty")
+		return errors.New(e.t("CliTabletNameEmpty"))
 	case len(name) > maxTabletName:
-		return fmt.Errorf("the tablet's name is longer than %d bytes", maxTabletName)
+		return errors.New(e.t("CliTabletNameLong", map[string]any{"Max": maxTabletName}))
 	case strings.IndexFunc(name, func(r rune) bool { return unicode.IsControl(r) || r == unicode.ReplacementChar }) >= 0:
-		return errors.New("the tablet's name must not contain control characters")
+		return errors.New(e.t("CliTabletNameControl"))
 	}
 	return nil
 }
@@ -336,7 +334,7 @@ func (e *env) loadForEdit(path string) ([]byte, *config.Config, int) {
 	}
 	cfg, err := config.Parse(path, data)
 	if err != nil {
-		e.printProblems(path, err, "the config file has problems; fix them first")
+		e.printProblems(path, err, e.t("CliConfigHasProblems"))
 		return nil, nil, exitError
 	}
 	return data, cfg, -1
@@ -346,11 +344,11 @@ func (e *env) loadForEdit(path string) ([]byte, *config.Config, int) {
 func (e *env) checkEdited(path string, data []byte, tablets int) int {
 	cfg, err := config.Parse(path, data)
 	if err != nil {
-		e.printProblems(path, err, "not changed: the result would not be valid")
+		e.printProblems(path, err, e.t("CliNotChangedInvalid"))
 		return exitError
 	}
 	if len(cfg.Checkout.Tablets) != tablets {
-		return e.fail(errors.New("not changed: the edit did not give the expected tablets; edit the file by hand"))
+		return e.fail(errors.New(e.t("CliNotChangedUnexpected")))
 	}
 	return -1
 }
@@ -375,13 +373,17 @@ func (e *env) reloadRunning(ctx context.Context, cfg *config.Config) {
 	res, err := localapi.NewClient(cfg.LocalAPI.Listen, nil).Reload(ctx)
 	switch {
 	case err != nil:
-		fmt.Fprintln(e.stdout, "The agent does not answer (not running?): it takes the change when it starts.")
+		fmt.Fprintln(e.stdout, e.t("CliReloadNoAgent"))
 	case res.Error != "":
-		fmt.Fprintf(e.stdout, "The running agent refused the file: %s\n", res.Error)
+		fmt.Fprintln(e.stdout, e.t("CliReloadRefused", map[string]any{"Error": res.Error}))
 	default:
-		fmt.Fprintf(e.stdout, "The running agent applied it (config generation %d).\n", res.Generation)
+		fmt.Fprintln(e.stdout, e.t("CliReloadApplied", map[string]any{"Generation": res.Generation}))
 	}
 }
+
+// errConfigChanged: the config file changed under an edit (e.errText
+// words it in the command's language).
+var errConfigChanged = errors.New("the config file changed while it was being edited: nothing written; run the command again")
 
 // writeConfigAtomic replaces the config file at path by data: a temporary
 // file in the same directory, with the same mode (and owner, where the OS
@@ -429,7 +431,7 @@ func writeConfigAtomic(path string, old, data []byte) (err error) {
 		return err
 	}
 	if !bytes.Equal(cur, old) {
-		return errors.New("the config file changed while it was being edited: nothing written; run the command again")
+		return errConfigChanged
 	}
 	if err = os.Rename(tmp, real); err != nil {
 		return fmt.Errorf("replace config: %w", err)
