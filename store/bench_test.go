@@ -73,7 +73,8 @@ func BenchmarkAppendSummary(b *testing.B) {
 }
 
 // BenchmarkDrainSummary is BenchmarkDrain with and without the records'
-// Sale facts: what the day summary's per-sink marks cost an Ack.
+// Sale facts: what the day summary (its seq runs, marks and day
+// aggregates) costs an Ack.
 func BenchmarkDrainSummary(b *testing.B) {
 	for _, facts := range []bool{false, true} {
 		b.Run(fmt.Sprintf("facts=%v", facts), func(b *testing.B) {

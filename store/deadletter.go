@@ -48,6 +48,14 @@ func (s *Store) moveCorrupt(seq uint64, cause error) error {
 		if err := out.Delete(k); err != nil {
 			return err
 		}
+		if sum := newSumTx(tx, sinks); sum != nil {
+			if err := sum.dropPointer(seq); err != nil {
+				return err
+			}
+			if err := sum.flush(); err != nil {
+				return err
+			}
+		}
 		if err := putDead(tx, &c, now, seq, StageCorrupt, cause.Error(), rec); err != nil {
 			return err
 		}
@@ -331,6 +339,7 @@ type requeuer struct {
 	only                string // requeue only this sink's dead letters ("" any)
 	meta, out, dd, dead *bolt.Bucket
 	sinks               *sinkTable
+	sum                 *sumTx // nil without the day summary
 	c                   counters
 	seq                 uint64
 	// forSink holds the seqs requeued for one sink alone, by sink.
@@ -357,6 +366,7 @@ func (s *Store) newRequeuer(tx *bolt.Tx, only string) (*requeuer, error) {
 	if rq.sinks, err = loadSinks(tx); err != nil {
 		return nil, err
 	}
+	rq.sum = newSumTx(tx, rq.sinks)
 	rq.seq = rq.out.Sequence()
 	return rq, nil
 }
@@ -404,8 +414,15 @@ func (rq *requeuer) requeue(id uint64) error {
 	if err := rq.out.Put(seqKey(rq.seq), val); err != nil {
 		return err
 	}
-	if err := rq.dd.Put(key, keepFacts(appendDedupe(nil, &ver, rq.now), rq.dd.Get(key))); err != nil {
+	ddv := keepFacts(appendDedupe(nil, &ver, rq.now), rq.dd.Get(key))
+	if err := rq.dd.Put(key, ddv); err != nil {
 		return err
+	}
+	if rq.sum != nil {
+		// Its version may be the sale's counted one (summary.go).
+		if err := rq.sum.pointTo(rq.seq, ddv, ver[:]); err != nil {
+			return err
+		}
 	}
 	if err := rq.dead.Delete(k); err != nil {
 		return err
@@ -433,6 +450,11 @@ func (rq *requeuer) requeue(id uint64) error {
 func (rq *requeuer) finish() error {
 	if !rq.changed {
 		return nil
+	}
+	if rq.sum != nil {
+		if err := rq.sum.flush(); err != nil {
+			return err
+		}
 	}
 	if err := rq.s.reserveSeq(rq.seq); err != nil {
 		return err

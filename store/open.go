@@ -210,10 +210,11 @@ func (s *Store) initLayout(db *bolt.DB, q *Quarantine) error {
 	var (
 		create bool
 		note   *Quarantine
-		// noSummary: an existing database without the day summary.
-		noSummary bool
-		dbSeq     uint64
-		format    uint64
+		// noSummary: an existing database without the day summary;
+		// sumPartial: one with only a part of it.
+		noSummary, sumPartial bool
+		dbSeq                 uint64
+		format                uint64
 	)
 	err := safeTx(db, false, func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
@@ -229,6 +230,7 @@ func (s *Store) initLayout(db *bolt.DB, q *Quarantine) error {
 		}
 		dbSeq = tx.Bucket(bucketOutbox).Sequence()
 		noSummary = tx.Bucket(bucketSummary) == nil
+		sumPartial = !noSummary && !summaryComplete(tx)
 		if v := meta.Get(keyQuarantine); v != nil {
 			qq, err := decodeQuarantine(v)
 			if err != nil {
@@ -242,7 +244,7 @@ func (s *Store) initLayout(db *bolt.DB, q *Quarantine) error {
 		return err
 	}
 	migrate := !create && format < formatVersion
-	if create || q != nil || dbSeq < s.lease || migrate || noSummary {
+	if create || q != nil || dbSeq < s.lease || migrate || noSummary || sumPartial {
 		err = safeTx(db, true, func(tx *bolt.Tx) error {
 			if create {
 				if err := s.createLayout(tx); err != nil {
@@ -255,6 +257,11 @@ func (s *Store) initLayout(db *bolt.DB, q *Quarantine) error {
 					return fmt.Errorf("start the day summary: %w", err)
 				}
 				s.log.Info("Day summary started; it counts the sales received from now on", "path", s.path)
+			}
+			if sumPartial {
+				if err := createSummary(tx, time.Time{}); err != nil {
+					return fmt.Errorf("complete the day summary: %w", err)
+				}
 			}
 			if migrate {
 				st, err := migrateSinks(tx)

@@ -50,6 +50,9 @@ type appendItem struct {
 	key, val, dd []byte
 	ver          [versionLen]byte
 	sale         *saleFacts // nil: not in the day summary
+	// ddFacts, empty, has room for the dedupe value with the sale's
+	// facts (summary_tx.go).
+	ddFacts []byte
 }
 
 // Append adds to the outbox, in input order and each with the next seq, the
@@ -207,6 +210,18 @@ func (s *Store) appendItems(tx *bolt.Tx, items []appendItem, targets []string, r
 			forN, forBytes = forN+1, forBytes+size
 			forSeqs = append(forSeqs, seq)
 			res.Refetched++
+			if factsBytes(old) != nil {
+				// The sale's counted version, again: its acks count
+				// as the origin's (summary.go).
+				if sum == nil {
+					sum = newSumTx(tx, sinks)
+				}
+				if sum != nil {
+					if err := sum.pointTo(seq, old, it.ver[:]); err != nil {
+						return err
+					}
+				}
+			}
 		} else {
 			if len(old) >= versionLen {
 				res.Changed++
@@ -214,11 +229,11 @@ func (s *Store) appendItems(tx *bolt.Tx, items []appendItem, targets []string, r
 			ddv := it.dd
 			if it.sale != nil {
 				if sum == nil {
-					sum = newSumTx(tx)
+					sum = newSumTx(tx, sinks)
 				}
 				if sum != nil {
 					var err error
-					if ddv, err = sum.appended(it.dd, old, &it.ver, it.sale); err != nil {
+					if ddv, err = sum.appended(seq, it, old); err != nil {
 						return err
 					}
 				}
@@ -301,6 +316,9 @@ func (s *Store) prepare(in []Input) ([]appendItem, error) {
 			items[i].sale = f
 		}
 		offs[i+1] = offs[i] + len(x.Key) + recordSizeMax(x.Kind, x.Key, x.Data) + versionLen + binary.MaxVarintLen64
+		if f := items[i].sale; f != nil {
+			offs[i+1] += versionLen + binary.MaxVarintLen64 + 1 + f.sizeMax()
+		}
 	}
 	arena := make([]byte, offs[len(in)])
 	fill := func(lo, hi int) {
@@ -315,7 +333,11 @@ func (s *Store) prepare(in []Input) ([]appendItem, error) {
 			b = appendRecord(b, now, x.Kind, x.Key, &it.ver, x.Data)
 			it.val = b[:len(b):len(b)]
 			b = b[len(b):]
-			it.dd = appendDedupe(b, &it.ver, now)
+			b = appendDedupe(b, &it.ver, now)
+			it.dd = b[:len(b):len(b)]
+			if it.sale != nil {
+				it.ddFacts = b[len(b):len(b)]
+			}
 		}
 	}
 	workers := min(runtime.GOMAXPROCS(0), len(in)/parallelPrepareMin)
@@ -370,6 +392,11 @@ func (s *Store) PruneDedupe(t time.Time) (int, error) {
 		err := s.update(func(tx *bolt.Tx) error {
 			n, next = 0, nil
 			dd := tx.Bucket(bucketDedupe)
+			sinks, err := loadSinks(tx)
+			if err != nil {
+				return err
+			}
+			sum := newSumTx(tx, sinks)
 			var old [][]byte
 			c := dd.Cursor()
 			k, v := c.First()
@@ -384,6 +411,16 @@ func (s *Store) PruneDedupe(t time.Time) (int, error) {
 				i++
 				if at, ok := dedupeTime(v); !ok || at.Before(t) {
 					old = append(old, bytes.Clone(k))
+					if sum != nil {
+						if err := sum.pruned(v); err != nil {
+							return err
+						}
+					}
+				}
+			}
+			if sum != nil {
+				if err := sum.flush(); err != nil {
+					return err
 				}
 			}
 			for _, k := range old {

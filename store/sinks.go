@@ -532,7 +532,7 @@ func (v *SinkView) Ack(seqs ...uint64) error {
 			return err
 		}
 		cur := out.Cursor()
-		sum := newSumTx(tx)
+		sum := newSumTx(tx, sinks)
 		var kb [8]byte
 		acked := 0
 		for _, seq := range sorted {
@@ -545,8 +545,9 @@ func (v *SinkView) Ack(seqs ...uint64) error {
 				continue
 			}
 			size := int64(len(val)) + 8
+			pointer := false
 			if sum != nil {
-				if err := sum.marked(val, v.name, markDelivered); err != nil {
+				if pointer, err = sum.marked(seq, v.name, markDelivered); err != nil {
 					return err
 				}
 			}
@@ -559,6 +560,11 @@ func (v *SinkView) Ack(seqs ...uint64) error {
 			}
 			if err := cur.Delete(); err != nil {
 				return err
+			}
+			if pointer {
+				if err := sum.dropPointer(seq); err != nil {
+					return err
+				}
 			}
 			c.pendingN--
 			c.pendingBytes -= size
@@ -619,11 +625,10 @@ func (v *SinkView) DeadLetter(seq uint64, reason string) error {
 			return err
 		}
 		size := int64(len(val)) + 8
-		if sum := newSumTx(tx); sum != nil {
-			if err := sum.marked(val, v.name, markDead); err != nil {
-				return err
-			}
-			if err := sum.flush(); err != nil {
+		sum := newSumTx(tx, sinks)
+		pointer := false
+		if sum != nil {
+			if pointer, err = sum.marked(seq, v.name, markDead); err != nil {
 				return err
 			}
 		}
@@ -638,9 +643,19 @@ func (v *SinkView) DeadLetter(seq uint64, reason string) error {
 			if err := out.Delete(k); err != nil {
 				return err
 			}
+			if pointer {
+				if err := sum.dropPointer(seq); err != nil {
+					return err
+				}
+			}
 			c.pendingN--
 			c.pendingBytes -= size
 			removed = true
+		}
+		if sum != nil {
+			if err := sum.flush(); err != nil {
+				return err
+			}
 		}
 		e.st.normalize(out, out.Sequence())
 		e.dirty = true
@@ -860,6 +875,7 @@ func (s *Store) release() (int, error) {
 			if err != nil {
 				return err
 			}
+			sum := newSumTx(tx, sinks)
 			cur := out.Cursor()
 			k, val := cur.Seek(seqKey(from))
 			for examined := 0; k != nil && examined < releaseChunk; examined++ {
@@ -875,10 +891,20 @@ func (s *Store) release() (int, error) {
 				if err := cur.Delete(); err != nil {
 					return err
 				}
+				if sum != nil {
+					if err := sum.dropPointer(seq); err != nil {
+						return err
+					}
+				}
 				c.pendingN--
 				c.pendingBytes -= size
 				n++
 				k, val = cur.Seek(seqKey(seq + 1))
+			}
+			if sum != nil {
+				if err := sum.flush(); err != nil {
+					return err
+				}
 			}
 			if s.testHookRelease != nil {
 				if err := s.testHookRelease(); err != nil {
