@@ -385,7 +385,7 @@ func (f *Forwarder) resetBatch() {
 // soon as the new endpoint accepts the records after them).
 func (f *Forwarder) checkEndpoint(t target) {
 	if len(f.queue) > 0 && f.ep.endpoint != t.endpoint {
-		f.log.Info("Upstream changed: batch read again")
+		f.log.Info("Sink changed: batch read again")
 		f.resetBatch()
 	}
 }

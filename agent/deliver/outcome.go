@@ -327,7 +327,7 @@ func (f *Forwarder) uniform(log *slog.Logger, a sink.Answer) attemptResult {
 	n := len(f.ep.held)
 	f.resetBatch()
 	f.probe = min(2*f.probe, probeMax)
-	log.Warn("Upstream refuses every record", "held", n, "status", a.StatusCode, "answer", a.Detail)
+	log.Warn("Sink refuses every record", "held", n, "status", a.StatusCode, "answer", a.Detail)
 	return f.retry(log, &uniformError{answer: a.Err}, false, HealthError, a.UniformProblem, sink.Answer{StatusCode: a.StatusCode})
 }
 
@@ -372,7 +372,7 @@ func (f *Forwarder) popHead() {
 // and the problem are cleared.
 func (f *Forwarder) succeeded() {
 	if f.failures > 0 {
-		f.log.Info("Upstream answering again", "failures", f.failures)
+		f.log.Info("Sink answering again", "failures", f.failures)
 	}
 	f.failures = 0
 	f.mu.Lock()
@@ -395,7 +395,7 @@ func (f *Forwarder) retry(log *slog.Logger, err error, online bool, health Healt
 	f.status.LastError = err.Error()
 	f.status.ConsecutiveFailures = f.failures
 	f.mu.Unlock()
-	log.Warn("Upstream attempt failed", "status", a.StatusCode, "health", string(health), "error", err, "failures", f.failures)
+	log.Warn("Sink attempt failed", "status", a.StatusCode, "health", string(health), "error", err, "failures", f.failures)
 	return attemptResult{outcome: OutcomeRetry, err: err, retryAfter: a.RetryAfter}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/pwbi/edge-agent/agent/deliver/httpsink"
 	"github.com/pwbi/edge-agent/agent/deliver/sink"
+	"github.com/pwbi/edge-agent/internal/testutil"
 	"github.com/pwbi/edge-agent/store"
 )
 
@@ -267,5 +269,33 @@ func TestUniformError(t *testing.T) {
 	var se *httpsink.StatusError
 	if !errors.As(u, &se) || se.StatusCode != 400 {
 		t.Errorf("uniform error does not wrap the answer")
+	}
+}
+
+// The loop's log lines speak of the sink, not of "the upstream": with
+// NATS and Jurnal beside the HTTP upstream, a technician reading "Upstream
+// attempt failed … sink=jurnal" was sent looking at the wrong system.
+func TestLogNamesTheSinkNotTheUpstream(t *testing.T) {
+	clock := newRecClock()
+	src := newMemSource(clock)
+	src.add(3, false)
+	s := &memSink{endpoint: "mem://a", script: []sink.Answer{{Verdict: sink.Retry, Health: sink.HealthOffline, Err: errors.New("no answer")}}}
+	logs := &testutil.SyncBuffer{}
+	f := New(src, s, Config{BatchSize: 10}, Options{Clock: clock,
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	// Drain gives up on the first failed attempt; the second drain finds
+	// the sink answering again.
+	if err := f.Drain(testCtx(t)); err == nil {
+		t.Fatal("first drain succeeded through a failing sink")
+	}
+	if err := f.Drain(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	if !strings.Contains(out, `msg="Sink attempt failed"`) || !strings.Contains(out, `msg="Sink answering again"`) {
+		t.Errorf("log does not tell the sink's failure and recovery:\n%s", out)
+	}
+	if strings.Contains(out, "Upstream") {
+		t.Errorf("log speaks of the upstream for another sink:\n%s", out)
 	}
 }
