@@ -63,14 +63,7 @@ type sinkSpec struct {
 // the configuration enables no sink, it keeps holding the records (buffer
 // only) until one is enabled.
 //
-// To add a sink (NATS, Jurnal): append an entry, e.g.
-//
-//	{
-//		name: "nats", title: "NATS JetStream", who: "NATS",
-//		enabled: func(c *config.Config) bool { return c.NATS.Enabled },
-//		build:   func(a *Agent, c *config.Config, prev deliver.Sink) deliver.Sink { return a.natsSink(c, prev) },
-//		loop:    func(c *config.Config) deliver.Config { return deliver.Config{BatchSize: c.NATS.BatchSize} },
-//	},
+// To add a sink: append an entry like the "nats" one below.
 var sinkSpecs = []sinkSpec{
 	{
 		name:         store.DefaultSink,
@@ -230,7 +223,7 @@ func (a *Agent) tickSinks(ctx context.Context) {
 		a.reloadMu.Lock()
 		var tickers []sinkTicker
 		for _, spec := range a.specs {
-			if tk, ok := a.built[spec.name].(sinkTicker); ok && a.built[spec.name] != nil {
+			if tk, ok := a.built[spec.name].(sinkTicker); ok { // a nil sink (switched off) is none
 				tickers = append(tickers, tk)
 			}
 		}
@@ -275,8 +268,8 @@ func (a *Agent) buildSink(spec sinkSpec, cfg *config.Config) (sink, prev deliver
 // closeSink closes a sink that is no longer used, if it holds something
 // (an io.Closer).
 func (a *Agent) closeSink(name string, s deliver.Sink) {
-	c, ok := s.(io.Closer)
-	if !ok || s == nil {
+	c, ok := s.(io.Closer) // false for a nil sink
+	if !ok {
 		return
 	}
 	if err := c.Close(); err != nil {

@@ -165,15 +165,20 @@ func problemsText(err error) string {
 	return err.Error()
 }
 
-// changedSections names the top-level sections that differ, for the log.
+// changedSections names the top-level sections (the struct fields of
+// config.Config, by their TOML name) that differ, for the log. It walks the
+// type, so a section added to the configuration is covered without a list
+// to keep up to date here.
 func changedSections(old, cfg *config.Config) []string {
 	var out []string
-	for name, pair := range map[string][2]any{
-		"agent": {old.Agent, cfg.Agent}, "moka": {old.Moka, cfg.Moka}, "upstream": {old.Upstream, cfg.Upstream},
-		"checkout": {old.Checkout, cfg.Checkout}, "local_api": {old.LocalAPI, cfg.LocalAPI},
-		"nats": {old.NATS, cfg.NATS},
-	} {
-		if !reflect.DeepEqual(pair[0], pair[1]) {
+	ov, nv := reflect.ValueOf(old).Elem(), reflect.ValueOf(cfg).Elem()
+	for i := range ov.NumField() {
+		f := ov.Type().Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+		if f.Type.Kind() != reflect.Struct || name == "" || name == "-" {
+			continue
+		}
+		if !reflect.DeepEqual(ov.Field(i).Interface(), nv.Field(i).Interface()) {
 			out = append(out, name)
 		}
 	}

@@ -29,9 +29,9 @@
 // all sinks together: Run, Flush ("Sync now") and Drain (shutdown) apply to
 // every sink, a Drain of one never waiting for another's.
 //
-// The sinks live beside this package (agent/deliver/httpsink; NATS
-// JetStream and Jurnal next) and speak the vocabulary of
-// agent/deliver/sink. This package knows no transport: it must not import
+// The sinks live beside this package (agent/deliver/httpsink,
+// agent/deliver/natssink, agent/deliver/jurnalsink) and speak the
+// vocabulary of agent/deliver/sink. This package knows no transport: it must not import
 // net/http, bbolt (it sees the buffer only through [Source]) or any sink.
 // Every wait goes through the injected clockwork.Clock.
 package deliver

@@ -34,6 +34,9 @@ type Forwarder struct {
 	flushC   chan struct{} // capacity 1; Flush signal
 	updC     chan struct{} // capacity 1; Update signal
 	flushReq atomic.Bool   // Flush requested and not yet served
+	// switchedOff: an Update switched the sink off since the loop last
+	// looked (forgetIfSwitchedOff), though it may be on again already.
+	switchedOff atomic.Bool
 
 	mu     sync.Mutex
 	tgt    target
@@ -117,6 +120,9 @@ func (f *Forwarder) Update(cfg Config, s Sink) {
 	changed := t.Config != f.tgt.Config || t.endpoint != f.tgt.endpoint
 	f.tgt = t
 	f.status.Configured = t.endpoint != ""
+	if t.endpoint == "" {
+		f.switchedOff.Store(true)
+	}
 	f.mu.Unlock()
 	if changed {
 		signal(f.updC)
@@ -182,13 +188,8 @@ func (f *Forwarder) Run(ctx context.Context) error {
 // attempt and, after a transient failure, wait out the backoff.
 func (f *Forwarder) step(ctx context.Context) {
 	t := f.current()
+	f.forgetIfSwitchedOff()
 	if t.endpoint == "" {
-		// The sink was switched off: what was learnt about the batch
-		// in hand is stale by the time it comes back (its records may
-		// have been released meanwhile).
-		if len(f.queue) > 0 {
-			f.resetBatch()
-		}
 		f.waitIdle(ctx)
 		return
 	}
@@ -249,10 +250,8 @@ func (f *Forwarder) Drain(ctx context.Context) error {
 			return err
 		}
 		t := f.current()
+		f.forgetIfSwitchedOff()
 		if t.endpoint == "" {
-			if len(f.queue) > 0 {
-				f.resetBatch()
-			}
 			return nil
 		}
 		f.checkEndpoint(t)
@@ -377,6 +376,16 @@ func (f *Forwarder) resetBatch() {
 	f.queue = nil
 	f.ep = episode{}
 	f.flushing = true
+}
+
+// forgetIfSwitchedOff drops the batch in hand if the sink was switched off
+// since the loop last looked: what was learnt about it is stale by the
+// time the sink comes back (its records may have been released
+// meanwhile), also when it came back before the loop looked.
+func (f *Forwarder) forgetIfSwitchedOff() {
+	if f.switchedOff.Swap(false) && len(f.queue) > 0 {
+		f.resetBatch()
+	}
 }
 
 // checkEndpoint drops the batch being sent when the sink's Endpoint changed

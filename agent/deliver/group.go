@@ -49,17 +49,7 @@ func (g *Group) Forwarder(name string) *Forwarder {
 // Run runs every member's Forwarder.Run until ctx is cancelled, then
 // returns nil once all have returned.
 func (g *Group) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
-	errs := make([]error, len(g.members))
-	for i, m := range g.members {
-		wg.Go(func() {
-			if err := m.Forwarder.Run(ctx); err != nil {
-				errs[i] = fmt.Errorf("sink %s: %w", m.Name, err)
-			}
-		})
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return g.each(func(f *Forwarder) error { return f.Run(ctx) })
 }
 
 // Flush asks every member to send what is pending at once ("Sync now"); see
@@ -76,11 +66,17 @@ func (g *Group) Flush() {
 // switched off), else the errors of the members that stopped short, each
 // naming its sink. Cancel Run first (Drain waits for it).
 func (g *Group) Drain(ctx context.Context) error {
+	return g.each(func(f *Forwarder) error { return f.Drain(ctx) })
+}
+
+// each calls fn on every member's forwarder at once and returns when all
+// have returned, with their errors, each naming its sink.
+func (g *Group) each(fn func(*Forwarder) error) error {
 	var wg sync.WaitGroup
 	errs := make([]error, len(g.members))
 	for i, m := range g.members {
 		wg.Go(func() {
-			if err := m.Forwarder.Drain(ctx); err != nil {
+			if err := fn(m.Forwarder); err != nil {
 				errs[i] = fmt.Errorf("sink %s: %w", m.Name, err)
 			}
 		})

@@ -473,3 +473,40 @@ func TestSwitchedOffSinkForgetsItsBatch(t *testing.T) {
 	gs.answers <- sink.Answer{Verdict: sink.Accepted}
 	src.waitEmpty(t)
 }
+
+// A sink switched off and on again while an attempt is in flight — two
+// reloads before the loop looks — forgets its batch all the same: the
+// switch-off is recorded when it happens (Update), not sampled by the loop.
+func TestSwitchedOffAndOnDuringAttemptForgetsItsBatch(t *testing.T) {
+	clock := newRecClock()
+	src := newMemSource(clock)
+	src.add(10, false)
+	gs := &gateSink{endpoint: "gate://a", answers: make(chan sink.Answer)}
+	cfg := Config{BatchSize: 10}
+	f := New(src, gs, cfg, Options{Clock: clock})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	waitSent := func(n int) {
+		t.Helper()
+		testutil.WaitFor(t, fmt.Sprintf("%d batches sent", n), waitLimit, func() bool { return len(gs.batches()) >= n })
+	}
+	waitSent(1)
+	f.Update(cfg, nil) // switched off ...
+	src.mu.Lock()      // ... its records released, new ones arrive ...
+	src.pending = nil
+	src.mu.Unlock()
+	src.add(2, true)
+	f.Update(cfg, gs) // ... and on again, all before the answer
+	gs.answers <- sink.Answer{Verdict: sink.Rejected, Err: errors.New("422"), Same: "422"}
+	waitSent(2)
+	if got := gs.batches()[1]; !slices.Equal(got, []uint64{11, 12}) {
+		t.Fatalf("after switching off and on the loop sent %v, want the records now pending [11 12]", got)
+	}
+	gs.answers <- sink.Answer{Verdict: sink.Accepted}
+	src.waitEmpty(t)
+}

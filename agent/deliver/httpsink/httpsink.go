@@ -23,9 +23,6 @@ package httpsink
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -121,29 +118,15 @@ var defaultClient = sync.OnceValue(func() *http.Client {
 	}
 })
 
-// endpointSalt keys the endpoint identities of this process, so that an
-// identity reveals nothing about the token it covers.
-var endpointSalt = func() []byte {
-	b := make([]byte, 16)
-	rand.Read(b)
-	return b
-}()
-
 // endpointID is the identity Endpoint returns for cfg: "" without a URL,
-// otherwise a salted digest of the URL, the token and the agent id — what
-// decides where records go and as whom, and their batch ids.
+// otherwise the identity (sink.Identity) of the URL, the token and the
+// agent id — what decides where records go and as whom, and their batch
+// ids.
 func endpointID(cfg Config) string {
 	if cfg.URL == "" {
 		return ""
 	}
-	h := sha256.New()
-	h.Write(endpointSalt)
-	for _, s := range []string{cfg.URL, cfg.Token, cfg.AgentID} {
-		h.Write([]byte(strconv.Itoa(len(s))))
-		h.Write([]byte{0})
-		h.Write([]byte(s))
-	}
-	return hex.EncodeToString(h.Sum(nil))
+	return sink.Identity(cfg.URL, cfg.Token, cfg.AgentID)
 }
 
 // Endpoint identifies where and as whom the sink delivers: equal for two

@@ -125,9 +125,6 @@ package natssink
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -390,21 +387,14 @@ func New(cfg Config, opts Options) *Sink {
 	return s
 }
 
-// endpointSalt keys the endpoint identities of this process, so that an
-// identity reveals nothing about the password it covers.
-var endpointSalt = func() []byte {
-	b := make([]byte, 16)
-	rand.Read(b)
-	return b
-}()
-
 // endpointID is the identity Endpoint returns for cfg: "" without URLs,
-// otherwise a salted digest of what decides where records go and as whom.
+// otherwise the identity (sink.Identity) of what decides where records go
+// and as whom.
 func endpointID(cfg Config) string {
 	if len(cfg.URLs) == 0 {
 		return ""
 	}
-	return digest(endpointSalt, endpointParts(cfg)...)
+	return sink.Identity(endpointParts(cfg)...)
 }
 
 func endpointParts(cfg Config) []string {
@@ -418,18 +408,7 @@ func endpointParts(cfg Config) []string {
 // and the settings the connection is built with.
 func linkKey(cfg Config) string {
 	parts := append(endpointParts(cfg), cfg.Timeout.String(), strconv.Itoa(cfg.MaxInFlight))
-	return digest(endpointSalt, parts...)
-}
-
-func digest(salt []byte, parts ...string) string {
-	h := sha256.New()
-	h.Write(salt)
-	for _, s := range parts {
-		h.Write([]byte(strconv.Itoa(len(s))))
-		h.Write([]byte{0})
-		h.Write([]byte(s))
-	}
-	return hex.EncodeToString(h.Sum(nil))
+	return sink.Identity(parts...)
 }
 
 // Endpoint identifies where and as whom the sink delivers: equal for two

@@ -4,7 +4,7 @@
 // to quote what the outside world answered, short and without secrets.
 //
 // The loop declares the interface it consumes (deliver.Sink); a sink
-// (agent/deliver/httpsink today, NATS JetStream and Jurnal next) implements
+// (agent/deliver/httpsink, natssink, jurnalsink) implements
 // it with this package's types and never imports agent/deliver: a child
 // package does not import its parent. This package imports nothing of the
 // agent.
