@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pwbi/edge-agent/agent/deliver/sink"
 	"github.com/pwbi/edge-agent/agent/unified"
 )
 
@@ -156,7 +157,10 @@ func (s *Sink) openSales() map[string]int {
 	return n
 }
 
-// closeDays posts every day that has closed, oldest first.
+// closeDays posts every day that has closed, oldest first. A day Jurnal
+// refuses (or that cannot be posted as it is) is the outlet's error and
+// does not hold back the other days; a failure of Jurnal or of the store
+// stops the round.
 func (s *Sink) closeDays(ctx context.Context) error {
 	days, err := s.days()
 	if err != nil {
@@ -164,15 +168,26 @@ func (s *Sink) closeDays(ctx context.Context) error {
 	}
 	now := s.clock.Now()
 	slices.SortFunc(days, func(a, b *dayState) int { return strings.Compare(a.Date+a.Outlet, b.Date+b.Outlet) })
+	var first error
 	for _, d := range days {
 		if at, ok := s.closeAt(d.Date); !ok || now.Before(at) || !s.wanted(d.Outlet) {
 			continue
 		}
 		if err := s.postDay(ctx, d); err != nil {
-			s.answer(ctx, d.Outlet, err) // the outlet's error, the quota state
-			return fmt.Errorf("post %s of outlet %s: %w", d.Date, d.Outlet, err)
+			a := s.answer(ctx, d.Outlet, err) // the quota state
+			s.noteError(d.Outlet, err)        // whatever the kind: the status shows it
+			if first == nil {
+				first = fmt.Errorf("post %s of outlet %s: %w", d.Date, d.Outlet, err)
+			}
+			if a.Verdict != sink.Rejected {
+				return first
+			}
+			continue
 		}
 		s.noteSynced(d.Outlet)
+	}
+	if first != nil {
+		return first
 	}
 	s.clearQuota()
 	return nil

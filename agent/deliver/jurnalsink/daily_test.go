@@ -193,3 +193,33 @@ func TestDailySummaryLateEdit(t *testing.T) {
 		t.Errorf("invoiced %s, want 188000 (88000 + 100000)", sum)
 	}
 }
+
+// TestDailySummaryRefusedDay: a day Jurnal refuses is its outlet's error in
+// the status and the Tick's, and does not hold back another outlet's day;
+// once Jurnal takes it, it is posted.
+func TestDailySummaryRefusedDay(t *testing.T) {
+	e := newEnv(t, func(c *jurnalsink.Config) { c.Mode = jurnalsink.ModeDailySummary })
+	const day = "2026-12-05" // closed already: 2026-12-06 02:00 WIB
+	e.fake.RejectCustomID("moka-101-"+day, "Tanggal transaksi is locked")
+	e.mustAccept(e.rec(sale("101", "S1", day, unified.StatusCompleted)), e.rec(sale("102", "T1", day, unified.StatusCompleted)))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := e.sink.Tick(ctx); err == nil || !strings.Contains(err.Error(), "is locked") {
+		t.Fatalf("Tick = %v, want the refusal of outlet 101's day", err)
+	}
+	if _, ok := e.fake.Invoice("moka-102-" + day); !ok {
+		t.Error("outlet 102's day is held back by outlet 101's refused day")
+	}
+	st := e.sink.Status()
+	if len(st.Outlets) != 2 || !strings.Contains(st.Outlets[0].LastError, "is locked") || st.Outlets[1].LastError != "" {
+		t.Errorf("status %+v: want outlet 101 with Jurnal's refusal, 102 without error", st.Outlets)
+	}
+	e.fake.RejectCustomID("moka-101-"+day, "")
+	e.tick()
+	if _, ok := e.fake.Invoice("moka-101-" + day); !ok {
+		t.Error("outlet 101's day not posted once Jurnal takes it")
+	}
+	if st := e.sink.Status(); st.Outlets[0].LastError != "" {
+		t.Errorf("last error %q stays after the day was posted", st.Outlets[0].LastError)
+	}
+}

@@ -4,8 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -506,4 +512,71 @@ func jurnalNet(e *env) decimal.Decimal {
 		net = net.Sub(r.Total)
 	}
 	return net
+}
+
+// TestCreatedWithoutDocument: a 2xx answer to a create that does not hold
+// the created document (an empty body from a proxy, another envelope) is
+// not a posted document: the send is retried, the invoice is then found by
+// its custom_id (or the payment meets its 409), and the payment names the
+// invoice's real transaction_no. A status code alone must never count.
+func TestCreatedWithoutDocument(t *testing.T) {
+	for name, c := range map[string]struct{ path, body string }{
+		"invoice empty":          {"/sales_invoices", "{}"},
+		"invoice other":          {"/sales_invoices", `{"sales_invoice":{"id":7,"transaction_no":"7","custom_id":"moka-101-S0"}}`},
+		"invoice no number":      {"/sales_invoices", `{"sales_invoice":{"id":7,"custom_id":"moka-101-S1"}}`},
+		"payment empty":          {"/receive_payments", "{}"},
+		"payment other envelope": {"/receive_payments", `{"sales_invoice":{"id":7,"transaction_no":"7","custom_id":"moka-101-S1-pay"}}`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, nil)
+			target, err := url.Parse(e.fake.URL())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var blanked atomic.Int32
+			proxy := httputil.NewSingleHostReverseProxy(target)
+			proxy.ModifyResponse = func(resp *http.Response) error {
+				if resp.Request.Method == http.MethodPost && strings.HasSuffix(resp.Request.URL.Path, c.path) &&
+					resp.StatusCode/100 == 2 && blanked.CompareAndSwap(0, 1) {
+					resp.Body.Close()
+					resp.Body = io.NopCloser(strings.NewReader(c.body))
+					resp.ContentLength = int64(len(c.body))
+					resp.Header.Set("Content-Length", fmt.Sprint(len(c.body)))
+				}
+				return nil
+			}
+			front := httptest.NewServer(proxy)
+			t.Cleanup(front.Close)
+			e.cfg.BaseURL = front.URL
+			e.restart()
+
+			r := e.rec(sale("101", "S1", "2026-12-05", unified.StatusCompleted))
+			if a := e.send(r); a.Verdict != sink.Retry || a.Err == nil || !strings.Contains(a.Err.Error(), "moka-101-S1") {
+				t.Fatalf("Send after a 2xx without the document = %v (%v), want a retry naming the document", a.Verdict, a.Err)
+			}
+			if blanked.Load() != 1 {
+				t.Fatal("the proxy blanked no answer")
+			}
+			e.mustAccept(r)
+			invs, pays := e.fake.Invoices(), e.fake.Payments()
+			if len(invs) != 1 || len(pays) != 1 {
+				t.Fatalf("%d invoices and %d payments, want one of each", len(invs), len(pays))
+			}
+			if !invs[0].Remaining.IsZero() || len(pays[0].Records) != 1 || pays[0].Records[0].TransactionNo != invs[0].TransactionNo {
+				t.Errorf("payment %+v does not pay invoice %s (remaining %s)", pays[0].Records, invs[0].TransactionNo, invs[0].Remaining)
+			}
+		})
+	}
+}
+
+// TestDepositAccountKeyAnyCase: a deposit account written for "QRIS" in
+// the file is the account of Moka's "qris" payments, not silently unused.
+func TestDepositAccountKeyAnyCase(t *testing.T) {
+	e := newEnv(t, func(c *jurnalsink.Config) {
+		c.DepositAccounts = map[string]string{"default": "Kas", " QRIS ": "Bank BCA"}
+	})
+	e.mustAccept(e.rec(sale("101", "S1", "2026-12-05", unified.StatusCompleted)))
+	if pays := e.fake.Payments(); len(pays) != 1 || pays[0].DepositTo != "Bank BCA" {
+		t.Errorf("payments %+v, want one into Bank BCA", pays)
+	}
 }

@@ -292,7 +292,7 @@ func (s *Sink) create(ctx context.Context, trying *string, save func() error, pa
 	err := s.api.Do(ctx, "POST", path, body, &out)
 	switch {
 	case err == nil:
-		return out[env], nil
+		return answered(out, env, cid)
 	case mekari.IsKind(err, mekari.Conflict):
 		s.log.Info("Jurnal document exists already", "custom_id", cid)
 		if !lookup {
@@ -314,11 +314,26 @@ func (s *Sink) find(ctx context.Context, path, env, cid string) (docAnswer, bool
 	err := s.api.Do(ctx, "GET", path+"/"+url.PathEscape(cid), nil, &out)
 	switch {
 	case err == nil:
-		return out[env], true, nil
+		a, err := answered(out, env, cid)
+		return a, err == nil, err
 	case mekari.IsKind(err, mekari.NotFound):
 		return docAnswer{}, false, nil
 	}
 	return docAnswer{}, false, fmt.Errorf("look up %s %s: %w", env, cid, err)
+}
+
+// answered is the document of custom_id cid in a 2xx answer: a status
+// alone does not say the document exists, so an answer without it (an empty
+// body, another envelope, another document, no transaction_no for the
+// payment to name) is a failure to retry — the create is then looked up or
+// meets a 409 — never a posted document.
+func answered(out map[string]docAnswer, env, cid string) (docAnswer, error) {
+	a := out[env]
+	if a.ID == 0 || a.TransactionNo == "" || (a.CustomID != "" && a.CustomID != cid) {
+		return docAnswer{}, &mekari.Error{Kind: mekari.Server,
+			Message: fmt.Sprintf("Jurnal's answer does not hold %s %s", strings.ReplaceAll(env, "_", " "), cid)}
+	}
+	return a, nil
 }
 
 // linesOf makes sure the products of t exist in Jurnal and returns its

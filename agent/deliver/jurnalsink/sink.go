@@ -66,9 +66,6 @@ package jurnalsink
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -103,8 +100,8 @@ type Config struct {
 	RequestsPerMinute int // default 60
 	CustomerName      string
 	Outlets           []string // empty: every outlet
-	// DepositAccounts maps a payment method to an account; "default" for
-	// the others.
+	// DepositAccounts maps a payment method (any case) to an account;
+	// "default" for the others.
 	DepositAccounts  map[string]string
 	OutletTags       map[string]string
 	OutletWarehouses map[string]string
@@ -177,6 +174,13 @@ func New(cfg Config, opts Options) *Sink {
 	if cfg.Location == nil {
 		cfg.Location = time.UTC
 	}
+	// Payment methods are looked up as account does: trimmed, lower case
+	// (a "QRIS" key in the file is the qris account, not silently unused).
+	accounts := make(map[string]string, len(cfg.DepositAccounts))
+	for m, a := range cfg.DepositAccounts {
+		accounts[strings.ToLower(strings.TrimSpace(m))] = a
+	}
+	cfg.DepositAccounts = accounts
 	if opts.Clock == nil {
 		opts.Clock = clockwork.NewRealClock()
 	}
@@ -203,24 +207,13 @@ func New(cfg Config, opts Options) *Sink {
 	return s
 }
 
-var endpointSalt = func() []byte {
-	b := make([]byte, 16)
-	rand.Read(b)
-	return b
-}()
-
-// endpointID is a salted digest of what decides where and how documents
-// are posted: never the secret itself.
+// endpointID identifies what decides where and how documents are posted
+// (sink.Identity: never the secret itself).
 func endpointID(cfg Config) string {
 	if cfg.BaseURL == "" || cfg.ClientID == "" {
 		return ""
 	}
-	h := sha256.New()
-	h.Write(endpointSalt)
-	for _, s := range []string{cfg.BaseURL, cfg.ClientID, cfg.ClientSecret, cfg.Mode, cfg.CustomerName} {
-		fmt.Fprintf(h, "%d\x00%s", len(s), s)
-	}
-	return hex.EncodeToString(h.Sum(nil))
+	return sink.Identity(cfg.BaseURL, cfg.ClientID, cfg.ClientSecret, cfg.Mode, cfg.CustomerName)
 }
 
 // Endpoint identifies the Jurnal company and mode posted to.

@@ -145,7 +145,8 @@ const (
 	Auth
 	// Quota: 429 or a quota answer: wait RetryAfter.
 	Quota
-	// Server: 408, 5xx or another status: try again later.
+	// Server: 408, 5xx or another status, or an answer the caller finds
+	// unusable (Status 0, no err): try again later.
 	Server
 )
 
@@ -164,6 +165,8 @@ type Error struct {
 
 func (e *Error) Error() string {
 	switch {
+	case e.Status == 0 && e.err == nil:
+		return e.Message // an answer the caller found unusable
 	case e.Status == 0:
 		return fmt.Sprintf("no answer from Jurnal: %v", e.err)
 	case e.Message != "":
