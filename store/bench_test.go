@@ -81,33 +81,9 @@ func BenchmarkDrainSummary(b *testing.B) {
 			const batch = 500
 			s := mustOpen(b, testOptions(b, b.TempDir()))
 			defer s.Close()
-			s.db.NoSync = true
 			gen := newBenchGen()
 			gen.noSale = !facts
-			for range (b.N*batch + 999) / 1000 {
-				if _, err := s.Append(gen.next(1000), nil); err != nil {
-					b.Fatal(err)
-				}
-			}
-			s.db.NoSync = false
-			if err := s.db.Sync(); err != nil {
-				b.Fatal(err)
-			}
-			b.ResetTimer()
-			for range b.N {
-				recs, err := s.Pending(batch)
-				if err != nil || len(recs) != batch {
-					b.Fatalf("Pending = %d, %v", len(recs), err)
-				}
-				seqs := make([]uint64, len(recs))
-				for i, r := range recs {
-					seqs[i] = r.Seq
-				}
-				if err := s.Ack(seqs...); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "records/s")
+			benchDrain(b, s, gen, batch)
 		})
 	}
 }
@@ -189,9 +165,14 @@ func BenchmarkDrain(b *testing.B) {
 	opts := testOptions(b, b.TempDir())
 	s := mustOpen(b, opts)
 	defer s.Close()
-	// Fill without fsync: only the drain is measured.
+	benchDrain(b, s, newBenchGen(), batch)
+}
+
+// benchDrain fills s with b.N batches of gen's records, without fsync, then
+// measures b.N rounds of Pending(batch) and the Ack of those records.
+func benchDrain(b *testing.B, s *Store, gen *benchGen, batch int) {
+	b.Helper()
 	s.db.NoSync = true
-	gen := newBenchGen()
 	for range (b.N*batch + 999) / 1000 {
 		if _, err := s.Append(gen.next(1000), nil); err != nil {
 			b.Fatal(err)

@@ -234,23 +234,9 @@ func (s *Store) RequeueOf(sink string, ids ...uint64) (n int, err error) {
 func (s *Store) requeueIDs(sink string, ids []uint64) (n int, err error) {
 	var skipped []error
 	err = s.update(func(tx *bolt.Tx) error {
-		n, skipped = 0, nil
-		rq, err := s.newRequeuer(tx, sink)
-		if err != nil {
-			return err
-		}
-		for _, id := range ids {
-			if err := rq.requeue(id); err != nil {
-				var ie *itemError
-				if !errors.As(err, &ie) {
-					return err
-				}
-				skipped = append(skipped, err)
-				continue
-			}
-			n++
-		}
-		return rq.finish()
+		var err error
+		n, skipped, err = s.requeueIn(tx, sink, ids)
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("store: requeue: %w", err)
@@ -262,6 +248,28 @@ func (s *Store) requeueIDs(sink string, ids []uint64) (n int, err error) {
 		return n, fmt.Errorf("store: requeue: %w", errors.Join(skipped...))
 	}
 	return n, nil
+}
+
+// requeueIn requeues the dead letters ids inside tx (see Requeue), of
+// sink's only if sink is not "", and returns how many it requeued and the
+// per-id failures (itemError) of the others.
+func (s *Store) requeueIn(tx *bolt.Tx, sink string, ids []uint64) (n int, skipped []error, err error) {
+	rq, err := s.newRequeuer(tx, sink)
+	if err != nil {
+		return 0, nil, err
+	}
+	for _, id := range ids {
+		if err := rq.requeue(id); err != nil {
+			var ie *itemError
+			if !errors.As(err, &ie) {
+				return 0, nil, err
+			}
+			skipped = append(skipped, err)
+			continue
+		}
+		n++
+	}
+	return n, skipped, rq.finish()
 }
 
 // RequeueAll requeues every requeueable dead letter (see Requeue) and
@@ -297,21 +305,9 @@ func (s *Store) requeueAll(sink string) (int, error) {
 		}); err != nil {
 			return err
 		}
-		rq, err := s.newRequeuer(tx, sink)
-		if err != nil {
-			return err
-		}
-		for _, id := range ids {
-			if err := rq.requeue(id); err != nil {
-				var ie *itemError
-				if !errors.As(err, &ie) {
-					return err
-				}
-				continue
-			}
-			n++
-		}
-		return rq.finish()
+		var err error
+		n, _, err = s.requeueIn(tx, sink, ids) // the others stay
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("store: requeue all: %w", err)
@@ -344,7 +340,6 @@ type requeuer struct {
 	seq                 uint64
 	// forSink holds the seqs requeued for one sink alone, by sink.
 	forSink map[*sinkEntry][]uint64
-	changed bool
 }
 
 func (s *Store) newRequeuer(tx *bolt.Tx, only string) (*requeuer, error) {
@@ -443,13 +438,12 @@ func (rq *requeuer) requeue(id uint64) error {
 		target.dirty = true
 		rq.forSink[target] = append(rq.forSink[target], rq.seq)
 	}
-	rq.changed = true
 	return nil
 }
 
 func (rq *requeuer) finish() error {
-	if !rq.changed {
-		return nil
+	if rq.seq == rq.out.Sequence() {
+		return nil // nothing requeued
 	}
 	if rq.sum != nil {
 		if err := rq.sum.flush(); err != nil {

@@ -532,6 +532,7 @@ func (v *SinkView) Ack(seqs ...uint64) error {
 			return err
 		}
 		cur := out.Cursor()
+		del := cur.Delete // one method value for the loop
 		sum := newSumTx(tx, sinks)
 		var kb [8]byte
 		acked := 0
@@ -544,31 +545,14 @@ func (v *SinkView) Ack(seqs ...uint64) error {
 			if !bytes.Equal(k, kb[:]) {
 				continue
 			}
-			size := int64(len(val)) + 8
-			pointer := false
-			if sum != nil {
-				if pointer, err = sum.marked(seq, v.name, markDelivered); err != nil {
-					return err
-				}
-			}
-			e.st.done.add(seq)
-			e.st.pendingN--
-			e.st.pendingBytes -= size
-			acked++
-			if sinks.neededByOthers(seq, e) {
-				continue
-			}
-			if err := cur.Delete(); err != nil {
+			gone, err := sinks.settle(e, sum, &c, seq, int64(len(val))+8, markDelivered, del)
+			if err != nil {
 				return err
 			}
-			if pointer {
-				if err := sum.dropPointer(seq); err != nil {
-					return err
-				}
+			acked++
+			if gone {
+				removed++
 			}
-			c.pendingN--
-			c.pendingBytes -= size
-			removed++
 		}
 		if acked == 0 {
 			return errNoChange
@@ -600,6 +584,37 @@ func (v *SinkView) Ack(seqs ...uint64) error {
 	return nil
 }
 
+// settle records that sink e is done with the record seq (size bytes,
+// val included): acked (markDelivered) or dead-lettered (markDead). Once no
+// other enabled sink needs it, del removes it from the outbox and settle
+// drops it from the day summary's pointers and from the outbox counters c;
+// it reports whether it did. The caller normalizes e and flushes sum.
+func (t *sinkTable) settle(e *sinkEntry, sum *sumTx, c *counters, seq uint64, size int64, mark byte, del func() error) (removed bool, err error) {
+	pointer := false
+	if sum != nil {
+		if pointer, err = sum.marked(seq, e.name, mark); err != nil {
+			return false, err
+		}
+	}
+	e.st.done.add(seq)
+	e.st.pendingN--
+	e.st.pendingBytes -= size
+	if t.neededByOthers(seq, e) {
+		return false, nil
+	}
+	if err := del(); err != nil {
+		return false, err
+	}
+	if pointer {
+		if err := sum.dropPointer(seq); err != nil {
+			return false, err
+		}
+	}
+	c.pendingN--
+	c.pendingBytes -= size
+	return true, nil
+}
+
 // DeadLetter sets the record seq aside as this sink's dead letter (stage:
 // the sink's name) with reason (capped at 8 KiB). The record stays in the
 // outbox for the other sinks that still need it. A seq that is not pending
@@ -624,33 +639,15 @@ func (v *SinkView) DeadLetter(seq uint64, reason string) error {
 		if err != nil {
 			return err
 		}
-		size := int64(len(val)) + 8
-		sum := newSumTx(tx, sinks)
-		pointer := false
-		if sum != nil {
-			if pointer, err = sum.marked(seq, v.name, markDead); err != nil {
-				return err
-			}
-		}
 		if err := putDead(tx, &c, now, seq, v.name, reason, val); err != nil {
 			return err
 		}
 		e.st.deadN++
-		e.st.done.add(seq)
-		e.st.pendingN--
-		e.st.pendingBytes -= size
-		if !sinks.neededByOthers(seq, e) {
-			if err := out.Delete(k); err != nil {
-				return err
-			}
-			if pointer {
-				if err := sum.dropPointer(seq); err != nil {
-					return err
-				}
-			}
-			c.pendingN--
-			c.pendingBytes -= size
-			removed = true
+		sum := newSumTx(tx, sinks)
+		removed, err = sinks.settle(e, sum, &c, seq, int64(len(val))+8, markDead,
+			func() error { return out.Delete(k) })
+		if err != nil {
+			return err
 		}
 		if sum != nil {
 			if err := sum.flush(); err != nil {
