@@ -402,7 +402,7 @@ func TestCheckoutGateway(t *testing.T) {
 	t.Run("Mokka's number and date forms", func(t *testing.T) {
 		// The docs' own Checkout example: amounts as JSON numbers with one
 		// decimal (51000.0), valid_till as dd.mm.yyyy hh:mm:ss+hh:mm.
-		body := docsCheckoutExample(c.addr)
+		body := mokkafake.DocsCheckoutRequest("http://" + c.addr + "/mokka/callback")
 		c.mustOK(t, "docs example", "factoring/v1/precheck/auth", body)
 		reqs := c.fake.RequestsFor("factoring/v1/precheck/auth")
 		if got := string(reqs[len(reqs)-1].Body); got != body {
@@ -633,57 +633,6 @@ func TestCheckoutGateway(t *testing.T) {
 			checkNoPII(t, name, text)
 		}
 	})
-}
-
-// docsCheckoutExample is the seed's Checkout request example (the Mokka
-// Online API guide) as the docs print it, but for callback_url (this
-// agent's) and valid_till (2030, so the order is not born expired).
-func docsCheckoutExample(addr string) string {
-	return `{
-"terms_url": "https://mokka.ro/landings/demostore/",
-"callback_url": "http://` + addr + `/mokka/callback",
-"checkout_url": "https://shop.example.com/revo/checkout",
-"redirect_url": "https://shop.example.com/revo/redirect",
-"authorized_client": true,
-"primary_phone": "654456546",
-"primary_email": "john.connor@gmail.com",
-"skip_result_page": true,
-"current_order":
-{
-"order_id": "120R",
-"amount": 51000.0,
-"tax_amount": 0.0,
-"discount_amount": 0.0,
-"prepayment_amount": 1000.0,
-"valid_till": "21.07.2030 12:08:01+03:00"
-},
-"person":
-{
-"first_name": "John",
-"surname": "Connor",
-"patronymic": "",
-"birth_date": "15.01.1975"
-},
-"cart_items":
-[{
-"SKU": "441R",
-"name": "Samsung Note 8",
-"price": 48000.0,
-"tax_price": 0.0,
-"quantity": 1,
-"quantity_unit": "pcs",
-"category": "Phone"
-},
-{
-"SKU": "530C",
-"name": "Phone cover",
-"price": 3000.0,
-"tax_price": 0.0,
-"quantity": 1,
-"quantity_unit": "pcs",
-"category": "Accessories"
-}]
-}`
 }
 
 // checkNoPII fails if text holds any of the customers' personal data.

@@ -28,7 +28,7 @@ import (
 
 // newOAuthEnvRPM is newOAuthEnv with its own request budget, for outlets
 // too busy for the default one.
-func newOAuthEnvRPM(t *testing.T, m *oauthfake.Server, backfill, rpm int) *testEnv {
+func newOAuthEnvRPM(t testing.TB, m *oauthfake.Server, backfill, rpm int) *testEnv {
 	t.Helper()
 	e := newEnvWith(t, fmt.Sprintf(`[moka]
 enabled = true

@@ -46,22 +46,7 @@ func startOAuthMoka(t testing.TB, o oauthfake.Options) *oauthfake.Server {
 // file next to the config, and m accepting only the agent's redirect URI.
 func newOAuthEnv(t testing.TB, m *oauthfake.Server, backfill int) *testEnv {
 	t.Helper()
-	e := newEnvWith(t, fmt.Sprintf(`[moka]
-enabled = true
-api = "oauth"
-base_url = %q
-client_id = %q
-client_secret_file = "moka-client.secret"
-timezone = "Asia/Jakarta"
-poll_interval = "1h"
-initial_backfill_days = %d
-requests_per_minute = %d
-`, m.URL(), m.ClientID(), backfill, oauthRPM))
-	if err := os.WriteFile(filepath.Join(e.dir, "moka-client.secret"), []byte(m.ClientSecret()+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	m.SetRedirectURI("http://" + e.apiAddr + localapi.PathMokaCallback)
-	return e
+	return newOAuthEnvRPM(t, m, backfill, oauthRPM)
 }
 
 // mokaConnect runs `pwbi-agent moka connect` as a person would, the test
