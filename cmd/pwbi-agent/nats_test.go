@@ -525,12 +525,7 @@ func TestNATSKill9WhileDraining(t *testing.T) {
 	}
 
 	p := e.start(t)
-	var st localapi.Status
-	testutil.WaitFor(t, "the buffer emptied into the stream", 120*time.Second, func() bool {
-		var err error
-		st, err = e.status(t)
-		return err == nil && st.Queue.Pending == 0
-	})
+	st := e.waitDrained(t, 120*time.Second)
 	checkStreamOnceInOrder(t, "stream", ns.read(), 0, n)
 	if ss := natsSinkStatus(t, st, "nats"); !ss.Enabled || !ss.Configured || ss.Pending != 0 || ss.DeadLetters != 0 {
 		t.Errorf("nats sink after the drain: %+v", ss)
@@ -669,6 +664,17 @@ func TestUpstreamDownNATSTakesEverything(t *testing.T) {
 		t.Errorf("upstream: %d records, %d order violations; want %d once each, in order", len(e.up.Records()), e.up.OrderViolations(), n)
 	}
 	checkStreamOnceInOrder(t, "stream after the upstream caught up", ns.read(), 0, n)
+	// The upstream's recovery shows: the state is ok again and its sink
+	// online, with everything delivered.
+	testutil.WaitFor(t, "state ok", 30*time.Second, func() bool {
+		var err error
+		st, err = e.status(t)
+		return err == nil && st.State == localapi.StateOK
+	})
+	if up := natsSinkStatus(t, st, "upstream"); !up.Online || up.Health != localapi.SinkHealthOK || up.Delivered != n ||
+		up.Pending != 0 || up.LastSuccessAt == nil {
+		t.Errorf("upstream sink after catching up: %+v", up)
+	}
 	natsStopCleanly(t, p)
 }
 
@@ -713,12 +719,7 @@ func TestNATSReloadNewURLAndCredentialsSameStream(t *testing.T) {
 		return ns.count() > at && !natsAnyContains(users, "alice") && natsAnyContains(users, "bob")
 	})
 
-	var st localapi.Status
-	testutil.WaitFor(t, "everything delivered", 120*time.Second, func() bool {
-		var err error
-		st, err = e.status(t)
-		return err == nil && st.Queue.Pending == 0
-	})
+	e.waitDrained(t, 120*time.Second)
 	checkStreamOnceInOrder(t, "stream", ns.read(), 0, n)
 	if len(e.up.Keys()) != n || e.up.OrderViolations() != 0 {
 		t.Errorf("upstream: %d distinct records, %d order violations", len(e.up.Keys()), e.up.OrderViolations())
@@ -756,9 +757,11 @@ func TestNATSReloadToAnotherStream(t *testing.T) {
 	testutil.WaitFor(t, "records flowing", 60*time.Second, func() bool { return oldNS.count() >= 500 })
 	e.writeNATSConfig(t, natsConfig{urls: []string{newNS.url()}})
 	e.natsReload(t, 2)
-	testutil.WaitFor(t, "everything delivered", 120*time.Second, func() bool {
+	// The old stream is read once its connection is gone: nothing more can
+	// reach it then.
+	testutil.WaitFor(t, "everything delivered, the old connection closed", 120*time.Second, func() bool {
 		st, err := e.status(t)
-		return err == nil && st.Queue.Pending == 0
+		return err == nil && st.Queue.Pending == 0 && oldLink.open() == 0
 	})
 	olds, news := oldNS.read(), newNS.read()
 	if len(olds) >= n || len(news) == 0 {
