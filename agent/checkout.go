@@ -393,6 +393,16 @@ func (c *checkoutPart) status(s *localapi.Status, cfg *config.Config) health.Che
 			s.Checkout.TLSKeyPin = id.KeyPin
 			s.Checkout.TLSNotAfter = localapi.TimePtr(id.NotAfter)
 		}
+		c.idMu.Lock()
+		ids := c.ids
+		c.idMu.Unlock()
+		if ids != nil {
+			if detail, expired := ids.Problem(); expired {
+				h.TLSExpired = detail
+			} else {
+				h.TLSEnding = detail
+			}
+		}
 	}
 	if cfg.Checkout.PlainOnLAN() {
 		s.Checkout.Warning = "checkout.tls = false: tablet tokens cross the shop network in plain text; " +

@@ -256,6 +256,10 @@ type Checkout struct {
 	// Warning is a risk a person should know of while the gateway works
 	// (plain HTTP on a LAN address): a note, not a stall.
 	Warning string
+	// TLSExpired: the TLS certificate the tablets pin has expired (they
+	// cannot connect). TLSEnding: it ends soon and will not be renewed by
+	// itself (someone else's, or the renewal fails): a note until it ends.
+	TLSExpired, TLSEnding string
 }
 
 // Evaluate applies the rule table to in. Problems come errors first, then
@@ -347,6 +351,12 @@ func Evaluate(in Input) (State, []Problem) {
 		}
 		if co.ListenError != "" {
 			add(Blocking, "HealthCheckoutListen", map[string]any{"Detail": co.ListenError})
+		}
+		if co.TLSExpired != "" {
+			add(Blocking, "HealthCheckoutTLSExpired", map[string]any{"Detail": co.TLSExpired})
+		}
+		if co.TLSEnding != "" {
+			add(Note, "HealthCheckoutTLSEnding", map[string]any{"Detail": co.TLSEnding})
 		}
 	}
 	if co.RefreshError != "" {

@@ -76,6 +76,9 @@ func TestEvaluate(t *testing.T) {
 		{"checkout cannot start", with(func(in *Input) {
 			in.Checkout = Checkout{Enabled: true, StartError: "the checkout gateway cannot start: store"}
 		}), Error, "cannot start"},
+		{"checkout certificate expired", with(func(in *Input) {
+			in.Checkout = Checkout{Enabled: true, TLSExpired: "the checkout TLS certificate expired on 2026-12-01: tablets refuse to connect"}
+		}), Error, "expired on 2026-12-01"},
 
 		// Offline: retries will fix it.
 		{"upstream unreachable", with(func(in *Input) {
@@ -112,6 +115,9 @@ func TestEvaluate(t *testing.T) {
 		{"plain HTTP on the shop Wi-Fi is a note", with(func(in *Input) {
 			in.Checkout = Checkout{Enabled: true, Warning: "checkout.tls = false: tablet tokens cross the shop network in plain text"}
 		}), OK, "plain text"},
+		{"a tablet certificate ending without renewal is a note", with(func(in *Input) {
+			in.Checkout = Checkout{Enabled: true, TLSEnding: "the checkout TLS certificate ends on 2027-01-01 and renewing it failed: disk full"}
+		}), OK, "renewing it failed"},
 		{"checkout disabled: its listener does not matter", with(func(in *Input) {
 			in.Checkout = Checkout{ListenError: "cannot listen"}
 		}), OK, ""},
@@ -194,6 +200,7 @@ func TestNoStallLeavesOK(t *testing.T) {
 		"checkout listen":   func(in *Input) { in.Checkout = Checkout{Enabled: true, ListenError: "x"} },
 		"checkout refresh":  func(in *Input) { in.Checkout.RefreshError = "x" },
 		"checkout no start": func(in *Input) { in.Checkout = Checkout{Enabled: true, StartError: "x"} },
+		"checkout tls":      func(in *Input) { in.Checkout = Checkout{Enabled: true, TLSExpired: "x"} },
 	}
 	for name, f := range stalls {
 		in := Input{Moka: moka(), Sinks: []Sink{cloud()}}

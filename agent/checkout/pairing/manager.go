@@ -29,6 +29,8 @@ type Manager struct {
 	log   *slog.Logger
 	cur   atomic.Pointer[Identity]
 	mu    sync.Mutex // serialises Check
+	// checkErr is the last Check's failure (nil after a good one), under mu.
+	checkErr error
 }
 
 // NewManager returns a manager of the identity in dataDir, which it
@@ -73,6 +75,36 @@ func (m *Manager) TLSConfig() *tls.Config {
 func (m *Manager) Check() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.checkErr = m.check()
+	return m.checkErr
+}
+
+// Problem says, in a sentence for a person, what is wrong with the identity
+// in use that nothing will cure by itself: expired (tablets refuse the
+// connection), or ending within RenewBefore without a renewal to come
+// (someone else's certificate, or the last renewal check failed). ""
+// when nothing is wrong or the renewal is still on its way.
+func (m *Manager) Problem() (detail string, expired bool) {
+	id := m.cur.Load()
+	now := m.clock.Now()
+	m.mu.Lock()
+	checkErr := m.checkErr
+	m.mu.Unlock()
+	end := id.NotAfter.UTC().Format("2006-01-02")
+	switch {
+	case !now.Before(id.NotAfter):
+		return fmt.Sprintf("the checkout TLS certificate expired on %s: tablets refuse to connect (replace %s or delete it to get a new one, then pair the tablets again)", end, Path(m.dir)), true
+	case now.Before(id.NotAfter.Add(-RenewBefore)):
+		return "", false
+	case !id.own:
+		return fmt.Sprintf("the checkout TLS certificate from %s ends on %s and is not the agent's to renew: replace it", Path(m.dir), end), false
+	case checkErr != nil:
+		return fmt.Sprintf("the checkout TLS certificate ends on %s and renewing it failed: %v", end, checkErr), false
+	}
+	return "", false
+}
+
+func (m *Manager) check() error {
 	cur := m.cur.Load()
 	id, err := Load(m.dir)
 	if errors.Is(err, fs.ErrNotExist) {

@@ -402,3 +402,60 @@ func ExampleURL() {
 	fmt.Println(URL("192.168.1.20:8686", "pwbt_TOKEN", nil))
 	// Output: pwbi-checkout://192.168.1.20:8686?v=1&scheme=http&token=pwbt_TOKEN
 }
+
+// The manager says when the certificate the tablets pin needs a person:
+// nothing while the agent's own certificate is fresh or its renewal is on
+// its way; a note for someone else's certificate that ends soon and for an
+// own one whose renewal fails; an error once it has expired. (Before, all
+// of this was only logged and the status stayed ok.)
+func TestManagerProblem(t *testing.T) {
+	t.Run("own and fresh", func(t *testing.T) {
+		m, err := NewManager(t.TempDir(), clockwork.NewFakeClockAt(t0), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, exp := m.Problem(); d != "" || exp {
+			t.Errorf("fresh identity: %q %v", d, exp)
+		}
+	})
+	t.Run("foreign, ending then expired", func(t *testing.T) {
+		dir := t.TempDir()
+		if err := os.WriteFile(Path(dir), foreignPEM(t, t0.Add(24*time.Hour)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		clock := clockwork.NewFakeClockAt(t0)
+		m, err := NewManager(dir, clock, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, exp := m.Problem(); exp || !strings.Contains(d, "not the agent's to renew") {
+			t.Errorf("foreign, ending: %q %v", d, exp)
+		}
+		clock.Advance(25 * time.Hour)
+		if d, exp := m.Problem(); !exp || !strings.Contains(d, "expired") {
+			t.Errorf("foreign, expired: %q %v", d, exp)
+		}
+	})
+	t.Run("own, renewal failing", func(t *testing.T) {
+		dir := t.TempDir()
+		clock := clockwork.NewFakeClockAt(t0)
+		m, err := NewManager(dir, clock, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(m.Identity().NotAfter.Sub(t0) - RenewBefore + time.Hour)
+		if d, _ := m.Problem(); d != "" {
+			t.Errorf("due, renewal not yet tried: %q", d)
+		}
+		// The file replaced by garbage: Check fails, the old identity stays.
+		if err := os.WriteFile(Path(dir), []byte("not pem"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if m.Check() == nil {
+			t.Fatal("Check of a garbage file succeeded")
+		}
+		if d, exp := m.Problem(); exp || !strings.Contains(d, "renewing it failed") {
+			t.Errorf("renewal failing: %q %v", d, exp)
+		}
+	})
+}
