@@ -104,8 +104,12 @@ type Agent struct {
 	cfgErr   string   // why the last load failed; empty if it succeeded
 	restart  []string // keys changed on disk that need a restart
 	mokaErr  string   // why Moka cannot run with this configuration
-	paused   bool
-	apiAddr  string // where the local API listens now
+	// sinkSetErr: the buffer could not switch to the enabled sinks
+	// sinkSetWant (delivery.go switchStoreSinks); retried by tickSinks.
+	sinkSetErr  error
+	sinkSetWant []string
+	paused      bool
+	apiAddr     string // where the local API listens now
 
 	reloadMu sync.Mutex // serialises reloads
 	// built is the sink in use per spec (nil: disabled); sinksClosed:

@@ -221,6 +221,7 @@ func (a *Agent) tickSinks(ctx context.Context) {
 	defer t.Stop()
 	for {
 		a.reloadMu.Lock()
+		a.retryStoreSinks()
 		var tickers []sinkTicker
 		for _, spec := range a.specs {
 			if tk, ok := a.built[spec.name].(sinkTicker); ok { // a nil sink (switched off) is none
@@ -343,13 +344,7 @@ func (a *Agent) applySinks(cfg *config.Config) {
 	if a.sinksClosed {
 		return // shutting down: the final delivery is over
 	}
-	names := a.enabledSinks(cfg)
-	if err := a.store.SetSinks(names...); err != nil {
-		// The loops still follow the configuration; the store keeps the
-		// records of whichever set it has, so nothing is lost, and the
-		// next start applies the set again.
-		a.log.Error("Switching sinks in the buffer failed", "sinks", names, "err", err)
-	}
+	a.switchStoreSinks(a.enabledSinks(cfg))
 	for _, spec := range a.specs {
 		sink, prev := a.buildSink(spec, cfg)
 		a.delivery.Forwarder(spec.name).Update(spec.loop(cfg), sink)
@@ -357,6 +352,45 @@ func (a *Agent) applySinks(cfg *config.Config) {
 			a.closeSink(spec.name, prev)
 		}
 	}
+}
+
+// setStoreSinks is (*store.Store).SetSinks; tests make it fail.
+var setStoreSinks = (*store.Store).SetSinks
+
+// switchStoreSinks tells the buffer which sinks are enabled. On a failure
+// (a write error) the loops still follow the configuration and the store
+// keeps the records of the set it has, so nothing is lost; the failure
+// stays in the status (a store write error: state error) and tickSinks
+// tries again every tick until the buffer has the set. Under reloadMu.
+func (a *Agent) switchStoreSinks(names []string) {
+	err := setStoreSinks(a.store, names...)
+	if err != nil {
+		a.log.Error("Switching sinks in the buffer failed", "sinks", names, "err", err)
+		err = fmt.Errorf("the buffer could not switch to the sinks %s (retried every minute): %w", strings.Join(names, ", "), err)
+	}
+	a.mu.Lock()
+	a.sinkSetErr = err
+	if err != nil {
+		a.sinkSetWant = names
+	}
+	a.mu.Unlock()
+}
+
+// retryStoreSinks repeats a failed switchStoreSinks. Under reloadMu.
+func (a *Agent) retryStoreSinks() {
+	a.mu.Lock()
+	failed, names := a.sinkSetErr != nil, a.sinkSetWant
+	a.mu.Unlock()
+	if failed && !a.sinksClosed {
+		a.switchStoreSinks(names)
+	}
+}
+
+// sinkSetError is why the buffer does not have the enabled sinks, or nil.
+func (a *Agent) sinkSetError() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.sinkSetErr
 }
 
 // sinkSpec returns the spec of the named sink.

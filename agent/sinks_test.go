@@ -2,11 +2,13 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,6 +18,7 @@ import (
 	"github.com/pwbi/edge-agent/agent/deliver"
 	"github.com/pwbi/edge-agent/agent/deliver/httpsink/upstreamfake"
 	"github.com/pwbi/edge-agent/agent/deliver/sink"
+	"github.com/pwbi/edge-agent/agent/health"
 	"github.com/pwbi/edge-agent/agent/metrics"
 	"github.com/pwbi/edge-agent/internal/testutil"
 	"github.com/pwbi/edge-agent/store"
@@ -294,5 +297,50 @@ func TestShutdownClosesSinks(t *testing.T) {
 	w.a.applySinks(cfg)
 	if built, _ := w.builtSinks(); len(built) != 1 {
 		t.Fatalf("a reload after shutdown built %d sinks", len(built)-1)
+	}
+}
+
+// A sink switch the buffer cannot take (a write error) is not only logged:
+// it stays in the status as a store write error until a retry succeeds,
+// even when other writes commit meanwhile; the retry gives the buffer the
+// enabled set.
+func TestFailedSinkSwitchIsShownAndRetried(t *testing.T) {
+	w := newSinkWorld(t)
+	cfg := w.config(true)
+	if err := w.a.setupDelivery(cfg); err != nil {
+		t.Fatal(err)
+	}
+	real := setStoreSinks
+	t.Cleanup(func() { setStoreSinks = real })
+	setStoreSinks = func(*store.Store, ...string) error { return errors.New("write agent.db: input/output error") }
+
+	w.secondOn.Store(true)
+	w.a.reloadMu.Lock()
+	w.a.applySinks(cfg)
+	w.a.reloadMu.Unlock()
+	err := w.a.sinkSetError()
+	if err == nil || !strings.Contains(err.Error(), "could not switch to the sinks upstream, second") {
+		t.Fatalf("sinkSetError = %v", err)
+	}
+	if got, _ := w.a.store.Sinks(); !slices.Equal(got, []string{"upstream"}) {
+		t.Fatalf("the buffer's sinks = %v, want the old set", got)
+	}
+	w.add(t, 1) // another write commits: the store forgets its own write error
+	if err := w.a.storeWriteError(); err == nil || !strings.Contains(err.Error(), "could not switch to the sinks") {
+		t.Fatalf("the status's store write error = %v, want the failed switch", err)
+	}
+	if st, _ := health.Evaluate(health.Input{Store: health.Store{WriteError: w.a.storeWriteError().Error()}}); st != health.Error {
+		t.Fatalf("state %q for it, want error", st)
+	}
+
+	setStoreSinks = real
+	w.a.reloadMu.Lock()
+	w.a.retryStoreSinks()
+	w.a.reloadMu.Unlock()
+	if err := w.a.sinkSetError(); err != nil {
+		t.Fatalf("after a good retry: %v", err)
+	}
+	if got, _ := w.a.store.Sinks(); !slices.Equal(got, []string{"second", "upstream"}) {
+		t.Fatalf("the buffer's sinks after the retry = %v", got)
 	}
 }

@@ -86,7 +86,7 @@ func (a *Agent) Status(ctx context.Context) localapi.Status {
 		s.Store.Quarantine = &localapi.QuarantineStatus{CorruptPath: q.CorruptPath, Reason: q.Reason, At: q.At}
 		in.Store.Quarantined = true
 	}
-	if err := a.store.WriteErr(); err != nil {
+	if err := a.storeWriteError(); err != nil {
 		in.Store.WriteError = err.Error()
 		in.Store.DiskFull = diskFull(err)
 	}
@@ -255,4 +255,14 @@ func (a *Agent) jurnalStatus(cfg *config.Config) localapi.JurnalStatus {
 		})
 	}
 	return js
+}
+
+// storeWriteError is the store's last write failure or, once a later
+// commit has cleared that, a sink switch the buffer could not take (it
+// stays until a retry succeeds: delivery.go switchStoreSinks).
+func (a *Agent) storeWriteError() error {
+	if err := a.store.WriteErr(); err != nil {
+		return err
+	}
+	return a.sinkSetError()
 }
