@@ -3,17 +3,14 @@ package tray
 import (
 	"errors"
 	"fmt"
-	"regexp"
-	"slices"
 	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
 
-	"github.com/BurntSushi/toml"
-
 	"github.com/pwbi/edge-agent/agent/localapi"
 	"github.com/pwbi/edge-agent/internal/i18n"
+	"github.com/pwbi/edge-agent/internal/testutil"
 )
 
 // TestViewInIndonesian: the menu a cafe in Indonesia reads, word for word.
@@ -146,8 +143,8 @@ func TestMenuInIndonesian(t *testing.T) {
 // (issue 15: no English leaks into the Indonesian pages). Problem
 // and config-error texts come from the agent and are left out here.
 func TestIndonesianTrayHasNoEnglish(t *testing.T) {
-	english := append(EnglishFragments(t, "../internal/i18n/locales/tray.en.toml"),
-		EnglishFragments(t, "../internal/i18n/locales/common.en.toml")...)
+	english := append(testutil.EnglishFragments(t, "../internal/i18n/locales/tray.en.toml"),
+		testutil.EnglishFragments(t, "../internal/i18n/locales/common.en.toml")...)
 	id := i18n.New(i18n.Indonesian)
 	now := time.Now()
 	ago := now.Add(-90 * time.Minute)
@@ -220,44 +217,6 @@ func TestAppSpeaksTheConfiguredLanguage(t *testing.T) {
 			t.Errorf("log:\n%s", h.log)
 		}
 	})
-}
-
-// templateRE matches a go-i18n template action.
-var templateRE = regexp.MustCompile(`\{\{[^}]*\}\}`)
-
-// leakAllowed are English catalogue fragments an Indonesian text may hold:
-// names.
-var leakAllowed = []string{"PWBI Agent", "Cloud", "Moka", "NATS", "Jurnal"}
-
-// EnglishFragments reads an English catalogue file and returns the literal
-// parts of its messages (between template actions) that hold a word of at
-// least three letters, minus the allowed names.
-func EnglishFragments(t *testing.T, path string) []string {
-	t.Helper()
-	var cat map[string]map[string]string
-	if _, err := toml.DecodeFile(path, &cat); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	word := regexp.MustCompile(`[A-Za-z]{3,}`)
-	var frags []string
-	for _, m := range cat {
-		for form, text := range m {
-			if form == "description" || form == "hash" {
-				continue
-			}
-			for _, f := range templateRE.Split(text, -1) {
-				f = strings.Trim(f, " :·—,.()\"")
-				if !word.MatchString(f) || slices.Contains(leakAllowed, f) || slices.Contains(frags, f) {
-					continue
-				}
-				frags = append(frags, f)
-			}
-		}
-	}
-	if len(frags) < 10 {
-		t.Fatalf("%s: only %d English fragments: %q", path, len(frags), frags)
-	}
-	return frags
 }
 
 // EnglishIn returns the first English fragment s contains, or "".

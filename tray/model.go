@@ -95,11 +95,7 @@ func (v View) WithToday(sum localapi.Summary) View {
 	}
 	day := sum.Totals[i]
 	p := v.printer()
-	net := day.NetAmount
-	if net == "" {
-		net = "0"
-	}
-	line := p.N("TrayToday", pluralCount(day.Sales), map[string]any{"Amount": p.Money(net), "Count": p.Count(day.Sales)})
+	line := p.N("TrayToday", pluralCount(day.Sales), map[string]any{"Amount": p.Amount(sum.Currency, day.NetAmount), "Count": p.Count(day.Sales)})
 	lines := make([]string, 0, len(v.Lines)+1)
 	lines = append(lines, v.Lines[0], clip(line, maxLine))
 	lines = append(lines, v.Lines[1:]...)
@@ -359,25 +355,8 @@ func lastSync(p *i18n.Printer, st localapi.Status, now time.Time) string {
 	if last.IsZero() {
 		return p.T("TrayNever")
 	}
-	return ago(p, now.Sub(last))
-}
-
-// ago is d as a short relative time ("10 min ago", "10 mnt lalu"), as
-// localapi.Ago words it in English, in the words the dashboard and the CLI
-// use (the common catalogue).
-func ago(p *i18n.Printer, d time.Duration) string {
-	var dur string
-	switch {
-	case d < time.Minute:
-		return p.T("CommonJustNow")
-	case d < time.Hour:
-		dur = p.T("CommonMinutes", map[string]any{"Count": int(d / time.Minute)})
-	case d < 48*time.Hour:
-		dur = p.T("CommonHours", map[string]any{"Count": int(d / time.Hour)})
-	default:
-		dur = p.N("CommonDays", int(d/(24*time.Hour)))
-	}
-	return p.T("CommonAgo", map[string]any{"Duration": dur})
+	// A sync "in the future" (the PC's clock went back) is just now.
+	return p.Ago(max(now.Sub(last), 0))
 }
 
 // pluralCount is n for choosing a plural form: past a million every

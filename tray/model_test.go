@@ -15,6 +15,7 @@ func TestViewOf(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	tenMinAgo := now.Add(-10 * time.Minute)
 	threeHAgo := now.Add(-3 * time.Hour)
+	fiveMinLater := now.Add(5 * time.Minute)
 	tests := []struct {
 		name     string
 		st       localapi.Status
@@ -42,6 +43,16 @@ func TestViewOf(t *testing.T) {
 			icon: IconOK, canSync: true, header: "PWBI Agent: all good",
 			lines:    []string{"Last sync: 10 min ago", "Waiting to send: 3", "Cloud: connected"},
 			inTooltp: "PWBI Agent: all good — last sync 10 min ago, 3 waiting",
+		},
+		{
+			// The PC's clock went back: the sync is "in the future", and
+			// the tray says "just now", never "in 5 min".
+			name: "ok, last sync after now",
+			st: localapi.Status{State: "ok",
+				Moka: localapi.MokaStatus{Outlets: []localapi.OutletStatus{{ID: "o1", LastSyncAt: &fiveMinLater}}}},
+			icon: IconOK, canSync: true, header: "PWBI Agent: all good",
+			lines:    []string{"Last sync: just now", "Waiting to send: 0", "Cloud: not set up"},
+			inTooltp: "last sync just now",
 		},
 		{
 			name: "syncing, upstream newer than outlets",

@@ -32,6 +32,16 @@ func TestWithToday(t *testing.T) {
 	if !strings.Contains(id.Lines[1], "Rp 1.250.000") || !strings.Contains(id.Lines[1], "1.200") {
 		t.Errorf("Indonesian: %q", id.Lines[1])
 	}
+	// Another currency than rupiah shows its code, as the dashboard does;
+	// no sale yet is zero.
+	usd := todaySummary(3, "12.5")
+	usd.Currency = "USD"
+	if got := ViewOf(st, nil, now).WithToday(usd).Lines[1]; got != "Today: USD 12.50 · 3 sales" {
+		t.Errorf("USD: %q", got)
+	}
+	if got := ViewOf(st, nil, now).WithToday(todaySummary(0, "")).Lines[1]; got != "Today: Rp 0 · 0 sales" {
+		t.Errorf("nothing yet: %q", got)
+	}
 	// No entry for today, or the agent down: no line.
 	stale := todaySummary(5, "100")
 	stale.Today = "2026-12-08"

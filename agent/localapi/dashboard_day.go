@@ -58,17 +58,8 @@ type reconCell struct {
 }
 
 // money writes an amount in the summary's currency: rupiah the reader's
-// way, another currency with its code in front.
-func money(p *i18n.Printer, currency, amount string) string {
-	if amount == "" {
-		amount = "0"
-	}
-	s := p.Money(amount)
-	if currency != "" && currency != "IDR" {
-		s = strings.Replace(s, "Rp ", currency+" ", 1)
-	}
-	return s
-}
+// way, another currency with its code in front (i18n Printer.Amount).
+func money(p *i18n.Printer, currency, amount string) string { return p.Amount(currency, amount) }
 
 // businessDay reads a YYYY-MM-DD business date; ok false when it is not one.
 func businessDay(s string) (time.Time, bool) {

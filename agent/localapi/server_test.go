@@ -588,14 +588,3 @@ func TestIsLoopbackHost(t *testing.T) {
 		}
 	}
 }
-
-func TestAgo(t *testing.T) {
-	for d, want := range map[time.Duration]string{
-		10 * time.Second: "just now", 5 * time.Minute: "5 min ago", 3 * time.Hour: "3 h ago",
-		47 * time.Hour: "47 h ago", 72 * time.Hour: "3 days ago",
-	} {
-		if got := Ago(d); got != want {
-			t.Errorf("Ago(%v) = %q, want %q", d, got, want)
-		}
-	}
-}

@@ -1,9 +1,6 @@
 package localapi
 
-import (
-	"fmt"
-	"time"
-)
+import "time"
 
 // Agent states shown by the tray icon, the dashboard and `pwbi-agent status`.
 const (
@@ -267,20 +264,6 @@ func TimePtr(t time.Time) *time.Time {
 		return nil
 	}
 	return &t
-}
-
-// Ago renders a duration as "just now", "5 min ago", "3 h ago", "2 days ago".
-func Ago(d time.Duration) string {
-	switch {
-	case d < time.Minute:
-		return "just now"
-	case d < time.Hour:
-		return fmt.Sprintf("%d min ago", int(d/time.Minute))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%d h ago", int(d/time.Hour))
-	default:
-		return fmt.Sprintf("%d days ago", int(d/(24*time.Hour)))
-	}
 }
 
 // JurnalStatus is the Jurnal sink's part of the status (SPEC §6.3): per

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"image"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -15,8 +14,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/BurntSushi/toml"
 
 	"github.com/pwbi/edge-agent/agent/deliver/httpsink/upstreamfake"
 	"github.com/pwbi/edge-agent/agent/localapi"
@@ -38,25 +35,10 @@ import (
 //
 // Needs what TestTrayUnderXvfb needs; only a missing Xvfb skips it.
 func TestTrayMenuLanguagesUnderXvfb(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: skipping the desktop test")
-	}
-	if _, err := exec.LookPath("Xvfb"); err != nil {
-		t.Skip("no X server can run here: Xvfb is not installed (make deps installs xvfb trayer xdotool imagemagick x11-utils)")
-	}
-	for _, tool := range []string{"trayer", "xdotool", "xwininfo", "import"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is missing: run `make deps` (as root) or apt-get install xvfb trayer xdotool imagemagick x11-utils", tool)
-		}
-	}
-	tmp := t.TempDir()
-	artifacts := filepath.Join(artifactsDir(t), "tray")
-	if err := os.MkdirAll(artifacts, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	tmp, artifacts := desktopTest(t)
 	locales := filepath.Join("..", "..", "internal", "i18n", "locales")
-	english := append(englishFragments(t, filepath.Join(locales, "tray.en.toml")),
-		englishFragments(t, filepath.Join(locales, "common.en.toml"))...)
+	english := append(testutil.EnglishFragments(t, filepath.Join(locales, "tray.en.toml")),
+		testutil.EnglishFragments(t, filepath.Join(locales, "common.en.toml"))...)
 
 	agentBin, trayBin := buildBinaries(t, tmp)
 	up := upstreamfake.NewServer(t, upstreamfake.Options{Token: "tok-tray-lang"})
@@ -167,41 +149,6 @@ func lastMenu(t *testing.T, log, lang string) []string {
 		}
 	}
 	return strings.Split(labels, " | ")
-}
-
-// allowedEnglish are English catalogue fragments an Indonesian text may
-// hold: names.
-var allowedEnglish = []string{"PWBI Agent", "Cloud", "Moka", "NATS", "Jurnal"}
-
-// englishFragments returns the literal parts (between template actions)
-// of an English catalogue's messages that hold a word of three letters or
-// more, names aside.
-func englishFragments(t *testing.T, path string) []string {
-	t.Helper()
-	var cat map[string]map[string]string
-	if _, err := toml.DecodeFile(path, &cat); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	action := regexp.MustCompile(`\{\{[^}]*\}\}`)
-	word := regexp.MustCompile(`[A-Za-z]{3,}`)
-	var frags []string
-	for _, m := range cat {
-		for form, text := range m {
-			if form == "description" || form == "hash" {
-				continue
-			}
-			for _, f := range action.Split(text, -1) {
-				f = strings.Trim(f, " :·—,.()\"")
-				if word.MatchString(f) && !slices.Contains(allowedEnglish, f) && !slices.Contains(frags, f) {
-					frags = append(frags, f)
-				}
-			}
-		}
-	}
-	if len(frags) < 10 {
-		t.Fatalf("%s: only %d English fragments", path, len(frags))
-	}
-	return frags
 }
 
 // artifactsDir is where tests leave files for a person to look at, as

@@ -37,22 +37,7 @@ import (
 // Needs Xvfb, trayer, xdotool, xwininfo (x11-utils) and ImageMagick's
 // import; `make deps` installs them. Only a missing Xvfb skips the test.
 func TestTrayUnderXvfb(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: skipping the desktop test")
-	}
-	if _, err := exec.LookPath("Xvfb"); err != nil {
-		t.Skip("no X server can run here: Xvfb is not installed (make deps installs xvfb trayer xdotool imagemagick x11-utils)")
-	}
-	for _, tool := range []string{"trayer", "xdotool", "xwininfo", "import"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is missing: run `make deps` (as root) or apt-get install xvfb trayer xdotool imagemagick x11-utils", tool)
-		}
-	}
-	tmp := t.TempDir()
-	artifacts := filepath.Join(artifactsDir(t), "tray")
-	if err := os.MkdirAll(artifacts, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	tmp, artifacts := desktopTest(t)
 
 	agentBin, trayBin := buildBinaries(t, tmp)
 
@@ -521,4 +506,29 @@ func writeFile(t *testing.T, path, body string) {
 	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// desktopTest starts a desktop test: it skips under -short or without
+// Xvfb, fails when another tool the test drives is missing, and returns a
+// temporary directory and the directory for its screenshots (the
+// artifacts directory's tray/, made).
+func desktopTest(t *testing.T) (tmp, artifacts string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: skipping the desktop test")
+	}
+	if _, err := exec.LookPath("Xvfb"); err != nil {
+		t.Skip("no X server can run here: Xvfb is not installed (make deps installs xvfb trayer xdotool imagemagick x11-utils)")
+	}
+	for _, tool := range []string{"trayer", "xdotool", "xwininfo", "import"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is missing: run `make deps` (as root) or apt-get install xvfb trayer xdotool imagemagick x11-utils", tool)
+		}
+	}
+	tmp = t.TempDir()
+	artifacts = filepath.Join(artifactsDir(t), "tray")
+	if err := os.MkdirAll(artifacts, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return tmp, artifacts
 }

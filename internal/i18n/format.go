@@ -41,6 +41,20 @@ func (p *Printer) Money(amount string) string {
 	return out
 }
 
+// Amount is Money in a currency as the agent reports it (an ISO code,
+// "IDR" for rupiah; "" before any sale): rupiah as Money, another
+// currency with its code in front ("USD 12.50"). An empty amount is zero.
+func (p *Printer) Amount(currency, amount string) string {
+	if amount == "" {
+		amount = "0"
+	}
+	s := p.Money(amount)
+	if currency != "" && currency != "IDR" {
+		s = strings.Replace(s, "Rp ", currency+" ", 1)
+	}
+	return s
+}
+
 // Count renders a whole number with the thousands separator of the
 // language: "12.345" (id), "12,345" (en).
 func (p *Printer) Count(n int64) string {
@@ -119,4 +133,33 @@ func (p *Printer) Time(t time.Time) string {
 // 14:05" (en).
 func (p *Printer) DateTime(t time.Time) string {
 	return p.Date(t) + " " + p.Time(t)
+}
+
+// Ago is how long ago d was, in the common catalogue's words: "just now"
+// under a minute, "10 min ago" / "10 mnt lalu", "3 h ago", "2 days ago"
+// (from 48 hours). A negative d is in the future: "in 5 min" / "5 mnt
+// lagi". The tray and the command line show it; the dashboard words its
+// longer times itself ("2 h 5 min").
+func (p *Printer) Ago(d time.Duration) string {
+	switch {
+	case d < 0:
+		return p.T("CommonIn", map[string]any{"Duration": p.roughDuration(-d)})
+	case d < time.Minute:
+		return p.T("CommonJustNow")
+	}
+	return p.T("CommonAgo", map[string]any{"Duration": p.roughDuration(d)})
+}
+
+// roughDuration is d, rounded down, in the largest unit that fits: "45
+// s", "10 min", "3 h" (up to 48 hours), "2 days".
+func (p *Printer) roughDuration(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return p.T("CommonSeconds", map[string]any{"Count": int(d / time.Second)})
+	case d < time.Hour:
+		return p.T("CommonMinutes", map[string]any{"Count": int(d / time.Minute)})
+	case d < 48*time.Hour:
+		return p.T("CommonHours", map[string]any{"Count": int(d / time.Hour)})
+	}
+	return p.N("CommonDays", int(d/(24*time.Hour)))
 }

@@ -290,6 +290,56 @@ func TestDates(t *testing.T) {
 	}
 }
 
+// TestAmount: rupiah as Money, another currency with its code, nothing
+// as zero.
+func TestAmount(t *testing.T) {
+	en, id := New("en"), New("id")
+	for _, c := range []struct{ got, want string }{
+		{id.Amount("IDR", "1250000"), "Rp 1.250.000"},
+		{en.Amount("", "1250000"), "Rp 1,250,000"},
+		{en.Amount("USD", "12.5"), "USD 12.50"},
+		{id.Amount("USD", "-12.5"), "-USD 12,50"},
+		{id.Amount("IDR", ""), "Rp 0"},
+	} {
+		if c.got != c.want {
+			t.Errorf("got %q, want %q", c.got, c.want)
+		}
+	}
+}
+
+// TestAgo: the relative time the tray and the command line show. The
+// English words are those of the former localapi.Ago, which scripts and
+// the docs quote.
+func TestAgo(t *testing.T) {
+	en, id := New("en"), New("id")
+	const day = 24 * time.Hour
+	for _, c := range []struct {
+		p    *Printer
+		d    time.Duration
+		want string
+	}{
+		{en, 0, "just now"},
+		{en, 59 * time.Second, "just now"},
+		{en, time.Minute, "1 min ago"},
+		{en, 59 * time.Minute, "59 min ago"},
+		{en, time.Hour, "1 h ago"},
+		{en, 47 * time.Hour, "47 h ago"},
+		{en, 48 * time.Hour, "2 days ago"},
+		{en, 30 * day, "30 days ago"},
+		{en, -5 * time.Minute, "in 5 min"},
+		{en, -30 * time.Second, "in 30 s"},
+		{id, 10 * time.Second, "baru saja"},
+		{id, 10 * time.Minute, "10 mnt lalu"},
+		{id, 3 * time.Hour, "3 jam lalu"},
+		{id, 72 * time.Hour, "3 hari lalu"},
+		{id, -5 * time.Minute, "5 mnt lagi"},
+	} {
+		if got := c.p.Ago(c.d); got != c.want {
+			t.Errorf("%s Ago(%v) = %q, want %q", c.p.Lang(), c.d, got, c.want)
+		}
+	}
+}
+
 func TestMatch(t *testing.T) {
 	for in, want := range map[string]string{
 		"":                           "en",

@@ -239,7 +239,7 @@ func cmdStatus(ctx context.Context, e *env, args []string) int {
 	for _, o := range st.Moka.Outlets {
 		last := e.t("CommonNever")
 		if o.LastSyncAt != nil {
-			last = ago(e.printer(), time.Since(*o.LastSyncAt))
+			last = e.printer().Ago(time.Since(*o.LastSyncAt))
 		}
 		line := e.t("CliStatusOutlet", map[string]any{"Name": o.Name, "ID": o.ID, "When": last})
 		if o.LastError != "" {

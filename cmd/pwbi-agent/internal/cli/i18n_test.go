@@ -80,7 +80,7 @@ func TestStatusInIndonesian(t *testing.T) {
 	for _, want := range []string{
 		"layanan: ",
 		"agen: luring (versi 1.4.0, generasi pengaturan 3)",
-		"outlet Kopi Senja Kemang (88): terakhir disinkronkan 10 ",
+		"outlet Kopi Senja Kemang (88): terakhir disinkronkan 10 mnt lalu",
 		"antrean: 12.500 tertunda, 2 ditolak",
 		"masalah: Tidak bisa menghubungi NATS: connection refused",
 	} {

@@ -7,7 +7,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/BurntSushi/toml"
 
@@ -70,33 +69,6 @@ func fileLanguage(path string) string {
 		return ""
 	}
 	return f.Agent.Language
-}
-
-// duration is d, rounded down, in the largest unit that fits: "45 s",
-// "10 min", "3 h", "2 days".
-func duration(p *i18n.Printer, d time.Duration) string {
-	switch {
-	case d < time.Minute:
-		return p.T("CommonSeconds", map[string]any{"Count": int(d / time.Second)})
-	case d < time.Hour:
-		return p.T("CommonMinutes", map[string]any{"Count": int(d / time.Minute)})
-	case d < 48*time.Hour:
-		return p.T("CommonHours", map[string]any{"Count": int(d / time.Hour)})
-	}
-	return p.N("CommonDays", int(d/(24*time.Hour)))
-}
-
-// ago is how long ago d was ("10 min ago", "10 menit lalu"; "just now"
-// under a minute), as localapi.Ago words it in English; a negative d is
-// in the future ("in 5 min").
-func ago(p *i18n.Printer, d time.Duration) string {
-	switch {
-	case d < 0:
-		return p.T("CommonIn", map[string]any{"Duration": duration(p, -d)})
-	case d < time.Minute:
-		return p.T("CommonJustNow")
-	}
-	return p.T("CommonAgo", map[string]any{"Duration": duration(p, d)})
 }
 
 // stateWord is the agent's state for a person: English keeps the state's

@@ -5,11 +5,9 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/pwbi/edge-agent/agent/localapi"
 	"github.com/pwbi/edge-agent/internal/i18n"
 )
 
@@ -69,29 +67,6 @@ func TestCommandLanguage(t *testing.T) {
 		t.Setenv("LC_ALL", tc.locale)
 		if got := commandLanguage(tc.args); got != tc.want {
 			t.Errorf("LC_ALL=%s %q: %q, want %q", tc.locale, tc.args, got, tc.want)
-		}
-	}
-}
-
-// TestAgoEnglishAsBefore: the English relative times are localapi.Ago's.
-func TestAgoEnglishAsBefore(t *testing.T) {
-	en := i18n.New(i18n.English)
-	for _, d := range []time.Duration{0, 59 * time.Second, time.Minute, 59 * time.Minute, time.Hour, 47 * time.Hour, 48 * time.Hour, 30 * 24 * time.Hour} {
-		if got, want := ago(en, d), localapi.Ago(d); got != want {
-			t.Errorf("ago(%v) = %q, want %q", d, got, want)
-		}
-	}
-	// The Indonesian words are the common catalogue's ("10 mnt lalu").
-	id := i18n.New(i18n.Indonesian)
-	for d, want := range map[time.Duration][]string{
-		10 * time.Second: {"baru saja"}, 10 * time.Minute: {"10 ", "lalu"}, 3 * time.Hour: {"3 jam", "lalu"},
-		72 * time.Hour: {"3 hari", "lalu"}, -5 * time.Minute: {"5 "},
-	} {
-		got := ago(id, d)
-		for _, w := range want {
-			if !strings.Contains(got, w) || strings.Contains(got, "ago") {
-				t.Errorf("id ago(%v) = %q, want %q in it", d, got, w)
-			}
 		}
 	}
 }

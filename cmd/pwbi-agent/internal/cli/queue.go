@@ -151,7 +151,7 @@ func (e *env) when(t *time.Time) string {
 	if t == nil {
 		return "—"
 	}
-	return t.Local().Format(time.DateTime) + " (" + ago(e.printer(), time.Since(*t)) + ")"
+	return t.Local().Format(time.DateTime) + " (" + e.printer().Ago(time.Since(*t)) + ")"
 }
 
 func cmdQueueDead(ctx context.Context, e *env, args []string) int {
