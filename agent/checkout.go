@@ -305,9 +305,12 @@ func (l *schemeListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The scheme is read and the connection registered under one lock,
+	// so a setTLS in between cannot miss it: it is either closed as one of
+	// the old scheme or served with the new one.
+	l.mu.Lock()
 	cfg := l.cfg.Load()
 	sc := &schemeConn{Conn: raw, tls: cfg != nil, l: l}
-	l.mu.Lock()
 	l.conns[sc] = struct{}{}
 	l.mu.Unlock()
 	if cfg != nil {
@@ -319,11 +322,12 @@ func (l *schemeListener) Accept() (net.Conn, error) {
 // setTLS switches the scheme (cfg nil: plain HTTP) and reports whether it
 // changed; the connections of the old scheme are closed.
 func (l *schemeListener) setTLS(cfg *tls.Config) bool {
+	l.mu.Lock()
 	was := l.cfg.Swap(cfg) != nil
 	if was == (cfg != nil) {
+		l.mu.Unlock()
 		return false
 	}
-	l.mu.Lock()
 	var old []*schemeConn
 	for c := range l.conns {
 		if c.tls == was {
