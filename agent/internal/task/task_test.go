@@ -85,10 +85,14 @@ func TestSlotSwapHasNoGap(t *testing.T) {
 	var mu sync.Mutex
 	running := 0
 	minRunning := 1 << 30
+	started := make(chan struct{})
 	part := func(ctx context.Context) error {
 		mu.Lock()
 		running++
 		mu.Unlock()
+		// Signal only once counted: signalling before the count let the
+		// old task stop while the new one was not yet counted (a false gap).
+		started <- struct{}{}
 		<-ctx.Done()
 		mu.Lock()
 		running--
@@ -96,12 +100,8 @@ func TestSlotSwapHasNoGap(t *testing.T) {
 		mu.Unlock()
 		return nil
 	}
-	started := make(chan struct{})
 	start := func() *Task {
-		return Go(context.Background(), "api", func(ctx context.Context) error {
-			started <- struct{}{}
-			return part(ctx)
-		})
+		return Go(context.Background(), "api", part)
 	}
 	s.Swap(start())
 	<-started
