@@ -100,8 +100,21 @@ func (a *Agent) oauthConnector(cfg *config.Config) (moka.Connector, string) {
 		BusinessID: m.BusinessID, // "" means: the authorized account's business
 		Currency:   m.Currency,
 		Location:   m.Location(),
-	}).WithLedger(a.store), "" // refund rows waiting for their sale survive restarts
+	}).WithLedger(a.store). // refund rows waiting for their sale survive restarts
+				WithBufferGate(mokaGate{a}), "" // and their waits for space show as the sync's
 }
+
+// mokaGate hands the refund ledger's waits for buffer space to the sync
+// loop, so that they show in the status as "buffer full" like the loop's
+// own. It looks the loop up at each call: the connector is built before
+// the loop (it is the loop's argument).
+type mokaGate struct{ a *Agent }
+
+func (g mokaGate) WaitForSpace(ctx context.Context, space <-chan struct{}) error {
+	return g.a.moka.WaitForSpace(ctx, space)
+}
+
+func (g mokaGate) SpaceAgain() { g.a.moka.SpaceAgain() }
 
 func tokensConfig(cfg *config.Config) oauth.TokensConfig {
 	return oauth.TokensConfig{

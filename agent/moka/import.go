@@ -163,25 +163,18 @@ func (s *Syncer) storeFor(ctx context.Context, p Page, sink string) (store.Appen
 	if _, err := s.store(ctx, Page{Dead: p.Dead}, nil); err != nil {
 		return store.AppendResult{}, err
 	}
-	for {
-		space := s.sink.Space()
-		res, err := app.AppendFor([]string{sink}, p.Inputs, nil)
-		if err == nil {
-			s.setFull(false)
-			return res, nil
+	var res store.AppendResult
+	err := s.whileFull(ctx, func() (err error) {
+		res, err = app.AppendFor([]string{sink}, p.Inputs, nil)
+		return err
+	})
+	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) { // stopped while waiting for space
+			return store.AppendResult{}, err
 		}
-		if !errors.Is(err, store.ErrFull) {
-			return store.AppendResult{}, stored(fmt.Errorf("buffer records for sink %s: %w", sink, err))
-		}
-		if !s.setFull(true) {
-			s.log.Warn("Buffer full: import paused until the sinks take records")
-		}
-		select {
-		case <-ctx.Done():
-			return store.AppendResult{}, ctx.Err()
-		case <-space:
-		}
+		return store.AppendResult{}, stored(fmt.Errorf("buffer records for sink %s: %w", sink, err))
 	}
+	return res, nil
 }
 
 // UnknownOutletError is the error of an import for an outlet the business

@@ -15,6 +15,7 @@ import (
 
 	"github.com/jonboulle/clockwork"
 
+	"github.com/pwbi/edge-agent/internal/testutil"
 	"github.com/pwbi/edge-agent/store"
 )
 
@@ -530,4 +531,52 @@ func (o *outletsFail) Outlets(ctx context.Context) ([]Outlet, error) {
 		return nil, o.err
 	}
 	return o.fakeConn.Outlets(ctx)
+}
+
+// A dialect's own buffer write (the oauth refund ledger) pauses through
+// WaitForSpace: the status and OnFull say "full" while it waits, once per
+// pause however many refusals, and SpaceAgain ends it. Regression: the
+// ledger waited silently while the status said all was well.
+func TestWaitForSpaceShowsTheDialectsPause(t *testing.T) {
+	var mu sync.Mutex
+	var told []bool
+	s := New(newFakeConn(), openStore(t, 0), Config{BusinessID: "b1", Location: jakarta},
+		Options{Clock: clockwork.NewFakeClockAt(start), OnFull: func(full bool) {
+			mu.Lock()
+			told = append(told, full)
+			mu.Unlock()
+		}})
+	space := make(chan struct{})
+	waited := make(chan error, 1)
+	go func() { waited <- s.WaitForSpace(context.Background(), space) }()
+	testutil.WaitFor(t, "the status to show the pause", 30*time.Second, func() bool { return s.Status().Full })
+	select {
+	case err := <-waited:
+		t.Fatalf("WaitForSpace returned %v before space", err)
+	default:
+	}
+	close(space)
+	if err := <-waited; err != nil {
+		t.Fatal(err)
+	}
+	if !s.Status().Full {
+		t.Fatal("the pause ended before the write went through")
+	}
+	if err := s.WaitForSpace(context.Background(), space); err != nil { // refused again
+		t.Fatal(err)
+	}
+	s.SpaceAgain()
+	if s.Status().Full {
+		t.Fatal("still full after SpaceAgain")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.WaitForSpace(ctx, make(chan struct{})); !errors.Is(err, context.Canceled) {
+		t.Fatalf("WaitForSpace on a stopped sync = %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(told) != "[true false true]" {
+		t.Fatalf("OnFull told %v, want one pause, its end, and the next pause", told)
+	}
 }

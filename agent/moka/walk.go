@@ -104,29 +104,64 @@ func (s *Syncer) store(ctx context.Context, p Page, st *store.SourceState) (stor
 			s.log.Warn("Moka record could not be mapped", "key", d.Input.Key, "reason", d.Reason, "dead_letter", id)
 		}
 	}
+	var res store.AppendResult
+	err := s.whileFull(ctx, func() (err error) {
+		res, err = s.sink.Append(p.Inputs, st)
+		return err
+	})
+	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) { // stopped while waiting for space
+			return store.AppendResult{}, err
+		}
+		return store.AppendResult{}, stored(fmt.Errorf("buffer records: %w", err))
+	}
+	if res.Appended > 0 && st != nil {
+		s.count(st.Source, int64(res.Appended))
+	}
+	return res, nil
+}
+
+// whileFull runs write until it does not fail with store.ErrFull, waiting
+// for space in between (WaitForSpace); it returns write's other error, or
+// the context's. Every write the sync makes to the buffer goes through it,
+// so that every pause shows in the status the same way.
+func (s *Syncer) whileFull(ctx context.Context, write func() error) error {
 	for {
 		space := s.sink.Space()
-		res, err := s.sink.Append(p.Inputs, st)
-		if err == nil {
-			s.setFull(false)
-			if res.Appended > 0 && st != nil {
-				s.count(st.Source, int64(res.Appended))
-			}
-			return res, nil
-		}
+		err := write()
 		if !errors.Is(err, store.ErrFull) {
-			return store.AppendResult{}, stored(fmt.Errorf("buffer records: %w", err))
+			if err == nil {
+				s.SpaceAgain()
+			}
+			return err
 		}
-		if !s.setFull(true) {
-			s.log.Warn("Buffer full: polling paused until the upstream takes records")
-		}
-		select {
-		case <-ctx.Done():
-			return store.AppendResult{}, ctx.Err()
-		case <-space:
+		if err := s.WaitForSpace(ctx, space); err != nil {
+			return err
 		}
 	}
 }
+
+// WaitForSpace marks the sync paused because the buffer is full (the
+// status, OnFull and one log line say so) and waits until space, a channel
+// from the buffer's Space taken before the write that failed, fires or ctx
+// ends. The caller retries its write and calls SpaceAgain once one
+// succeeds. It is exported for the dialects' own buffer writes (the oauth
+// refund ledger), so that their pauses show like the loop's.
+func (s *Syncer) WaitForSpace(ctx context.Context, space <-chan struct{}) error {
+	if !s.setFull(true) {
+		s.log.Warn("Buffer full: Moka sync paused until the sinks take records")
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-space:
+		return nil
+	}
+}
+
+// SpaceAgain ends a pause WaitForSpace began: a write to the buffer went
+// through.
+func (s *Syncer) SpaceAgain() { s.setFull(false) }
 
 // count adds n to a source's buffered counter. It is cosmetic, so it is not
 // worth holding up the records' transaction for.

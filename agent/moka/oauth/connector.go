@@ -45,6 +45,15 @@ func (k *Connector) WithLedger(st LedgerStore) *Connector {
 	return k
 }
 
+// WithBufferGate makes the refund ledger tell g when its writes wait for
+// buffer space (the agent passes its sync loop, so that the pause shows in
+// the status like the loop's own). Call it after WithLedger, before the
+// connector is used; it returns k.
+func (k *Connector) WithBufferGate(g BufferGate) *Connector {
+	k.ledger.gate = g
+	return k
+}
+
 // BusinessID returns the business id in use ("" until known).
 func (k *Connector) BusinessID() string {
 	k.mu.Lock()

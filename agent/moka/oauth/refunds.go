@@ -59,6 +59,31 @@ type LedgerStore interface {
 
 var _ LedgerStore = (*store.Store)(nil)
 
+// BufferGate is told when a ledger write waits for buffer space, so that
+// the pause shows where the sync loop's own pauses show (status, tray,
+// log); *moka.Syncer implements it. WaitForSpace marks the pause and
+// waits until space (from LedgerStore.Space, taken before the refused
+// write) fires or ctx ends; SpaceAgain ends the pause once a write went
+// through.
+type BufferGate interface {
+	WaitForSpace(ctx context.Context, space <-chan struct{}) error
+	SpaceAgain()
+}
+
+// quietGate waits without telling anyone: a connector without a gate.
+type quietGate struct{}
+
+func (quietGate) WaitForSpace(ctx context.Context, space <-chan struct{}) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-space:
+		return nil
+	}
+}
+
+func (quietGate) SpaceAgain() {}
+
 // refundsDoc is the stored form of a sale's refund rows. Version 1.
 type refundsDoc struct {
 	Version int           `json:"v"`
@@ -109,6 +134,7 @@ func (d *refundsDoc) add(rf Refund) bool {
 // sale's new record goes out with the page instead of with its document.
 type ledger struct {
 	st    LedgerStore // nil: in memory
+	gate  BufferGate  // told while a write waits for space
 	clock func() time.Time
 
 	mu     sync.Mutex
@@ -117,7 +143,7 @@ type ledger struct {
 }
 
 func newLedger(st LedgerStore, clock func() time.Time) *ledger {
-	return &ledger{st: st, clock: clock, mem: map[string]map[string][]byte{}, pruned: map[string]time.Time{}}
+	return &ledger{st: st, gate: quietGate{}, clock: clock, mem: map[string]map[string][]byte{}, pruned: map[string]time.Time{}}
 }
 
 // book is the ledger's view of one outlet during one walk.
@@ -193,16 +219,19 @@ func (l *ledger) put(ctx context.Context, coll, key string, value []byte, in []s
 		l.mem[coll][key] = append([]byte(nil), value...)
 		return false, nil
 	}
+	waited := false
 	for {
 		space := l.st.Space()
 		_, err := l.st.PutDoc(coll, key, value, in)
 		if !errors.Is(err, store.ErrFull) {
+			if err == nil && waited {
+				l.gate.SpaceAgain()
+			}
 			return err == nil, err
 		}
-		select {
-		case <-ctx.Done():
-			return false, ctx.Err()
-		case <-space:
+		waited = true
+		if err := l.gate.WaitForSpace(ctx, space); err != nil {
+			return false, err
 		}
 	}
 }

@@ -392,16 +392,43 @@ func TestRefundRowInTheSamePage(t *testing.T) {
 	}
 }
 
+// recordingGate is a BufferGate that notes what it was told.
+type recordingGate struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (g *recordingGate) WaitForSpace(ctx context.Context, space <-chan struct{}) error {
+	g.mu.Lock()
+	g.events = append(g.events, "wait")
+	g.mu.Unlock()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-space:
+		return nil
+	}
+}
+
+func (g *recordingGate) SpaceAgain() {
+	g.mu.Lock()
+	g.events = append(g.events, "again")
+	g.mu.Unlock()
+}
+
 // TestLedgerWaitsForSpace: a full buffer refuses the sale's new record
 // and its ledger document together; the walk waits for space and writes
-// both, dropping nothing.
+// both, dropping nothing. Regression: the wait was silent (the status said
+// nothing of a full buffer while the ledger waited); it now goes through
+// the gate, which the agent points at the sync loop's status.
 func TestLedgerWaitsForSpace(t *testing.T) {
 	e := newEnv(t, oauthfake.Options{Outlets: 1, Days: 2, TxPerDay: 10, NoEvents: true})
 	e.authorize()
 	buf := newBuffer()
 	ls := newLedgerStore(buf)
 	ls.full = 2
-	e.conn.WithLedger(ls)
+	gate := &recordingGate{}
+	e.conn.WithLedger(ls).WithBufferGate(gate)
 	truth := e.fake.Truth()
 	sale := truth[0].ID
 	e.fc.Advance(time.Minute)
@@ -416,4 +443,7 @@ func TestLedgerWaitsForSpace(t *testing.T) {
 		t.Fatal("the buffer was never full")
 	}
 	wantData(t, buf.snapshot(), expectedOf(e.fake, sale))
+	if got := strings.Join(gate.events, " "); got != "wait wait again" {
+		t.Fatalf("the gate was told %q, want two waits and the end of the pause", got)
+	}
 }
