@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"slices"
 
 	"github.com/pwbi/edge-agent/agent/config"
@@ -100,7 +101,13 @@ func (a *Agent) Status(ctx context.Context) localapi.Status {
 	}
 
 	s.Sinks, in.Sinks = a.sinksStatus(cfg, qs)
-	s.Jurnal = a.jurnalStatus(cfg)
+	var days health.SinkDays
+	s.Jurnal, days = a.jurnalStatus(cfg, ms)
+	for i := range in.Sinks {
+		if in.Sinks[i].Key == "jurnal" {
+			in.Sinks[i].Days = days
+		}
+	}
 	s.Upstream = upstreamStatus(s.Sinks)
 
 	state, problems := health.Evaluate(in)
@@ -227,20 +234,25 @@ func upstreamStatus(sinks []localapi.SinkStatus) localapi.UpstreamStatus {
 }
 
 // jurnalStatus is the Jurnal sink's list of outlets (SPEC §6.3), from the
-// sink in use; its delivery figures are in sinks[] under "jurnal".
-func (a *Agent) jurnalStatus(cfg *config.Config) localapi.JurnalStatus {
-	js := localapi.JurnalStatus{Enabled: cfg.Jurnal.Enabled, Mode: cfg.Jurnal.Mode, Outlets: []localapi.JurnalOutletStatus{}}
+// sink in use; its delivery figures are in sinks[] under "jurnal". Its
+// closed days not posted yet (daily_summary) are returned for the health
+// rules too: the sink takes each sale into its day's ledger, so its
+// delivery figures stay fine while a day cannot be posted.
+func (a *Agent) jurnalStatus(cfg *config.Config, ms moka.Status) (localapi.JurnalStatus, health.SinkDays) {
+	js := localapi.JurnalStatus{Enabled: cfg.Jurnal.Enabled, Mode: cfg.Jurnal.Mode,
+		Outlets: []localapi.JurnalOutletStatus{}, Days: []localapi.JurnalDayIssue{}}
+	var hd health.SinkDays
 	if ok, why := cfg.JurnalConfigured(); !ok {
 		if cfg.Jurnal.Enabled {
 			js.Setup = why
 		}
-		return js
+		return js, hd
 	}
 	a.reloadMu.Lock()
 	sk, _ := a.built["jurnal"].(*jurnalsink.Sink)
 	a.reloadMu.Unlock()
 	if sk == nil {
-		return js
+		return js, hd
 	}
 	st := sk.Status()
 	js.QuotaExhausted, js.QuotaUntil, js.QuotaMessage = st.QuotaExhausted, localapi.TimePtr(st.QuotaUntil), st.QuotaMessage
@@ -254,7 +266,24 @@ func (a *Agent) jurnalStatus(cfg *config.Config) localapi.JurnalStatus {
 			Waiting: o.Waiting, LastError: o.LastError, LastErrorAt: localapi.TimePtr(o.LastErrorAt),
 		})
 	}
-	return js
+	js.ClosedDaysWaiting, hd.Waiting = st.ClosedDays, st.ClosedDays
+	names := map[string]string{}
+	for _, o := range ms.Outlets {
+		names[o.ID] = o.Name
+	}
+	for _, p := range st.DayProblems {
+		js.Days = append(js.Days, localapi.JurnalDayIssue{OutletID: p.Outlet, Date: p.Date, Refused: p.Refused, Error: p.Error, Since: p.Since})
+		if p.Refused {
+			outlet := p.Outlet
+			if n := names[p.Outlet]; n != "" && n != p.Outlet {
+				outlet = fmt.Sprintf("%s (%s)", n, p.Outlet)
+			}
+			hd.Refused = append(hd.Refused, health.Day{Outlet: outlet, Date: p.Date, Error: p.Error})
+		} else if hd.Error == "" {
+			hd.Error = p.Error
+		}
+	}
+	return js, hd
 }
 
 // storeWriteError is the store's last write failure or, once a later

@@ -239,6 +239,26 @@ type Sink struct {
 	Problem   string
 	LastError string
 	Busy      bool
+	// Days: a sink that posts whole business days (Jurnal's
+	// daily_summary) and has closed days not posted yet.
+	Days SinkDays
+}
+
+// SinkDays are a day-posting sink's closed days not posted yet.
+type SinkDays struct {
+	// Waiting counts them; Refused are those the sink refused, oldest
+	// first; Error is why the oldest other one was not posted when it was
+	// tried (empty: not tried yet).
+	Waiting int
+	Refused []Day
+	Error   string
+}
+
+// Day is one outlet's business day.
+type Day struct {
+	Outlet string // as a person knows it (the name, else the id)
+	Date   string // YYYY-MM-DD in the outlet's zone
+	Error  string // the sink's reason
 }
 
 // Checkout is the state of the Mokka gateway for tablets.
@@ -328,6 +348,15 @@ func Evaluate(in Input) (State, []Problem) {
 			} else {
 				add(Retrying, "HealthSinkUnreachable", with(sink, "Error", "", "ErrorCode", "HealthNoAnswer"))
 			}
+		}
+		if d := s.Days; len(d.Refused) > 0 {
+			first := d.Refused[0]
+			add(Blocking, "HealthSinkDaysRefused", with(sink, "Count", len(d.Refused),
+				"Outlet", first.Outlet, "Date", first.Date, "Error", first.Error))
+		} else if d.Waiting > 0 && d.Error != "" && s.Health == SinkFine {
+			// With the sink offline or in error, that problem already
+			// says why; alone, the days would wait without a word.
+			add(Retrying, "HealthSinkDaysWaiting", with(sink, "Count", d.Waiting, "Detail", d.Error))
 		}
 	}
 	if in.Moka.Full {

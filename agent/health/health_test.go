@@ -42,6 +42,10 @@ func TestEvaluate(t *testing.T) {
 		{"upstream token refused", with(func(in *Input) {
 			in.Sinks[0].Health, in.Sinks[0].Problem = SinkError, "the PWBI cloud refused the token (401 Unauthorized): check upstream.token"
 		}), Error, "refused the token"},
+		{"Jurnal refused a closed day", with(func(in *Input) {
+			in.Sinks = append(in.Sinks, Sink{Name: "Jurnal", Key: "jurnal", Configured: true, Days: SinkDays{Waiting: 1,
+				Refused: []Day{{Outlet: "Kemang (101)", Date: "2026-12-05", Error: "base: Tanggal transaksi is locked"}}}})
+		}), Error, "Jurnal refused the day 2026-12-05 of outlet Kemang (101): base: Tanggal transaksi is locked. Its sales are not in the books"},
 		{"upstream answers with a web page", with(func(in *Input) {
 			in.Sinks[0].Health, in.Sinks[0].Problem = SinkError, "the upstream answered with a web page, not an acknowledgement: is a Wi-Fi login page in the way?"
 		}), Error, "Wi-Fi login page"},
@@ -97,6 +101,17 @@ func TestEvaluate(t *testing.T) {
 			in.Moka.PollError, in.Moka.PollFailures = "list outlets: HTTP 404", 1
 		}), Offline, "retrying"},
 		{"buffer full while the cloud catches up", with(func(in *Input) { in.Moka.Full = true }), Offline, "buffer is full"},
+		{"closed days waiting for Jurnal, which cannot be reached", with(func(in *Input) {
+			in.Sinks = append(in.Sinks, Sink{Name: "Jurnal", Key: "jurnal", Configured: true,
+				Days: SinkDays{Waiting: 2, Error: "Jurnal cannot be reached: timeout"}})
+		}), Offline, "2 closed days wait to be posted to Jurnal: Jurnal cannot be reached: timeout"},
+		{"closed days not tried yet are no problem", with(func(in *Input) {
+			in.Sinks = append(in.Sinks, Sink{Name: "Jurnal", Key: "jurnal", Configured: true, Days: SinkDays{Waiting: 1}})
+		}), OK, ""},
+		{"closed days of a sink already offline say it once", with(func(in *Input) {
+			in.Sinks[0].Health, in.Sinks[0].LastError = SinkOffline, "timeout"
+			in.Sinks[0].Days = SinkDays{Waiting: 1, Error: "timeout"}
+		}), Offline, "cannot reach the PWBI cloud"},
 		{"open orders cannot be refreshed", with(func(in *Input) {
 			in.Checkout.RefreshError = "Mokka: timeout"
 		}), Offline, "refresh open Mokka orders"},
@@ -201,6 +216,8 @@ func TestNoStallLeavesOK(t *testing.T) {
 		"checkout refresh":  func(in *Input) { in.Checkout.RefreshError = "x" },
 		"checkout no start": func(in *Input) { in.Checkout = Checkout{Enabled: true, StartError: "x"} },
 		"checkout tls":      func(in *Input) { in.Checkout = Checkout{Enabled: true, TLSExpired: "x"} },
+		"day refused":       func(in *Input) { in.Sinks[0].Days.Refused = []Day{{Outlet: "o", Date: "2026-12-05", Error: "x"}} },
+		"days waiting":      func(in *Input) { in.Sinks[0].Days = SinkDays{Waiting: 1, Error: "x"} },
 	}
 	for name, f := range stalls {
 		in := Input{Moka: moka(), Sinks: []Sink{cloud()}}
@@ -230,7 +247,11 @@ func TestProblemsInBothLanguages(t *testing.T) {
 		Sinks: []Sink{
 			{Name: "the PWBI cloud", Key: "upstream", Configured: true, Health: SinkError},
 			{Name: "NATS", Key: "nats", Configured: true, Health: SinkOffline, LastError: "dial tcp: connection refused"},
-			{Name: "Jurnal", Key: "jurnal", Configured: true, Health: SinkError, Problem: "Jurnal refused the API key"},
+			{Name: "Jurnal", Key: "jurnal", Configured: true, Health: SinkError, Problem: "Jurnal refused the API key",
+				Days: SinkDays{Waiting: 3, Refused: []Day{
+					{Outlet: "Kemang (101)", Date: "2026-12-04", Error: "base: Tanggal transaksi is locked"},
+					{Outlet: "Kemang (101)", Date: "2026-12-05", Error: "base: Tanggal transaksi is locked"}}}},
+			{Name: "Jurnal", Key: "jurnal", Configured: true, Days: SinkDays{Waiting: 1, Error: "Jurnal cannot be reached: timeout"}},
 		},
 		Checkout: Checkout{Enabled: true, Setup: "checkout.store_id is not set", Warning: "plain text on the LAN",
 			ListenError: "cannot listen on :8686", StartError: "cannot start", RefreshError: "Mokka: timeout"},
@@ -253,6 +274,8 @@ func TestProblemsInBothLanguages(t *testing.T) {
 		"HealthSinkUnreachable":   "cannot reach NATS: dial tcp: connection refused",
 		"HealthSinkProblem":       "Jurnal refused the API key",
 		"HealthBufferFull":        "the buffer is full: Moka polling is paused until the records are delivered",
+		"HealthSinkDaysRefused":   "Jurnal refused 2 days, the first 2026-12-04 of outlet Kemang (101): base: Tanggal transaksi is locked. Their sales are not in the books; they are tried again every minute (fix the cause in Jurnal or the config)",
+		"HealthSinkDaysWaiting":   "1 closed day waits to be posted to Jurnal: Jurnal cannot be reached: timeout",
 		"HealthCheckoutSetup":     "checkout: checkout.store_id is not set",
 		"HealthCheckoutWarning":   "plain text on the LAN",
 		"HealthCheckoutStart":     "cannot start",
@@ -296,6 +319,8 @@ func TestProblemsInBothLanguages(t *testing.T) {
 		"HealthSinkUnreachable": "Tidak bisa menghubungi server NATS: dial tcp: connection refused",
 		"HealthSinkProblem":     "Jurnal menolak pengiriman: Jurnal refused the API key",
 		"HealthDeadLetters":     "3 data disisihkan (lihat `pwbi-agent queue dead`)",
+		"HealthSinkDaysRefused": "Jurnal menolak penjualan 2 hari (mulai tanggal 2026-12-04 di outlet Kemang (101)): base: Tanggal transaksi is locked. Penjualan itu belum masuk pembukuan; agen mencoba lagi setiap menit (perbaiki penyebabnya di Jurnal atau di pengaturan)",
+		"HealthSinkDaysWaiting": "1 hari yang sudah tutup menunggu dikirim ke Jurnal: Jurnal cannot be reached: timeout",
 	} {
 		if got := byCode[code].In(id); got != want {
 			t.Errorf("%s in Indonesian: %q, want %q", code, got, want)

@@ -289,6 +289,22 @@ type JurnalStatus struct {
 	// Calls counts the requests sent to Jurnal since the agent started.
 	Calls   int64                `json:"calls"`
 	Outlets []JurnalOutletStatus `json:"outlets"`
+	// ClosedDaysWaiting counts the closed business days (daily_summary)
+	// not posted yet; Days says, oldest first, why those tried were not.
+	ClosedDaysWaiting int              `json:"closed_days_waiting"`
+	Days              []JurnalDayIssue `json:"days"`
+}
+
+// JurnalDayIssue is a closed day (daily_summary) whose posting failed.
+type JurnalDayIssue struct {
+	OutletID string `json:"outlet_id"`
+	Date     string `json:"date"` // YYYY-MM-DD, the outlet's business day
+	// Refused: Jurnal refused the day's documents (only a change in Jurnal
+	// or the config gets it posted); otherwise Jurnal could not be
+	// reached or was over its limit.
+	Refused bool      `json:"refused"`
+	Error   string    `json:"error"`
+	Since   time.Time `json:"since"` // first failure
 }
 
 // JurnalOutletStatus is one outlet's line of the Jurnal list.

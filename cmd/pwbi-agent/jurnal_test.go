@@ -205,18 +205,28 @@ func TestJurnalInvoiceEndToEnd(t *testing.T) {
 
 // TestJurnalDailySummaryEndToEnd: in daily_summary mode every closed day of
 // every outlet is one invoice whose total is what Moka collected that day,
-// to the rupiah; today, not closed, waits.
+// to the rupiah; today, not closed, waits. A day Jurnal refuses puts the
+// agent in error, naming the day, without holding back the others (every
+// sale was taken into its day's ledger, so the delivery figures alone
+// would say all is well), and is posted once Jurnal takes it.
 func TestJurnalDailySummaryEndToEnd(t *testing.T) {
 	e, m, j := jurnalEnv(t, "daily_summary", 3)
-	e.start(t)
 	want, _ := collected(m)
 	today := time.Now().In(m.Location()).Format("2006-01-02")
 	closed := 0
+	var refused string // "outlet date" of a closed day Jurnal refuses at first
 	for k := range want {
 		if !strings.HasSuffix(k, today) {
 			closed++
+			refused = k
 		}
 	}
+	if refused == "" {
+		t.Fatal("no closed day in the fake's data")
+	}
+	refOutlet, refDate, _ := strings.Cut(refused, " ")
+	j.RejectCustomID(jurnalsink.CustomID(refOutlet, refDate), "Tanggal transaksi is locked")
+	e.start(t)
 	testutil.WaitFor(t, "every sale in the day ledgers", 180*time.Second, func() bool {
 		st, err := e.status(t)
 		return err == nil && jurnalSink(st).Pending == 0 && len(st.Moka.Outlets) == 3 && st.Moka.Outlets[2].LastSyncAt != nil
@@ -226,6 +236,38 @@ func TestJurnalDailySummaryEndToEnd(t *testing.T) {
 	if out, err := runCLI(t, "sync", "--config", e.cfgPath); err != nil {
 		t.Fatalf("sync: %v\n%s", err, out)
 	}
+	dayRefused := func(st localapi.Status) bool {
+		for _, p := range st.ProblemDetails {
+			if p.Code == "HealthSinkDaysRefused" && p.Params["Date"] == refDate && strings.Contains(p.Text, "is locked") {
+				return true
+			}
+		}
+		return false
+	}
+	testutil.WaitFor(t, "the refused day in the status, the other days in Jurnal", 60*time.Second, func() bool {
+		st, err := e.status(t)
+		if err != nil || st.State != "error" || !dayRefused(st) {
+			return false
+		}
+		if len(st.Jurnal.Days) != 1 || st.Jurnal.Days[0].Date != refDate || !st.Jurnal.Days[0].Refused {
+			return false
+		}
+		paid := 0
+		for _, inv := range j.Invoices() {
+			if inv.Remaining.IsZero() {
+				paid++
+			}
+		}
+		return paid == closed-1
+	})
+	j.RejectCustomID(jurnalsink.CustomID(refOutlet, refDate), "")
+	if out, err := runCLI(t, "sync", "--config", e.cfgPath); err != nil {
+		t.Fatalf("sync: %v\n%s", err, out)
+	}
+	testutil.WaitFor(t, "the refused day posted once Jurnal takes it, the error gone", 60*time.Second, func() bool {
+		st, err := e.status(t)
+		return err == nil && !dayRefused(st) && len(st.Jurnal.Days) == 0 && st.Jurnal.ClosedDaysWaiting == 0
+	})
 	testutil.WaitFor(t, "every closed day in Jurnal, paid", 60*time.Second, func() bool {
 		invs := j.Invoices()
 		for _, inv := range invs {

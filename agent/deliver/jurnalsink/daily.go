@@ -147,14 +147,74 @@ func (s *Sink) days() ([]*dayState, error) {
 	return days, err
 }
 
-// openSales counts, per outlet, the sales waiting for their day to close.
-func (s *Sink) openSales() map[string]int {
-	n := map[string]int{}
+// openSales counts, per outlet, the sales waiting for their day to be
+// posted, and the closed days among those days.
+func (s *Sink) openSales() (sales map[string]int, closedDays int) {
+	sales = map[string]int{}
 	days, _ := s.days()
+	now := s.clock.Now()
 	for _, d := range days {
-		n[d.Outlet] += len(d.Sales)
+		sales[d.Outlet] += len(d.Sales)
+		if at, ok := s.closeAt(d.Date); ok && !now.Before(at) && s.wanted(d.Outlet) {
+			closedDays++
+		}
 	}
-	return n
+	return sales, closedDays
+}
+
+// DayProblem is why a closed day (daily_summary) was not posted the last
+// time it was tried.
+type DayProblem struct {
+	Outlet, Date string
+	// Refused: Jurnal refused the day's documents (422/400/404); it is
+	// tried again every minute, but only a change (master data in Jurnal,
+	// the configuration) will get it posted. Otherwise Jurnal could not be
+	// reached or is over its limit, and the day goes out once it can.
+	Refused bool
+	// Error is Jurnal's message (Refused) or the sentence saying what
+	// stops posting.
+	Error string
+	// Since is when the day first failed; At when it last did.
+	Since, At time.Time
+}
+
+// noteDayProblem records why posting d failed, with the answer a of the
+// error.
+func (s *Sink) noteDayProblem(d *dayState, a sink.Answer) {
+	msg := a.Detail
+	if a.Verdict != sink.Rejected || msg == "" {
+		msg = a.Problem
+	}
+	if msg == "" && a.Err != nil {
+		msg = a.Err.Error()
+	}
+	now := s.clock.Now()
+	key := dayKey(d.Outlet, d.Date)
+	s.sh.mu.Lock()
+	defer s.sh.mu.Unlock()
+	p := DayProblem{Outlet: d.Outlet, Date: d.Date, Refused: a.Verdict == sink.Rejected, Error: msg, Since: now, At: now}
+	if old, ok := s.sh.days[key]; ok {
+		p.Since = old.Since
+	}
+	s.sh.days[key] = p
+}
+
+// keepDayProblems forgets the problems of days not in keep, and of the
+// days named in drop.
+func (s *Sink) keepDayProblems(keep map[string]bool, drop ...string) {
+	s.sh.mu.Lock()
+	defer s.sh.mu.Unlock()
+	for _, k := range drop {
+		delete(s.sh.days, k)
+	}
+	if len(drop) > 0 {
+		return
+	}
+	for k := range s.sh.days {
+		if !keep[k] {
+			delete(s.sh.days, k)
+		}
+	}
 }
 
 // closeDays posts every day that has closed, oldest first. A day Jurnal
@@ -168,14 +228,25 @@ func (s *Sink) closeDays(ctx context.Context) error {
 	}
 	now := s.clock.Now()
 	slices.SortFunc(days, func(a, b *dayState) int { return strings.Compare(a.Date+a.Outlet, b.Date+b.Outlet) })
+	closed := map[string]bool{}
+	for _, d := range days {
+		if at, ok := s.closeAt(d.Date); ok && !now.Before(at) && s.wanted(d.Outlet) {
+			closed[dayKey(d.Outlet, d.Date)] = true
+		}
+	}
+	s.keepDayProblems(closed) // a day posted, pruned or no longer synced has none
 	var first error
 	for _, d := range days {
-		if at, ok := s.closeAt(d.Date); !ok || now.Before(at) || !s.wanted(d.Outlet) {
+		if !closed[dayKey(d.Outlet, d.Date)] {
 			continue
 		}
 		if err := s.postDay(ctx, d); err != nil {
 			a := s.answer(ctx, d.Outlet, err) // the quota state
-			s.noteError(d.Outlet, err)        // whatever the kind: the status shows it
+			if a.Verdict == sink.Canceled {
+				return err
+			}
+			s.noteError(d.Outlet, err) // whatever the kind: the status shows it
+			s.noteDayProblem(d, a)
 			if first == nil {
 				first = fmt.Errorf("post %s of outlet %s: %w", d.Date, d.Outlet, err)
 			}
@@ -184,6 +255,7 @@ func (s *Sink) closeDays(ctx context.Context) error {
 			}
 			continue
 		}
+		s.keepDayProblems(map[string]bool{}, dayKey(d.Outlet, d.Date))
 		s.noteSynced(d.Outlet)
 	}
 	if first != nil {

@@ -2,6 +2,7 @@ package jurnalsink_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -214,12 +215,51 @@ func TestDailySummaryRefusedDay(t *testing.T) {
 	if len(st.Outlets) != 2 || !strings.Contains(st.Outlets[0].LastError, "is locked") || st.Outlets[1].LastError != "" {
 		t.Errorf("status %+v: want outlet 101 with Jurnal's refusal, 102 without error", st.Outlets)
 	}
+	wantDays := func(closed int, problems ...string) {
+		t.Helper()
+		st := e.sink.Status()
+		var got []string
+		for _, p := range st.DayProblems {
+			got = append(got, fmt.Sprintf("%s/%s refused=%v %s", p.Outlet, p.Date, p.Refused, p.Error))
+		}
+		if st.ClosedDays != closed || len(got) != len(problems) {
+			t.Fatalf("closed days %d, problems %q; want %d, %q", st.ClosedDays, got, closed, problems)
+		}
+		for i, w := range problems {
+			if pre, msg, _ := strings.Cut(w, " | "); !strings.HasPrefix(got[i], pre) || !strings.Contains(got[i], msg) {
+				t.Fatalf("problem %d = %q, want %q", i, got[i], w)
+			}
+		}
+	}
+	wantDays(1, "101/"+day+" refused=true | Tanggal transaksi is locked")
+
+	// Regression: a sale of the outlet ledgered since cleared the outlet's
+	// error, and nothing else told that the day was refused.
+	e.mustAccept(e.rec(sale("101", "S2", "2026-12-06", unified.StatusCompleted)))
+	if st := e.sink.Status(); !strings.Contains(st.Outlets[0].LastError, "is locked") {
+		t.Errorf("outlet 101's last error %q: the refused day no longer shows after a new sale", st.Outlets[0].LastError)
+	}
+	wantDays(1, "101/"+day+" refused=true")
+
+	// Jurnal down: the day waits, and says why, as not refused.
 	e.fake.RejectCustomID("moka-101-"+day, "")
+	e.fake.SetDown(true)
+	if err := e.sink.Tick(ctx); err == nil {
+		t.Fatal("Tick with Jurnal down succeeded")
+	}
+	wantDays(1, "101/"+day+" refused=false")
+	first := e.sink.Status().DayProblems[0].Since
+
+	e.fake.SetDown(false)
 	e.tick()
 	if _, ok := e.fake.Invoice("moka-101-" + day); !ok {
 		t.Error("outlet 101's day not posted once Jurnal takes it")
 	}
 	if st := e.sink.Status(); st.Outlets[0].LastError != "" {
 		t.Errorf("last error %q stays after the day was posted", st.Outlets[0].LastError)
+	}
+	wantDays(0)
+	if first.IsZero() {
+		t.Error("the day's problem had no first-failure time")
 	}
 }

@@ -147,6 +147,7 @@ type shared struct {
 
 	mu      sync.Mutex
 	outlets map[string]*outletFigures
+	days    map[string]DayProblem // dayKey → why the closed day is not posted
 	quota   quotaState
 	api     *mekari.Client
 }
@@ -193,7 +194,7 @@ func New(cfg Config, opts Options) *Sink {
 	if p := opts.Previous; p != nil && p.sh != nil {
 		s.sh = p.sh
 	} else {
-		s.sh = &shared{outlets: map[string]*outletFigures{}}
+		s.sh = &shared{outlets: map[string]*outletFigures{}, days: map[string]DayProblem{}}
 	}
 	s.sh.mu.Lock()
 	if s.sh.api != nil && s.sh.api.Same(mc) {
@@ -446,18 +447,38 @@ type Status struct {
 	// off by more than 300 s (the sink then signs with Mekari's time).
 	ClockOffset time.Duration
 	Calls       int64
+	// ClosedDays counts the closed days (daily_summary) not posted yet;
+	// DayProblems says, oldest first, why those tried were not.
+	ClosedDays  int
+	DayProblems []DayProblem
 }
 
 // Status reports per outlet what the sink did.
 func (s *Sink) Status() Status {
-	waitingDays := map[string]int{}
+	waitingDays, closedDays := map[string]int{}, 0
 	if s.cfg.Mode == ModeDailySummary && s.docs != nil {
-		waitingDays = s.openSales()
+		waitingDays, closedDays = s.openSales()
 	}
 	s.sh.mu.Lock()
 	defer s.sh.mu.Unlock()
 	st := Status{Mode: s.cfg.Mode, QuotaExhausted: s.sh.quota.exhausted, QuotaUntil: s.sh.quota.until,
-		QuotaMessage: s.sh.quota.message, ClockOffset: s.api.Offset(), Calls: s.api.Calls()}
+		QuotaMessage: s.sh.quota.message, ClockOffset: s.api.Offset(), Calls: s.api.Calls(), ClosedDays: closedDays}
+	// The outlet's last error is its latest failed day while one fails: a
+	// sale ledgered since (noteSynced) does not make the day's problem go
+	// away.
+	dayErr := map[string]DayProblem{}
+	for _, p := range s.sh.days {
+		if !s.wanted(p.Outlet) {
+			continue
+		}
+		st.DayProblems = append(st.DayProblems, p)
+		if p.At.After(dayErr[p.Outlet].At) {
+			dayErr[p.Outlet] = p
+		}
+	}
+	slices.SortFunc(st.DayProblems, func(a, b DayProblem) int {
+		return strings.Compare(a.Date+"/"+a.Outlet, b.Date+"/"+b.Outlet)
+	})
 	ids := slices.Clone(s.cfg.Outlets)
 	for id := range s.sh.outlets {
 		ids = append(ids, id)
@@ -472,8 +493,12 @@ func (s *Sink) Status() Status {
 			continue
 		}
 		f := s.figuresLocked(id)
-		st.Outlets = append(st.Outlets, OutletStatus{OutletID: id, Tag: s.cfg.OutletTags[id], LastSynced: f.lastSynced,
-			Posted: f.posted, Waiting: f.waiting + waitingDays[id], LastError: f.lastError, LastErrorAt: f.errorAt})
+		o := OutletStatus{OutletID: id, Tag: s.cfg.OutletTags[id], LastSynced: f.lastSynced,
+			Posted: f.posted, Waiting: f.waiting + waitingDays[id], LastError: f.lastError, LastErrorAt: f.errorAt}
+		if p, ok := dayErr[id]; ok && o.LastError == "" {
+			o.LastError, o.LastErrorAt = fmt.Sprintf("the day %s: %s", p.Date, p.Error), p.At
+		}
+		st.Outlets = append(st.Outlets, o)
 	}
 	return st
 }
