@@ -211,7 +211,7 @@ func TestCallbackReplayConcurrent(t *testing.T) {
 		wg.Wait()
 	}
 	replay(100)
-	testutil.WaitFor(t, "the order on hold", 10*time.Second, func() bool { return h.order("PAR-1").State == StateHold })
+	testutil.WaitFor(t, "the order on hold", 30*time.Second, func() bool { return h.order("PAR-1").State == StateHold })
 	// The loop is idle again: nothing is left to do.
 	if err := h.clock.BlockUntilContext(ctx, 1); err != nil {
 		t.Fatal(err)

@@ -131,7 +131,9 @@ func newHarnessWith(t testing.TB, opts mokkafake.Options, mod ...func(*Config)) 
 	h.clock = clockwork.NewFakeClockAt(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
 	h.cfg = Config{
 		Enabled: true, BaseURL: h.fake.URL() + "/", StoreID: h.fake.StoreID(), SecretKey: h.fake.SecretKey(),
-		Timeout: 5 * time.Second,
+		// Real time, per Mokka call: long, so that a loaded machine never
+		// makes a call to the fake time out (TestMokkaDownOrSlow sets its own).
+		Timeout: 30 * time.Second,
 		Tablets: []Tablet{{Name: "Front counter", TokenSHA256: tokenHash(testToken)}},
 	}
 	for _, m := range mod {

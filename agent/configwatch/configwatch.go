@@ -475,11 +475,13 @@ func (l *loop) event(ev fsnotify.Event) {
 	if !sameName(filepath.Base(name), l.w.base, l.w.fold) {
 		return // another file in the directory
 	}
-	l.w.log.Debug("Config file event", "op", ev.Op.String())
 	// The file is being written: whatever was read before must settle
 	// again, counted from after this event.
 	l.candidate = nil
 	l.arm(l.w.debounce)
+	// The log comes after arming, so a test that sees it knows the read
+	// is scheduled (as for the settle log in check).
+	l.w.log.Debug("Config file event", "op", ev.Op.String())
 }
 
 func (l *loop) watchError(err error) {

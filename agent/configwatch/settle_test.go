@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/fsnotify/fsnotify"
 	"github.com/jonboulle/clockwork"
 
 	"github.com/pwbi/edge-agent/agent/config"
@@ -70,6 +73,45 @@ func (e *env) stepUntil(clock *clockwork.FakeClock, want []byte) []Change {
 	}
 	e.t.Fatalf("%q not reported within 20 s (fake); got %d changes", want, len(got))
 	return nil
+}
+
+// armedHandler records, for each "Config file event" line, whether the
+// watcher's fake clock had a timer armed when it was logged.
+type armedHandler struct {
+	clock *clockwork.FakeClock
+	armed []bool
+}
+
+func (h *armedHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *armedHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *armedHandler) WithGroup(string) slog.Handler            { return h }
+
+func (h *armedHandler) Handle(_ context.Context, rec slog.Record) error {
+	if rec.Message == msgEvent {
+		done, cancel := context.WithCancel(context.Background())
+		cancel()
+		h.armed = append(h.armed, h.clock.BlockUntilContext(done, 1) == nil)
+	}
+	return nil
+}
+
+// The tests that step the fake clock wait for the event line and then
+// count on the read being scheduled (see step). Regression: the line came
+// before the debounce timer was armed, so a test could advance the clock
+// past the event unseen by the watcher, and the read came late in fake
+// time (TestTwoStepWriteNeverReportsTheHalf could then wait in vain for
+// it).
+func TestEventLoggedAfterArming(t *testing.T) {
+	t.Parallel()
+	clock := clockwork.NewFakeClock()
+	h := &armedHandler{clock: clock}
+	w := New(filepath.Join(t.TempDir(), "config.toml"), "", Options{Clock: clock, Logger: slog.New(h)})
+	l := newLoop(w, func(Change) {})
+	defer l.close()
+	l.event(fsnotify.Event{Name: w.path, Op: fsnotify.Write})
+	if len(h.armed) != 1 || !h.armed[0] {
+		t.Fatalf("event lines logged with a timer armed: %v, want [true]", h.armed)
+	}
 }
 
 func appendFile(t *testing.T, path string, data []byte) {

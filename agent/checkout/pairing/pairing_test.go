@@ -302,7 +302,7 @@ func TestManagerRenewsWhileRunning(t *testing.T) {
 		t.Fatal("renewed too early")
 	}
 	clock.Advance(first.NotAfter.Sub(clock.Now()) - RenewBefore + time.Minute)
-	testutil.WaitFor(t, "renewal", 10*time.Second, func() bool { return m.Identity().Fingerprint != first.Fingerprint })
+	testutil.WaitFor(t, "renewal", 30*time.Second, func() bool { return m.Identity().Fingerprint != first.Fingerprint })
 	second := m.Identity()
 	if second.KeyPin != first.KeyPin || !second.NotAfter.After(first.NotAfter) {
 		t.Fatalf("renewal changed the key or not the end: %+v", second)
