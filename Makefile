@@ -175,7 +175,7 @@ lint: deps
 # FUZZTIME (the seed corpora also run in `make test`).
 FUZZTIME ?= 30s
 FUZZ := ./agent/config:FuzzParse ./store:FuzzDecodeRecord ./store:FuzzCheckFile ./store:FuzzParseSeqFile ./store:FuzzDecodeSinkState \
-        ./store:FuzzSaleFacts ./store:FuzzDecodeSeqRun ./internal/backoff:FuzzParseRetryAfter ./internal/jsonstr:FuzzAppend \
+        ./store:FuzzSaleFacts ./store:FuzzDecodeSeqRun ./store:FuzzFactsPlace ./internal/backoff:FuzzParseRetryAfter ./internal/jsonstr:FuzzAppend \
         ./agent/deliver/httpsink:FuzzCheckAck ./agent/deliver/httpsink/upstreamfake:FuzzDecodeBatch \
         ./agent/deliver/httpsink/upstreamfake:FuzzDecodeWire ./agent/moka/internal/wire:FuzzScanner \
         ./agent/moka/apikey:FuzzMapTransaction ./agent/moka/apikey:FuzzListPage \

@@ -138,11 +138,13 @@ type figures struct {
 	sales, refunds, voids            int64
 	amount, refundAmount, voidAmount decimal.Decimal
 	delivered, dead                  map[string]int64
+	incomplete                       bool
 }
 
 func figuresOf(d store.DaySummary) figures {
 	f := figures{sales: d.Sales, refunds: d.Refunds, voids: d.Voids,
-		amount: money(d.Amount), refundAmount: money(d.RefundAmount), voidAmount: money(d.VoidAmount)}
+		amount: money(d.Amount), refundAmount: money(d.RefundAmount), voidAmount: money(d.VoidAmount),
+		incomplete: d.Incomplete}
 	for _, s := range d.Sinks {
 		f.addSink(s.Sink, s.Delivered, s.DeadLetters)
 	}
@@ -173,6 +175,7 @@ func (f *figures) add(g figures) {
 	f.amount = f.amount.Add(g.amount)
 	f.refundAmount = f.refundAmount.Add(g.refundAmount)
 	f.voidAmount = f.voidAmount.Add(g.voidAmount)
+	f.incomplete = f.incomplete || g.incomplete
 	for name, n := range g.delivered {
 		f.addSink(name, n, g.dead[name])
 	}
@@ -184,8 +187,9 @@ func (f figures) api(sinks []string) localapi.SummaryFigures {
 		Refunds: f.refunds, RefundAmount: f.refundAmount.String(),
 		NetAmount: f.amount.Sub(f.refundAmount).String(),
 		Voids:     f.voids, VoidAmount: f.voidAmount.String(),
-		Received:  f.sales + f.voids,
-		Delivered: make([]localapi.SinkCount, len(sinks)),
+		Received:   f.sales + f.voids,
+		Delivered:  make([]localapi.SinkCount, len(sinks)),
+		Incomplete: f.incomplete,
 	}
 	for i, name := range sinks {
 		sf.Delivered[i] = localapi.SinkCount{Sink: name, Delivered: f.delivered[name], DeadLetters: f.dead[name]}

@@ -48,7 +48,7 @@ func (s *Store) moveCorrupt(seq uint64, cause error) error {
 		if err := out.Delete(k); err != nil {
 			return err
 		}
-		if sum := newSumTx(tx, sinks); sum != nil {
+		if sum := newSumTx(tx, sinks, s.log); sum != nil {
 			if err := sum.dropPointer(seq); err != nil {
 				return err
 			}
@@ -361,7 +361,7 @@ func (s *Store) newRequeuer(tx *bolt.Tx, only string) (*requeuer, error) {
 	if rq.sinks, err = loadSinks(tx); err != nil {
 		return nil, err
 	}
-	rq.sum = newSumTx(tx, rq.sinks)
+	rq.sum = newSumTx(tx, rq.sinks, s.log)
 	rq.seq = rq.out.Sequence()
 	return rq, nil
 }

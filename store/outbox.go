@@ -214,7 +214,7 @@ func (s *Store) appendItems(tx *bolt.Tx, items []appendItem, targets []string, r
 				// The sale's counted version, again: its acks count
 				// as the origin's (summary.go).
 				if sum == nil {
-					sum = newSumTx(tx, sinks)
+					sum = newSumTx(tx, sinks, s.log)
 				}
 				if sum != nil {
 					if err := sum.pointTo(seq, old, it.ver[:]); err != nil {
@@ -229,7 +229,7 @@ func (s *Store) appendItems(tx *bolt.Tx, items []appendItem, targets []string, r
 			ddv := it.dd
 			if it.sale != nil {
 				if sum == nil {
-					sum = newSumTx(tx, sinks)
+					sum = newSumTx(tx, sinks, s.log)
 				}
 				if sum != nil {
 					var err error
@@ -396,7 +396,7 @@ func (s *Store) PruneDedupe(t time.Time) (int, error) {
 			if err != nil {
 				return err
 			}
-			sum := newSumTx(tx, sinks)
+			sum := newSumTx(tx, sinks, s.log)
 			var old [][]byte
 			c := dd.Cursor()
 			k, v := c.First()

@@ -533,7 +533,7 @@ func (v *SinkView) Ack(seqs ...uint64) error {
 		}
 		cur := out.Cursor()
 		del := cur.Delete // one method value for the loop
-		sum := newSumTx(tx, sinks)
+		sum := newSumTx(tx, sinks, v.s.log)
 		var kb [8]byte
 		acked := 0
 		for _, seq := range sorted {
@@ -643,7 +643,7 @@ func (v *SinkView) DeadLetter(seq uint64, reason string) error {
 			return err
 		}
 		e.st.deadN++
-		sum := newSumTx(tx, sinks)
+		sum := newSumTx(tx, sinks, v.s.log)
 		removed, err = sinks.settle(e, sum, &c, seq, int64(len(val))+8, markDead,
 			func() error { return out.Delete(k) })
 		if err != nil {
@@ -872,7 +872,7 @@ func (s *Store) release() (int, error) {
 			if err != nil {
 				return err
 			}
-			sum := newSumTx(tx, sinks)
+			sum := newSumTx(tx, sinks, s.log)
 			cur := out.Cursor()
 			k, val := cur.Seek(seqKey(from))
 			for examined := 0; k != nil && examined < releaseChunk; examined++ {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -56,7 +57,11 @@ import (
 //     they change (an import fetching them unchanged does not count them
 //     either). Absent for a database that had the summary from its
 //     creation;
-//   - and "currency": the currency of the last sale seen.
+//   - "currency": the currency of the last sale seen;
+//   - and the incomplete markers (summary_damage.go): "incomplete" 0 day 0
+//     outlet for an outlet's day whose figures a damaged summary value
+//     may have made wrong, and "incomplete" 0 "*" for damage whose day
+//     could not be told.
 //
 // An ack counts a record only if it was appended with the sale's counted
 // version or carries it again: a record of an older version counts for
@@ -68,6 +73,10 @@ import (
 // summary, and rewrites dedupe entries without their facts: a sale it
 // re-buffers is then counted twice once this agent runs again, and acks of
 // a version it replaced may still count).
+//
+// The summary is derived data: a value of it that does not decode never
+// fails a write or a read of the buffer. It is started afresh and the days
+// it may have made wrong are marked incomplete (summary_damage.go).
 
 var (
 	bucketSummary  = []byte("summary")
@@ -127,6 +136,10 @@ type dayAgg struct {
 	sales, refunds, voids            int64
 	amount, refundAmount, voidAmount decimal.Decimal
 	sinks                            []sinkAgg
+	// damage is what made the day's figures doubtful in this
+	// transaction (damage* bits, summary_damage.go); not encoded: flush
+	// records it as the day's incomplete marker.
+	damage byte
 }
 
 type sinkAgg struct {
@@ -145,7 +158,9 @@ func (a *dayAgg) sink(name string) *sinkAgg {
 }
 
 // add adds (sign 1) or takes out (sign -1) a sale; what the sinks did with
-// it is mark's.
+// it is mark's. A count never goes below zero: taking out what the day
+// does not have (its aggregate was lost) leaves 0 and marks the day
+// damaged.
 func (a *dayAgg) add(f *saleFacts, sign int64) error {
 	if err := f.money(); err != nil {
 		return err
@@ -158,17 +173,26 @@ func (a *dayAgg) add(f *saleFacts, sign int64) error {
 	}
 	switch f.status {
 	case SaleVoid:
-		a.voids += sign
+		a.count(&a.voids, sign)
 		a.voidAmount = plus(a.voidAmount, f.amount)
 	default:
-		a.sales += sign
+		a.count(&a.sales, sign)
 		a.amount = plus(a.amount, f.amount)
 		if f.status == SaleRefunded || f.status == SalePartiallyRefunded {
-			a.refunds += sign
+			a.count(&a.refunds, sign)
 			a.refundAmount = plus(a.refundAmount, f.refund)
 		}
 	}
 	return nil
+}
+
+// count adds sign to *n, clamped at zero (damageNegative).
+func (a *dayAgg) count(n *int64, sign int64) {
+	*n += sign
+	if *n < 0 {
+		*n = 0
+		a.damage |= damageNegative
+	}
 }
 
 // mark adds (sign 1) or takes out (sign -1) a sale the sink delivered
@@ -177,9 +201,9 @@ func (a *dayAgg) mark(sink string, state byte, sign int64) {
 	sa := a.sink(sink)
 	switch state {
 	case markDelivered:
-		sa.delivered += sign
+		a.count(&sa.delivered, sign)
 	case markDead:
-		sa.dead += sign
+		a.count(&sa.dead, sign)
 	}
 }
 
@@ -247,6 +271,11 @@ type DaySummary struct {
 	// Sinks are the sinks that took (or rejected) records of the day, by
 	// name.
 	Sinks []SinkDay
+	// Incomplete reports that a damaged summary value (a bug of an older
+	// version, a bit flip) may have made the day's figures wrong: the
+	// store started the value afresh rather than fail a write of the
+	// buffer (summary_damage.go). The records themselves are unaffected.
+	Incomplete bool
 }
 
 // SinkDay is one sink's share of a DaySummary: the current versions it
@@ -269,7 +298,9 @@ type SummaryReport struct {
 }
 
 // Summary returns the day summaries of the business days from..to
-// (YYYY-MM-DD, both included).
+// (YYYY-MM-DD, both included). A day's value that does not decode gives
+// the day with zero figures, Incomplete, instead of an error: the next
+// write that touches the day starts it afresh and keeps the marker.
 func (s *Store) Summary(from, to string) (SummaryReport, error) {
 	var rep SummaryReport
 	err := s.view(func(tx *bolt.Tx) error {
@@ -281,6 +312,7 @@ func (s *Store) Summary(from, to string) (SummaryReport, error) {
 			rep.Since = time.Unix(0, int64(ns)).UTC()
 		}
 		rep.Currency = string(root.Get(keySumCurrency))
+		marked, upTo := incompleteDays(root, from, to)
 		days := tx.Bucket(bucketSumDays)
 		if days == nil {
 			return nil
@@ -290,24 +322,45 @@ func (s *Store) Summary(from, to string) (SummaryReport, error) {
 		for k, v := c.Seek([]byte(from)); k != nil && bytes.Compare(k, end) < 0; k, v = c.Next() {
 			day, outlet, ok := bytes.Cut(k, []byte{0})
 			if !ok {
-				return fmt.Errorf("%w: summary key %q", ErrCorrupt, k)
+				continue // not an outlet's day: no day to show it on
 			}
+			ds := DaySummary{Day: string(day), OutletID: string(outlet), Amount: "0", RefundAmount: "0", VoidAmount: "0",
+				Incomplete: marked[string(k)] || (upTo != "" && string(day) <= upTo)}
+			delete(marked, string(k))
 			a, err := decodeDayAgg(v)
 			if err != nil {
-				return fmt.Errorf("%w: summary of %s: %v", ErrCorrupt, day, err)
+				ds.Incomplete = true
+				rep.Days = append(rep.Days, ds)
+				continue
 			}
-			ds := DaySummary{
-				Day: string(day), OutletID: string(outlet),
-				Sales: a.sales, Refunds: a.refunds, Voids: a.voids,
-				Amount: a.amount.String(), RefundAmount: a.refundAmount.String(), VoidAmount: a.voidAmount.String(),
+			if a.sales < 0 || a.refunds < 0 || a.voids < 0 {
+				ds.Incomplete = true
 			}
+			ds.Sales, ds.Refunds, ds.Voids = max(a.sales, 0), max(a.refunds, 0), max(a.voids, 0)
+			ds.Amount, ds.RefundAmount, ds.VoidAmount = a.amount.String(), a.refundAmount.String(), a.voidAmount.String()
 			for _, sa := range a.sinks {
-				if sa.delivered != 0 || sa.dead != 0 {
-					ds.Sinks = append(ds.Sinks, SinkDay{Sink: sa.sink, Delivered: sa.delivered, DeadLetters: sa.dead})
+				if sa.delivered < 0 || sa.dead < 0 {
+					ds.Incomplete = true
+				}
+				if sa.delivered > 0 || sa.dead > 0 {
+					ds.Sinks = append(ds.Sinks, SinkDay{Sink: sa.sink, Delivered: max(sa.delivered, 0), DeadLetters: max(sa.dead, 0)})
 				}
 			}
 			sort.Slice(ds.Sinks, func(i, j int) bool { return ds.Sinks[i].Sink < ds.Sinks[j].Sink })
 			rep.Days = append(rep.Days, ds)
+		}
+		// A marked day without an aggregate (not written by this agent,
+		// but cheap to show rather than hide).
+		for k := range marked {
+			day, outlet, _ := strings.Cut(k, "\x00")
+			rep.Days = append(rep.Days, DaySummary{Day: day, OutletID: outlet,
+				Amount: "0", RefundAmount: "0", VoidAmount: "0", Incomplete: true})
+		}
+		if len(marked) > 0 {
+			sort.Slice(rep.Days, func(i, j int) bool {
+				a, b := rep.Days[i], rep.Days[j]
+				return a.Day < b.Day || a.Day == b.Day && a.OutletID < b.OutletID
+			})
 		}
 		return nil
 	})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"log/slog"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -199,9 +200,18 @@ func marksKey(dst []byte, sink string, origin uint64) []byte {
 
 // sumTx updates the summary inside one write transaction. Facts are
 // written with their dedupe entry at once; day aggregates, seq runs and
-// marks are kept in memory and written once by flush.
+// marks are kept in memory and written once by flush. A value that does
+// not decode never fails the transaction (summary_damage.go).
 type sumTx struct {
+	tx                      *bolt.Tx
 	root, days, seqs, marks *bolt.Bucket
+	// out and dd are the outbox and the dedupe index: a damaged seq run
+	// is rebuilt from them.
+	out, dd *bolt.Bucket
+	log     *slog.Logger
+	// anyUpTo, if set, is the newest day damage of an unknown day may
+	// have touched.
+	anyUpTo string
 	// sinks has every sink the database knows, enabled or not: a replaced
 	// version's marks are looked up for each.
 	sinks *sinkTable
@@ -223,21 +233,25 @@ type sumTx struct {
 }
 
 // newSumTx returns nil when the database has no summary bucket (it always
-// has one after Open). sinks is the transaction's sink table.
-func newSumTx(tx *bolt.Tx, sinks *sinkTable) *sumTx {
+// has one after Open). sinks is the transaction's sink table; log receives
+// the damage found (nil: none logged).
+func newSumTx(tx *bolt.Tx, sinks *sinkTable, log *slog.Logger) *sumTx {
 	root := tx.Bucket(bucketSummary)
 	if root == nil {
 		return nil
 	}
-	t := &sumTx{root: root, sinks: sinks,
-		days: tx.Bucket(bucketSumDays), seqs: tx.Bucket(bucketSumSeqs), marks: tx.Bucket(bucketSumMarks)}
-	if t.days == nil || t.seqs == nil || t.marks == nil {
+	t := &sumTx{tx: tx, root: root, sinks: sinks, log: log,
+		days: tx.Bucket(bucketSumDays), seqs: tx.Bucket(bucketSumSeqs), marks: tx.Bucket(bucketSumMarks),
+		out: tx.Bucket(bucketOutbox), dd: tx.Bucket(bucketDedupe)}
+	if t.days == nil || t.seqs == nil || t.marks == nil || t.out == nil || t.dd == nil {
 		return nil // Open creates them: only a damaged database lacks them
 	}
 	return t
 }
 
-// agg returns the aggregate of outlet's day, read on first use.
+// agg returns the aggregate of outlet's day, read on first use; one that
+// does not decode starts afresh, damaged. (The error is kept for the
+// callers: none is returned now.)
 func agg[T string | []byte](t *sumTx, day, outlet T) (*dayAgg, error) {
 	if k := t.lastAggKey; t.lastAgg != nil && len(k) == len(day)+1+len(outlet) &&
 		string(k[:len(day)]) == string(day) && k[len(day)] == 0 && string(k[len(day)+1:]) == string(outlet) {
@@ -250,7 +264,7 @@ func agg[T string | []byte](t *sumTx, day, outlet T) (*dayAgg, error) {
 		if v := t.days.Get(t.kbuf); v != nil {
 			var err error
 			if a, err = decodeDayAgg(v); err != nil {
-				return nil, fmt.Errorf("%w: summary of %s: %v", ErrCorrupt, day, err)
+				a = &dayAgg{damage: damageDay}
 			}
 		}
 		if t.aggs == nil {
@@ -274,7 +288,8 @@ func (t *sumTx) refAgg(r *dayRef) (*dayAgg, error) {
 	return r.agg, nil
 }
 
-// seqRun returns the run of seq, read on first use.
+// seqRun returns the run of seq, read on first use; one that does not
+// decode is rebuilt from the buffer.
 func (t *sumTx) seqRun(seq uint64) (*seqRun, error) {
 	idx := seq / 64
 	if t.lastSeqRun != nil && t.lastSeqIdx == idx {
@@ -282,19 +297,28 @@ func (t *sumTx) seqRun(seq uint64) (*seqRun, error) {
 	}
 	r := t.seqRuns[idx]
 	if r == nil {
-		r = &seqRun{}
-		var kb [8]byte
-		binary.BigEndian.PutUint64(kb[:], idx)
-		if v := t.seqs.Get(kb[:]); v != nil {
-			var err error
-			if r, err = decodeSeqRun(v); err != nil {
-				return nil, fmt.Errorf("%w: summary of seqs %d-%d: %v", ErrCorrupt, idx*64, idx*64+63, err)
-			}
-		}
 		if t.seqRuns == nil {
 			t.seqRuns = map[uint64]*seqRun{}
 		}
+		var kb [8]byte
+		binary.BigEndian.PutUint64(kb[:], idx)
+		var damaged bool
+		r = &seqRun{}
+		if v := t.seqs.Get(kb[:]); v != nil {
+			if dr, err := decodeSeqRun(v); err == nil {
+				r = dr
+			} else {
+				damaged = true
+			}
+		}
+		// In the map before a rebuild, which may look up origins of
+		// this same run.
 		t.seqRuns[idx] = r
+		if damaged {
+			if err := t.rebuild(idx, r); err != nil {
+				return nil, err
+			}
+		}
 	}
 	t.lastSeqIdx, t.lastSeqRun = idx, r
 	return r, nil
@@ -309,17 +333,23 @@ func (t *sumTx) run(sink string, origin uint64) (*sinkMarks, error) {
 	m := t.markRuns[string(t.kbuf)]
 	if m == nil {
 		m = &sinkMarks{}
+		lost := false
 		if v := t.marks.Get(t.kbuf); v != nil {
-			if len(v) != marksLen {
-				return nil, fmt.Errorf("%w: summary marks of %s: %d bytes", ErrCorrupt, sink, len(v))
+			var ok bool
+			if *m, ok = marksValue(v); !ok {
+				// Started afresh (and rewritten: deleted, being empty).
+				m.dirty, lost = true, true
 			}
-			m.delivered = binary.LittleEndian.Uint64(v)
-			m.dead = binary.LittleEndian.Uint64(v[8:])
 		}
 		if t.markRuns == nil {
 			t.markRuns = map[string]*sinkMarks{}
 		}
 		t.markRuns[string(t.kbuf)] = m
+		if lost {
+			if err := t.marksLost(sink, origin/64); err != nil {
+				return nil, err
+			}
+		}
 	}
 	t.lastRunSink, t.lastRunIdx, t.lastRun = sink, origin/64, m
 	return m, nil
@@ -331,19 +361,27 @@ func (t *sumTx) run(sink string, origin uint64) (*sinkMarks, error) {
 // dedupe value (nil if none): the contribution of the version its facts
 // describe — the sale and each sink's mark — is taken out, and what the
 // summary knew of that version's origin is forgotten.
+//
+// Facts of old that do not decode cannot be taken out: lostFacts marks
+// their day.
 func (t *sumTx) appended(seq uint64, it *appendItem, old []byte) ([]byte, error) {
-	if of, err := factsOf(old); err != nil {
-		return nil, fmt.Errorf("%w: summary facts: %v", ErrCorrupt, err)
-	} else if of != nil {
-		a, err := agg(t, of.day, of.outlet)
+	if fb := factsBytes(old); fb != nil {
+		of, err := decodeFacts(fb)
 		if err != nil {
-			return nil, err
-		}
-		if err := a.add(of, -1); err != nil {
-			return nil, fmt.Errorf("%w: summary facts: %v", ErrCorrupt, err)
-		}
-		if err := t.forget(of.origin, a); err != nil {
-			return nil, err
+			if err := t.lostFacts(fb, true); err != nil {
+				return nil, err
+			}
+		} else {
+			a, err := agg(t, of.day, of.outlet)
+			if err != nil {
+				return nil, err
+			}
+			if err := a.add(of, -1); err != nil {
+				a.damage |= damageFacts // its money does not parse
+			}
+			if err := t.forget(of.origin, a); err != nil {
+				return nil, err
+			}
 		}
 	}
 	nf := *it.sale
@@ -415,7 +453,9 @@ func (t *sumTx) pointTo(seq uint64, dd, ver []byte) error {
 	}
 	fver, origin, err := rawFacts(fb)
 	if err != nil {
-		return fmt.Errorf("%w: summary facts: %v", ErrCorrupt, err)
+		// Not known to be the counted version: its acks will not
+		// count.
+		return t.lostFacts(fb, false)
 	}
 	if !bytes.Equal(fver, ver) {
 		return nil
@@ -452,7 +492,10 @@ func (t *sumTx) marked(seq uint64, sink string, state byte) (pointer bool, err e
 			return true, err
 		}
 		if sl = r.slots[origin%64]; sl.kind != seqOrigin {
-			return true, nil // its version was replaced since
+			if !t.heal(seq, origin, r) {
+				return true, nil // its version was replaced since
+			}
+			sl = r.slots[origin%64]
 		}
 	}
 	m, err := t.run(sink, origin)
@@ -494,8 +537,12 @@ func (t *sumTx) pruned(dd []byte) error {
 	return t.forget(origin, nil)
 }
 
-// flush writes the changed day aggregates, seq runs and marks.
+// flush writes the changed day aggregates, seq runs and marks, and the
+// markers of the days damage made incomplete.
 func (t *sumTx) flush() error {
+	if err := t.note(); err != nil {
+		return err
+	}
 	for k, a := range t.aggs {
 		if err := t.days.Put([]byte(k), a.encode(nil)); err != nil {
 			return err
@@ -535,6 +582,7 @@ func (t *sumTx) flush() error {
 	}
 	t.aggs, t.seqRuns, t.markRuns = nil, nil, nil
 	t.lastAgg, t.lastSeqRun, t.lastRun = nil, nil, nil
+	t.anyUpTo = ""
 	if t.currency != "" && string(t.root.Get(keySumCurrency)) != t.currency {
 		if err := t.root.Put(keySumCurrency, []byte(t.currency)); err != nil {
 			return err

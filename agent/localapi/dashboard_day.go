@@ -33,6 +33,10 @@ type dayView struct {
 	// day, newest first.
 	SinkTitles []string
 	Recon      []reconRow
+	// TodayIncomplete and Incomplete are set when the figures of today,
+	// or of a day of the window, may be wrong: part of the agent's day
+	// summary could not be read (SummaryFigures.Incomplete).
+	TodayIncomplete, Incomplete bool
 }
 
 // dayFigures are a day's numbers, written out.
@@ -45,10 +49,11 @@ type dayFigures struct {
 }
 
 type reconRow struct {
-	Date     string
-	Today    bool
-	Received string
-	Cells    []reconCell
+	Date       string
+	Today      bool
+	Incomplete bool
+	Received   string
+	Cells      []reconCell
 }
 
 // reconCell is one sink's share of a day: Class "good" (it has every
@@ -118,6 +123,10 @@ func buildDay(sum Summary, st Status, fm fmtr) *dayView {
 		t.Name = p.T("DashDayTotal")
 		v.Total = &t
 	}
+	if n := len(sum.Totals); n > 0 && sum.Totals[n-1].Date == sum.Today {
+		v.TodayIncomplete = sum.Totals[n-1].Incomplete
+	}
+	v.Incomplete = sum.Total.Incomplete
 	v.Chart = daysChart(fm, sum)
 
 	titles := map[string]string{}
@@ -129,7 +138,8 @@ func buildDay(sum Summary, st Status, fm fmtr) *dayView {
 	}
 	for i := len(sum.Totals) - 1; i >= 0; i-- {
 		d := sum.Totals[i]
-		row := reconRow{Date: fm.day(d.Date), Today: d.Date == sum.Today, Received: fm.count(d.Received)}
+		row := reconRow{Date: fm.day(d.Date), Today: d.Date == sum.Today, Incomplete: d.Incomplete, Received: fm.count(d.Received)}
+		v.Incomplete = v.Incomplete || d.Incomplete
 		for _, name := range sum.Sinks {
 			var sc SinkCount
 			for _, c := range d.Delivered {

@@ -118,6 +118,12 @@ type SummaryFigures struct {
 	// sink has the change). Delivered == Received means the sink is
 	// complete for the day.
 	Delivered []SinkCount `json:"delivered"`
+	// Incomplete is set when part of the agent's day summary behind
+	// these figures could not be read (a damaged value, started afresh
+	// so that sales keep flowing): they may be wrong. The sales
+	// themselves are still buffered and delivered. A total is incomplete
+	// when one of its days is. Omitted when false.
+	Incomplete bool `json:"incomplete,omitempty"`
 }
 
 // SinkCount is one sink's share of a day's records.
