@@ -174,13 +174,16 @@ func (a *App) Run(ctx context.Context, ui UI) error {
 		if first || v.Tooltip != shown.Tooltip {
 			ui.SetTooltip(v.Tooltip)
 		}
-		if first || v.Icon != shown.Icon || v.Header != shown.Header {
-			a.log.Info("Tray state", "icon", string(v.Icon), "tooltip", v.Tooltip, "lang", v.Lang())
-		}
 		if menu := v.Menu(); first || !reflect.DeepEqual(menu, shownMenu) {
 			ui.SetMenu(menu)
 			shownMenu = menu
 			a.log.Debug("Tray menu", "lang", v.Lang(), "labels", visibleLabels(menu))
+		}
+		// Logged once the UI has the whole state, menu included: whoever
+		// reads it (support, the desktop tests, which then pick entries by
+		// position) may take the menu to match.
+		if first || v.Icon != shown.Icon || v.Header != shown.Header {
+			a.log.Info("Tray state", "icon", string(v.Icon), "tooltip", v.Tooltip, "lang", v.Lang())
 		}
 		shown, first = v, false
 

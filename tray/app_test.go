@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -366,4 +367,49 @@ func TestBackoff(t *testing.T) {
 			t.Fatalf("backoff %v", got)
 		}
 	}
+}
+
+// logTap is an io.Writer for a slog handler: it is called with each
+// record as it is written.
+type logTap func(line string)
+
+func (f logTap) Write(p []byte) (int, error) { f(string(p)); return len(p), nil }
+
+// TestAppLogsStateOnceShown: "Tray state" is logged once the UI has the
+// whole state, its menu included. The desktop tests wait for that line and
+// then pick menu entries by position: logged before SetMenu, the entry
+// they picked could still be the old menu's (Sync now greyed while
+// paused).
+func TestAppLogsStateOnceShown(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		agent := &fakeAgent{st: localapi.Status{State: "ok"}}
+		ui := &fakeUI{}
+		var mu sync.Mutex
+		var shownAtLog []string // the menu's header and pause entry when "Tray state" was logged
+		tap := logTap(func(line string) {
+			if strings.Contains(line, `msg="Tray state"`) {
+				mu.Lock()
+				shownAtLog = append(shownAtLog, ui.item(ItemHeader).Label+" / "+ui.item(ItemPause).Label)
+				mu.Unlock()
+			}
+		})
+		app := New(Options{Client: agent, Open: &fakeOpener{}, Quit: func() {},
+			Log: slog.New(slog.NewTextHandler(tap, nil)), Language: "en"})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- app.Run(ctx, ui) }()
+		synctest.Wait()
+		app.Click(ItemPause)
+		synctest.Wait()
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		want := []string{"PWBI Agent: all good / Pause syncing", "PWBI Agent: paused / Resume syncing"}
+		if !slices.Equal(shownAtLog, want) {
+			t.Errorf("menu when the state was logged:\n got %q\nwant %q", shownAtLog, want)
+		}
+	})
 }

@@ -3,11 +3,14 @@
 package tray
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pwbi/edge-agent/internal/testutil"
 )
 
 func TestDesktopOpener(t *testing.T) {
@@ -49,16 +52,14 @@ func TestDesktopOpener(t *testing.T) {
 	}
 }
 
-// waitFile waits until path has n lines.
+// waitFile waits until path has n lines. The opener only starts its
+// command, so each line is written by a process of its own: under load (a
+// loaded CI machine, -race) starting them can take seconds, hence the long
+// deadline, which a passing test never waits for.
 func waitFile(t *testing.T, path string, n int) {
 	t.Helper()
-	for i := 0; i < 100; i++ {
+	testutil.WaitFor(t, fmt.Sprintf("%d lines in %s", n, path), time.Minute, func() bool {
 		b, _ := os.ReadFile(path)
-		if strings.Count(string(b), "\n") >= n {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	b, _ := os.ReadFile(path)
-	t.Fatalf("%s: %q", path, b)
+		return strings.Count(string(b), "\n") >= n
+	})
 }

@@ -83,7 +83,7 @@ func TestLogFileRotates(t *testing.T) {
 	for range 2 * (maxLogSizeMB << 10) {
 		log.Info("Filler", "text", line)
 	}
-	testutil.WaitFor(t, "one backup left", 10*time.Second, func() bool { return len(logFiles(t, dir)) == 2 })
+	testutil.WaitFor(t, "one backup left", time.Minute, func() bool { return len(logFiles(t, dir)) == 2 })
 	if fi, err := os.Stat(path); err != nil || fi.Size() > maxLogSizeMB<<20 {
 		t.Fatalf("the log is over the size: %v, %v", fi, err)
 	}

@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/pwbi/edge-agent/agent/deliver/httpsink/upstreamfake"
 	"github.com/pwbi/edge-agent/agent/localapi"
@@ -58,7 +57,7 @@ flush_interval = "200ms"
 listen = %q
 `, up.URL(), apiAddr))
 	startProc(t, "agent", tmp, []string{"LC_ALL=C.UTF-8"}, agentBin, "run", "--config", cfgPath)
-	testutil.WaitFor(t, "the agent's local API", 20*time.Second, func() bool {
+	testutil.WaitFor(t, "the agent's local API", slow, func() bool {
 		_, err := localapi.NewClient(apiAddr, nil).Status(context.Background())
 		return err == nil
 	})
@@ -78,13 +77,8 @@ listen = %q
 			"LC_ALL="+lc.locale, "LANG="+lc.locale,
 		)
 		tp := startProc(t, "tray-"+lc.lang, tmp, env, trayBin, "--config", cfgPath, "--log", "", "--poll", "1s", "--debug")
-		tp.waitLog(t, `msg="Tray state" icon=ok`, 20*time.Second)
-		var icon rect
-		testutil.WaitFor(t, "the systray window docked", 20*time.Second, func() bool {
-			var ok bool
-			icon, ok = findWindow(t, display, `"systray" "systray"`)
-			return ok && icon.w > 1 && icon.h > 1
-		})
+		tp.waitLog(t, `msg="Tray state" icon=ok`, slow)
+		icon := waitDocked(t, display)
 		menuOpen := func() bool {
 			_, ok := findWindowFunc(t, display, func(line string, r rect) bool {
 				return strings.Contains(line, `("pwbi-tray" "Pwbi-tray")`) && r.h >= 150 &&
@@ -93,16 +87,20 @@ listen = %q
 			return ok
 		}
 		xdotool(t, display, "mousemove", strconv.Itoa(icon.x+icon.w/2), strconv.Itoa(icon.y+icon.h/2), "click", "1")
-		testutil.WaitFor(t, "the menu window", 10*time.Second, menuOpen)
-		shot := screenshot(t, display, filepath.Join(artifacts, "menu-"+lc.lang+".png"))
-		if light := lightShare(shot, image.Rect(icon.x-150, icon.y+icon.h, icon.x+icon.w, icon.y+icon.h+200)); light < 0.5 {
+		testutil.WaitFor(t, "the menu window", slow, menuOpen)
+		// Mapped is not yet drawn: wait for the menu's light background.
+		menuArea := image.Rect(icon.x-150, icon.y+icon.h, icon.x+icon.w, icon.y+icon.h+200)
+		shot := screenshotWhen(t, display, filepath.Join(artifacts, "menu-"+lc.lang+".png"), func(img image.Image) bool {
+			return lightShare(img, menuArea) >= 0.5
+		})
+		if light := lightShare(shot, menuArea); light < 0.5 {
 			t.Errorf("%s: the menu area below the icon is %.0f%% light; the menu did not open?", lc.lang, 100*light)
 		}
 		xdotool(t, display, "key", "Escape")
 
 		menus[lc.lang] = lastMenu(t, tp.out.String(), lc.lang)
 		tp.stop(t)
-		testutil.WaitFor(t, "the icon to go", 10*time.Second, func() bool {
+		testutil.WaitFor(t, "the icon to go", slow, func() bool {
 			_, ok := findWindow(t, display, `"systray" "systray"`)
 			return !ok
 		})

@@ -60,7 +60,7 @@ flush_interval = "200ms"
 listen = %q
 `, up.URL(), apiAddr))
 	agent := startProc(t, "agent", tmp, nil, agentBin, "run", "--config", cfgPath)
-	testutil.WaitFor(t, "the agent's local API", 20*time.Second, func() bool {
+	testutil.WaitFor(t, "the agent's local API", slow, func() bool {
 		_, err := localapi.NewClient(apiAddr, nil).Status(context.Background())
 		return err == nil
 	})
@@ -93,16 +93,8 @@ listen = %q
 	trayProc := startProc(t, "tray", tmp, trayEnv, trayBin, trayArgs...)
 
 	// 1. The icon docks and shows "ok".
-	trayProc.waitLog(t, `msg="Tray state" icon=ok`, 20*time.Second)
-	var icon rect
-	// The window exists (1x1 at 0,0) before the tray docks it: wait for
-	// it to have its place in the tray.
-	testutil.WaitFor(t, "the systray window docked (xwininfo -root -tree)", 20*time.Second, func() bool {
-		var ok bool
-		icon, ok = findWindow(t, display, `"systray" "systray"`)
-		return ok && icon.w > 1 && icon.h > 1
-	})
-	t.Logf("tray icon window at %+v", icon)
+	trayProc.waitLog(t, `msg="Tray state" icon=ok`, slow)
+	icon := waitDocked(t, display)
 	shot := screenshotWhen(t, display, filepath.Join(artifacts, "1-ok.png"), func(img image.Image) bool {
 		return dominantIcon(img, icon) == "ok"
 	})
@@ -125,9 +117,13 @@ listen = %q
 		return ok
 	}
 	click()
-	testutil.WaitFor(t, "the menu window", 10*time.Second, menuOpen)
-	shot = screenshot(t, display, filepath.Join(artifacts, "2-menu.png"))
-	if light := lightShare(shot, image.Rect(icon.x-150, icon.y+icon.h, icon.x+icon.w, icon.y+icon.h+200)); light < 0.5 {
+	testutil.WaitFor(t, "the menu window", slow, menuOpen)
+	// Mapped is not yet drawn: wait for the menu's light background.
+	menuArea := image.Rect(icon.x-150, icon.y+icon.h, icon.x+icon.w, icon.y+icon.h+200)
+	shot = screenshotWhen(t, display, filepath.Join(artifacts, "2-menu.png"), func(img image.Image) bool {
+		return lightShare(img, menuArea) >= 0.5
+	})
+	if light := lightShare(shot, menuArea); light < 0.5 {
 		t.Errorf("the menu area below the icon is %.0f%% light; the menu did not open?", 100*light)
 	}
 
@@ -136,15 +132,15 @@ listen = %q
 	time.Sleep(300 * time.Millisecond)
 	screenshot(t, display, filepath.Join(artifacts, "3-sync-now-selected.png"))
 	xdotool(t, display, "key", "Return")
-	agent.waitLog(t, `msg="Sync requested"`, 10*time.Second)
-	trayProc.waitLog(t, `msg="Action done" action="Sync now"`, 5*time.Second)
+	agent.waitLog(t, `msg="Sync requested"`, slow)
+	trayProc.waitLog(t, `msg="Action done" action="Sync now"`, slow)
 
 	// 4. Pause, then Resume (second entry), through the agent's state.
 	pick := func(downs int) {
 		t.Helper()
-		testutil.WaitFor(t, "the menu to close", 5*time.Second, func() bool { return !menuOpen() })
+		testutil.WaitFor(t, "the menu to close", slow, func() bool { return !menuOpen() })
 		click()
-		testutil.WaitFor(t, "the menu window", 10*time.Second, menuOpen)
+		testutil.WaitFor(t, "the menu window", slow, menuOpen)
 		for i := 0; i < downs; i++ {
 			xdotool(t, display, "key", "Down")
 		}
@@ -152,8 +148,8 @@ listen = %q
 		xdotool(t, display, "key", "Return")
 	}
 	pick(2)
-	agent.waitLog(t, `msg="Syncing paused"`, 10*time.Second)
-	trayProc.waitLog(t, `msg="Tray state" icon=paused`, 10*time.Second)
+	agent.waitLog(t, `msg="Syncing paused"`, slow)
+	trayProc.waitLog(t, `msg="Tray state" icon=paused`, slow)
 	shot = screenshotWhen(t, display, filepath.Join(artifacts, "4-paused.png"), func(img image.Image) bool {
 		return dominantIcon(img, icon) == "paused"
 	})
@@ -162,12 +158,12 @@ listen = %q
 	}
 	// While paused "Sync now" is greyed, so Resume is the first entry.
 	pick(1)
-	agent.waitLog(t, `msg="Syncing resumed"`, 10*time.Second)
-	trayProc.waitLogCount(t, `msg="Tray state" icon=ok`, 2, 10*time.Second)
+	agent.waitLog(t, `msg="Syncing resumed"`, slow)
+	trayProc.waitLogCount(t, `msg="Tray state" icon=ok`, 2, slow)
 
 	// 5. "Open dashboard" (third entry) opens the local API's page.
 	pick(3)
-	testutil.WaitFor(t, "xdg-open to be called", 10*time.Second, func() bool {
+	testutil.WaitFor(t, "xdg-open to be called", slow, func() bool {
 		b, _ := os.ReadFile(opened)
 		return strings.Contains(string(b), "http://"+apiAddr+"/")
 	})
@@ -182,31 +178,32 @@ listen = %q
 
 	// 7. The agent stops: the icon turns to "agent down".
 	agent.stop(t)
-	trayProc.waitLog(t, `msg="Tray state" icon=down tooltip="PWBI Agent: not running"`, 10*time.Second)
+	trayProc.waitLog(t, `msg="Tray state" icon=down tooltip="PWBI Agent: not running"`, slow)
 	shot = screenshotWhen(t, display, filepath.Join(artifacts, "5-agent-down.png"), func(img image.Image) bool {
 		return dominantIcon(img, icon) == "down"
 	})
 	if got := dominantIcon(shot, icon); got != "down" {
 		t.Errorf("icon on screen looks like %q, want down", got)
 	}
-	testutil.WaitFor(t, "the menu to close", 5*time.Second, func() bool { return !menuOpen() })
+	testutil.WaitFor(t, "the menu to close", slow, func() bool { return !menuOpen() })
 	click()
-	testutil.WaitFor(t, "the menu window", 10*time.Second, menuOpen)
+	testutil.WaitFor(t, "the menu window", slow, menuOpen)
 	screenshot(t, display, filepath.Join(artifacts, "6-agent-down-menu.png"))
 	xdotool(t, display, "key", "Escape")
 
 	// 8. The agent comes back: the tray recovers by itself.
 	agent = startProc(t, "agent2", tmp, nil, agentBin, "run", "--config", cfgPath)
-	trayProc.waitLogCount(t, `msg="Tray state" icon=ok`, 3, 30*time.Second)
+	trayProc.waitLogCount(t, `msg="Tray state" icon=ok`, 3, slow)
+	// Logged just before that state (tray.App.Run): no wait needed.
 	trayProc.waitLog(t, `msg="Agent reachable again"`, time.Second)
 	screenshotWhen(t, display, filepath.Join(artifacts, "7-agent-back.png"), func(img image.Image) bool {
 		return dominantIcon(img, icon) == "ok"
 	})
 
 	// 9. Quit (the last entry) ends the tray and removes the icon.
-	testutil.WaitFor(t, "the menu to close", 5*time.Second, func() bool { return !menuOpen() })
+	testutil.WaitFor(t, "the menu to close", slow, func() bool { return !menuOpen() })
 	click()
-	testutil.WaitFor(t, "the menu window", 10*time.Second, menuOpen)
+	testutil.WaitFor(t, "the menu window", slow, menuOpen)
 	xdotool(t, display, "key", "Up")
 	time.Sleep(200 * time.Millisecond)
 	xdotool(t, display, "key", "Return")
@@ -215,10 +212,10 @@ listen = %q
 		if err != nil {
 			t.Errorf("tray exited with %v", err)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(slow):
 		t.Fatal("the tray did not quit")
 	}
-	testutil.WaitFor(t, "the icon to go", 5*time.Second, func() bool {
+	testutil.WaitFor(t, "the icon to go", slow, func() bool {
 		_, ok := findWindow(t, display, `"systray" "systray"`)
 		return !ok
 	})
@@ -285,7 +282,7 @@ func (p *proc) stop(t *testing.T) {
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
-	case <-time.After(30 * time.Second):
+	case <-time.After(slow):
 		t.Fatalf("%s did not stop", p.name)
 	}
 }
@@ -336,11 +333,18 @@ func startXvfb(t *testing.T, dir string) string {
 			t.Fatalf("Xvfb gave display %q; output:\n%s", s, p.out.String())
 		}
 		return ":" + s
-	case <-time.After(20 * time.Second):
+	case <-time.After(slow):
 		t.Fatalf("Xvfb did not start; output:\n%s", p.out.String())
 	}
 	return ""
 }
+
+// slow is the deadline of each step of the desktop tests. The agent, the
+// tray (built with -race when the test is), Xvfb and the tools the tests
+// drive share a loaded machine (CI runs every package's tests at once on
+// 2 cores), where a step that takes milliseconds here can take seconds. A
+// passing test never waits for it.
+const slow = time.Minute
 
 type rect struct{ x, y, w, h int }
 
@@ -354,13 +358,36 @@ func findWindow(t *testing.T, display, marker string) (rect, bool) {
 
 func findWindowFunc(t *testing.T, display string, match func(line string, r rect) bool) (rect, bool) {
 	t.Helper()
-	cmd := exec.Command("xwininfo", "-root", "-tree")
-	cmd.Env = append(os.Environ(), "DISPLAY="+display)
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("xwininfo: %v", err)
+	return findInTree(windowTree(t, display), match)
+}
+
+// windowTree is what `xwininfo -root -tree` lists. xwininfo fails
+// (BadWindow: "Can't query window tree") when a window goes while it walks
+// the tree, as windows do while the icon docks or a menu opens or closes:
+// it is asked again until it lists the whole tree.
+func windowTree(t *testing.T, display string) string {
+	t.Helper()
+	deadline := time.Now().Add(slow)
+	for {
+		var stderr strings.Builder
+		cmd := exec.Command("xwininfo", "-root", "-tree")
+		cmd.Env = append(os.Environ(), "DISPLAY="+display)
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err == nil {
+			return string(out)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("xwininfo -root -tree: %v\n%s", err, stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	for _, line := range strings.Split(string(out), "\n") {
+}
+
+// findInTree returns the place of the first window of an xwininfo -tree
+// listing that match accepts.
+func findInTree(tree string, match func(line string, r rect) bool) (rect, bool) {
+	for _, line := range strings.Split(tree, "\n") {
 		m := windowRE.FindStringSubmatch(line)
 		if m == nil {
 			continue
@@ -375,6 +402,35 @@ func findWindowFunc(t *testing.T, display string, match func(line string, r rect
 		}
 	}
 	return rect{}, false
+}
+
+// waitDocked waits until the tray icon's window has its place in trayer's
+// panel, and returns that place. Before trayer embeds it, the window is
+// already there on its own (16x16 at 0,0), and its size may change once
+// embedded: the place counts when it is inside the panel and the same in
+// two listings in a row.
+func waitDocked(t *testing.T, display string) rect {
+	t.Helper()
+	var icon, last rect
+	testutil.WaitFor(t, "the systray window docked in trayer's panel (xwininfo -root -tree)", slow, func() bool {
+		tree := windowTree(t, display)
+		panel, okPanel := findInTree(tree, func(line string, _ rect) bool { return strings.Contains(line, `("panel" "trayer")`) })
+		r, okIcon := findInTree(tree, func(line string, _ rect) bool { return strings.Contains(line, `"systray" "systray"`) })
+		if !okPanel || !okIcon || r.w <= 1 || r.h <= 1 || !r.in(panel) {
+			last = rect{}
+			return false
+		}
+		settled := r == last
+		icon, last = r, r
+		return settled
+	})
+	t.Logf("tray icon window at %+v", icon)
+	return icon
+}
+
+// in reports whether r lies within o.
+func (r rect) in(o rect) bool {
+	return r.x >= o.x && r.y >= o.y && r.x+r.w <= o.x+o.w && r.y+r.h <= o.y+o.h
 }
 
 // viewable reports whether the window id is mapped and visible.
@@ -417,11 +473,11 @@ func screenshot(t *testing.T, display, path string) image.Image {
 }
 
 // screenshotWhen takes screenshots until ok holds (the icon is redrawn a
-// moment after the tray logs its new state) or 5 s pass, and returns the
-// last one.
+// moment after the tray logs its new state; a menu is drawn a moment after
+// it is mapped) or slow has passed, and returns the last one.
 func screenshotWhen(t *testing.T, display, path string, ok func(image.Image) bool) image.Image {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(slow)
 	for {
 		img := screenshot(t, display, path)
 		if ok(img) || time.Now().After(deadline) {
