@@ -18,11 +18,19 @@ import (
 	"github.com/jonboulle/clockwork"
 )
 
-// The fsnotify events in these tests are real, so real time passes. A short
-// debounce and settle time keep them fast; deliveries are awaited on a
-// channel with a generous timeout, and tests assert what is delivered and
-// how many times, never how fast. The tests of settling itself use the fake
-// clock, so that "1.5 s pass" is exact whatever the machine's load.
+// The fsnotify events in these tests are real: each test writes a real file
+// and the watcher sees the kernel's events. Time, though, is mostly the fake
+// clock's: a test writes the file, waits for the watcher to see the event
+// and then steps the clock itself (see step and stepRead). With the real
+// clock a test goroutine stalled for a few hundred milliseconds in the
+// middle of a save (between os.WriteFile's truncate and its write, as
+// happens on a loaded CI machine) let the half-written file settle and be
+// reported, and the test failed; on the fake clock nothing is read, let
+// alone settles, while the test is mid-save unless the test says so. The
+// few tests left on the real clock never show the watcher a half-written
+// config file whose content they assert (they replace it by rename or do
+// not change it), so no stall can change what they see; they await
+// deliveries with a generous timeout and assert what, never how fast.
 const (
 	testDebounce = 100 * time.Millisecond
 	testSettle   = 100 * time.Millisecond
@@ -37,6 +45,8 @@ const (
 
 const (
 	msgReady      = "Watching config file"
+	msgChanged    = "Config file changed"
+	msgReadable   = "Config file readable again"
 	msgMissing    = "Config file missing; keeping the running configuration"
 	msgUnchanged  = "Config file unchanged"
 	msgReadFail   = "Reading config file failed; keeping the running configuration"
@@ -90,6 +100,25 @@ func (r *recorder) find(msg string) []slog.Record {
 }
 
 func (r *recorder) count(msg string) int { return len(r.find(msg)) }
+
+// waitUntil blocks until cond, evaluated again after every record, holds.
+func (r *recorder) waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	timeout := time.After(waitTimeout)
+	for {
+		r.mu.Lock()
+		ch := r.changed // before cond, so that no record goes unnoticed
+		r.mu.Unlock()
+		if cond() {
+			return
+		}
+		select {
+		case <-ch:
+		case <-timeout:
+			t.Fatalf("no %s within %v", what, waitTimeout)
+		}
+	}
+}
 
 // wait blocks until msg has been logged at least n times.
 func (r *recorder) wait(t *testing.T, msg string, n int) {
@@ -229,6 +258,47 @@ func (e *env) drain() []Change {
 	}
 }
 
+// reads counts the log lines that end a read of the config file (a missing
+// file is logged once per episode only).
+func (e *env) reads() int {
+	n := 0
+	for _, msg := range []string{msgSettling, msgNotSettled, msgUnchanged, msgChanged, msgReadable, msgMissing, msgReadFail} {
+		n += e.logs.count(msg)
+	}
+	return n
+}
+
+// stepRead steps the fake clock by 100 ms until the watcher has read the
+// file once more. Unlike step it does not need a timer armed after the read,
+// so it also serves reads that find the file missing or unchanged. The
+// watcher must have a read scheduled within 100 ms (the caller saw an event
+// line, which is logged after arming): after each step it waits until the
+// read is logged, or until another event of the config file is (a late
+// event of the same save puts the read off by a debounce: step again).
+func (e *env) stepRead(clock *clockwork.FakeClock) {
+	e.t.Helper()
+	before := e.reads()
+	for range 10 {
+		events := e.logs.count(msgEvent)
+		clock.Advance(100 * time.Millisecond)
+		e.logs.waitUntil(e.t, "read or event after a step of the clock", func() bool {
+			return e.reads() > before || e.logs.count(msgEvent) > events
+		})
+		if e.reads() > before {
+			return
+		}
+	}
+	e.t.Fatal("the file was not read within 1 s (fake) of its event")
+}
+
+// settled lets every pending read fire and returns the changes that still
+// come: Debounce and then Settle pass on the fake clock.
+func (e *env) settled(clock *clockwork.FakeClock) []Change {
+	e.t.Helper()
+	clock.Advance(e.w.debounce + e.w.settle)
+	return e.drain()
+}
+
 func writeFile(t *testing.T, path string, data []byte) {
 	t.Helper()
 	if err := os.WriteFile(path, data, 0o600); err != nil {
@@ -246,44 +316,84 @@ func wantData(t *testing.T, c Change, want []byte) {
 	}
 }
 
+// writeInSteps writes data to path as os.WriteFile does, the file opened
+// with flag (which creates or truncates it), and calls pause between the
+// open and the write, while the file is empty.
+func writeInSteps(t *testing.T, path string, flag int, data []byte, pause func()) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|flag, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	pause()
+	if _, err := f.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// contents lists the data of changes, for messages.
+func contents(changes []Change) []string {
+	out := make([]string, len(changes))
+	for i, c := range changes {
+		out[i] = string(c.Data)
+	}
+	return out
+}
+
 // TestSaveStyles: however an editor saves, the result is exactly one
-// change with the final content.
+// change with the final content. Each save pauses wherever it leaves the
+// file missing, empty or half-written, long enough for the watcher to read
+// it there (an editor may be that slow, and so is this test on a loaded
+// machine) but shorter than Settle: what it read then must not be reported.
 func TestSaveStyles(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name string
-		save func(t *testing.T, path string, data []byte)
+		// save saves data to path and calls pause wherever the file is
+		// not in its old nor its new state.
+		save func(t *testing.T, path string, data []byte, pause func())
 	}{
-		{"atomic rename (VS Code, os.Rename)", func(t *testing.T, path string, data []byte) {
+		{"atomic rename (VS Code, os.Rename)", func(t *testing.T, path string, data []byte, _ func()) {
+			// The config file goes from old to new in one step: there is
+			// no state in between to pause in.
 			tmp := filepath.Join(filepath.Dir(path), ".config.toml.tmp123")
 			writeFile(t, tmp, data)
 			if err := os.Rename(tmp, path); err != nil {
 				t.Fatal(err)
 			}
 		}},
-		{"vim backup rename", func(t *testing.T, path string, data []byte) {
+		{"vim backup rename", func(t *testing.T, path string, data []byte, pause func()) {
 			// vim's default on Unix: move the original aside, write a new
 			// file, delete the backup.
 			if err := os.Rename(path, path+"~"); err != nil {
 				t.Fatal(err)
 			}
-			writeFile(t, path, data)
+			pause() // missing
+			writeInSteps(t, path, os.O_CREATE|os.O_EXCL, data, pause)
 			if err := os.Remove(path + "~"); err != nil {
 				t.Fatal(err)
 			}
 		}},
-		{"in-place double write (Notepad)", func(t *testing.T, path string, data []byte) {
-			writeFile(t, path, data)
-			writeFile(t, path, data)
+		{"in-place double write (Notepad)", func(t *testing.T, path string, data []byte, pause func()) {
+			writeInSteps(t, path, os.O_TRUNC, data, pause)
+			pause() // complete, until the second write truncates it again
+			writeInSteps(t, path, os.O_TRUNC, data, pause)
 		}},
-		{"in-place chunked write", func(t *testing.T, path string, data []byte) {
+		{"in-place chunked write", func(t *testing.T, path string, data []byte, pause func()) {
 			f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer f.Close()
 			half := len(data) / 2
-			for _, chunk := range [][]byte{data[:half], data[half:]} {
+			for i, chunk := range [][]byte{data[:half], data[half:]} {
+				if i > 0 {
+					pause() // half-written
+				}
 				if _, err := f.Write(chunk); err != nil {
 					t.Fatal(err)
 				}
@@ -292,103 +402,156 @@ func TestSaveStyles(t *testing.T) {
 				}
 			}
 		}},
-		{"delete and recreate", func(t *testing.T, path string, data []byte) {
+		{"delete and recreate", func(t *testing.T, path string, data []byte, pause func()) {
 			if err := os.Remove(path); err != nil {
 				t.Fatal(err)
 			}
-			writeFile(t, path, data)
+			pause() // missing
+			writeInSteps(t, path, os.O_CREATE|os.O_EXCL, data, pause)
 		}},
-		{"truncate then write", func(t *testing.T, path string, data []byte) {
+		{"truncate then write", func(t *testing.T, path string, data []byte, pause func()) {
 			if err := os.Truncate(path, 0); err != nil {
 				t.Fatal(err)
 			}
-			f, err := os.OpenFile(path, os.O_WRONLY, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := f.Write(data); err != nil {
-				t.Fatal(err)
-			}
-			if err := f.Close(); err != nil {
-				t.Fatal(err)
-			}
+			pause() // empty
+			writeInSteps(t, path, 0, data, func() {})
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t, contentA, Options{Poll: -1})
+			clock := clockwork.NewFakeClock()
+			e := newEnv(t, contentA, Options{Poll: -1, Clock: clock, Settle: DefaultSettle})
 			e.start()
-			tt.save(t, e.path, contentB)
-			wantData(t, e.next(), contentB)
-			e.quiet()
+			events := e.logs.count(msgEvent)
+			pause := func() {
+				t.Helper()
+				// Once the watcher has seen the step just made, it reads
+				// the file as it is now. A pause lasts at most 1 s (fake),
+				// less than Settle, and the next step's event drops what
+				// it read: nothing read in a pause can settle.
+				e.logs.wait(t, msgEvent, events+1)
+				e.stepRead(clock)
+				events = e.logs.count(msgEvent)
+			}
+			tt.save(t, e.path, contentB, pause)
+			e.logs.wait(t, msgEvent, events+1)
+			got := e.stepUntil(clock, contentB)
+			got = append(got, e.settled(clock)...)
+			if len(got) != 1 {
+				t.Fatalf("%d changes %q, want exactly one, the saved content", len(got), contents(got))
+			}
+			wantData(t, got[0], contentB)
 		})
 	}
 }
 
+// TestRapidSaves: 50 saves in a row, in place and by rename, 30 ms apart
+// (faster than the debounce), are reported once, with the last content.
+// The burst (1.5 s, fake) is shorter than Settle, so whatever the watcher
+// reads during it cannot settle before the burst is over, and the last
+// save is then the file's content.
 func TestRapidSaves(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, contentA, Options{Poll: -1})
+	clock := clockwork.NewFakeClock()
+	e := newEnv(t, contentA, Options{Poll: -1, Clock: clock, Settle: DefaultSettle})
 	e.start()
+	events := e.logs.count(msgEvent)
 	var final []byte
 	for i := range 50 {
 		final = fmt.Appendf(nil, "version = 1\n# save %d\n", i)
 		if i%2 == 0 {
 			writeFile(t, e.path, final)
-			continue
+		} else {
+			tmp := e.path + ".tmp"
+			writeFile(t, tmp, final)
+			if err := os.Rename(tmp, e.path); err != nil {
+				t.Fatal(err)
+			}
 		}
-		tmp := e.path + ".tmp"
-		writeFile(t, tmp, final)
-		if err := os.Rename(tmp, e.path); err != nil {
-			t.Fatal(err)
-		}
+		// The watcher sees the saves as they come, each one putting its
+		// read off again.
+		e.logs.wait(t, msgEvent, events+1)
+		events = e.logs.count(msgEvent)
+		clock.Advance(30 * time.Millisecond)
 	}
-	got := append([]Change{e.next()}, e.drain()...)
-	if len(got) > 2 {
-		t.Errorf("%d changes for 50 rapid saves, want at most 2", len(got))
+	// That step may have fired the read the saves put off: wait for the
+	// watcher to arm its next timer (until it reports the last save it
+	// always has one), or step would find it without one and only advance
+	// the clock, past everything, while it is still reading.
+	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
+	defer cancel()
+	if err := clock.BlockUntilContext(ctx, 1); err != nil {
+		t.Fatal("no read scheduled after the saves")
 	}
-	wantData(t, got[len(got)-1], final)
+	got := e.stepUntil(clock, final)
+	got = append(got, e.settled(clock)...)
+	if len(got) != 1 {
+		t.Fatalf("%d changes %q for 50 rapid saves, want one", len(got), contents(got))
+	}
+	wantData(t, got[0], final)
 }
 
 // TestNoopSave: touch and saving the same bytes read the file but report
 // nothing.
 func TestNoopSave(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, contentA, Options{Poll: -1})
+	clock := clockwork.NewFakeClock()
+	e := newEnv(t, contentA, Options{Poll: -1, Clock: clock})
 	e.start()
 	base := e.logs.count(msgUnchanged) // the read at start
 
+	events := e.logs.count(msgEvent)
 	now := time.Now().Add(time.Minute)
 	if err := os.Chtimes(e.path, now, now); err != nil {
 		t.Fatal(err)
 	}
+	e.logs.wait(t, msgEvent, events+1)
+	e.stepRead(clock)
 	e.logs.wait(t, msgUnchanged, base+1)
+
+	events = e.logs.count(msgEvent)
 	writeFile(t, e.path, contentA)
+	e.logs.wait(t, msgEvent, events+1)
+	e.stepRead(clock)
 	e.logs.wait(t, msgUnchanged, base+2)
 
 	// Changes are delivered in order, so if the no-op saves had been
 	// reported, they would come before this one.
+	events = e.logs.count(msgEvent)
 	writeFile(t, e.path, contentC)
-	wantData(t, e.next(), contentC)
+	e.logs.wait(t, msgEvent, events+1)
+	got := e.stepUntil(clock, contentC)
+	wantData(t, got[0], contentC)
 }
 
 func TestMissingThenRecreated(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, contentA, Options{Poll: -1})
+	clock := clockwork.NewFakeClock()
+	e := newEnv(t, contentA, Options{Poll: -1, Clock: clock})
 	e.start()
 
+	events := e.logs.count(msgEvent)
 	if err := os.Remove(e.path); err != nil {
 		t.Fatal(err)
 	}
+	e.logs.wait(t, msgEvent, events+1)
+	e.stepRead(clock)
 	e.logs.wait(t, msgMissing, 1)
 	if rec := e.logs.find(msgMissing)[0]; rec.Level != slog.LevelInfo {
 		t.Errorf("missing file logged at %v, want INFO", rec.Level)
 	}
 
+	events = e.logs.count(msgEvent)
 	writeFile(t, e.path, contentB)
-	// The first change is the recreated file: the deletion reported nothing.
-	wantData(t, e.next(), contentB)
-	e.quiet()
+	e.logs.wait(t, msgEvent, events+1)
+	// The only change is the recreated file: the deletion reported nothing.
+	got := e.stepUntil(clock, contentB)
+	got = append(got, e.settled(clock)...)
+	if len(got) != 1 {
+		t.Fatalf("%d changes %q, want only the recreated file", len(got), contents(got))
+	}
+	wantData(t, got[0], contentB)
 	if n := e.logs.count(msgMissing); n != 1 {
 		t.Errorf("missing file logged %d times, want 1", n)
 	}
@@ -398,18 +561,23 @@ func TestMissingThenRecreated(t *testing.T) {
 // appears.
 func TestMissingAtStart(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, nil, Options{Poll: -1})
+	clock := clockwork.NewFakeClock()
+	e := newEnv(t, nil, Options{Poll: -1, Clock: clock})
 	e.start()
 	e.logs.wait(t, msgMissing, 1)
+	events := e.logs.count(msgEvent)
 	writeFile(t, e.path, contentB)
-	wantData(t, e.next(), contentB)
+	e.logs.wait(t, msgEvent, events+1)
+	got := e.stepUntil(clock, contentB)
+	wantData(t, got[0], contentB)
 }
 
 func TestOtherFilesIgnored(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, contentA, Options{Poll: -1})
+	clock := clockwork.NewFakeClock()
+	e := newEnv(t, contentA, Options{Poll: -1, Clock: clock})
 	e.start()
-	base := e.logs.count(msgUnchanged)
+	events := e.logs.count(msgEvent)
 
 	for _, name := range []string{"other.toml", "config.toml~", "config.toml.bak", "xconfig.toml", ".config.toml.swp"} {
 		writeFile(t, filepath.Join(e.dir, name), contentB)
@@ -422,12 +590,17 @@ func TestOtherFilesIgnored(t *testing.T) {
 	}
 	writeFile(t, filepath.Join(e.dir, "sub", "config.toml"), contentB)
 
-	e.quiet()
-	if n := e.logs.count(msgUnchanged); n != base {
-		t.Errorf("the config file was re-read %d times for other files' events", n-base)
-	}
+	// fsnotify delivers the directory's events in order and the watcher
+	// handles them one by one, so the first one it takes for the config
+	// file's must be this write's (a WRITE: the file exists). Had another
+	// file's event got through, the first would be its CREATE.
 	writeFile(t, e.path, contentC)
-	wantData(t, e.next(), contentC)
+	e.logs.wait(t, msgEvent, events+1)
+	if op := attr(e.logs.find(msgEvent)[events], "op").String(); op != fsnotify.Write.String() {
+		t.Fatalf("first config file event %s, want %s: another file's event was taken for the config file's", op, fsnotify.Write)
+	}
+	got := e.stepUntil(clock, contentC)
+	wantData(t, got[0], contentC)
 }
 
 // TestPollFallback: with every fsnotify event lost, the periodic re-read
@@ -498,17 +671,24 @@ func TestInitialHashEmpty(t *testing.T) {
 // TestSetHash: content applied by a manual reload is not reported again.
 func TestSetHash(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, contentA, Options{Poll: -1})
+	clock := clockwork.NewFakeClock()
+	e := newEnv(t, contentA, Options{Poll: -1, Clock: clock})
 	e.start()
 	base := e.logs.count(msgUnchanged)
 
 	// The agent reads B itself (POST /v1/reload), applies it and says so.
 	e.w.SetHash(Hash(contentB))
+	events := e.logs.count(msgEvent)
 	writeFile(t, e.path, contentB)
+	e.logs.wait(t, msgEvent, events+1)
+	e.stepRead(clock)
 	e.logs.wait(t, msgUnchanged, base+1)
 
+	events = e.logs.count(msgEvent)
 	writeFile(t, e.path, contentC)
-	wantData(t, e.next(), contentC) // B was never reported
+	e.logs.wait(t, msgEvent, events+1)
+	got := e.stepUntil(clock, contentC)
+	wantData(t, got[0], contentC) // B was never reported
 }
 
 // TestReadErrorRetried: a read error reports nothing and is retried after
@@ -542,22 +722,30 @@ func TestReadErrorRetried(t *testing.T) {
 // TestReadErrorThenEvent: after a read error, the next event re-reads.
 func TestReadErrorThenEvent(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, nil, Options{Poll: -1})
+	clock := clockwork.NewFakeClock()
+	e := newEnv(t, nil, Options{Poll: -1, Clock: clock})
+	// The retry after the error is far off: only the event can bring the
+	// read within the 20 s (fake) stepUntil waits.
+	e.w.rewatchMin, e.w.rewatchMax = time.Hour, time.Hour
 	if err := os.Mkdir(e.path, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	e.start()
 	e.logs.wait(t, msgReadFail, 1)
+	events := e.logs.count(msgEvent)
 	if err := os.Remove(e.path); err != nil {
 		t.Fatal(err)
 	}
 	writeFile(t, e.path, contentB)
-	wantData(t, e.next(), contentB)
+	e.logs.wait(t, msgEvent, events+1)
+	got := e.stepUntil(clock, contentB)
+	wantData(t, got[0], contentB)
 }
 
 // TestDirectoryReplaced: when the directory goes away, the watcher falls
 // back to re-reading, re-adds the watch once the directory is back, and
-// then sees changes through events again.
+// then sees changes through events again. The directory's events are real;
+// the fake clock drives the reads and the retry of the watch.
 func TestDirectoryReplaced(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		// Windows keeps a removed directory pending delete while fsnotify
@@ -582,32 +770,54 @@ func TestDirectoryReplaced(t *testing.T) {
 			}
 			path := filepath.Join(dir, "config.toml")
 			writeFile(t, path, contentA)
+			clock := clockwork.NewFakeClock()
 			logs := newRecorder()
 			e := &env{
 				t: t, dir: dir, path: path, logs: logs, changes: make(chan Change, 256),
-				w: New(path, Hash(contentA), Options{Debounce: testDebounce, Poll: -1, Logger: slog.New(logs)}),
+				w: New(path, Hash(contentA), Options{Debounce: testDebounce, Settle: testSettle, Poll: -1, Clock: clock, Logger: slog.New(logs)}),
 			}
-			e.w.rewatchMin, e.w.rewatchMax = 20*time.Millisecond, 100*time.Millisecond
 			e.start()
+			ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
+			defer cancel()
 
 			if err := tt.remove(dir); err != nil {
 				t.Fatal(err)
 			}
 			logs.wait(t, msgLost, 1)
+			// The watcher schedules the retry of the watch and a read
+			// (after logging the loss).
+			if err := clock.BlockUntilContext(ctx, 2); err != nil {
+				t.Fatal("no retry of the watch and read scheduled after the loss")
+			}
+			e.stepRead(clock)
 			logs.wait(t, msgMissing, 1)
 
 			if err := os.Mkdir(dir, 0o700); err != nil {
 				t.Fatal(err)
 			}
 			writeFile(t, path, contentB)
-			wantData(t, e.next(), contentB)
+			// The retry, due rewatchMin after the loss, re-adds the watch
+			// and schedules a read (after logging it).
+			clock.Advance(rewatchMin)
 			logs.wait(t, msgRestored, 1)
+			if err := clock.BlockUntilContext(ctx, 1); err != nil {
+				t.Fatal("no read scheduled after the watch was restored")
+			}
+			got := e.stepUntil(clock, contentB)
+			if len(got) != 1 {
+				t.Fatalf("%d changes %q, want only the new file", len(got), contents(got))
+			}
 
 			// Poll is off and the watch is back: only an event can bring
 			// this one.
+			events := logs.count(msgEvent)
 			writeFile(t, path, contentC)
-			wantData(t, e.next(), contentC)
-			e.quiet()
+			logs.wait(t, msgEvent, events+1)
+			got = e.stepUntil(clock, contentC)
+			got = append(got, e.settled(clock)...)
+			if len(got) != 1 {
+				t.Fatalf("%d changes %q, want only the second new file", len(got), contents(got))
+			}
 		})
 	}
 }
@@ -744,24 +954,16 @@ func TestRunCancel(t *testing.T) {
 // with the content in force — is reported through onChange so the agent can
 // clear the problem.
 func TestOnProblemMissingThenBack(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "config.toml")
-	content := []byte("version = 1\n")
-	if err := os.WriteFile(path, content, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	clock := clockwork.NewFakeClock()
 	problems := make(chan error, 10)
-	changes := make(chan Change, 10)
-	logs := newRecorder()
-	w := New(path, Hash(content), Options{Debounce: 50 * time.Millisecond, Poll: -1, Logger: slog.New(logs),
-		OnProblem: func(err error) { problems <- err }})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go w.Run(ctx, func(c Change) { changes <- c })
-	logs.wait(t, msgReady, 1) // the watch is set up before the file goes
-	if err := os.Remove(path); err != nil {
+	e := newEnv(t, contentA, Options{Poll: -1, Clock: clock, OnProblem: func(err error) { problems <- err }})
+	e.start() // the watch is set up before the file goes
+	events := e.logs.count(msgEvent)
+	if err := os.Remove(e.path); err != nil {
 		t.Fatal(err)
 	}
+	e.logs.wait(t, msgEvent, events+1)
+	e.stepRead(clock)
 	select {
 	case err := <-problems:
 		if !errors.Is(err, fs.ErrNotExist) {
@@ -770,15 +972,11 @@ func TestOnProblemMissingThenBack(t *testing.T) {
 	case <-time.After(waitTimeout):
 		t.Fatal("missing file not reported")
 	}
-	if err := os.WriteFile(path, content, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case c := <-changes:
-		if string(c.Data) != string(content) {
-			t.Fatalf("content %q", c.Data)
-		}
-	case <-time.After(waitTimeout):
-		t.Fatal("return of the file not reported")
+	events = e.logs.count(msgEvent)
+	writeFile(t, e.path, contentA)
+	e.logs.wait(t, msgEvent, events+1)
+	got := e.stepUntil(clock, contentA)
+	if len(got) != 1 {
+		t.Fatalf("%d changes %q, want only the return of the file", len(got), contents(got))
 	}
 }
