@@ -200,6 +200,10 @@ func (a *Agent) sinksStatus(cfg *config.Config, bs store.Stats) ([]localapi.Sink
 			Problem:    fs.Problem,
 			LastError:  fs.LastError,
 			Busy:       fs.Sending,
+			// The sink's own wording of Problem, so that problem_details
+			// carry its code and the sentence reads in every language.
+			ProblemCode:   fs.ProblemCode,
+			ProblemParams: fs.ProblemParams,
 		}
 		if !anyEnabled && spec.name == a.specs[0].name {
 			h.Unconfigured = spec.unconfigured

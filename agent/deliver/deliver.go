@@ -19,7 +19,8 @@
 // when the sink has it or it was proven poison.
 //
 // [Forwarder.Status] tells the truth about the sink: a machine-readable
-// [Health] and a plain-language Problem for a person. [Options.OnResult]
+// [Health] and a plain-language Problem for a person, also as a message
+// code and parameters to show in the reader's language. [Options.OnResult]
 // reports every attempt, for metrics.
 //
 // Every enabled sink has its own Forwarder on its own view, so a sink that
@@ -252,6 +253,12 @@ type Status struct {
 	// rejection). It never contains a secret; at most a short, sanitized
 	// extract of an answer.
 	Problem string `json:"problem"`
+	// ProblemCode and ProblemParams are Problem as a message of
+	// internal/i18n's health catalogue and its data (sink.Message), for a
+	// reader in another language; empty for a sentence without a message.
+	// Set and cleared with Problem.
+	ProblemCode   string         `json:"problem_code,omitempty"`
+	ProblemParams map[string]any `json:"problem_params,omitempty"`
 	// Sending: an attempt is in flight.
 	Sending       bool      `json:"sending"`
 	LastAttemptAt time.Time `json:"last_attempt_at"`

@@ -201,7 +201,7 @@ func (f *Forwarder) step(ctx context.Context) {
 		recs, err := f.src.Pending(t.BatchSize)
 		if err != nil {
 			err = fmt.Errorf("read pending records: %w", err)
-			f.noteFailure(err, bufferProblem("cannot read the local buffer", err))
+			f.noteFailure(err, loopProblem(codeBufferRead, err))
 			f.log.Error("Reading pending records failed", "error", err)
 			f.backoff(ctx, t, 0)
 			return
@@ -352,12 +352,12 @@ func (f *Forwarder) backoff(ctx context.Context, t target, retryAfter time.Durat
 // noteFailure counts a failure that is not an answer from the sink (a store
 // error) and shows it in the status as an error a person must look at.
 // Online is left as it is: the sink was not asked.
-func (f *Forwarder) noteFailure(err error, problem string) {
+func (f *Forwarder) noteFailure(err error, problem sink.Message) {
 	f.failures++
 	f.mu.Lock()
 	f.status.LastError = err.Error()
 	f.status.Health = HealthError
-	f.status.Problem = problem
+	f.status.setProblem(problem)
 	f.status.ConsecutiveFailures = f.failures
 	f.mu.Unlock()
 }
@@ -462,12 +462,18 @@ func settle(ctx context.Context, a sink.Answer) sink.Answer {
 			a.Health = HealthError
 		}
 		if a.Problem == "" {
-			a.Problem = shorten("delivery failed: "+a.Err.Error(), maxProblem)
+			a = a.WithProblem(loopProblem(codeDeliveryFailed, a.Err))
 		}
 	} else if a.UniformProblem == "" {
-		a.UniformProblem = shorten("every record is refused alike: "+a.Err.Error(), maxProblem)
+		a = a.WithUniformProblem(loopProblem(codeRefusedAlike, a.Err))
 	}
 	return a
+}
+
+// setProblem shows m as the Problem, with its code and parameters. The
+// caller holds the Forwarder's mu.
+func (s *Status) setProblem(m sink.Message) {
+	s.Problem, s.ProblemCode, s.ProblemParams = m.Text, m.Code, m.Params
 }
 
 // attemptResult is what sendHead did.

@@ -145,7 +145,7 @@ func (f *Forwarder) apply(t target, seg []store.Record, a sink.Answer) attemptRe
 	case sink.Canceled:
 		return attemptResult{outcome: OutcomeCanceled, err: context.Canceled}
 	case sink.Retry:
-		return f.retry(log, a.Err, false, a.Health, a.Problem, a)
+		return f.retry(log, a.Err, false, a.Health, problemOf(a), a)
 	case sink.Accepted:
 		if f.ep.rechecking {
 			// The held records were taken after all: the destination
@@ -183,7 +183,7 @@ func (f *Forwarder) accept(log *slog.Logger, seg []store.Record, a sink.Answer) 
 		// records, harmlessly (Sink: for HTTP the same batch id, if the
 		// bisection takes the same course).
 		f.resetBatch()
-		return f.retryBuffer(log, err, "cannot set a rejected record aside in the local buffer", dead, a)
+		return f.retryBuffer(log, err, codeBufferDeadLetter, dead, a)
 	}
 	seqs := make([]uint64, len(seg))
 	for i, r := range seg {
@@ -192,7 +192,7 @@ func (f *Forwarder) accept(log *slog.Logger, seg []store.Record, a sink.Answer) 
 	if err := f.src.Ack(seqs...); err != nil {
 		// The sink has the batch; resending it is harmless (for HTTP the
 		// same id gets a 409 echoing it), and it is acked again.
-		return f.retryBuffer(log, fmt.Errorf("ack delivered records: %w", err), "cannot mark delivered records in the local buffer", dead, a)
+		return f.retryBuffer(log, fmt.Errorf("ack delivered records: %w", err), codeBufferAck, dead, a)
 	}
 	f.popHead()
 	f.succeeded()
@@ -241,7 +241,7 @@ func (f *Forwarder) rejected(log *slog.Logger, t target, seg []store.Record, a s
 		dead += n
 		if err != nil {
 			f.resetBatch()
-			return f.retryBuffer(log, err, "cannot set a rejected record aside in the local buffer", dead, sink.Answer{})
+			return f.retryBuffer(log, err, codeBufferDeadLetter, dead, sink.Answer{})
 		}
 	}
 	r := seg[0]
@@ -253,7 +253,7 @@ func (f *Forwarder) rejected(log *slog.Logger, t target, seg []store.Record, a s
 			// pending it is isolated and dead-lettered again; if it is
 			// gone (the store says "not found"), nothing loops on it.
 			f.resetBatch()
-			return f.retryBuffer(log, err, "cannot set a rejected record aside in the local buffer", dead, sink.Answer{})
+			return f.retryBuffer(log, err, codeBufferDeadLetter, dead, sink.Answer{})
 		}
 		f.popHead()
 		f.succeeded()
@@ -292,7 +292,7 @@ func (f *Forwarder) probeNext(log *slog.Logger, t target, a sink.Answer, dead in
 	recs, err := f.src.Pending(n + t.BatchSize)
 	if err != nil {
 		f.resetBatch()
-		return f.retryBuffer(log, fmt.Errorf("read pending records: %w", err), "cannot read the local buffer", dead, sink.Answer{})
+		return f.retryBuffer(log, fmt.Errorf("read pending records: %w", err), codeBufferRead, dead, sink.Answer{})
 	}
 	if len(recs) < n || !heldPrefix(f.ep.held, recs) {
 		// The buffer changed under the episode (records requeued or
@@ -328,7 +328,7 @@ func (f *Forwarder) uniform(log *slog.Logger, a sink.Answer) attemptResult {
 	f.resetBatch()
 	f.probe = min(2*f.probe, probeMax)
 	log.Warn("Sink refuses every record", "held", n, "status", a.StatusCode, "answer", a.Detail)
-	return f.retry(log, &uniformError{answer: a.Err}, false, HealthError, a.UniformProblem, sink.Answer{StatusCode: a.StatusCode})
+	return f.retry(log, &uniformError{answer: a.Err}, false, HealthError, uniformProblemOf(a), sink.Answer{StatusCode: a.StatusCode})
 }
 
 // deadLetterHeld dead-letters the held records, oldest first, each with its
@@ -378,20 +378,31 @@ func (f *Forwarder) succeeded() {
 	f.mu.Lock()
 	f.status.Online = true
 	f.status.Health = HealthOK
-	f.status.Problem = ""
+	f.status.setProblem(sink.Message{})
 	f.status.LastError = ""
 	f.status.ConsecutiveFailures = 0
 	f.mu.Unlock()
 }
 
+// problemOf is the Problem of a (settled) Retry answer, with its code.
+func problemOf(a sink.Answer) sink.Message {
+	return sink.Message{Code: a.ProblemCode, Params: a.ProblemParams, Text: a.Problem}
+}
+
+// uniformProblemOf is the UniformProblem of a (settled) rejection, with its
+// code.
+func uniformProblemOf(a sink.Answer) sink.Message {
+	return sink.Message{Code: a.UniformProblemCode, Params: a.UniformProblemParams, Text: a.UniformProblem}
+}
+
 // retry counts a failed attempt and shows it; the caller waits out the
 // backoff. online is Status.Online afterwards.
-func (f *Forwarder) retry(log *slog.Logger, err error, online bool, health Health, problem string, a sink.Answer) attemptResult {
+func (f *Forwarder) retry(log *slog.Logger, err error, online bool, health Health, problem sink.Message, a sink.Answer) attemptResult {
 	f.failures++
 	f.mu.Lock()
 	f.status.Online = online
 	f.status.Health = health
-	f.status.Problem = problem
+	f.status.setProblem(problem)
 	f.status.LastError = err.Error()
 	f.status.ConsecutiveFailures = f.failures
 	f.mu.Unlock()
@@ -400,9 +411,10 @@ func (f *Forwarder) retry(log *slog.Logger, err error, online bool, health Healt
 }
 
 // retryBuffer is retry for a failure of the local buffer after the sink
-// answered: the sink is online, but a person must look at the buffer.
-func (f *Forwarder) retryBuffer(log *slog.Logger, err error, what string, dead int, a sink.Answer) attemptResult {
-	res := f.retry(log, err, true, HealthError, bufferProblem(what, err), a)
+// answered: the sink is online, but a person must look at the buffer. code
+// is the loop's problem saying what failed (codeBuffer…).
+func (f *Forwarder) retryBuffer(log *slog.Logger, err error, code string, dead int, a sink.Answer) attemptResult {
+	res := f.retry(log, err, true, HealthError, loopProblem(code, err), a)
 	res.dead = dead
 	return res
 }

@@ -27,7 +27,10 @@
 // Every problem carries a stable Code (a message id of internal/i18n's
 // health catalogue) and its Params, so a reader can show it in their own
 // language; Text is the English sentence. The parts' own sentences and
-// errors (Detail, Error) travel as parameters, as they came.
+// errors (Detail, Error) travel as parameters, as they came — except a
+// sink's problem worded as a message of the catalogue (Sink.ProblemCode):
+// that problem has the sink's code and parameters, so it reads in the
+// reader's language too.
 //
 // The package knows nothing of the parts themselves: the composition root
 // fills in [Input]. It imports nothing of the agent but internal/i18n.
@@ -238,7 +241,15 @@ type Sink struct {
 	// LastError is the technical error, used when Problem is empty.
 	Problem   string
 	LastError string
-	Busy      bool
+	// ProblemCode and ProblemParams are Problem as the sink worded it: a
+	// message id of the health catalogue (HealthUpstreamWebPage, …) and
+	// its data. The problem then has that code, and reads in every
+	// language; empty (a sentence without a code, an older agent) or a
+	// code this build does not know, Problem is shown as it is, under
+	// HealthSinkProblem or HealthSinkOfflineProblem.
+	ProblemCode   string
+	ProblemParams map[string]any
+	Busy          bool
 	// Days: a sink that posts whole business days (Jurnal's
 	// daily_summary) and has closed days not posted yet.
 	Days SinkDays
@@ -328,12 +339,16 @@ func Evaluate(in Input) (State, []Problem) {
 			continue
 		}
 		configured++
-		// A sink's Problem is a whole sentence that names it; a bare
-		// technical error gets the sink's name in front.
+		// A sink's Problem is a whole sentence that names it, with its own
+		// code when the sink worded it so; a bare technical error gets the
+		// sink's name in front.
 		sink := map[string]any{"Sink": s.Name, "SinkKey": s.Key}
+		coded := s.Problem != "" && s.ProblemCode != "" && i18n.Has(s.ProblemCode)
 		switch s.Health {
 		case SinkError:
-			if s.Problem != "" {
+			if coded {
+				add(Blocking, s.ProblemCode, with(s.ProblemParams, "Sink", s.Name, "SinkKey", s.Key))
+			} else if s.Problem != "" {
 				add(Blocking, "HealthSinkProblem", with(sink, "Detail", s.Problem))
 			} else if s.LastError != "" {
 				add(Blocking, "HealthSinkRefuses", with(sink, "Error", s.LastError))
@@ -341,7 +356,9 @@ func Evaluate(in Input) (State, []Problem) {
 				add(Blocking, "HealthSinkRefuses", with(sink, "Error", "", "ErrorCode", "HealthNoReason"))
 			}
 		case SinkOffline:
-			if s.Problem != "" {
+			if coded {
+				add(Retrying, s.ProblemCode, with(s.ProblemParams, "Sink", s.Name, "SinkKey", s.Key))
+			} else if s.Problem != "" {
 				add(Retrying, "HealthSinkOfflineProblem", with(sink, "Detail", s.Problem))
 			} else if s.LastError != "" {
 				add(Retrying, "HealthSinkUnreachable", with(sink, "Error", s.LastError))

@@ -133,67 +133,68 @@ func isWebPage(contentType string, body []byte) bool {
 
 // notAckProblem is the Problem shown for an answer with an accepting status
 // that is not an acknowledgement.
-func notAckProblem(status int, v ackVerdict) string {
-	sl := statusLine(status)
+func notAckProblem(status int, v ackVerdict) sink.Message {
+	sl := map[string]any{"Status": statusLine(status)}
 	switch v {
 	case ackWebPage:
-		return "the upstream answered with a web page, not an acknowledgement: is a Wi-Fi login page in the way?"
+		// "the upstream answered with a web page, not an acknowledgement:
+		// is a Wi-Fi login page in the way?"
+		return sink.Say("HealthUpstreamWebPage", nil)
 	case ackEmpty:
-		return "the upstream answered " + sl + " with an empty body, not an acknowledgement"
+		return sink.Say("HealthUpstreamEmptyAnswer", sl)
 	case ackTooLarge:
-		return "the upstream answered " + sl + " with an answer too large to check, not an acknowledgement: is upstream.url the PWBI cloud?"
+		return sink.Say("HealthUpstreamAnswerTooLarge", sl)
 	case ackNotJSON:
-		return "the upstream answered " + sl + " with something that is not JSON, not an acknowledgement: is upstream.url the PWBI cloud?"
+		return sink.Say("HealthUpstreamNotJSON", sl)
 	case ackNoBatchID:
-		return "the upstream answered " + sl + " without the batch id, not an acknowledgement: is upstream.url the PWBI cloud?"
+		return sink.Say("HealthUpstreamNoBatchID", sl)
 	case ackOtherBatch:
-		return "the upstream answered " + sl + " but acknowledged a different batch, not the one sent: is a caching proxy in the way?"
+		return sink.Say("HealthUpstreamOtherBatch", sl)
 	}
-	return "the upstream answered " + sl + " without acknowledging the batch"
+	return sink.Say("HealthUpstreamNotAck", sl)
 }
 
-// redirectProblem is the Problem shown for a 3xx.
-func redirectProblem(status int, host string) string {
-	to := "elsewhere"
-	if host != "" {
-		to = "to " + host
+// redirectProblem is the Problem shown for a 3xx; host is where it points
+// (only the host), "" when it did not say.
+func redirectProblem(status int, host string) sink.Message {
+	if host == "" {
+		return sink.Say("HealthUpstreamRedirectElsewhere", map[string]any{"Status": statusLine(status)})
 	}
-	return fmt.Sprintf("the upstream redirects %s (%s) instead of acknowledging: is a Wi-Fi login page in the way, or is upstream.url wrong?",
-		to, statusLine(status))
+	return sink.Say("HealthUpstreamRedirect", map[string]any{"Status": statusLine(status), "Host": host})
 }
 
 // statusProblem is the Problem shown for a status that is neither an
 // accepting one, a redirect, nor a record-level rejection.
-func statusProblem(c class, status int) string {
-	sl := statusLine(status)
+func statusProblem(c class, status int) sink.Message {
+	sl := map[string]any{"Status": statusLine(status)}
 	switch c {
 	case classTransient:
 		switch {
 		case status == http.StatusTooManyRequests:
-			return "the PWBI cloud asks the agent to slow down (" + sl + "): sales stay buffered and are sent again"
+			return sink.Say("HealthUpstreamSlowDown", sl)
 		case status >= 500:
-			return "the PWBI cloud is not available (" + sl + "): sales stay buffered and are sent again"
+			return sink.Say("HealthUpstreamUnavailable", sl)
 		}
-		return "the PWBI cloud answered " + sl + ": the batch is sent again"
+		return sink.Say("HealthUpstreamTryAgain", sl)
 	case classAuth:
 		if status == http.StatusProxyAuthRequired {
-			return "a proxy on the way to the PWBI cloud asks for credentials (" + sl + "): check the network's proxy settings"
+			return sink.Say("HealthUpstreamProxyAuth", sl)
 		}
-		return "the PWBI cloud refuses the token (" + sl + "): check upstream.token"
+		return sink.Say("HealthUpstreamToken", sl)
 	case classEndpoint:
-		return "the upstream answered " + sl + ": check upstream.url"
+		return sink.Say("HealthUpstreamEndpoint", sl)
 	}
-	return "the upstream answered " + sl + ", which the agent does not understand: check upstream.url"
+	return sink.Say("HealthUpstreamUnexpected", sl)
 }
 
 // uniformProblem is the Problem shown when the upstream refuses every record
 // with the same answer.
-func uniformProblem(e *StatusError) string {
-	msg := "the PWBI cloud refuses every record with " + statusLine(e.StatusCode)
-	if e.Body != "" {
-		msg += ": " + shorten(e.Body, maxProblemBody)
+func uniformProblem(e *StatusError) sink.Message {
+	if e.Body == "" {
+		return sink.Say("HealthUpstreamRefusesAll", map[string]any{"Status": statusLine(e.StatusCode)})
 	}
-	return msg
+	return sink.Say("HealthUpstreamRefusesAllSaying", map[string]any{
+		"Status": statusLine(e.StatusCode), "Answer": shorten(e.Body, maxProblemBody)})
 }
 
 // shorten cuts s (already sanitized) to at most n bytes, on a rune boundary.

@@ -8,7 +8,8 @@
 // a 2xx or 409 whose body is a JSON object echoing the batch id that was
 // sent. Nothing is accepted on a status code alone: any other 2xx (a captive
 // portal's login page, an empty body, another batch's id) and any redirect
-// are retries, and the Problem says what came back. Transient failures (408,
+// are retries, and the Problem says what came back (as a sink.Message of
+// the health catalogue, so that it reads in the reader's language). Transient failures (408,
 // 425, 429, 5xx, network errors, timeouts, truncated answers) are retries
 // of the same batch, with the same batch id, honouring Retry-After.
 // Authentication and endpoint failures (401, 403, 404, 405, ...) are
@@ -190,26 +191,24 @@ func (s *Sink) judge(id string, r response) sink.Answer {
 	}
 }
 
-func retry(status int, err error, health sink.Health, problem string, after time.Duration) sink.Answer {
+func retry(status int, err error, health sink.Health, problem sink.Message, after time.Duration) sink.Answer {
 	return sink.Answer{
 		Verdict:    sink.Retry,
 		StatusCode: status,
 		Err:        err,
 		Health:     health,
-		Problem:    problem,
 		RetryAfter: after,
-	}
+	}.WithProblem(problem)
 }
 
 // rejection is the answer to a 413 or a record-level 4xx. Two rejections are
 // the same answer when status and sanitized body are equal.
 func rejection(v sink.Verdict, serr *StatusError) sink.Answer {
 	return sink.Answer{
-		Verdict:        v,
-		StatusCode:     serr.StatusCode,
-		Err:            serr,
-		Same:           strconv.Itoa(serr.StatusCode) + "\x00" + serr.Body,
-		Detail:         serr.Body,
-		UniformProblem: uniformProblem(serr),
-	}
+		Verdict:    v,
+		StatusCode: serr.StatusCode,
+		Err:        serr,
+		Same:       strconv.Itoa(serr.StatusCode) + "\x00" + serr.Body,
+		Detail:     serr.Body,
+	}.WithUniformProblem(uniformProblem(serr))
 }

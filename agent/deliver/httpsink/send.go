@@ -169,7 +169,7 @@ type response struct {
 	redirect    string        // for a 3xx: the host of Location, if any
 	retryAfter  time.Duration // for a transient status
 	err         error         // no usable answer (network, timeout, truncated)
-	problem     string        // with err: the plain-language Problem
+	problem     sink.Message  // with err: the plain-language Problem
 	local       bool          // with err: nothing was sent (invalid URL): a person must act
 	canceled    bool          // the caller's ctx ended
 }
@@ -179,12 +179,12 @@ func (s *Sink) post(ctx context.Context, id string, seg []store.Record) response
 	cfg := s.cfg
 	endpoint, err := batchesURL(cfg.URL)
 	if err != nil {
-		return response{err: err, local: true,
-			problem: "upstream.url is not a valid address: it must start with http:// or https:// and name a host"}
+		return response{err: err, local: true, problem: sink.Say("HealthUpstreamBadURL", nil)}
 	}
 	body, err := s.enc.encode(cfg.AgentID, id, s.clock.Now(), seg)
 	if err != nil {
-		return response{err: err, local: true, problem: "the batch could not be encoded: " + err.Error()}
+		return response{err: err, local: true,
+			problem: sink.Say("HealthUpstreamEncode", map[string]any{"Error": err.Error()}).Fit(maxProblem, "Error")}
 	}
 
 	actx, cancel := context.WithCancelCause(ctx)
@@ -195,7 +195,7 @@ func (s *Sink) post(ctx context.Context, id string, seg []store.Record) response
 	req, err := http.NewRequestWithContext(actx, http.MethodPost, endpoint, bytes.NewReader(body))
 	if err != nil {
 		return response{err: errors.New("invalid upstream url"), local: true,
-			problem: "upstream.url is not a valid address"}
+			problem: sink.Say("HealthUpstreamInvalidURL", nil)}
 	}
 	if cfg.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+cfg.Token)
@@ -207,7 +207,7 @@ func (s *Sink) post(ctx context.Context, id string, seg []store.Record) response
 
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return s.failed(ctx, actx, 0, err, "cannot reach the PWBI cloud: "+netCause(err))
+		return s.failed(ctx, actx, 0, err, "HealthUpstreamUnreachable", map[string]any{"Error": netCause(err)})
 	}
 	defer resp.Body.Close()
 	// One byte more than the cap tells an answer that fits from one that
@@ -215,7 +215,7 @@ func (s *Sink) post(ctx context.Context, id string, seg []store.Record) response
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody+1))
 	if err != nil {
 		return s.failed(ctx, actx, resp.StatusCode, fmt.Errorf("read answer (status %d): %w", resp.StatusCode, err),
-			"the answer of the PWBI cloud was cut off")
+			"HealthUpstreamCutOff", nil)
 	}
 	a := response{status: resp.StatusCode, body: data, contentType: resp.Header.Get("Content-Type")}
 	if len(data) > maxResponseBody {
@@ -232,21 +232,27 @@ func (s *Sink) post(ctx context.Context, id string, seg []store.Record) response
 	return a
 }
 
-// failed turns a transport error into a response; problem is the Problem to
-// show unless the attempt timed out.
-func (s *Sink) failed(ctx, actx context.Context, status int, err error, problem string) response {
+// failed turns a transport error into a response; the message code with
+// params (an "Error" ending the sentence) is the Problem to show unless the
+// attempt timed out. The token is redacted from every parameter.
+func (s *Sink) failed(ctx, actx context.Context, status int, err error, code string, params map[string]any) response {
 	cfg := s.cfg
 	if ctx.Err() != nil {
 		return response{status: status, canceled: true}
 	}
 	if errors.Is(context.Cause(actx), errAttemptTimeout) {
 		err = fmt.Errorf("no answer within %s", cfg.Timeout)
-		problem = fmt.Sprintf("the PWBI cloud did not answer within %s", cfg.Timeout)
+		code, params = "HealthUpstreamTimeout", map[string]any{"Timeout": cfg.Timeout.String()}
+	}
+	for k, v := range params {
+		if s, ok := v.(string); ok {
+			params[k] = secret.Redact(s, cfg.Token)
+		}
 	}
 	return response{
 		status:  status,
 		err:     errors.New(secret.Redact(err.Error(), cfg.Token)),
-		problem: sink.Snippet([]byte(problem), cfg.Token, maxProblem),
+		problem: sink.Say(code, params).Fit(maxProblem, "Error"),
 	}
 }
 

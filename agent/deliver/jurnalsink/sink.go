@@ -72,6 +72,7 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -233,8 +234,8 @@ func (s *Sink) wanted(outlet string) bool {
 // again.
 func (s *Sink) Send(ctx context.Context, batch []store.Record) sink.Answer {
 	if s.docs == nil {
-		return sink.Answer{Verdict: sink.Retry, Health: sink.HealthError, Err: errors.New("jurnal sink has no state store"),
-			Problem: "the Jurnal sink cannot keep its state (internal error)"}
+		return sink.Answer{Verdict: sink.Retry, Health: sink.HealthError, Err: errors.New("jurnal sink has no state store")}.
+			WithProblem(sink.Say("HealthJurnalNoState", nil))
 	}
 	s.sh.work.Lock()
 	defer s.sh.work.Unlock()
@@ -291,17 +292,18 @@ func (s *Sink) answer(ctx context.Context, outlet string, err error) sink.Answer
 	}
 	var re *recordError
 	if errors.As(err, &re) {
-		return sink.Answer{Verdict: sink.Rejected, Err: err, Same: "record:" + err.Error(), Detail: err.Error(),
-			UniformProblem: "Jurnal: every record is unreadable: " + err.Error()}
+		return sink.Answer{Verdict: sink.Rejected, Err: err, Same: "record:" + err.Error(), Detail: err.Error()}.
+			WithUniformProblem(sink.Say("HealthJurnalUnreadable", map[string]any{"Error": err.Error()}))
 	}
 	var se *storeError
 	if errors.As(err, &se) {
-		return sink.Answer{Verdict: sink.Retry, Health: sink.HealthError, Err: err,
-			Problem: "the Jurnal sink cannot write its state to the local buffer: " + se.err.Error()}
+		return sink.Answer{Verdict: sink.Retry, Health: sink.HealthError, Err: err}.
+			WithProblem(sink.Say("HealthJurnalStateWrite", map[string]any{"Error": se.err.Error()}))
 	}
 	var me *mekari.Error
 	if !errors.As(err, &me) {
-		return sink.Answer{Verdict: sink.Retry, Health: sink.HealthOffline, Err: err, Problem: "Jurnal cannot be reached: " + err.Error()}
+		return sink.Answer{Verdict: sink.Retry, Health: sink.HealthOffline, Err: err}.
+			WithProblem(sink.Say("HealthJurnalUnreachable", map[string]any{"Error": err.Error()}))
 	}
 	s.noteError(outlet, err)
 	a := sink.Answer{Verdict: sink.Retry, StatusCode: me.Status, Err: err}
@@ -310,13 +312,13 @@ func (s *Sink) answer(ctx context.Context, outlet string, err error) sink.Answer
 		a.Verdict = sink.Rejected
 		a.Same = fmt.Sprintf("%d %s", me.Status, me.Message)
 		a.Detail = me.Message
-		a.UniformProblem = "Jurnal refuses every sale: " + me.Message
+		a = a.WithUniformProblem(sink.Say("HealthJurnalRefusesAll", map[string]any{"Answer": me.Message}))
 	case mekari.Auth:
 		a.Health = sink.HealthError
 		if me.Skew != 0 {
-			a.Problem = ClockProblem(me.Skew)
+			a = a.WithProblem(ClockMessage(me.Skew))
 		} else {
-			a.Problem = fmt.Sprintf("Jurnal refuses the credentials (%d): check jurnal.client_id and jurnal.client_secret (Mekari Developer, HMAC credentials)", me.Status)
+			a = a.WithProblem(sink.Say("HealthJurnalCredentials", map[string]any{"Status": strconv.Itoa(me.Status)}))
 		}
 	case mekari.Quota:
 		a.Health = sink.HealthOffline
@@ -328,24 +330,27 @@ func (s *Sink) answer(ctx context.Context, outlet string, err error) sink.Answer
 		s.sh.mu.Lock()
 		s.sh.quota = quotaState{exhausted: true, until: until, message: me.Message}
 		s.sh.mu.Unlock()
-		a.Problem = fmt.Sprintf("Jurnal's API limit is reached (%s): posting waits until %s", me.Message, until.Format("15:04"))
+		a = a.WithProblem(sink.Say("HealthJurnalQuota", map[string]any{"Answer": me.Message, "Until": until.Format("15:04")}))
 	default:
 		a.Health = sink.HealthOffline
 		a.RetryAfter = me.RetryAfter
-		a.Problem = "Jurnal is not answering: " + err.Error()
+		a = a.WithProblem(sink.Say("HealthJurnalNotAnswering", map[string]any{"Error": err.Error()}))
 	}
 	return a
 }
 
 // ClockProblem is the sentence shown when the PC's clock is too far from
-// Mekari's for a signed request to be accepted.
-func ClockProblem(skew time.Duration) string {
-	m := int((skew.Abs() + 30*time.Second) / time.Minute)
-	dir := "behind"
+// Mekari's for a signed request to be accepted: ClockMessage in English.
+func ClockProblem(skew time.Duration) string { return ClockMessage(skew).Text }
+
+// ClockMessage is ClockProblem as a message: skew > 0 is a PC clock behind
+// Jurnal's, skew < 0 one ahead of it; Minutes the difference, rounded.
+func ClockMessage(skew time.Duration) sink.Message {
+	m := map[string]any{"Minutes": strconv.Itoa(int((skew.Abs() + 30*time.Second) / time.Minute))}
 	if skew < 0 {
-		dir = "ahead"
+		return sink.Say("HealthJurnalClockAhead", m)
 	}
-	return fmt.Sprintf("the PC clock is wrong by %d minutes (%s of Jurnal's): set the date and time of this PC, Jurnal refuses requests more than 5 minutes off", m, dir)
+	return sink.Say("HealthJurnalClockBehind", m)
 }
 
 func (s *Sink) clearQuota() {

@@ -486,7 +486,7 @@ func (l *link) trouble(after uint64) {
 
 // retryAnswer is the Retry of a failure: err for logs and LastError, the
 // health, and the Problem sentence.
-func retryAnswer(code int, err error, health sink.Health, problem string) sink.Answer {
+func retryAnswer(code int, err error, health sink.Health, problem sink.Message) sink.Answer {
 	a := retry(err, health, problem)
 	a.StatusCode = code
 	return a

@@ -425,10 +425,10 @@ func (s *Sink) Send(ctx context.Context, batch []store.Record) sink.Answer {
 		return sink.Answer{Verdict: sink.Accepted}
 	}
 	if s.link == nil {
-		return retry(errors.New("nats: no server url"), sink.HealthError, "nats.urls is empty: no NATS server to deliver to")
+		return retry(errors.New("nats: no server url"), sink.HealthError, sink.Say("HealthNatsNoURL", nil))
 	}
 	if err := s.cfg.Validate(); err != nil {
-		return retry(err, sink.HealthError, "the [nats] settings are invalid: "+err.Error())
+		return retry(err, sink.HealthError, sink.Say("HealthNatsInvalid", map[string]any{"Error": err.Error()}))
 	}
 	return s.link.send(ctx, s.cfg, batch)
 }
@@ -473,9 +473,10 @@ type Stats struct {
 	Connected bool
 }
 
-// retry is a Retry answer.
-func retry(err error, health sink.Health, problem string) sink.Answer {
-	return sink.Answer{Verdict: sink.Retry, Err: err, Health: health, Problem: sink.Snippet([]byte(problem), "", maxProblem)}
+// retry is a Retry answer; its Problem is problem, cut to maxProblem (by
+// its "Error" parameter when it ends the sentence).
+func retry(err error, health sink.Health, problem sink.Message) sink.Answer {
+	return sink.Answer{Verdict: sink.Retry, Err: err, Health: health}.WithProblem(problem.Fit(maxProblem, "Error"))
 }
 
 // maxProblem bounds a Problem; maxSnippet an extract of a server's answer.

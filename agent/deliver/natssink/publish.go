@@ -500,13 +500,12 @@ func (l *link) rejection(cfg Config, f *batchFailure) sink.Answer {
 		desc = fmt.Sprintf("message larger than the server's max_payload (%d bytes)", l.nc.MaxPayload())
 	}
 	return sink.Answer{
-		Verdict:        sink.Rejected,
-		StatusCode:     code,
-		Err:            fmt.Errorf("stream %s refused record %d: %s", cfg.Stream, f.rec.Seq, desc),
-		Same:           strconv.Itoa(code) + "\x00" + desc,
-		Detail:         desc,
-		UniformProblem: fmt.Sprintf("the NATS stream %s refuses every record: %s (raise the stream's max_msg_size or the server's max_payload)", cfg.Stream, desc),
-	}
+		Verdict:    sink.Rejected,
+		StatusCode: code,
+		Err:        fmt.Errorf("stream %s refused record %d: %s", cfg.Stream, f.rec.Seq, desc),
+		Same:       strconv.Itoa(code) + "\x00" + desc,
+		Detail:     desc,
+	}.WithUniformProblem(sink.Say("HealthNatsRefusesAll", map[string]any{"Stream": cfg.Stream, "Error": desc}))
 }
 
 // troubleAnswer is the Retry of an attempt whose failure is not about the
@@ -546,56 +545,64 @@ func (l *link) noResponders(cfg Config) error {
 
 // classify maps an error to the status code for metrics, the health and the
 // Problem sentence for a person.
-func (l *link) classify(cfg Config, err error, subject string) (code int, health sink.Health, problem string) {
+func (l *link) classify(cfg Config, err error, subject string) (code int, health sink.Health, problem sink.Message) {
 	code = apiCode(err)
 	msg := sink.Snippet([]byte(err.Error()), cfg.Password, 160)
 	lower := strings.ToLower(err.Error())
+	say := func(id string, kv ...string) sink.Message {
+		params := map[string]any{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			params[kv[i]] = kv[i+1]
+		}
+		return sink.Say(id, params)
+	}
+	stream := cfg.Stream
 	switch {
 	case errors.Is(err, nats.ErrAuthorization) || strings.Contains(lower, "authorization violation"):
-		return code, sink.HealthError, "the NATS server refused the agent's credentials (authorization violation): check nats.creds_file, nats.nkey_seed_file or nats.user and nats.password"
+		return code, sink.HealthError, say("HealthNatsAuth")
 	case errors.Is(err, nats.ErrAuthExpired) || strings.Contains(lower, "authentication expired") || strings.Contains(lower, "user authentication revoked"):
-		return code, sink.HealthError, "the agent's NATS credentials have expired or were revoked: install a new creds file"
+		return code, sink.HealthError, say("HealthNatsAuthExpired")
 	case errors.Is(err, nats.ErrPermissionViolation) || strings.Contains(lower, "permissions violation"):
-		return code, sink.HealthError, "the NATS user may not do what the agent needs (" + msg + "): ask the NATS operator for the permissions in docs/nats.md"
+		return code, sink.HealthError, say("HealthNatsPermission", "Error", msg)
 	case strings.Contains(lower, "x509") || strings.Contains(lower, "tls:") || strings.Contains(lower, "certificate"):
-		return code, sink.HealthError, "the TLS connection to NATS failed (" + msg + "): check nats.tls_ca_file, nats.tls_cert_file and nats.tls_key_file"
+		return code, sink.HealthError, say("HealthNatsTLS", "Error", msg)
 	case strings.Contains(lower, "read nkey seed") || strings.Contains(lower, "no such file") || strings.Contains(lower, "permission denied") ||
 		strings.Contains(lower, "nkey") || strings.Contains(lower, "jwt"):
-		return code, sink.HealthError, "a NATS credentials file cannot be used (" + msg + ")"
+		return code, sink.HealthError, say("HealthNatsCredsFile", "Error", msg)
 	case errors.Is(err, errNotCaptured):
-		return 503, sink.HealthError, fmt.Sprintf("no JetStream stream captures the subject %s: the stream %s must capture %s.> (docs/nats.md)", subject, cfg.Stream, cfg.SubjectPrefix)
+		return 503, sink.HealthError, say("HealthNatsNotCaptured", "Subject", subject, "Stream", stream, "Prefix", cfg.SubjectPrefix)
 	case errors.Is(err, errNoLeader):
-		return 503, sink.HealthOffline, fmt.Sprintf("the NATS stream %s has no leader right now (a server restarting or the cluster down); retrying", cfg.Stream)
+		return 503, sink.HealthOffline, say("HealthNatsNoLeader", "Stream", stream)
 	case errors.Is(err, errAttemptTimeout), errors.Is(err, nats.ErrTimeout):
-		return code, sink.HealthOffline, fmt.Sprintf("NATS did not answer within %s; retrying", cfg.Timeout)
+		return code, sink.HealthOffline, say("HealthNatsTimeout", "Timeout", cfg.Timeout.String())
 	case errors.Is(err, errDialTimeout), errors.Is(err, nats.ErrNoServers), errors.Is(err, nats.ErrDisconnected),
 		errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, nats.ErrConnectionReconnecting),
 		errors.Is(err, nats.ErrReconnectBufExceeded), errors.Is(err, nats.ErrConnectionDraining), errors.Is(err, errClosed):
-		return code, sink.HealthOffline, "cannot reach the NATS servers (" + msg + "); retrying"
+		return code, sink.HealthOffline, say("HealthNatsUnreachable", "Error", msg)
 	}
 	switch code {
 	case codeStreamNotFound:
-		return code, sink.HealthError, fmt.Sprintf("the NATS server has no stream %s: ask the NATS operator to create it (docs/nats.md), or set nats.stream", cfg.Stream)
+		return code, sink.HealthError, say("HealthNatsNoStream", "Stream", stream)
 	case codeStreamNotMatch:
-		return code, sink.HealthError, fmt.Sprintf("the subject %s is captured by another stream than %s: set nats.stream to the stream that captures %s.>", subject, cfg.Stream, cfg.SubjectPrefix)
+		return code, sink.HealthError, say("HealthNatsOtherStream", "Subject", subject, "Stream", stream, "Prefix", cfg.SubjectPrefix)
 	case codeAtomicTooLarge:
-		return code, sink.HealthError, fmt.Sprintf("the NATS server takes smaller batches (%s): lower nats.max_in_flight", msg)
+		return code, sink.HealthError, say("HealthNatsBatchTooLarge", "Error", msg)
 	case codeAtomicTooManyBatches:
-		return code, sink.HealthOffline, fmt.Sprintf("the NATS stream %s has too many batches in flight from all agents; retrying (the operator may raise max_batch_inflight_per_stream)", cfg.Stream)
+		return code, sink.HealthOffline, say("HealthNatsTooManyBatches", "Stream", stream)
 	case codeWrongLastSeq, codeWrongLastSeqConst, codeAtomicDuplicate, codeAtomicIncomplete,
 		10163, 10158, 10008, 10004, 10009:
 		// The stream changed under the sink, a batch lost a message on
 		// the way, or the cluster is electing a leader: retried.
-		return code, sink.HealthOffline, fmt.Sprintf("the NATS stream %s is busy or changing leader (%s); retrying", cfg.Stream, msg)
+		return code, sink.HealthOffline, say("HealthNatsBusy", "Stream", stream, "Error", msg)
 	case codeStoreFailed, 10047, 10028, 10023, 10002, 10053:
-		return code, sink.HealthError, fmt.Sprintf("the NATS stream %s cannot store more (%s): the operator must raise its limits or free space", cfg.Stream, msg)
+		return code, sink.HealthError, say("HealthNatsStreamFull", "Stream", stream, "Error", msg)
 	case codeSealed:
-		return code, sink.HealthError, fmt.Sprintf("the NATS stream %s is sealed and takes no messages", cfg.Stream)
+		return code, sink.HealthError, say("HealthNatsSealed", "Stream", stream)
 	case 10039, 10076:
-		return code, sink.HealthError, "JetStream is not enabled for the agent's NATS account"
+		return code, sink.HealthError, say("HealthNatsNoJetStream")
 	}
 	if code != 0 {
-		return code, sink.HealthError, fmt.Sprintf("the NATS stream %s refused the batch (%s)", cfg.Stream, msg)
+		return code, sink.HealthError, say("HealthNatsRefused", "Stream", stream, "Error", msg)
 	}
-	return code, sink.HealthOffline, "delivery to NATS failed (" + msg + "); retrying"
+	return code, sink.HealthOffline, say("HealthNatsFailed", "Error", msg)
 }

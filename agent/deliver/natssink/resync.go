@@ -213,7 +213,7 @@ func (l *link) resyncAnswer(cfg Config, err error) sink.Answer {
 	var fe *foreignError
 	if errors.As(err, &fe) {
 		return retryAnswer(0, err, sink.HealthError,
-			fmt.Sprintf("the stream %s holds a message on this agent's subjects (%s) that the agent did not publish; only the agent may publish there (docs/nats.md)", cfg.Stream, l.filter))
+			sink.Say("HealthNatsForeign", map[string]any{"Stream": cfg.Stream, "Subjects": l.filter}))
 	}
 	code, health, problem := l.classify(cfg, err, "")
 	return retryAnswer(code, fmt.Errorf("read the agent's position in stream %s: %w", cfg.Stream, err), health, problem)

@@ -1,13 +1,16 @@
 // Package sink is the vocabulary between the delivery loop (agent/deliver)
 // and the sinks it drives (SPEC §6): the [Answer] a sink gives to one batch
 // of records, the [Health] it reports, and [Snippet], which every sink needs
-// to quote what the outside world answered, short and without secrets.
+// to quote what the outside world answered, short and without secrets. A
+// sink says what is wrong as a [Message]: a message id of internal/i18n's
+// health catalogue with its data, and the English sentence, so that the
+// status reads in the reader's language.
 //
 // The loop declares the interface it consumes (deliver.Sink); a sink
 // (agent/deliver/httpsink, natssink, jurnalsink) implements
 // it with this package's types and never imports agent/deliver: a child
 // package does not import its parent. This package imports nothing of the
-// agent.
+// agent but internal/i18n, to word a Message in English.
 package sink
 
 import (
@@ -114,7 +117,14 @@ type Answer struct {
 	Health Health
 	// Problem (Retry only) is one plain-language sentence for a person
 	// saying what is wrong, shown in the status while it lasts.
-	Problem string
+	// ProblemCode and ProblemParams are the same sentence as a message of
+	// internal/i18n's health catalogue and its data ([Message]), so that
+	// the status can show it in the reader's language: set all three with
+	// [Answer.WithProblem]. ProblemCode is empty for a sentence without a
+	// message; Problem is then shown as it is, in every language.
+	Problem       string
+	ProblemCode   string
+	ProblemParams map[string]any
 	// RetryAfter (Retry only) is the wait the destination asked for; 0
 	// leaves the wait to the loop's exponential backoff.
 	RetryAfter time.Duration
@@ -133,8 +143,12 @@ type Answer struct {
 	Detail string
 	// UniformProblem (Rejected and TooLarge) is the Problem shown if the
 	// bisection finds every record refused with this answer, e.g. "the
-	// PWBI cloud refuses every record with 400 Bad Request: …".
-	UniformProblem string
+	// PWBI cloud refuses every record with 400 Bad Request: …";
+	// UniformProblemCode and UniformProblemParams say it as a message
+	// (see ProblemCode; set all three with [Answer.WithUniformProblem]).
+	UniformProblem       string
+	UniformProblemCode   string
+	UniformProblemParams map[string]any
 }
 
 // Snippet makes a short single-line extract of text from the outside world

@@ -1,0 +1,179 @@
+package natssink
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/pwbi/edge-agent/agent/deliver/sink"
+	"github.com/pwbi/edge-agent/internal/i18n"
+	"github.com/pwbi/edge-agent/internal/testutil"
+)
+
+// TestProblemMessages: the faults of a real NATS server a person must
+// act on — no stream, a stream that does not capture the agent's
+// subjects, refused credentials, servers out of reach, a stream refusing
+// every record, settings that cannot work — are answered with a Problem
+// worded as a message of the health catalogue: its code, its parameters
+// (never the password), and the English sentence the status always
+// showed, which reads in Indonesian without an English sentence left.
+func TestProblemMessages(t *testing.T) {
+	const password = "pw-SECRET-81c2"
+	c := newCluster(t, 1, func(o *server.Options) {
+		o.Users = []*server.User{{Username: "agent", Password: password}}
+	})
+	_, js := c.client(nats.UserInfo("agent", password))
+	cfg := testConfig(c)
+	cfg.User, cfg.Password = "agent", password
+	s := New(cfg, Options{})
+	defer s.Close()
+	retry := func(a sink.Answer) sink.Message {
+		t.Helper()
+		if a.Verdict != sink.Retry {
+			t.Fatalf("want a retry: %v %v (%s)", a.Verdict, a.Err, a.Problem)
+		}
+		return sink.Message{Code: a.ProblemCode, Params: a.ProblemParams, Text: a.Problem}
+	}
+
+	checkMessage(t, retry(send(t, s, records(1, 3))), "HealthNatsNoStream",
+		"the NATS server has no stream PWBI: ask the NATS operator to create it (docs/nats.md), or set nats.stream", password)
+
+	other := streamConfig(1, time.Minute)
+	other.Subjects = []string{"elsewhere.>"}
+	createStream(t, js, other)
+	checkMessage(t, retry(send(t, s, records(1, 3))), "HealthNatsNotCaptured",
+		"no JetStream stream captures the subject pwbi.cafe%2E01%20pc.transaction.biz_1.outlet_456: the stream PWBI must capture pwbi.> (docs/nats.md)", password)
+
+	// A stream that takes nothing this large refuses every record alike.
+	small := streamConfig(1, time.Minute)
+	small.MaxMsgSize = 64
+	if _, err := js.UpdateStream(context.Background(), small); err != nil {
+		t.Fatal(err)
+	}
+	a := send(t, s, records(1, 1))
+	if a.Verdict != sink.Rejected || a.ProblemCode != "" {
+		t.Fatalf("want a rejection: %v %v (%s)", a.Verdict, a.Err, a.Problem)
+	}
+	checkMessage(t, sink.Message{Code: a.UniformProblemCode, Params: a.UniformProblemParams, Text: a.UniformProblem}, "HealthNatsRefusesAll",
+		"the NATS stream PWBI refuses every record: "+a.Detail+" (raise the stream's max_msg_size or the server's max_payload)", password)
+
+	wrong := cfg
+	wrong.Password = "not-" + password
+	w := New(wrong, Options{})
+	defer w.Close()
+	checkMessage(t, retry(send(t, w, records(1, 1))), "HealthNatsAuth",
+		"the NATS server refused the agent's credentials (authorization violation): check nats.creds_file, nats.nkey_seed_file or nats.user and nats.password", password)
+
+	port := freePorts(t, 1)[0]
+	gone := New(Config{URLs: []string{"nats://127.0.0.1:" + itoa(port)}, AgentID: "a", Timeout: 2 * time.Second}, Options{})
+	defer gone.Close()
+	m := retry(send(t, gone, records(1, 1)))
+	checkMessage(t, m, "HealthNatsUnreachable", "cannot reach the NATS servers ("+m.Params["Error"].(string)+"); retrying", password)
+
+	none := New(Config{AgentID: "a"}, Options{})
+	checkMessage(t, retry(none.Send(context.Background(), records(1, 1))), "HealthNatsNoURL",
+		"nats.urls is empty: no NATS server to deliver to", password)
+
+	bad := cfg
+	bad.Password = ""
+	invalid := New(bad, Options{})
+	defer invalid.Close()
+	checkMessage(t, retry(send(t, invalid, records(1, 1))), "HealthNatsInvalid",
+		"the [nats] settings are invalid: nats: user and password go together", password)
+}
+
+// Fit shortens the data of a long problem, not the sentence, so that the
+// text is still what its code and parameters say.
+func TestLongProblemKeepsItsCode(t *testing.T) {
+	long := strings.Repeat("no route to host ", 60)
+	a := retry(nil, sink.HealthOffline, sink.Say("HealthNatsInvalid", map[string]any{"Error": long}))
+	if len(a.Problem) > maxProblem+len("…") || !strings.HasSuffix(a.Problem, "…") ||
+		i18n.New(i18n.English).Msg(a.ProblemCode, a.ProblemParams) != a.Problem {
+		t.Errorf("problem %q (%d bytes), code %s %q", a.Problem, len(a.Problem), a.ProblemCode, a.ProblemParams)
+	}
+}
+
+// checkMessage checks a sink's problem m: its code, its English text
+// (what the catalogue renders from code and parameters), and its
+// Indonesian, which holds the parameters and no sentence of the English
+// catalogue.
+func checkMessage(t *testing.T, m sink.Message, code, text, secret string) {
+	t.Helper()
+	if m.Code != code || m.Text != text {
+		t.Errorf("problem %s %q,\nwant %s %q", m.Code, m.Text, code, text)
+	}
+	if got := i18n.New(i18n.English).Msg(m.Code, m.Params); got != m.Text {
+		t.Errorf("%s renders in English as %q, the text is %q", m.Code, got, m.Text)
+	}
+	id := i18n.New(i18n.Indonesian).Msg(m.Code, m.Params)
+	var values []string
+	for k, v := range m.Params {
+		s, ok := v.(string)
+		if !ok {
+			t.Errorf("%s: parameter %s is a %T, want a string", m.Code, k, v)
+			continue
+		}
+		if !strings.Contains(id, s) {
+			t.Errorf("%s: the Indonesian %q lost %s = %q", m.Code, id, k, s)
+		}
+		values = append(values, s)
+	}
+	// The data may be English; the sentence around it must not. Longer
+	// values first: one may hold another.
+	slices.SortFunc(values, func(a, b string) int { return len(b) - len(a) })
+	rest := id
+	for _, s := range values {
+		rest = strings.ReplaceAll(rest, s, "")
+	}
+	for _, f := range testutil.EnglishFragments(t, "../../../internal/i18n/locales/health.en.toml") {
+		if strings.Contains(rest, f) {
+			t.Errorf("%s: English %q left in the Indonesian %q", m.Code, f, id)
+		}
+	}
+	if id == m.Text || strings.Contains(id, "<no value>") {
+		t.Errorf("%s in Indonesian: %q", m.Code, id)
+	}
+	if strings.Contains(m.Text+id, secret) {
+		t.Errorf("%s: the secret leaks: %q", m.Code, m.Text)
+	}
+}
+
+// TestCodesInCatalogue: every message id this package words a problem with
+// is in the health catalogue (the faults no test drives included).
+func TestCodesInCatalogue(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var codes []string
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range regexp.MustCompile(`(?:sink\.Say|say)\("(\w+)"`).FindAllStringSubmatch(string(b), -1) {
+			codes = append(codes, m[1])
+		}
+	}
+	slices.Sort(codes)
+	codes = slices.Compact(codes)
+	if len(codes) < 20 {
+		t.Fatalf("only %d codes found: %q", len(codes), codes)
+	}
+	for _, c := range codes {
+		if !i18n.Has(c) {
+			t.Errorf("%s is not in the catalogue", c)
+		}
+	}
+}
