@@ -177,6 +177,8 @@ func (a *Agent) sinksStatus(cfg *config.Config, bs store.Stats) ([]localapi.Sink
 			Online:        fs.Online,
 			Health:        string(fs.Health),
 			Problem:       fs.Problem,
+			ProblemCode:   fs.ProblemCode,
+			ProblemParams: fs.ProblemParams,
 			Sending:       fs.Sending,
 			LastSuccessAt: localapi.TimePtr(fs.LastSuccessAt),
 			LastError:     fs.LastError,
@@ -284,7 +286,7 @@ func (a *Agent) jurnalStatus(cfg *config.Config, ms moka.Status) (localapi.Jurna
 			}
 			hd.Refused = append(hd.Refused, health.Day{Outlet: outlet, Date: p.Date, Error: p.Error})
 		} else if hd.Error == "" {
-			hd.Error = p.Error
+			hd.Error, hd.ErrorCode, hd.ErrorParams = p.Error, p.Code, p.Params
 		}
 	}
 	return js, hd

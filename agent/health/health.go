@@ -112,10 +112,21 @@ func (pr Problem) In(p *i18n.Printer) string {
 	code, _ := params["ErrorCode"].(string)
 	key, _ := params["SinkKey"].(string)
 	sinkID := "CommonSink" + upperFirst(key)
-	if code != "" || (key != "" && p.Lang() != i18n.English && i18n.Has(sinkID)) {
+	// DetailCode: Detail is a part's own sentence worded as a message of
+	// the catalogue (a sink's problem inside another): it is rendered in
+	// p's language from DetailParams.
+	dcode, _ := params["DetailCode"].(string)
+	if dcode != "" && !i18n.Has(dcode) {
+		dcode = "" // from a newer agent: Detail as it came
+	}
+	if code != "" || dcode != "" || (key != "" && p.Lang() != i18n.English && i18n.Has(sinkID)) {
 		params = with(params)
 		if code != "" {
 			params["Error"] = p.T(code)
+		}
+		if dcode != "" {
+			dp, _ := params["DetailParams"].(map[string]any)
+			params["Detail"] = p.Msg(dcode, dp)
 		}
 		if key != "" && p.Lang() != i18n.English && i18n.Has(sinkID) {
 			params["Sink"] = p.T(sinkID)
@@ -263,6 +274,11 @@ type SinkDays struct {
 	Waiting int
 	Refused []Day
 	Error   string
+	// ErrorCode and ErrorParams word Error as a message of the catalogue
+	// (the sink's own problem), so that it reads in every language; ""
+	// when it is not one.
+	ErrorCode   string
+	ErrorParams map[string]any
 }
 
 // Day is one outlet's business day.
@@ -373,7 +389,11 @@ func Evaluate(in Input) (State, []Problem) {
 		} else if d.Waiting > 0 && d.Error != "" && s.Health == SinkFine {
 			// With the sink offline or in error, that problem already
 			// says why; alone, the days would wait without a word.
-			add(Retrying, "HealthSinkDaysWaiting", with(sink, "Count", d.Waiting, "Detail", d.Error))
+			ps := with(sink, "Count", d.Waiting, "Detail", d.Error)
+			if d.ErrorCode != "" && i18n.Has(d.ErrorCode) {
+				ps["DetailCode"], ps["DetailParams"] = d.ErrorCode, d.ErrorParams
+			}
+			add(Retrying, "HealthSinkDaysWaiting", ps)
 		}
 	}
 	if in.Moka.Full {

@@ -1,6 +1,7 @@
 package health
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -339,5 +340,41 @@ func TestProblemsInBothLanguages(t *testing.T) {
 	// (from a newer agent), reads as its own text.
 	if got := (Problem{Code: "HealthFromTheFuture", Text: "x"}).In(id); got != "x" {
 		t.Errorf("unknown code: %q", got)
+	}
+}
+
+// Closed days waiting for a sink say why in the reader's language when the
+// sink worded its reason as a message of the catalogue, also after the
+// params went through JSON (the tray and the CLI read problem_details).
+func TestDaysWaitingDetailInIndonesian(t *testing.T) {
+	in := Input{Sinks: []Sink{{Name: "Jurnal", Key: "jurnal", Configured: true, Days: SinkDays{Waiting: 2,
+		Error:     "Jurnal is not answering: 503 Service Unavailable",
+		ErrorCode: "HealthJurnalNotAnswering", ErrorParams: map[string]any{"Error": "503 Service Unavailable"}}}}}
+	_, ps := Evaluate(in)
+	if len(ps) != 1 || ps[0].Code != "HealthSinkDaysWaiting" {
+		t.Fatalf("problems %+v", ps)
+	}
+	if want := "2 closed days wait to be posted to Jurnal: Jurnal is not answering: 503 Service Unavailable"; ps[0].Text != want {
+		t.Errorf("English %q, want %q", ps[0].Text, want)
+	}
+	raw, err := json.Marshal(ps[0].Params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back map[string]any
+	if err := json.Unmarshal(raw, &back); err != nil {
+		t.Fatal(err)
+	}
+	want := "2 hari yang sudah tutup menunggu dikirim ke Jurnal: Jurnal sedang tidak menjawab, akan dicoba lagi: 503 Service Unavailable"
+	for name, p := range map[string]Problem{"direct": ps[0], "through JSON": {Code: ps[0].Code, Params: back, Text: ps[0].Text}} {
+		if got := p.In(i18n.New(i18n.Indonesian)); got != want {
+			t.Errorf("%s: Indonesian %q, want %q", name, got, want)
+		}
+	}
+	// A code this build does not know: the sentence as it came.
+	in.Sinks[0].Days.ErrorCode = "HealthFromTheFuture"
+	_, ps = Evaluate(in)
+	if got := ps[0].In(i18n.New(i18n.Indonesian)); !strings.Contains(got, "Jurnal is not answering: 503") {
+		t.Errorf("unknown detail code: %q", got)
 	}
 }

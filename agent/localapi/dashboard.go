@@ -526,6 +526,15 @@ func problemTexts(st Status, p *i18n.Printer) []string {
 
 // problemText renders one problem in p's language from its code, as the
 // agent's health rules wrote it.
+// ProblemIn is the sink's Problem in p's language when the sink worded it
+// as a message of the catalogue (ProblemCode), else as it came.
+func (s SinkStatus) ProblemIn(p *i18n.Printer) string {
+	if s.Problem == "" || s.ProblemCode == "" || !i18n.Has(s.ProblemCode) {
+		return s.Problem
+	}
+	return problemText(p, ProblemDetail{Code: s.ProblemCode, Params: s.ProblemParams, Text: s.Problem})
+}
+
 func problemText(p *i18n.Printer, d ProblemDetail) string {
 	return health.Problem{Code: d.Code, Params: d.Params, Text: d.Text}.In(p)
 }
@@ -592,6 +601,7 @@ func sinkCard(s SinkStatus, fm fmtr) sinkView {
 		Delivered:    fm.count(int64(s.Delivered)),
 		Problem:      s.Problem,
 	}
+	v.Problem = s.ProblemIn(p)
 	if v.Problem == "" && s.LastError != "" {
 		v.Problem = p.T("DashLastError", map[string]any{"Error": s.LastError})
 	}

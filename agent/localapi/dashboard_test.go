@@ -314,6 +314,19 @@ func TestDashboardSinkCards(t *testing.T) {
 		t.Errorf("nats card in error: %s", nats)
 	}
 
+	// A problem the sink worded as a catalogue message reads in the
+	// page's language (regression: the Indonesian card showed the English
+	// sentence).
+	st.Sinks[0].Health, st.Sinks[0].Online = SinkHealthError, false
+	st.Sinks[0].Problem = "the upstream answered with a web page, not an acknowledgement: is a Wi-Fi login page in the way?"
+	st.Sinks[0].ProblemCode = "HealthUpstreamWebPage"
+	for lang, want := range map[string]string{"en": st.Sinks[0].Problem, "id": "login ke Wi-Fi"} {
+		_, page = render(t, st, "/?lang="+lang, nil)
+		if c := card("upstream"); !strings.Contains(c, want) || (lang == "id" && strings.Contains(c, "web page")) {
+			t.Errorf("%s: the upstream card's problem: %s", lang, c)
+		}
+	}
+
 	for i := range st.Sinks {
 		st.Sinks[i].Enabled, st.Sinks[i].Configured = false, false
 	}

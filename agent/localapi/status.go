@@ -205,9 +205,14 @@ type SinkStatus struct {
 	Online     bool `json:"online"`
 	// Health is "" (fine), "offline" (retries will fix it) or "error" (a
 	// person must act); Problem says why in a sentence.
-	Health        string     `json:"health"`
-	Problem       string     `json:"problem"`
-	Sending       bool       `json:"sending"`
+	Health  string `json:"health"`
+	Problem string `json:"problem"`
+	// ProblemCode and ProblemParams are Problem as the sink worded it: a
+	// message id of the health catalogue and its data, so that a reader
+	// shows it in its own language; absent for a sentence without one.
+	ProblemCode   string         `json:"problem_code,omitempty"`
+	ProblemParams map[string]any `json:"problem_params,omitempty"`
+	Sending       bool           `json:"sending"`
 	LastSuccessAt *time.Time `json:"last_success_at"`
 	LastError     string     `json:"last_error"`
 	NextRetryAt   *time.Time `json:"next_retry_at"`

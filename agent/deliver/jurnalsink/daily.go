@@ -172,8 +172,11 @@ type DayProblem struct {
 	// reached or is over its limit, and the day goes out once it can.
 	Refused bool
 	// Error is Jurnal's message (Refused) or the sentence saying what
-	// stops posting.
-	Error string
+	// stops posting; Code and Params word that sentence as a message of
+	// the catalogue (sink.Message), "" when Refused.
+	Error  string
+	Code   string
+	Params map[string]any
 	// Since is when the day first failed; At when it last did.
 	Since, At time.Time
 }
@@ -181,18 +184,21 @@ type DayProblem struct {
 // noteDayProblem records why posting d failed, with the answer a of the
 // error.
 func (s *Sink) noteDayProblem(d *dayState, a sink.Answer) {
+	var code string
+	var params map[string]any
 	msg := a.Detail
 	if a.Verdict != sink.Rejected || msg == "" {
-		msg = a.Problem
+		msg, code, params = a.Problem, a.ProblemCode, a.ProblemParams
 	}
 	if msg == "" && a.Err != nil {
-		msg = a.Err.Error()
+		msg, code, params = a.Err.Error(), "", nil
 	}
 	now := s.clock.Now()
 	key := dayKey(d.Outlet, d.Date)
 	s.sh.mu.Lock()
 	defer s.sh.mu.Unlock()
-	p := DayProblem{Outlet: d.Outlet, Date: d.Date, Refused: a.Verdict == sink.Rejected, Error: msg, Since: now, At: now}
+	p := DayProblem{Outlet: d.Outlet, Date: d.Date, Refused: a.Verdict == sink.Rejected, Error: msg, Code: code, Params: params,
+		Since: now, At: now}
 	if old, ok := s.sh.days[key]; ok {
 		p.Since = old.Since
 	}

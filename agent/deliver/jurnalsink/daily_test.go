@@ -11,6 +11,7 @@ import (
 
 	"github.com/pwbi/edge-agent/agent/deliver/jurnalsink"
 	"github.com/pwbi/edge-agent/agent/unified"
+	"github.com/pwbi/edge-agent/internal/i18n"
 )
 
 func (e *env) tick() {
@@ -248,6 +249,9 @@ func TestDailySummaryRefusedDay(t *testing.T) {
 		t.Fatal("Tick with Jurnal down succeeded")
 	}
 	wantDays(1, "101/"+day+" refused=false")
+	if p := e.sink.Status().DayProblems[0]; p.Code == "" || !i18n.Has(p.Code) {
+		t.Errorf("the waiting day's reason %q has no catalogue code (%q): it cannot be shown in Indonesian", p.Error, p.Code)
+	}
 	first := e.sink.Status().DayProblems[0].Since
 
 	e.fake.SetDown(false)

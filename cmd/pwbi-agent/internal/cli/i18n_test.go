@@ -215,3 +215,32 @@ func TestImportProgressInIndonesian(t *testing.T) {
 		}
 	}
 }
+
+// A sink's problem worded as a catalogue message shows in the CLI's
+// language (regression: `queue stats` printed the English sentence to an
+// Indonesian reader).
+func TestSinkProblemInIndonesian(t *testing.T) {
+	s := localapi.SinkStatus{Name: "upstream", Title: "PWBI cloud", Configured: true, Health: localapi.SinkHealthError,
+		Problem:     "the upstream answered with a web page, not an acknowledgement: is a Wi-Fi login page in the way?",
+		ProblemCode: "HealthUpstreamWebPage"}
+	var out bytes.Buffer
+	e := &env{stdout: &out, stderr: &bytes.Buffer{}, p: i18n.New(i18n.Indonesian)}
+	e.writeSink(&out, s)
+	if !strings.Contains(out.String(), "login ke Wi-Fi") || strings.Contains(out.String(), "web page") {
+		t.Errorf("queue stats in Indonesian:\n%s", out.String())
+	}
+	out.Reset()
+	e.p = i18n.New(i18n.English)
+	e.writeSink(&out, s)
+	if !strings.Contains(out.String(), s.Problem) {
+		t.Errorf("queue stats in English:\n%s", out.String())
+	}
+	// Without a code (an older agent), the sentence as it came.
+	s.ProblemCode = ""
+	out.Reset()
+	e.p = i18n.New(i18n.Indonesian)
+	e.writeSink(&out, s)
+	if !strings.Contains(out.String(), s.Problem) {
+		t.Errorf("an uncoded problem in Indonesian:\n%s", out.String())
+	}
+}

@@ -139,7 +139,7 @@ func (e *env) writeSink(w io.Writer, s localapi.SinkStatus) {
 	}
 	fmt.Fprintln(w, e.t("CliSinkDelivered", map[string]any{"Count": e.num(int64(min(s.Delivered, 1<<62)))}))
 	if s.Problem != "" {
-		fmt.Fprintln(w, e.t("CliSinkProblem", map[string]any{"Text": oneLine(s.Problem, 200)}))
+		fmt.Fprintln(w, e.t("CliSinkProblem", map[string]any{"Text": oneLine(s.ProblemIn(e.printer()), 200)}))
 	} else if s.LastError != "" {
 		fmt.Fprintln(w, e.t("CliSinkLastError", map[string]any{"Text": oneLine(s.LastError, 200)}))
 	}
