@@ -351,6 +351,7 @@ type Sink struct {
 	cfg      Config
 	endpoint string
 	link     *link // shared with other Sinks of the same connection
+	invalid  error // cfg's problem (Config.Validate), checked once by New
 	clock    clockwork.Clock
 	log      *slog.Logger
 
@@ -363,7 +364,7 @@ type Sink struct {
 // sink whose Endpoint is "" (the loop keeps records buffered).
 func New(cfg Config, opts Options) *Sink {
 	cfg = cfg.withDefaults()
-	s := &Sink{cfg: cfg, endpoint: endpointID(cfg), clock: opts.Clock, log: opts.Logger}
+	s := &Sink{cfg: cfg, endpoint: endpointID(cfg), invalid: cfg.Validate(), clock: opts.Clock, log: opts.Logger}
 	if s.clock == nil {
 		s.clock = clockwork.NewRealClock()
 	}
@@ -427,7 +428,7 @@ func (s *Sink) Send(ctx context.Context, batch []store.Record) sink.Answer {
 	if s.link == nil {
 		return retry(errors.New("nats: no server url"), sink.HealthError, sink.Say("HealthNatsNoURL", nil))
 	}
-	if err := s.cfg.Validate(); err != nil {
+	if err := s.invalid; err != nil {
 		return retry(err, sink.HealthError, sink.Say("HealthNatsInvalid", map[string]any{"Error": err.Error()}))
 	}
 	return s.link.send(ctx, s.cfg, batch)
