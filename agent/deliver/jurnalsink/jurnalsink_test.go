@@ -10,6 +10,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -207,6 +208,54 @@ func TestRenamedProductNotDuplicated(t *testing.T) {
 	inv, ok := e.fake.Invoice("moka-101-S2")
 	if !ok || !inv.Total.Equal(decimal.RequireFromString("88000")) {
 		t.Fatalf("invoice of the renamed sale: %+v", inv)
+	}
+}
+
+// TestProductLookupReadsTheRows: Jurnal's product filter is not promised
+// to match exactly; a near name or code it returns is not the product.
+// Regression: the first row of the answer was taken, so a sale of
+// "Croissant" went into the books as "Croissant Almond", and one of SKU
+// KOPI-L as KOPI-LARGE's product.
+func TestProductLookupReadsTheRows(t *testing.T) {
+	e := newEnv(t, nil)
+	e.fake.SetLooseFilters(true)
+	e.fake.SeedProduct(jurnalfake.Product{Name: "Croissant Almond"})
+	e.fake.SeedProduct(jurnalfake.Product{Name: "Es Kopi Susu - Large (Aren)", Code: "KOPI-LARGE"})
+	e.fake.SeedProduct(jurnalfake.Product{Name: "Pajak Penjualan (Moka)"}) // the same product, exactly
+	e.fake.SeedContact("Pelanggan Umum Bandung")
+	e.mustAccept(e.rec(sale("101", "S1", "2026-12-05", unified.StatusCompleted)))
+	inv, ok := e.fake.Invoice("moka-101-S1")
+	if !ok {
+		t.Fatal("no invoice")
+	}
+	var lines []string
+	for _, l := range inv.Lines {
+		lines = append(lines, l.ProductName)
+	}
+	for _, want := range []string{"Es Kopi Susu - Large", "Croissant", "Pajak Penjualan (Moka)"} {
+		if !slices.Contains(lines, want) {
+			t.Errorf("invoice lines %q: no line of %q", lines, want)
+		}
+	}
+	for _, wrong := range []string{"Croissant Almond", "Es Kopi Susu - Large (Aren)"} {
+		if slices.Contains(lines, wrong) {
+			t.Errorf("invoice lines %q: the sale went onto %q", lines, wrong)
+		}
+	}
+	names := map[string]int{}
+	for _, p := range e.fake.Products() {
+		names[p.Name]++
+	}
+	if names["Pajak Penjualan (Moka)"] != 1 || names["Croissant"] != 1 || names["Es Kopi Susu - Large"] != 1 {
+		t.Errorf("products %v: want the exact ones created once and the existing tax product reused", names)
+	}
+	// The walk-in contact likewise: "Pelanggan Umum Bandung" is not it.
+	contacts := map[string]int{}
+	for _, c := range e.fake.Contacts() {
+		contacts[c.DisplayName]++
+	}
+	if contacts["Pelanggan Umum"] != 1 || inv.PersonName != "Pelanggan Umum" {
+		t.Errorf("contacts %v, invoice to %q: want the walk-in contact created", contacts, inv.PersonName)
 	}
 }
 

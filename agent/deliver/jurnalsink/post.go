@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/pwbi/edge-agent/agent/deliver/jurnalsink/internal/mekari"
@@ -428,18 +429,28 @@ func (s *Sink) ensureProduct(ctx context.Context, name string, id productIdentit
 		}
 		return nil
 	}
-	queries := []string{}
+	// By code, then by name. Only a row that is the product counts: the
+	// API promises no exact filter, and a near name ("Kopi Susu Gula
+	// Aren" for "Kopi Susu") would put the sale on another product.
+	type lookup struct{ field, value string }
+	var lookups []lookup
 	if id.sku != "" {
-		queries = append(queries, "product_code="+url.QueryEscape(id.sku))
+		lookups = append(lookups, lookup{"product_code", id.sku})
 	}
-	queries = append(queries, "name="+url.QueryEscape(name))
-	for _, q := range queries {
+	lookups = append(lookups, lookup{"name", name})
+	for _, l := range lookups {
 		var list productList
-		if err := s.api.Do(ctx, "GET", "products?"+q, nil, &list); err != nil {
+		if err := s.api.Do(ctx, "GET", "products?"+l.field+"="+url.QueryEscape(l.value), nil, &list); err != nil {
 			return fmt.Errorf("look up product: %w", err)
 		}
-		if len(list.Products) > 0 {
-			return remember(list.Products[0].Name)
+		for _, p := range list.Products {
+			have := p.Name
+			if l.field == "product_code" {
+				have = p.Code
+			}
+			if strings.EqualFold(strings.TrimSpace(have), strings.TrimSpace(l.value)) {
+				return remember(p.Name)
+			}
 		}
 	}
 	body := map[string]any{"product": map[string]any{
@@ -465,13 +476,20 @@ func (s *Sink) ensureContact(ctx context.Context) error {
 	} else if ok {
 		return nil
 	}
+	type contact struct {
+		DisplayName string `json:"display_name"`
+	}
 	var list struct {
-		Customers []json.RawMessage `json:"customers"`
+		Customers []contact `json:"customers"`
 	}
 	if err := s.api.Do(ctx, "GET", "customers?display_name="+url.QueryEscape(name), nil, &list); err != nil {
 		return fmt.Errorf("look up contact: %w", err)
 	}
-	if len(list.Customers) == 0 {
+	// Only a row that is the contact counts (see ensureProduct): invoices
+	// name it by display name.
+	if !slices.ContainsFunc(list.Customers, func(c contact) bool {
+		return strings.EqualFold(strings.TrimSpace(c.DisplayName), strings.TrimSpace(name))
+	}) {
 		body := map[string]any{"customer": map[string]any{"display_name": name}}
 		if err := s.api.Do(ctx, "POST", "customers", body, nil); err != nil && !mekari.IsKind(err, mekari.Conflict) {
 			return fmt.Errorf("create contact: %w", err)

@@ -52,6 +52,16 @@ func (s *Server) SetLatency(d time.Duration) {
 	s.latency = d
 }
 
+// SetLooseFilters makes GET /products match its name and product_code
+// filters, and GET /customers its display_name, as substrings, as q does:
+// the API documents no exact matching, so a client must read the rows it
+// gets, not trust the filter.
+func (s *Server) SetLooseFilters(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.looseFilters = on
+}
+
 // SetRequireDigest makes a request with a body but no Digest header fail
 // with 401. By default it is accepted, as the real API does.
 func (s *Server) SetRequireDigest(on bool) {

@@ -171,23 +171,34 @@ func first(q map[string][]string, k string) string {
 	return ""
 }
 
+// filterMatchLocked is how a name or code filter matches: exactly (case
+// aside), or as a substring with SetLooseFilters.
+func (s *Server) filterMatchLocked() func(have, want string) bool {
+	if s.looseFilters {
+		return func(have, want string) bool { return strings.Contains(strings.ToLower(have), strings.ToLower(want)) }
+	}
+	return sameName
+}
+
 // ---- products ----
 
 // listProducts: GET /products?q=&name=&product_code=&page=&page_size=. q
 // matches a substring of the name or code (case-insensitive); name and
-// product_code match exactly (case-insensitive).
+// product_code match exactly (case-insensitive), or as substrings with
+// SetLooseFilters.
 func (s *Server) listProducts(req *apiRequest) *response {
 	q, name, code := strings.ToLower(first(req.query, "q")), first(req.query, "name"), first(req.query, "product_code")
 	s.mu.Lock()
+	match := s.filterMatchLocked()
 	var found []map[string]any
 	for _, p := range s.master.products {
 		if q != "" && !strings.Contains(strings.ToLower(p.Name), q) && !strings.Contains(strings.ToLower(p.Code), q) {
 			continue
 		}
-		if name != "" && !sameName(p.Name, name) {
+		if name != "" && !match(p.Name, name) {
 			continue
 		}
-		if code != "" && !sameName(p.Code, code) {
+		if code != "" && !match(p.Code, code) {
 			continue
 		}
 		found = append(found, renderProduct(p))
@@ -287,12 +298,13 @@ func (s *Server) listContacts(req *apiRequest) *response {
 		exact = first(req.query, "name")
 	}
 	s.mu.Lock()
+	match := s.filterMatchLocked()
 	var found []map[string]any
 	for _, c := range s.master.contacts {
 		if q != "" && !strings.Contains(strings.ToLower(c.DisplayName), q) {
 			continue
 		}
-		if exact != "" && !sameName(c.DisplayName, exact) {
+		if exact != "" && !match(c.DisplayName, exact) {
 			continue
 		}
 		found = append(found, renderContact(c))

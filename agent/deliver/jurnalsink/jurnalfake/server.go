@@ -112,6 +112,7 @@ type Server struct {
 	latency        time.Duration
 	requireDigest  bool
 	notFoundStatus int
+	looseFilters   bool
 	rejects        map[string]string
 	rpm            int
 	minute         time.Time // start of the current rate-limit window
