@@ -131,6 +131,11 @@ func (a *App) Run(ctx context.Context, ui UI) error {
 		first     = true
 		failures  int
 		lastErr   string
+		// The last day summary read, when, and the error of the last
+		// failed read (logged once per kind).
+		lastSum localapi.Summary
+		sumAt   time.Time
+		sumErr  string
 	)
 	for {
 		rctx, cancel := context.WithTimeout(ctx, a.o.RequestTimeout)
@@ -156,10 +161,25 @@ func (a *App) Run(ctx context.Context, ui UI) error {
 			// Today's sales (model.go WithToday); an agent without the
 			// summary simply shows no such line.
 			rctx, cancel := context.WithTimeout(ctx, a.o.RequestTimeout)
-			if sum, serr := sc.Summary(rctx, 1); serr == nil {
-				v = v.WithToday(sum)
-			}
+			sum, serr := sc.Summary(rctx, 1)
 			cancel()
+			now := time.Now()
+			switch {
+			case serr == nil:
+				if sumErr != "" {
+					a.log.Info("Day summary readable again")
+				}
+				lastSum, sumAt, sumErr = sum, now, ""
+			case serr.Error() != sumErr:
+				a.log.Warn("Day summary not readable", "err", serr)
+				sumErr = serr.Error()
+			}
+			// A failed read keeps the last figures for a minute, so that
+			// one slow answer does not make the line blink; older ones
+			// may be another day's.
+			if !sumAt.IsZero() && now.Sub(sumAt) < time.Minute {
+				v = v.WithToday(lastSum)
+			}
 		}
 		if n := a.currentNotice(); n != "" {
 			v.Lines = append(v.Lines[:min(len(v.Lines), MaxLines-1)], clip(n, maxLine))

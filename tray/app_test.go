@@ -413,3 +413,76 @@ func TestAppLogsStateOnceShown(t *testing.T) {
 		}
 	})
 }
+
+// summaryAgent is a fakeAgent that also serves the day summary.
+type summaryAgent struct {
+	*fakeAgent
+	sum  localapi.Summary
+	serr error
+}
+
+func (f *summaryAgent) setSummary(sum localapi.Summary, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sum, f.serr = sum, err
+}
+
+func (f *summaryAgent) Summary(ctx context.Context, days int) (localapi.Summary, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.sum, f.serr
+}
+
+// The today line survives a failed read of the summary for a minute (it
+// did blink away at every slow answer), then goes rather than show old
+// figures; the failure is logged once, and its end.
+func TestAppTodayLineSurvivesAFailedRead(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		agent := &summaryAgent{fakeAgent: &fakeAgent{st: localapi.Status{State: "ok", Queue: localapi.QueueStatus{Pending: 7}}}}
+		agent.setSummary(todaySummary(86, "1250000"), nil)
+		ui := &fakeUI{}
+		var log bytes.Buffer
+		var logMu sync.Mutex
+		app := New(Options{Client: agent, Open: &fakeOpener{}, Quit: func() {},
+			Log: slog.New(slog.NewTextHandler(lockedWriter{&logMu, &log}, nil)), Language: "en"})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- app.Run(ctx, ui) }()
+		synctest.Wait()
+		const today = "Today: Rp 1,250,000 · 86 sales"
+		if !strings.Contains(ui.lines(), today) {
+			t.Fatalf("lines %q: no today line", ui.lines())
+		}
+		agent.setSummary(localapi.Summary{}, errors.New("local API: timeout"))
+		for range 5 { // 15 s of failed reads
+			time.Sleep(3 * time.Second)
+			synctest.Wait()
+			if !strings.Contains(ui.lines(), today) {
+				t.Fatalf("lines %q: the today line went at a failed read", ui.lines())
+			}
+		}
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if strings.Contains(ui.lines(), "Today:") {
+			t.Errorf("lines %q: a minute-old figure still shown", ui.lines())
+		}
+		agent.setSummary(todaySummary(90, "1300000"), nil)
+		time.Sleep(3 * time.Second)
+		synctest.Wait()
+		if !strings.Contains(ui.lines(), "Today: Rp 1,300,000 · 90 sales") {
+			t.Errorf("lines %q: no today line once the summary reads again", ui.lines())
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		logMu.Lock()
+		defer logMu.Unlock()
+		if n := strings.Count(log.String(), "Day summary not readable"); n != 1 {
+			t.Errorf("the failure was logged %d times, want once:\n%s", n, log.String())
+		}
+		if !strings.Contains(log.String(), "Day summary readable again") {
+			t.Error("the recovery was not logged")
+		}
+	})
+}
