@@ -213,9 +213,9 @@ type SinkStatus struct {
 	ProblemCode   string         `json:"problem_code,omitempty"`
 	ProblemParams map[string]any `json:"problem_params,omitempty"`
 	Sending       bool           `json:"sending"`
-	LastSuccessAt *time.Time `json:"last_success_at"`
-	LastError     string     `json:"last_error"`
-	NextRetryAt   *time.Time `json:"next_retry_at"`
+	LastSuccessAt *time.Time     `json:"last_success_at"`
+	LastError     string         `json:"last_error"`
+	NextRetryAt   *time.Time     `json:"next_retry_at"`
 	// Pending, PendingBytes and OldestPendingAt are the records the sink
 	// still has to take.
 	Pending         int64      `json:"pending"`

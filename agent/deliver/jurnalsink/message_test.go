@@ -1,10 +1,7 @@
 package jurnalsink_test
 
 import (
-	"os"
-	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +9,6 @@ import (
 	"github.com/pwbi/edge-agent/agent/deliver/jurnalsink"
 	"github.com/pwbi/edge-agent/agent/deliver/sink"
 	"github.com/pwbi/edge-agent/agent/unified"
-	"github.com/pwbi/edge-agent/internal/i18n"
 	"github.com/pwbi/edge-agent/internal/testutil"
 	"github.com/pwbi/edge-agent/store"
 )
@@ -119,70 +115,11 @@ func checkMessage(t *testing.T, m sink.Message, code string, text *regexp.Regexp
 	if m.Code != code || !text.MatchString(m.Text) {
 		t.Errorf("problem %s %q,\nwant %s %s", m.Code, m.Text, code, text)
 	}
-	if got := i18n.New(i18n.English).Msg(m.Code, m.Params); got != m.Text {
-		t.Errorf("%s renders in English as %q, the text is %q", m.Code, got, m.Text)
-	}
-	id := i18n.New(i18n.Indonesian).Msg(m.Code, m.Params)
-	var values []string
-	for k, v := range m.Params {
-		s, ok := v.(string)
-		if !ok {
-			t.Errorf("%s: parameter %s is a %T, want a string", m.Code, k, v)
-			continue
-		}
-		if !strings.Contains(id, s) {
-			t.Errorf("%s: the Indonesian %q lost %s = %q", m.Code, id, k, s)
-		}
-		values = append(values, s)
-	}
-	// The data may be English; the sentence around it must not. Longer
-	// values first: one may hold another.
-	slices.SortFunc(values, func(a, b string) int { return len(b) - len(a) })
-	rest := id
-	for _, s := range values {
-		rest = strings.ReplaceAll(rest, s, "")
-	}
-	for _, f := range testutil.EnglishFragments(t, "../../../internal/i18n/locales/health.en.toml") {
-		if strings.Contains(rest, f) {
-			t.Errorf("%s: English %q left in the Indonesian %q", m.Code, f, id)
-		}
-	}
-	if id == m.Text || strings.Contains(id, "<no value>") {
-		t.Errorf("%s in Indonesian: %q", m.Code, id)
-	}
-	if strings.Contains(m.Text+id, secret) {
-		t.Errorf("%s: the secret leaks: %q", m.Code, m.Text)
-	}
+	testutil.CheckTranslated(t, testutil.Message(m), secret)
 }
 
 // TestCodesInCatalogue: every message id this package words a problem with
 // is in the health catalogue.
 func TestCodesInCatalogue(t *testing.T) {
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var codes []string
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range regexp.MustCompile(`sink\.Say\("(\w+)"`).FindAllStringSubmatch(string(b), -1) {
-			codes = append(codes, m[1])
-		}
-	}
-	slices.Sort(codes)
-	codes = slices.Compact(codes)
-	if len(codes) < 10 {
-		t.Fatalf("only %d codes found: %q", len(codes), codes)
-	}
-	for _, c := range codes {
-		if !i18n.Has(c) {
-			t.Errorf("%s is not in the catalogue", c)
-		}
-	}
+	testutil.CodesInCatalogue(t, `sink\.Say\("(\w+)"`, 10)
 }

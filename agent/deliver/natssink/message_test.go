@@ -2,10 +2,6 @@ package natssink
 
 import (
 	"context"
-	"os"
-	"path/filepath"
-	"regexp"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -110,70 +106,11 @@ func checkMessage(t *testing.T, m sink.Message, code, text, secret string) {
 	if m.Code != code || m.Text != text {
 		t.Errorf("problem %s %q,\nwant %s %q", m.Code, m.Text, code, text)
 	}
-	if got := i18n.New(i18n.English).Msg(m.Code, m.Params); got != m.Text {
-		t.Errorf("%s renders in English as %q, the text is %q", m.Code, got, m.Text)
-	}
-	id := i18n.New(i18n.Indonesian).Msg(m.Code, m.Params)
-	var values []string
-	for k, v := range m.Params {
-		s, ok := v.(string)
-		if !ok {
-			t.Errorf("%s: parameter %s is a %T, want a string", m.Code, k, v)
-			continue
-		}
-		if !strings.Contains(id, s) {
-			t.Errorf("%s: the Indonesian %q lost %s = %q", m.Code, id, k, s)
-		}
-		values = append(values, s)
-	}
-	// The data may be English; the sentence around it must not. Longer
-	// values first: one may hold another.
-	slices.SortFunc(values, func(a, b string) int { return len(b) - len(a) })
-	rest := id
-	for _, s := range values {
-		rest = strings.ReplaceAll(rest, s, "")
-	}
-	for _, f := range testutil.EnglishFragments(t, "../../../internal/i18n/locales/health.en.toml") {
-		if strings.Contains(rest, f) {
-			t.Errorf("%s: English %q left in the Indonesian %q", m.Code, f, id)
-		}
-	}
-	if id == m.Text || strings.Contains(id, "<no value>") {
-		t.Errorf("%s in Indonesian: %q", m.Code, id)
-	}
-	if strings.Contains(m.Text+id, secret) {
-		t.Errorf("%s: the secret leaks: %q", m.Code, m.Text)
-	}
+	testutil.CheckTranslated(t, testutil.Message(m), secret)
 }
 
 // TestCodesInCatalogue: every message id this package words a problem with
 // is in the health catalogue (the faults no test drives included).
 func TestCodesInCatalogue(t *testing.T) {
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var codes []string
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range regexp.MustCompile(`(?:sink\.Say|say)\("(\w+)"`).FindAllStringSubmatch(string(b), -1) {
-			codes = append(codes, m[1])
-		}
-	}
-	slices.Sort(codes)
-	codes = slices.Compact(codes)
-	if len(codes) < 20 {
-		t.Fatalf("only %d codes found: %q", len(codes), codes)
-	}
-	for _, c := range codes {
-		if !i18n.Has(c) {
-			t.Errorf("%s is not in the catalogue", c)
-		}
-	}
+	testutil.CodesInCatalogue(t, `(?:sink\.Say|say)\("(\w+)"`, 20)
 }
