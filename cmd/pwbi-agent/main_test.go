@@ -182,10 +182,12 @@ func (e *testEnv) start(t testing.TB) *proc {
 }
 
 func (e *testEnv) status(t testing.TB) (localapi.Status, error) {
-	c := localapi.NewClient(e.apiAddr, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	return c.Status(ctx)
+	// Generous (the client's default is 10 s): many callers take one
+	// snapshot and judge it, and a loaded CI machine running the -race
+	// binary can take seconds to answer. An agent that is not listening
+	// is refused at once anyway.
+	c := localapi.NewClient(e.apiAddr, &http.Client{Timeout: 30 * time.Second})
+	return c.Status(context.Background())
 }
 
 func TestRunStatusAndCleanStop(t *testing.T) {
@@ -220,7 +222,7 @@ func TestRunStatusAndCleanStop(t *testing.T) {
 	if e.up.OrderViolations() != 0 {
 		t.Fatal("order violations")
 	}
-	testutil.WaitFor(t, "queue empty and online", 10*time.Second, func() bool {
+	testutil.WaitFor(t, "queue empty and online", 60*time.Second, func() bool {
 		st, _ = e.status(t)
 		return st.Queue.Pending == 0 && st.Upstream.Online && st.State == localapi.StateOK
 	})

@@ -119,13 +119,17 @@ func TestMokaEndToEnd(t *testing.T) {
 	p := e.start(t)
 
 	want := len(m.Expected())
+	// A settled snapshot, judged below: not syncing, for the buffer shows
+	// the last batch acked before the delivery loop stops sending, and the
+	// last outlet synced before the poll ends.
+	var st localapi.Status
 	testutil.WaitFor(t, "backfill delivered", 120*time.Second, func() bool {
-		st, err := e.status(t)
+		var err error
+		st, err = e.status(t)
 		return err == nil && len(st.Moka.Outlets) == 3 && st.Moka.Outlets[2].LastSyncAt != nil &&
-			st.Queue.Pending == 0 && len(latestTx(e.up.Records())) >= want
+			st.Queue.Pending == 0 && st.State != localapi.StateSyncing && len(latestTx(e.up.Records())) >= want
 	})
 	checkUpstreamMatchesMoka(t, e, m)
-	st, _ := e.status(t)
 	for _, o := range st.Moka.Outlets {
 		if o.Name == "" || o.LastError != "" || o.Transactions == 0 || o.Products == 0 {
 			t.Errorf("outlet status: %+v", o)

@@ -479,8 +479,12 @@ func TestMokaOAuthKillAroundRefresh(t *testing.T) {
 			}
 
 			// Restarted: still authorized, and the grant keeps rotating.
-			p = e.start(t)
+			// The time is taken before the start: the new process may
+			// begin its first poll before this goroutine runs again, and
+			// only that poll (poll_interval is an hour) can satisfy
+			// waitSynced; the killed one's polls all ended before p.done.
 			restarted := time.Now()
+			p = e.start(t)
 			st := waitSynced(t, e, 2, restarted, nil)
 			if st.Moka.NeedsAuthorization || st.State != localapi.StateOK || !st.Moka.OAuth.Connected {
 				t.Fatalf("after the restart: state %s, problems %v, oauth %+v", st.State, st.Problems, st.Moka.OAuth)

@@ -208,19 +208,29 @@ func TestHotReload(t *testing.T) {
 		if len(st.Config.RestartRequired) != 1 || st.Config.RestartRequired[0] != "agent.data_dir" {
 			t.Fatalf("restart_required %v", st.Config.RestartRequired)
 		}
-		if _, err := localapi.NewClient(old, nil).Status(t.Context()); err == nil {
-			t.Fatal("the old local API address still answers")
-		}
+		// The new listener serves before the old one is stopped (no moment
+		// without an API), and the generation moves before either: the
+		// old address may still answer just after the new one did.
+		testutil.WaitFor(t, "the old local API address closed", 30*time.Second, func() bool {
+			_, err := localapi.NewClient(old, nil).Status(t.Context())
+			return err != nil
+		})
 		r.base = strings.Replace(strings.Replace(r.base, old, newAddr, 1), `data_dir = "data"`, `data_dir = "data2"`, 1)
 	})
 
 	t.Run("metrics", func(t *testing.T) {
-		body := mustGet(t, "http://"+r.apiAddr+"/metrics")
-		for _, want := range []string{"pwbi_agent_config_last_reload_successful 1", fmt.Sprintf("pwbi_agent_config_generation %d", gen)} {
-			if !strings.Contains(body, want) {
-				t.Errorf("metrics lack %q", want)
+		// The reload sets the metrics after it moved the local API: the
+		// new address may answer with the previous generation for a moment.
+		wants := []string{"pwbi_agent_config_last_reload_successful 1", fmt.Sprintf("pwbi_agent_config_generation %d", gen)}
+		testutil.WaitFor(t, "the metrics of the last reload", 30*time.Second, func() bool {
+			body := mustGet(t, "http://"+r.apiAddr+"/metrics")
+			for _, want := range wants {
+				if !strings.Contains(body, want) {
+					return false
+				}
 			}
-		}
+			return true
+		})
 	})
 
 	// Nothing was lost through all of it: every sale Moka has (as of a

@@ -157,6 +157,15 @@ func TestCaptivePortalLosesNothing(t *testing.T) {
 	e.up.SetFault(upstreamfake.FaultHTMLPage)
 	e.start(t)
 	st := e.waitState(t, localapi.StateError, 30*time.Second, "Wi-Fi login page")
+	// The sink's own code travels in problem_details, so that the tray
+	// and the CLI show the sentence in their reader's language.
+	portal := false
+	for _, d := range st.ProblemDetails {
+		portal = portal || (d.Code == "HealthUpstreamWebPage" && d.Severity == "blocking" && d.Params["SinkKey"] == "upstream")
+	}
+	if !portal {
+		t.Errorf("problem_details %+v: want HealthUpstreamWebPage, the sink's code", st.ProblemDetails)
+	}
 	if st.Queue.Pending != 800 || st.Upstream.Online || len(e.up.Records()) != 0 {
 		t.Fatalf("behind a captive portal: pending %d, online %v, fake holds %d", st.Queue.Pending, st.Upstream.Online, len(e.up.Records()))
 	}
@@ -218,14 +227,14 @@ func TestFailingOutletIsAnError(t *testing.T) {
 		return -1
 	}
 	testutil.WaitFor(t, "first failed poll", 60*time.Second, func() bool { return failures() == 1 })
-	st := e.waitState(t, localapi.StateOffline, 10*time.Second, "retrying")
+	st := e.waitState(t, localapi.StateOffline, 30*time.Second, "retrying")
 	for n := 2; n <= 3; n++ {
 		if err := c.Sync(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		testutil.WaitFor(t, fmt.Sprintf("failed poll %d", n), 60*time.Second, func() bool { return failures() == n })
 	}
-	st = e.waitState(t, localapi.StateError, 10*time.Second, "failed 3 polls in a row", broken)
+	st = e.waitState(t, localapi.StateError, 30*time.Second, "failed 3 polls in a row", broken)
 	if st.Moka.Outlets[0].LastError == "" && st.Moka.Outlets[1].LastError == "" {
 		t.Fatalf("no outlet error in %+v", st.Moka.Outlets)
 	}
