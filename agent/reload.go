@@ -119,10 +119,12 @@ func (a *Agent) apply(data []byte, source string) localapi.ReloadResult {
 	}
 	gen := a.gen
 	a.mu.Unlock()
+	// The metrics first: a client that reaches a moved API sees the new
+	// generation there.
+	a.metrics.SetConfig(gen, true)
 	if ln != nil {
 		a.serveAPI(ln)
 	}
-	a.metrics.SetConfig(gen, true)
 	a.log.Info("Configuration applied", "source", source, "generation", gen,
 		"changed", changedSections(old, cfg), "restart_required", restart)
 	return localapi.ReloadResult{Applied: true, Generation: gen, RestartRequired: orEmpty(restart)}
