@@ -96,12 +96,14 @@ func (a *Agent) oauthConnector(cfg *config.Config) (moka.Connector, string) {
 	if err != nil {
 		return nil, err.Error()
 	}
-	return oauth.NewConnector(client, oauth.MapContext{
+	conn := oauth.NewConnector(client, oauth.MapContext{
 		BusinessID: m.BusinessID, // "" means: the authorized account's business
 		Currency:   m.Currency,
 		Location:   m.Location(),
-	}).WithLedger(a.store). // refund rows waiting for their sale survive restarts
-				WithBufferGate(mokaGate{a}), "" // and their waits for space show as the sync's
+	})
+	// Refund rows waiting for their sale survive restarts, and their
+	// waits for buffer space show as the sync's.
+	return conn.WithLedger(a.store).WithBufferGate(mokaGate{a}), ""
 }
 
 // mokaGate hands the refund ledger's waits for buffer space to the sync

@@ -177,16 +177,12 @@ func (t *sumTx) lostFacts(fb []byte, replaced bool) error {
 			return err
 		}
 		if sl := r.slots[origin%64]; sl.kind == seqOrigin {
-			if a, err = t.refAgg(&r.refs[sl.ref]); err != nil {
-				return err
-			}
+			a = t.refAgg(&r.refs[sl.ref])
 		}
 	}
 	if a == nil {
 		if outlet, day, ok := factsPlace(fb); ok {
-			if a, err = agg(t, day, outlet); err != nil {
-				return err
-			}
+			a = agg(t, day, outlet)
 		}
 	}
 	if a != nil {
@@ -308,11 +304,7 @@ func (t *sumTx) marksLost(sink string, idx uint64) error {
 			continue
 		}
 		seen[sl.ref] = true
-		a, err := t.refAgg(&r.refs[sl.ref])
-		if err != nil {
-			return err
-		}
-		a.damage |= damageMarks
+		t.refAgg(&r.refs[sl.ref]).damage |= damageMarks
 		days++
 	}
 	if days == 0 { // no day to mark (note logs those): log it here

@@ -250,12 +250,11 @@ func newSumTx(tx *bolt.Tx, sinks *sinkTable, log *slog.Logger) *sumTx {
 }
 
 // agg returns the aggregate of outlet's day, read on first use; one that
-// does not decode starts afresh, damaged. (The error is kept for the
-// callers: none is returned now.)
-func agg[T string | []byte](t *sumTx, day, outlet T) (*dayAgg, error) {
+// does not decode starts afresh, damaged.
+func agg[T string | []byte](t *sumTx, day, outlet T) *dayAgg {
 	if k := t.lastAggKey; t.lastAgg != nil && len(k) == len(day)+1+len(outlet) &&
 		string(k[:len(day)]) == string(day) && k[len(day)] == 0 && string(k[len(day)+1:]) == string(outlet) {
-		return t.lastAgg, nil
+		return t.lastAgg
 	}
 	t.kbuf = append(append(append(t.kbuf[:0], day...), 0), outlet...)
 	a := t.aggs[string(t.kbuf)]
@@ -273,19 +272,15 @@ func agg[T string | []byte](t *sumTx, day, outlet T) (*dayAgg, error) {
 		t.aggs[string(t.kbuf)] = a
 	}
 	t.lastAggKey, t.lastAgg = append(t.lastAggKey[:0], t.kbuf...), a
-	return a, nil
+	return a
 }
 
 // refAgg returns the aggregate of a run's day.
-func (t *sumTx) refAgg(r *dayRef) (*dayAgg, error) {
+func (t *sumTx) refAgg(r *dayRef) *dayAgg {
 	if r.agg == nil {
-		a, err := agg(t, r.day, r.outlet)
-		if err != nil {
-			return nil, err
-		}
-		r.agg = a
+		r.agg = agg(t, r.day, r.outlet)
 	}
-	return r.agg, nil
+	return r.agg
 }
 
 // seqRun returns the run of seq, read on first use; one that does not
@@ -372,10 +367,7 @@ func (t *sumTx) appended(seq uint64, it *appendItem, old []byte) ([]byte, error)
 				return nil, err
 			}
 		} else {
-			a, err := agg(t, of.day, of.outlet)
-			if err != nil {
-				return nil, err
-			}
+			a := agg(t, of.day, of.outlet)
 			if err := a.add(of, -1); err != nil {
 				a.damage |= damageFacts // its money does not parse
 			}
@@ -386,10 +378,7 @@ func (t *sumTx) appended(seq uint64, it *appendItem, old []byte) ([]byte, error)
 	}
 	nf := *it.sale
 	nf.ver, nf.origin = it.ver, seq
-	a, err := agg(t, nf.day, nf.outlet)
-	if err != nil {
-		return nil, err
-	}
+	a := agg(t, nf.day, nf.outlet)
 	if err := a.add(&nf, 1); err != nil {
 		return nil, err
 	}
@@ -506,10 +495,7 @@ func (t *sumTx) marked(seq uint64, sink string, state byte) (pointer bool, err e
 	if prev == state {
 		return pointer, nil
 	}
-	a, err := t.refAgg(&r.refs[sl.ref])
-	if err != nil {
-		return pointer, err
-	}
+	a := t.refAgg(&r.refs[sl.ref])
 	if prev != 0 {
 		a.mark(sink, prev, -1)
 	}

@@ -163,6 +163,9 @@ func (a *App) Run(ctx context.Context, ui UI) error {
 			rctx, cancel := context.WithTimeout(ctx, a.o.RequestTimeout)
 			sum, serr := sc.Summary(rctx, 1)
 			cancel()
+			if ctx.Err() != nil {
+				return nil // stopped during the read: not a failure of it
+			}
 			now := time.Now()
 			switch {
 			case serr == nil:

@@ -433,6 +433,42 @@ func (f *summaryAgent) Summary(ctx context.Context, days int) (localapi.Summary,
 	return f.sum, f.serr
 }
 
+// stoppingAgent is a summaryAgent whose summary read is interrupted by
+// the tray stopping (quit, logout): the read fails with the context's
+// error, as the local API client's does.
+type stoppingAgent struct {
+	*summaryAgent
+	stop func()
+}
+
+func (f *stoppingAgent) Summary(ctx context.Context, days int) (localapi.Summary, error) {
+	f.stop()
+	<-ctx.Done()
+	return localapi.Summary{}, fmt.Errorf("local API: %w", ctx.Err())
+}
+
+// A tray stopped while it reads the day summary ends quietly. Regression:
+// the read's context error was logged as "Day summary not readable" at
+// every quit that came mid-read.
+func TestAppStoppedDuringSummaryRead(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		agent := &stoppingAgent{summaryAgent: &summaryAgent{fakeAgent: &fakeAgent{st: localapi.Status{State: "ok"}}}, stop: cancel}
+		var log bytes.Buffer
+		var logMu sync.Mutex
+		app := New(Options{Client: agent, Open: &fakeOpener{}, Quit: func() {},
+			Log: slog.New(slog.NewTextHandler(lockedWriter{&logMu, &log}, nil)), Language: "en"})
+		if err := app.Run(ctx, &fakeUI{}); err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		logMu.Lock()
+		defer logMu.Unlock()
+		if strings.Contains(log.String(), "Day summary not readable") {
+			t.Errorf("a stop logged as a failed read:\n%s", log.String())
+		}
+	})
+}
+
 // The today line survives a failed read of the summary for a minute (it
 // did blink away at every slow answer), then goes rather than show old
 // figures; the failure is logged once, and its end.

@@ -436,12 +436,7 @@ func TestSaveStyles(t *testing.T) {
 			}
 			tt.save(t, e.path, contentB, pause)
 			e.logs.wait(t, msgEvent, events+1)
-			got := e.stepUntil(clock, contentB)
-			got = append(got, e.settled(clock)...)
-			if len(got) != 1 {
-				t.Fatalf("%d changes %q, want exactly one, the saved content", len(got), contents(got))
-			}
-			wantData(t, got[0], contentB)
+			e.onlyChange(clock, contentB, "the saved content")
 		})
 	}
 }
@@ -484,12 +479,7 @@ func TestRapidSaves(t *testing.T) {
 	if err := clock.BlockUntilContext(ctx, 1); err != nil {
 		t.Fatal("no read scheduled after the saves")
 	}
-	got := e.stepUntil(clock, final)
-	got = append(got, e.settled(clock)...)
-	if len(got) != 1 {
-		t.Fatalf("%d changes %q for 50 rapid saves, want one", len(got), contents(got))
-	}
-	wantData(t, got[0], final)
+	e.onlyChange(clock, final, "the last of 50 rapid saves")
 }
 
 // TestNoopSave: touch and saving the same bytes read the file but report
@@ -546,12 +536,7 @@ func TestMissingThenRecreated(t *testing.T) {
 	writeFile(t, e.path, contentB)
 	e.logs.wait(t, msgEvent, events+1)
 	// The only change is the recreated file: the deletion reported nothing.
-	got := e.stepUntil(clock, contentB)
-	got = append(got, e.settled(clock)...)
-	if len(got) != 1 {
-		t.Fatalf("%d changes %q, want only the recreated file", len(got), contents(got))
-	}
-	wantData(t, got[0], contentB)
+	e.onlyChange(clock, contentB, "the recreated file")
 	if n := e.logs.count(msgMissing); n != 1 {
 		t.Errorf("missing file logged %d times, want 1", n)
 	}
@@ -813,11 +798,7 @@ func TestDirectoryReplaced(t *testing.T) {
 			events := logs.count(msgEvent)
 			writeFile(t, path, contentC)
 			logs.wait(t, msgEvent, events+1)
-			got = e.stepUntil(clock, contentC)
-			got = append(got, e.settled(clock)...)
-			if len(got) != 1 {
-				t.Fatalf("%d changes %q, want only the second new file", len(got), contents(got))
-			}
+			e.onlyChange(clock, contentC, "the second new file")
 		})
 	}
 }

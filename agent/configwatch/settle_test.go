@@ -75,6 +75,19 @@ func (e *env) stepUntil(clock *clockwork.FakeClock, want []byte) []Change {
 	return nil
 }
 
+// onlyChange steps the fake clock until a change with want arrives, lets
+// every pending read fire (settled), and fails unless that change was the
+// only one; what says which change it is, for the message.
+func (e *env) onlyChange(clock *clockwork.FakeClock, want []byte, what string) {
+	e.t.Helper()
+	got := e.stepUntil(clock, want)
+	got = append(got, e.settled(clock)...)
+	if len(got) != 1 {
+		e.t.Fatalf("%d changes %q, want only %s", len(got), contents(got), what)
+	}
+	wantData(e.t, got[0], want)
+}
+
 // armedHandler records, for each "Config file event" line, whether the
 // watcher's fake clock had a timer armed when it was logged.
 type armedHandler struct {

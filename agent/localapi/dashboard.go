@@ -524,17 +524,18 @@ func problemTexts(st Status, p *i18n.Printer) []string {
 	return out
 }
 
-// problemText renders one problem in p's language from its code, as the
-// agent's health rules wrote it.
 // ProblemIn is the sink's Problem in p's language when the sink worded it
-// as a message of the catalogue (ProblemCode), else as it came.
+// as a message of the catalogue (ProblemCode), else as it came
+// (health.Problem.In tells).
 func (s SinkStatus) ProblemIn(p *i18n.Printer) string {
-	if s.Problem == "" || s.ProblemCode == "" || !i18n.Has(s.ProblemCode) {
-		return s.Problem
+	if s.Problem == "" {
+		return ""
 	}
 	return problemText(p, ProblemDetail{Code: s.ProblemCode, Params: s.ProblemParams, Text: s.Problem})
 }
 
+// problemText renders one problem in p's language from its code, as the
+// agent's health rules wrote it.
 func problemText(p *i18n.Printer, d ProblemDetail) string {
 	return health.Problem{Code: d.Code, Params: d.Params, Text: d.Text}.In(p)
 }
@@ -599,9 +600,8 @@ func sinkCard(s SinkStatus, fm fmtr) sinkView {
 		LastSuccess:  fm.ago(s.LastSuccessAt, p.T("CommonNever")),
 		NextRetry:    fm.ago(s.NextRetryAt, "—"),
 		Delivered:    fm.count(int64(s.Delivered)),
-		Problem:      s.Problem,
+		Problem:      s.ProblemIn(p),
 	}
-	v.Problem = s.ProblemIn(p)
 	if v.Problem == "" && s.LastError != "" {
 		v.Problem = p.T("DashLastError", map[string]any{"Error": s.LastError})
 	}

@@ -118,15 +118,14 @@ func buildDay(sum Summary, st Status, fm fmtr) *dayView {
 		f.Name, f.ID = outletName(p, name, o.ID), o.ID
 		v.Outlets = append(v.Outlets, f)
 	}
-	if n := len(sum.Totals); n > 0 && len(sum.Outlets) > 1 && sum.Totals[n-1].Date == sum.Today {
-		t := figures(fm, sum.Currency, sum.Totals[n-1].SummaryFigures)
-		t.Name = p.T("DashDayTotal")
-		v.Total = &t
-	}
 	if n := len(sum.Totals); n > 0 && sum.Totals[n-1].Date == sum.Today {
 		v.TodayIncomplete = sum.Totals[n-1].Incomplete
+		if len(sum.Outlets) > 1 {
+			t := figures(fm, sum.Currency, sum.Totals[n-1].SummaryFigures)
+			t.Name = p.T("DashDayTotal")
+			v.Total = &t
+		}
 	}
-	v.Incomplete = sum.Total.Incomplete
 	v.Chart = daysChart(fm, sum)
 
 	titles := map[string]string{}

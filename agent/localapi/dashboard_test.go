@@ -326,6 +326,14 @@ func TestDashboardSinkCards(t *testing.T) {
 			t.Errorf("%s: the upstream card's problem: %s", lang, c)
 		}
 	}
+	// A code this build does not know (a newer agent's) shows the
+	// sentence as it came, in every language.
+	st.Sinks[0].Problem, st.Sinks[0].ProblemCode = "the upstream says something new", "HealthFromTheFuture"
+	_, page = render(t, st, "/?lang=id", nil)
+	if c := card("upstream"); !strings.Contains(c, st.Sinks[0].Problem) {
+		t.Errorf("id: the upstream card's problem of an unknown code: %s", c)
+	}
+	st.Sinks[0].ProblemCode = ""
 
 	for i := range st.Sinks {
 		st.Sinks[i].Enabled, st.Sinks[i].Configured = false, false

@@ -123,8 +123,10 @@ func (s *Syncer) store(ctx context.Context, p Page, st *store.SourceState) (stor
 
 // whileFull runs write until it does not fail with store.ErrFull, waiting
 // for space in between (WaitForSpace); it returns write's other error, or
-// the context's. Every write the sync makes to the buffer goes through it,
-// so that every pause shows in the status the same way.
+// the context's. The loop's page and import writes go through it; the
+// oauth refund ledger, which cannot import this package, has its own loop
+// and pauses through WaitForSpace: every pause shows in the status the
+// same way.
 func (s *Syncer) whileFull(ctx context.Context, write func() error) error {
 	for {
 		space := s.sink.Space()

@@ -39,16 +39,19 @@ func NewConnector(client *Client, m MapContext) *Connector {
 // WithLedger keeps the refund ledger (refund rows waiting for their sale,
 // the sales index) in st, the agent's store, so that it survives restarts
 // and a sale's new record is buffered with its ledger document in one
-// transaction. Call it before the connector is used; it returns k.
+// transaction. Call it before the connector is used; it returns k. A
+// gate already given (WithBufferGate) stays.
 func (k *Connector) WithLedger(st LedgerStore) *Connector {
+	gate := k.ledger.gate
 	k.ledger = newLedger(st, k.client.p.Clock.Now)
+	k.ledger.gate = gate
 	return k
 }
 
 // WithBufferGate makes the refund ledger tell g when its writes wait for
 // buffer space (the agent passes its sync loop, so that the pause shows in
-// the status like the loop's own). Call it after WithLedger, before the
-// connector is used; it returns k.
+// the status like the loop's own). Call it before the connector is used
+// (before or after WithLedger); it returns k.
 func (k *Connector) WithBufferGate(g BufferGate) *Connector {
 	k.ledger.gate = g
 	return k

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -402,12 +403,7 @@ func (g *recordingGate) WaitForSpace(ctx context.Context, space <-chan struct{})
 	g.mu.Lock()
 	g.events = append(g.events, "wait")
 	g.mu.Unlock()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-space:
-		return nil
-	}
+	return quietGate{}.WaitForSpace(ctx, space)
 }
 
 func (g *recordingGate) SpaceAgain() {
@@ -420,15 +416,27 @@ func (g *recordingGate) SpaceAgain() {
 // and its ledger document together; the walk waits for space and writes
 // both, dropping nothing. Regression: the wait was silent (the status said
 // nothing of a full buffer while the ledger waited); it now goes through
-// the gate, which the agent points at the sync loop's status.
+// the gate, which the agent points at the sync loop's status. The gate
+// holds whichever of WithLedger and WithBufferGate comes first (it was
+// lost when WithLedger came second).
 func TestLedgerWaitsForSpace(t *testing.T) {
+	for _, gateFirst := range []bool{false, true} {
+		t.Run(fmt.Sprintf("gate first %v", gateFirst), func(t *testing.T) { testLedgerWaitsForSpace(t, gateFirst) })
+	}
+}
+
+func testLedgerWaitsForSpace(t *testing.T, gateFirst bool) {
 	e := newEnv(t, oauthfake.Options{Outlets: 1, Days: 2, TxPerDay: 10, NoEvents: true})
 	e.authorize()
 	buf := newBuffer()
 	ls := newLedgerStore(buf)
 	ls.full = 2
 	gate := &recordingGate{}
-	e.conn.WithLedger(ls).WithBufferGate(gate)
+	if gateFirst {
+		e.conn.WithBufferGate(gate).WithLedger(ls)
+	} else {
+		e.conn.WithLedger(ls).WithBufferGate(gate)
+	}
 	truth := e.fake.Truth()
 	sale := truth[0].ID
 	e.fc.Advance(time.Minute)
