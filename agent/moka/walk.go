@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/pwbi/edge-agent/agent/moka/internal/feed"
 	"github.com/pwbi/edge-agent/store"
 )
 
@@ -121,26 +122,11 @@ func (s *Syncer) store(ctx context.Context, p Page, st *store.SourceState) (stor
 	return res, nil
 }
 
-// whileFull runs write until it does not fail with store.ErrFull, waiting
-// for space in between (WaitForSpace); it returns write's other error, or
-// the context's. The loop's page and import writes go through it; the
-// oauth refund ledger, which cannot import this package, has its own loop
-// and pauses through WaitForSpace: every pause shows in the status the
-// same way.
+// whileFull is feed.WhileFull on the buffer, with the syncer as the gate:
+// the loop's page and import writes, like the oauth refund ledger's, pause
+// and show it the same way.
 func (s *Syncer) whileFull(ctx context.Context, write func() error) error {
-	for {
-		space := s.sink.Space()
-		err := write()
-		if !errors.Is(err, store.ErrFull) {
-			if err == nil {
-				s.SpaceAgain()
-			}
-			return err
-		}
-		if err := s.WaitForSpace(ctx, space); err != nil {
-			return err
-		}
-	}
+	return feed.WhileFull(ctx, s.sink.Space, write, s)
 }
 
 // WaitForSpace marks the sync paused because the buffer is full (the

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pwbi/edge-agent/agent/moka/internal/feed"
 	"github.com/pwbi/edge-agent/agent/unified"
 	"github.com/pwbi/edge-agent/store"
 )
@@ -65,10 +66,7 @@ var _ LedgerStore = (*store.Store)(nil)
 // waits until space (from LedgerStore.Space, taken before the refused
 // write) fires or ctx ends; SpaceAgain ends the pause once a write went
 // through.
-type BufferGate interface {
-	WaitForSpace(ctx context.Context, space <-chan struct{}) error
-	SpaceAgain()
-}
+type BufferGate = feed.Gate
 
 // quietGate waits without telling anyone: a connector without a gate.
 type quietGate struct{}
@@ -219,21 +217,11 @@ func (l *ledger) put(ctx context.Context, coll, key string, value []byte, in []s
 		l.mem[coll][key] = append([]byte(nil), value...)
 		return false, nil
 	}
-	waited := false
-	for {
-		space := l.st.Space()
+	err := feed.WhileFull(ctx, l.st.Space, func() error {
 		_, err := l.st.PutDoc(coll, key, value, in)
-		if !errors.Is(err, store.ErrFull) {
-			if err == nil && waited {
-				l.gate.SpaceAgain()
-			}
-			return err == nil, err
-		}
-		waited = true
-		if err := l.gate.WaitForSpace(ctx, space); err != nil {
-			return false, err
-		}
-	}
+		return err
+	}, l.gate)
+	return err == nil, err
 }
 
 // open loads the refunds of one outlet, dropping documents older than

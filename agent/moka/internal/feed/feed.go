@@ -7,16 +7,48 @@
 // The loop (package moka) re-exports every name here with an alias, so
 // code outside agent/moka writes moka.Page. The dialects (agent/moka/apikey,
 // agent/moka/oauth) import this package and never the loop: the producer
-// of pages does not depend on its consumer. It holds types and sentinels
-// only.
+// of pages does not depend on its consumer. It holds types and sentinels,
+// and WhileFull, the one loop in which the loop and the dialects write to
+// a full buffer.
 package feed
 
 import (
+	"context"
 	"errors"
 	"time"
 
 	"github.com/pwbi/edge-agent/store"
 )
+
+// Gate is told when a write to the buffer waits for space, so that the
+// pause shows in the status; the sync loop (*moka.Syncer) is one.
+// WaitForSpace marks the pause and waits until space fires or ctx ends;
+// SpaceAgain ends it.
+type Gate interface {
+	WaitForSpace(ctx context.Context, space <-chan struct{}) error
+	SpaceAgain()
+}
+
+// WhileFull runs write until it does not fail with store.ErrFull, waiting
+// through gate in between for the buffer's space channel (space is called
+// before each write, so that a release between the write and the wait is
+// not missed). A write that succeeds tells gate SpaceAgain. It returns
+// write's other error, or the context's.
+func WhileFull(ctx context.Context, space func() <-chan struct{}, write func() error, gate Gate) error {
+	for {
+		ch := space()
+		err := write()
+		if !errors.Is(err, store.ErrFull) {
+			if err == nil {
+				gate.SpaceAgain()
+			}
+			return err
+		}
+		if err := gate.WaitForSpace(ctx, ch); err != nil {
+			return err
+		}
+	}
+}
 
 // ErrUnauthorized is returned (wrapped) by a connector whose credentials
 // were refused. The syncer stops polling until its configuration changes.
