@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"fmt"
 	"slices"
 
 	"github.com/pwbi/edge-agent/agent/config"
@@ -280,11 +279,7 @@ func (a *Agent) jurnalStatus(cfg *config.Config, ms moka.Status) (localapi.Jurna
 	for _, p := range st.DayProblems {
 		js.Days = append(js.Days, localapi.JurnalDayIssue{OutletID: p.Outlet, Date: p.Date, Refused: p.Refused, Error: p.Error, Since: p.Since})
 		if p.Refused {
-			outlet := p.Outlet
-			if n := names[p.Outlet]; n != "" && n != p.Outlet {
-				outlet = fmt.Sprintf("%s (%s)", n, p.Outlet)
-			}
-			hd.Refused = append(hd.Refused, health.Day{Outlet: outlet, Date: p.Date, Error: p.Error})
+			hd.Refused = append(hd.Refused, health.Day{OutletID: p.Outlet, OutletName: names[p.Outlet], Date: p.Date, Error: p.Error})
 		} else if hd.Error == "" {
 			hd.Error, hd.ErrorCode, hd.ErrorParams = p.Error, p.Code, p.Params
 		}

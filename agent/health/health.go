@@ -283,9 +283,10 @@ type SinkDays struct {
 
 // Day is one outlet's business day.
 type Day struct {
-	Outlet string // as a person knows it (the name, else the id)
-	Date   string // YYYY-MM-DD in the outlet's zone
-	Error  string // the sink's reason
+	OutletID   string
+	OutletName string // "" when not known
+	Date       string // YYYY-MM-DD in the outlet's zone
+	Error      string // the sink's reason
 }
 
 // Checkout is the state of the Mokka gateway for tablets.
@@ -385,7 +386,7 @@ func Evaluate(in Input) (State, []Problem) {
 		if d := s.Days; len(d.Refused) > 0 {
 			first := d.Refused[0]
 			add(Blocking, "HealthSinkDaysRefused", with(sink, "Count", len(d.Refused),
-				"Outlet", first.Outlet, "Date", first.Date, "Error", first.Error))
+				"Outlet", outletName(first.OutletID, first.OutletName), "Date", first.Date, "Error", first.Error))
 		} else if d.Waiting > 0 && d.Error != "" && s.Health == SinkFine {
 			// With the sink offline or in error, that problem already
 			// says why; alone, the days would wait without a word.
@@ -479,11 +480,7 @@ func mokaProblems(m Moka, storeWritable bool, add func(Severity, string, map[str
 		if o.Failures == 0 || o.Error == "" {
 			continue
 		}
-		name := o.ID
-		if o.Name != "" && o.Name != o.ID {
-			name = fmt.Sprintf("%s (%s)", o.Name, o.ID)
-		}
-		op := map[string]any{"Outlet": name, "Error": o.Error}
+		op := map[string]any{"Outlet": outletName(o.ID, o.Name), "Error": o.Error}
 		switch {
 		case o.Kind == KindStorage:
 			if storeWritable {
@@ -527,4 +524,13 @@ func Texts(ps []Problem) []string {
 		out[i] = p.Text
 	}
 	return out
+}
+
+// outletName is an outlet as a problem names it: "Name (id)", or the id
+// alone when the name is not known.
+func outletName(id, name string) string {
+	if name == "" || name == id {
+		return id
+	}
+	return fmt.Sprintf("%s (%s)", name, id)
 }

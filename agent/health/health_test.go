@@ -45,7 +45,7 @@ func TestEvaluate(t *testing.T) {
 		}), Error, "refused the token"},
 		{"Jurnal refused a closed day", with(func(in *Input) {
 			in.Sinks = append(in.Sinks, Sink{Name: "Jurnal", Key: "jurnal", Configured: true, Days: SinkDays{Waiting: 1,
-				Refused: []Day{{Outlet: "Kemang (101)", Date: "2026-12-05", Error: "base: Tanggal transaksi is locked"}}}})
+				Refused: []Day{{OutletID: "101", OutletName: "Kemang", Date: "2026-12-05", Error: "base: Tanggal transaksi is locked"}}}})
 		}), Error, "Jurnal refused the day 2026-12-05 of outlet Kemang (101): base: Tanggal transaksi is locked. Its sales are not in the books"},
 		{"upstream answers with a web page", with(func(in *Input) {
 			in.Sinks[0].Health, in.Sinks[0].Problem = SinkError, "the upstream answered with a web page, not an acknowledgement: is a Wi-Fi login page in the way?"
@@ -217,7 +217,7 @@ func TestNoStallLeavesOK(t *testing.T) {
 		"checkout refresh":  func(in *Input) { in.Checkout.RefreshError = "x" },
 		"checkout no start": func(in *Input) { in.Checkout = Checkout{Enabled: true, StartError: "x"} },
 		"checkout tls":      func(in *Input) { in.Checkout = Checkout{Enabled: true, TLSExpired: "x"} },
-		"day refused":       func(in *Input) { in.Sinks[0].Days.Refused = []Day{{Outlet: "o", Date: "2026-12-05", Error: "x"}} },
+		"day refused":       func(in *Input) { in.Sinks[0].Days.Refused = []Day{{OutletID: "o", Date: "2026-12-05", Error: "x"}} },
 		"days waiting":      func(in *Input) { in.Sinks[0].Days = SinkDays{Waiting: 1, Error: "x"} },
 	}
 	for name, f := range stalls {
@@ -250,8 +250,8 @@ func TestProblemsInBothLanguages(t *testing.T) {
 			{Name: "NATS", Key: "nats", Configured: true, Health: SinkOffline, LastError: "dial tcp: connection refused"},
 			{Name: "Jurnal", Key: "jurnal", Configured: true, Health: SinkError, Problem: "Jurnal refused the API key",
 				Days: SinkDays{Waiting: 3, Refused: []Day{
-					{Outlet: "Kemang (101)", Date: "2026-12-04", Error: "base: Tanggal transaksi is locked"},
-					{Outlet: "Kemang (101)", Date: "2026-12-05", Error: "base: Tanggal transaksi is locked"}}}},
+					{OutletID: "101", OutletName: "Kemang", Date: "2026-12-04", Error: "base: Tanggal transaksi is locked"},
+					{OutletID: "101", OutletName: "Kemang", Date: "2026-12-05", Error: "base: Tanggal transaksi is locked"}}}},
 			{Name: "Jurnal", Key: "jurnal", Configured: true, Days: SinkDays{Waiting: 1, Error: "Jurnal cannot be reached: timeout"}},
 		},
 		Checkout: Checkout{Enabled: true, Setup: "checkout.store_id is not set", Warning: "plain text on the LAN",
@@ -321,7 +321,7 @@ func TestProblemsInBothLanguages(t *testing.T) {
 		"HealthSinkProblem":     "Jurnal menolak pengiriman: Jurnal refused the API key",
 		"HealthDeadLetters":     "3 data disisihkan (lihat `pwbi-agent queue dead`)",
 		"HealthSinkDaysRefused": "Jurnal menolak penjualan 2 hari (mulai tanggal 2026-12-04 di outlet Kemang (101)): base: Tanggal transaksi is locked. Penjualan itu belum masuk pembukuan; agen mencoba lagi setiap menit (perbaiki penyebabnya di Jurnal atau di pengaturan)",
-		"HealthSinkDaysWaiting": "1 hari yang sudah tutup menunggu dikirim ke Jurnal: Jurnal cannot be reached: timeout",
+		"HealthSinkDaysWaiting": "Penjualan 1 hari yang sudah selesai menunggu dikirim ke Jurnal: Jurnal cannot be reached: timeout",
 	} {
 		if got := byCode[code].In(id); got != want {
 			t.Errorf("%s in Indonesian: %q, want %q", code, got, want)
@@ -365,7 +365,7 @@ func TestDaysWaitingDetailInIndonesian(t *testing.T) {
 	if err := json.Unmarshal(raw, &back); err != nil {
 		t.Fatal(err)
 	}
-	want := "2 hari yang sudah tutup menunggu dikirim ke Jurnal: Jurnal sedang tidak menjawab, akan dicoba lagi: 503 Service Unavailable"
+	want := "Penjualan 2 hari yang sudah selesai menunggu dikirim ke Jurnal: Jurnal sedang tidak menjawab (503 Service Unavailable); akan dicoba lagi"
 	for name, p := range map[string]Problem{"direct": ps[0], "through JSON": {Code: ps[0].Code, Params: back, Text: ps[0].Text}} {
 		if got := p.In(i18n.New(i18n.Indonesian)); got != want {
 			t.Errorf("%s: Indonesian %q, want %q", name, got, want)

@@ -1,7 +1,6 @@
 package health
 
 import (
-	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -159,30 +158,5 @@ func TestSinkMessagesInIndonesian(t *testing.T) {
 	}
 	if n < 50 {
 		t.Errorf("only %d sink messages in the catalogue", n)
-	}
-}
-
-// TestLocalAPIDocHasSinkCodes: docs/localapi.md, section "Problem codes",
-// has a row for every code a sink words its problem with (agent/localapi's
-// docs test finds the codes written in this package; these are the
-// sinks').
-func TestLocalAPIDocHasSinkCodes(t *testing.T) {
-	b, err := os.ReadFile("../../docs/localapi.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := string(b)
-	start := strings.Index(doc, "\n## Problem codes\n")
-	if start < 0 {
-		t.Fatal("docs/localapi.md has no section \"## Problem codes\"")
-	}
-	section := doc[start+1:]
-	if end := strings.Index(section[3:], "\n## "); end >= 0 {
-		section = section[:end+3]
-	}
-	for _, code := range i18n.Keys("health") {
-		if sinkCode(code) && !strings.Contains(section, "\n| `"+code+"` |") {
-			t.Errorf("docs/localapi.md, section Problem codes, has no row for `%s`", code)
-		}
 	}
 }

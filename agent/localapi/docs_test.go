@@ -6,6 +6,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -285,14 +286,47 @@ func TestLocalAPIDocHasEveryField(t *testing.T) {
 var healthCodeRE = regexp.MustCompile(`^Health[A-Z][A-Za-z0-9]*$`)
 
 // healthCodes are the codes agent/health can put into problem_details,
-// read from its source: the package exports no list, and the rule table
-// names each code as a string literal where it raises the problem.
+// read from the source: the package exports no list, and the rule table
+// names each code as a string literal where it raises the problem. A
+// sink's problem keeps the sink's own code (sink.Say("HealthUpstream…"),
+// the delivery loop's codeBuffer…), so agent/deliver and its sinks are
+// read too.
 func healthCodes(t *testing.T) []string {
 	t.Helper()
 	files, err := filepath.Glob("../health/*.go")
 	if err != nil {
 		t.Fatal(err)
 	}
+	err = filepath.WalkDir("../deliver", func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(path, ".go") {
+			files = append(files, path)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := sourceStrings(t, files, healthCodeRE)
+	codes := make([]string, 0, len(seen))
+	for c := range seen {
+		codes = append(codes, c)
+	}
+	slices.Sort(codes)
+	// If the codes moved out of string literals, this reading must be
+	// changed, not pass on an empty list.
+	for _, known := range []string{"HealthConfigError", "HealthDiskFull", "HealthSinkUnreachable", "HealthOutletFailing", "HealthNoAnswer",
+		"HealthUpstreamWebPage", "HealthNatsNoStream", "HealthJurnalQuota", "HealthSinkBufferAck"} {
+		if !seen[known] {
+			t.Fatalf("found no %s in agent/health's and agent/deliver's source (found %d codes): change healthCodes to find them", known, len(codes))
+		}
+	}
+	return codes
+}
+
+// sourceStrings returns the string literals of the non-test Go files
+// that re matches.
+func sourceStrings(t *testing.T, files []string, re *regexp.Regexp) map[string]bool {
+	t.Helper()
 	fset := token.NewFileSet()
 	seen := map[string]bool{}
 	for _, name := range files {
@@ -308,29 +342,41 @@ func healthCodes(t *testing.T) []string {
 			if !ok || lit.Kind != token.STRING {
 				return true
 			}
-			if s, err := strconv.Unquote(lit.Value); err == nil && healthCodeRE.MatchString(s) {
+			if s, err := strconv.Unquote(lit.Value); err == nil && re.MatchString(s) {
 				seen[s] = true
 			}
 			return true
 		})
 	}
-	codes := make([]string, 0, len(seen))
-	for c := range seen {
-		codes = append(codes, c)
+	return seen
+}
+
+// TestLocalAPIDocHasCodedParams: the params that hold a catalogue id for
+// the reader to render (ErrorCode; DetailCode with DetailParams, a sink's
+// sentence inside another problem) are explained in the problem codes
+// section, or a client shows Detail in English where the dashboard does
+// not.
+func TestLocalAPIDocHasCodedParams(t *testing.T) {
+	text := docSection(t, readLocalAPIDoc(t), docProblemsSection)
+	files, err := filepath.Glob("../health/*.go")
+	if err != nil {
+		t.Fatal(err)
 	}
-	slices.Sort(codes)
-	// If the codes moved out of string literals, this reading must be
-	// changed, not pass on an empty list.
-	for _, known := range []string{"HealthConfigError", "HealthDiskFull", "HealthSinkUnreachable", "HealthOutletFailing", "HealthNoAnswer"} {
-		if !seen[known] {
-			t.Fatalf("found no %s in agent/health's source (found %d codes): change healthCodes to find them", known, len(codes))
+	params := sourceStrings(t, files, regexp.MustCompile(`^[A-Z][A-Za-z]*(Code|Params)$`))
+	for _, known := range []string{"ErrorCode", "DetailCode", "DetailParams"} {
+		if !params[known] {
+			t.Fatalf("found no param %s in agent/health's source (found %v): change this test to find them", known, params)
 		}
 	}
-	return codes
+	for p := range params {
+		if !strings.Contains(text, "`"+p+"`") {
+			t.Errorf("%s, section %q, does not explain the param `%s`", localAPIDoc, docProblemsSection, p)
+		}
+	}
 }
 
 // TestLocalAPIDocHasEveryProblemCode: every code of agent/health's rule
-// table is in the problem codes section of docs/localapi.md, in
+// table and every sink's own code is in the problem codes section of docs/localapi.md, in
 // backquotes, so that a technician can look up what it means and what to
 // do.
 func TestLocalAPIDocHasEveryProblemCode(t *testing.T) {

@@ -219,8 +219,10 @@ func TestHotReload(t *testing.T) {
 	})
 
 	t.Run("metrics", func(t *testing.T) {
-		// The reload sets the metrics after it moved the local API: the
-		// new address may answer with the previous generation for a moment.
+		// The reload sets the metrics before it serves a moved local API
+		// (agent/reload.go), so the new address that answered above has
+		// them already; waiting keeps the check valid should a later
+		// subtest reload without moving the API.
 		wants := []string{"pwbi_agent_config_last_reload_successful 1", fmt.Sprintf("pwbi_agent_config_generation %d", gen)}
 		testutil.WaitFor(t, "the metrics of the last reload", 30*time.Second, func() bool {
 			body := mustGet(t, "http://"+r.apiAddr+"/metrics")

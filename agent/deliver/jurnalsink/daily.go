@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -155,11 +156,18 @@ func (s *Sink) openSales() (sales map[string]int, closedDays int) {
 	now := s.clock.Now()
 	for _, d := range days {
 		sales[d.Outlet] += len(d.Sales)
-		if at, ok := s.closeAt(d.Date); ok && !now.Before(at) && s.wanted(d.Outlet) {
+		if s.due(d, now) {
 			closedDays++
 		}
 	}
 	return sales, closedDays
+}
+
+// due reports whether d is a day to post at now: closed, of an outlet
+// the sink takes.
+func (s *Sink) due(d *dayState, now time.Time) bool {
+	at, ok := s.closeAt(d.Date)
+	return ok && !now.Before(at) && s.wanted(d.Outlet)
 }
 
 // DayProblem is why a closed day (daily_summary) was not posted the last
@@ -205,22 +213,18 @@ func (s *Sink) noteDayProblem(d *dayState, a sink.Answer) {
 	s.sh.days[key] = p
 }
 
-// keepDayProblems forgets the problems of days not in keep, and of the
-// days named in drop.
-func (s *Sink) keepDayProblems(keep map[string]bool, drop ...string) {
+// keepDayProblems forgets the problems of days not in keep.
+func (s *Sink) keepDayProblems(keep map[string]bool) {
 	s.sh.mu.Lock()
 	defer s.sh.mu.Unlock()
-	for _, k := range drop {
-		delete(s.sh.days, k)
-	}
-	if len(drop) > 0 {
-		return
-	}
-	for k := range s.sh.days {
-		if !keep[k] {
-			delete(s.sh.days, k)
-		}
-	}
+	maps.DeleteFunc(s.sh.days, func(k string, _ DayProblem) bool { return !keep[k] })
+}
+
+// forgetDayProblem forgets the problem of the day d, posted.
+func (s *Sink) forgetDayProblem(d *dayState) {
+	s.sh.mu.Lock()
+	defer s.sh.mu.Unlock()
+	delete(s.sh.days, dayKey(d.Outlet, d.Date))
 }
 
 // closeDays posts every day that has closed, oldest first. A day Jurnal
@@ -236,7 +240,7 @@ func (s *Sink) closeDays(ctx context.Context) error {
 	slices.SortFunc(days, func(a, b *dayState) int { return strings.Compare(a.Date+a.Outlet, b.Date+b.Outlet) })
 	closed := map[string]bool{}
 	for _, d := range days {
-		if at, ok := s.closeAt(d.Date); ok && !now.Before(at) && s.wanted(d.Outlet) {
+		if s.due(d, now) {
 			closed[dayKey(d.Outlet, d.Date)] = true
 		}
 	}
@@ -261,7 +265,7 @@ func (s *Sink) closeDays(ctx context.Context) error {
 			}
 			continue
 		}
-		s.keepDayProblems(map[string]bool{}, dayKey(d.Outlet, d.Date))
+		s.forgetDayProblem(d)
 		s.noteSynced(d.Outlet)
 	}
 	if first != nil {

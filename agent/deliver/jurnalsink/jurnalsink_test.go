@@ -217,12 +217,13 @@ func TestRenamedProductNotDuplicated(t *testing.T) {
 // "Croissant" went into the books as "Croissant Almond", and one of SKU
 // KOPI-L as KOPI-LARGE's product.
 func TestProductLookupReadsTheRows(t *testing.T) {
-	e := newEnv(t, nil)
+	// A walk-in contact of its own: the fake has "Pelanggan Umum" already.
+	e := newEnv(t, func(c *jurnalsink.Config) { c.CustomerName = "Tamu" })
 	e.fake.SetLooseFilters(true)
 	e.fake.SeedProduct(jurnalfake.Product{Name: "Croissant Almond"})
 	e.fake.SeedProduct(jurnalfake.Product{Name: "Es Kopi Susu - Large (Aren)", Code: "KOPI-LARGE"})
 	e.fake.SeedProduct(jurnalfake.Product{Name: "Pajak Penjualan (Moka)"}) // the same product, exactly
-	e.fake.SeedContact("Pelanggan Umum Bandung")
+	e.fake.SeedContact("Tamu Bandung")
 	e.mustAccept(e.rec(sale("101", "S1", "2026-12-05", unified.StatusCompleted)))
 	inv, ok := e.fake.Invoice("moka-101-S1")
 	if !ok {
@@ -249,13 +250,69 @@ func TestProductLookupReadsTheRows(t *testing.T) {
 	if names["Pajak Penjualan (Moka)"] != 1 || names["Croissant"] != 1 || names["Es Kopi Susu - Large"] != 1 {
 		t.Errorf("products %v: want the exact ones created once and the existing tax product reused", names)
 	}
-	// The walk-in contact likewise: "Pelanggan Umum Bandung" is not it.
+	// The walk-in contact likewise: "Tamu Bandung" is not it.
 	contacts := map[string]int{}
 	for _, c := range e.fake.Contacts() {
 		contacts[c.DisplayName]++
 	}
-	if contacts["Pelanggan Umum"] != 1 || inv.PersonName != "Pelanggan Umum" {
+	if contacts["Tamu"] != 1 || inv.PersonName != "Tamu" {
 		t.Errorf("contacts %v, invoice to %q: want the walk-in contact created", contacts, inv.PersonName)
+	}
+}
+
+// TestProductBeyondTheFirstPage: the product of SKU KOPI-L exists in
+// Jurnal under another name, and Jurnal's loose code filter also returns
+// a page's worth of near codes (KOPI-L01, …) before it. The lookup reads
+// enough rows to find it, and the sale goes onto it. Regression: only the
+// default page (20 rows) was read; the create then failed as "code taken",
+// the sale's own name was remembered, and the invoice named a product
+// Jurnal does not have.
+func TestProductBeyondTheFirstPage(t *testing.T) {
+	e := newEnv(t, nil)
+	e.fake.SetLooseFilters(true)
+	for i := range 25 {
+		e.fake.SeedProduct(jurnalfake.Product{Name: fmt.Sprintf("Kopi Lain %02d", i), Code: fmt.Sprintf("KOPI-L%02d", i)})
+	}
+	e.fake.SeedProduct(jurnalfake.Product{Name: "Es Kopi Susu Besar", Code: "KOPI-L"})
+	e.mustAccept(e.rec(sale("101", "S1", "2026-12-05", unified.StatusCompleted)))
+	inv, ok := e.fake.Invoice("moka-101-S1")
+	if !ok {
+		t.Fatal("no invoice")
+	}
+	var lines []string
+	for _, l := range inv.Lines {
+		lines = append(lines, l.ProductName)
+	}
+	if !slices.Contains(lines, "Es Kopi Susu Besar") {
+		t.Errorf("invoice lines %q: want the sale of SKU KOPI-L on Jurnal's product of that code", lines)
+	}
+}
+
+// TestContactBeyondTheFirstPage: the walk-in contact exists, but the
+// answer to its lookup is a page of near names without it (Jurnal's filter
+// is loose, and it pages); creating it then answers "has already been
+// taken", which means it is there. Regression: that answer failed every
+// sale for good, as only a 409 counted as "it exists".
+func TestContactBeyondTheFirstPage(t *testing.T) {
+	e := newEnv(t, func(c *jurnalsink.Config) { c.CustomerName = "Tamu" })
+	e.fake.SetLooseFilters(true)
+	for i := range 60 { // more than a lookup reads (page_size 50)
+		e.fake.SeedContact(fmt.Sprintf("Tamu Cabang %03d", i))
+	}
+	e.fake.SeedContact("Tamu")
+	e.mustAccept(e.rec(sale("101", "S1", "2026-12-05", unified.StatusCompleted)))
+	inv, ok := e.fake.Invoice("moka-101-S1")
+	if !ok || inv.PersonName != "Tamu" {
+		t.Fatalf("invoice %+v (found %v): want it to the walk-in contact", inv, ok)
+	}
+	n := 0
+	for _, c := range e.fake.Contacts() {
+		if c.DisplayName == "Tamu" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d walk-in contacts, want the one there was", n)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/pwbi/edge-agent/agent/deliver/jurnalsink"
 	"github.com/pwbi/edge-agent/agent/deliver/sink"
 	"github.com/pwbi/edge-agent/agent/unified"
+	"github.com/pwbi/edge-agent/internal/i18n"
 	"github.com/pwbi/edge-agent/internal/testutil"
 	"github.com/pwbi/edge-agent/store"
 )
@@ -39,7 +40,7 @@ func TestProblemMessages(t *testing.T) {
 			text: regexp.MustCompile(`^the PC clock is wrong by 20 minutes \(ahead of Jurnal's\): set the date and time of this PC, Jurnal refuses requests more than 5 minutes off$`)},
 		{name: "PC clock behind", cfg: func(c *jurnalsink.Config) { c.ClientSecret = "wrong-secret" },
 			setup: func(e *env) { e.fake.SetSkew(20 * time.Minute) }, code: "HealthJurnalClockBehind",
-			text: regexp.MustCompile(`^the PC clock is wrong by 20 minutes \(behind of Jurnal's\): set`)},
+			text: regexp.MustCompile(`^the PC clock is wrong by 20 minutes \(behind Jurnal's\): set`)},
 		{name: "credentials refused", cfg: func(c *jurnalsink.Config) { c.ClientSecret = "wrong-secret" }, code: "HealthJurnalCredentials",
 			text: regexp.MustCompile(`^Jurnal refuses the credentials \(401\): check jurnal.client_id and jurnal.client_secret \(Mekari Developer, HMAC credentials\)$`)},
 		{name: "down", setup: func(e *env) { e.fake.SetDown(true) }, code: "HealthJurnalNotAnswering",
@@ -95,13 +96,21 @@ func TestProblemMessages(t *testing.T) {
 }
 
 // The clock's sentence of the status (jurnal.clock_problem) is the
-// message's English.
+// message's English; both languages say which way the clock is off
+// (regression: "kecepatan", speed, for a clock ahead; "behind of").
 func TestClockMessage(t *testing.T) {
-	for skew, code := range map[time.Duration]string{9 * time.Minute: "HealthJurnalClockBehind", -9 * time.Minute: "HealthJurnalClockAhead"} {
+	id := i18n.New(i18n.Indonesian)
+	for skew, want := range map[time.Duration]struct{ code, en, id string }{
+		9 * time.Minute:  {"HealthJurnalClockBehind", "(behind Jurnal's)", "Jam PC ini terlambat 9 menit dibanding jam Jurnal"},
+		-9 * time.Minute: {"HealthJurnalClockAhead", "(ahead of Jurnal's)", "Jam PC ini lebih cepat 9 menit dibanding jam Jurnal"},
+	} {
 		m := jurnalsink.ClockMessage(skew)
-		if m.Code != code || m.Params["Minutes"] != "9" || jurnalsink.ClockProblem(skew) != m.Text ||
-			!strings.Contains(m.Text, "PC clock is wrong by 9 minutes") {
+		if m.Code != want.code || m.Params["Minutes"] != "9" || jurnalsink.ClockProblem(skew) != m.Text ||
+			!strings.Contains(m.Text, "PC clock is wrong by 9 minutes "+want.en) {
 			t.Errorf("skew %s: %+v, problem %q", skew, m, jurnalsink.ClockProblem(skew))
+		}
+		if got := id.Msg(m.Code, m.Params); !strings.HasPrefix(got, want.id+":") {
+			t.Errorf("skew %s in Indonesian: %q, want it to open with %q", skew, got, want.id)
 		}
 	}
 }

@@ -408,6 +408,13 @@ func (s *Sink) productName(ctx context.Context, id productIdentity, sku string) 
 	return got.Name, nil
 }
 
+// lookupPage asks a master-data lookup for more rows than Jurnal's
+// default page of 20: its filter is loose, so the row that is the product
+// or contact may come after many near ones. 50, not Jurnal's maximum of
+// 100: a page of 100 has been seen to run past a 30 s deadline
+// (reference/jurnal-api.md §5).
+const lookupPage = "&page_size=50"
+
 type productList struct {
 	Products []struct {
 		Name string `json:"name"`
@@ -440,7 +447,7 @@ func (s *Sink) ensureProduct(ctx context.Context, name string, id productIdentit
 	lookups = append(lookups, lookup{"name", name})
 	for _, l := range lookups {
 		var list productList
-		if err := s.api.Do(ctx, "GET", "products?"+l.field+"="+url.QueryEscape(l.value), nil, &list); err != nil {
+		if err := s.api.Do(ctx, "GET", "products?"+l.field+"="+url.QueryEscape(l.value)+lookupPage, nil, &list); err != nil {
 			return fmt.Errorf("look up product: %w", err)
 		}
 		for _, p := range list.Products {
@@ -448,7 +455,7 @@ func (s *Sink) ensureProduct(ctx context.Context, name string, id productIdentit
 			if l.field == "product_code" {
 				have = p.Code
 			}
-			if strings.EqualFold(strings.TrimSpace(have), strings.TrimSpace(l.value)) {
+			if sameName(have, l.value) {
 				return remember(p.Name)
 			}
 		}
@@ -458,14 +465,26 @@ func (s *Sink) ensureProduct(ctx context.Context, name string, id productIdentit
 		"is_sold": true,
 	}}
 	if err := s.api.Do(ctx, "POST", "products", body, nil); err != nil {
-		var me *mekari.Error
-		if errors.As(err, &me) && me.Kind == mekari.Invalid && strings.Contains(strings.ToLower(me.Message), "taken") {
+		if taken(err) {
 			return remember(name) // created meanwhile (a create whose answer was lost)
 		}
 		return fmt.Errorf("create product %q: %w", name, err)
 	}
 	s.log.Info("Jurnal product created", "product", name)
 	return remember(name)
+}
+
+// sameName reports whether a name or code in Jurnal is want: equal, case
+// and surrounding space aside.
+func sameName(have, want string) bool {
+	return strings.EqualFold(strings.TrimSpace(have), strings.TrimSpace(want))
+}
+
+// taken reports whether err is Jurnal refusing a create because the name
+// or code is in use: the master record exists.
+func taken(err error) bool {
+	var me *mekari.Error
+	return errors.As(err, &me) && me.Kind == mekari.Invalid && strings.Contains(strings.ToLower(me.Message), "taken")
 }
 
 // ensureContact makes sure the walk-in contact exists in Jurnal.
@@ -482,19 +501,21 @@ func (s *Sink) ensureContact(ctx context.Context) error {
 	var list struct {
 		Customers []contact `json:"customers"`
 	}
-	if err := s.api.Do(ctx, "GET", "customers?display_name="+url.QueryEscape(name), nil, &list); err != nil {
+	if err := s.api.Do(ctx, "GET", "customers?display_name="+url.QueryEscape(name)+lookupPage, nil, &list); err != nil {
 		return fmt.Errorf("look up contact: %w", err)
 	}
 	// Only a row that is the contact counts (see ensureProduct): invoices
 	// name it by display name.
-	if !slices.ContainsFunc(list.Customers, func(c contact) bool {
-		return strings.EqualFold(strings.TrimSpace(c.DisplayName), strings.TrimSpace(name))
-	}) {
+	if !slices.ContainsFunc(list.Customers, func(c contact) bool { return sameName(c.DisplayName, name) }) {
 		body := map[string]any{"customer": map[string]any{"display_name": name}}
-		if err := s.api.Do(ctx, "POST", "customers", body, nil); err != nil && !mekari.IsKind(err, mekari.Conflict) {
+		// "Taken": it is there after all, beyond the page the lookup read
+		// (or created by a create whose answer was lost).
+		switch err := s.api.Do(ctx, "POST", "customers", body, nil); {
+		case err == nil:
+			s.log.Info("Jurnal contact created")
+		case !mekari.IsKind(err, mekari.Conflict) && !taken(err):
 			return fmt.Errorf("create contact: %w", err)
 		}
-		s.log.Info("Jurnal contact created")
 	}
 	if _, err := s.docs.PutDoc(Collection, "c/"+name, []byte("{}"), nil); err != nil {
 		return &storeError{err}
