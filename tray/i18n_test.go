@@ -1,6 +1,7 @@
 package tray
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -289,4 +290,40 @@ func TestAppAutoIsTheDesktopLocale(t *testing.T) {
 			t.Errorf("auto under id_ID: Resume is %q", got)
 		}
 	})
+}
+
+// The tray renders a problem as the dashboard does (regression: it used the
+// bare message, so a reason given as a code — ErrorCode, or a sink's own
+// sentence as DetailCode — was lost or stayed English in Indonesian).
+// The status goes through JSON, as it does from the agent.
+func TestProblemWithCodedPartsInIndonesian(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		detail localapi.ProblemDetail
+		want   string
+	}{
+		{"reason as ErrorCode", localapi.ProblemDetail{Code: "HealthSinkUnreachable", Severity: "retrying",
+			Params: map[string]any{"Sink": "NATS", "SinkKey": "nats", "Error": "", "ErrorCode": "HealthNoAnswer"},
+			Text:   "cannot reach NATS: no answer"}, "tidak ada jawaban"},
+		{"a sink's sentence as DetailCode", localapi.ProblemDetail{Code: "HealthSinkDaysWaiting", Severity: "retrying",
+			Params: map[string]any{"Sink": "Jurnal", "SinkKey": "jurnal", "Count": 2,
+				"Detail":     "Jurnal is not answering: 503 Service Unavailable",
+				"DetailCode": "HealthJurnalNotAnswering", "DetailParams": map[string]any{"Error": "503 Service Unavailable"}},
+			Text: "2 closed days wait to be posted to Jurnal: Jurnal is not answering: 503 Service Unavailable"},
+			"dikirim ke Jurnal: Jurnal sedang"}, // the line is clipped after that
+	} {
+		st := localapi.Status{State: "offline", Problems: []string{c.detail.Text}, ProblemDetails: []localapi.ProblemDetail{c.detail}}
+		raw, err := json.Marshal(st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back localapi.Status
+		if err := json.Unmarshal(raw, &back); err != nil {
+			t.Fatal(err)
+		}
+		v := ViewIn(i18n.New(i18n.Indonesian), back, nil, time.Now())
+		if got := v.Lines[len(v.Lines)-1]; !strings.Contains(got, c.want) || strings.Contains(got, "is not") {
+			t.Errorf("%s: problem line %q, want it to hold %q", c.name, got, c.want)
+		}
+	}
 }

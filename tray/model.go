@@ -370,8 +370,9 @@ func pluralCount(n int64) int {
 // catalogue knows the code, else the agent's own sentence.
 func problemText(p *i18n.Printer, st localapi.Status) string {
 	if len(st.ProblemDetails) > 0 {
-		if d := st.ProblemDetails[0]; d.Code != "" && i18n.Has(d.Code) {
-			return p.Msg(d.Code, d.Params)
+		if d := st.ProblemDetails[0]; d.Code != "" {
+			d.Text = st.Problems[0] // the agent's sentence, for a code unknown here
+			return d.In(p)
 		}
 	}
 	return st.Problems[0]

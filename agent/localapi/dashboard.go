@@ -519,7 +519,7 @@ func problemTexts(st Status, p *i18n.Printer) []string {
 		if d.Code == "HealthConfigError" && st.Config.Error != "" || d.Code == "HealthRestartRequired" && restart {
 			continue
 		}
-		out = append(out, upperFirst(problemText(p, d)))
+		out = append(out, upperFirst(d.In(p)))
 	}
 	return out
 }
@@ -531,12 +531,14 @@ func (s SinkStatus) ProblemIn(p *i18n.Printer) string {
 	if s.Problem == "" {
 		return ""
 	}
-	return problemText(p, ProblemDetail{Code: s.ProblemCode, Params: s.ProblemParams, Text: s.Problem})
+	return ProblemDetail{Code: s.ProblemCode, Params: s.ProblemParams, Text: s.Problem}.In(p)
 }
 
-// problemText renders one problem in p's language from its code, as the
-// agent's health rules wrote it.
-func problemText(p *i18n.Printer, d ProblemDetail) string {
+// In is the problem in p's language, rendered from its code as the
+// agent's health rules wrote it (a sink's name, an ErrorCode, a DetailCode
+// inside it translated too), or its Text when the code is unknown here.
+// The dashboard, the tray and the CLI all show problems through it.
+func (d ProblemDetail) In(p *i18n.Printer) string {
 	return health.Problem{Code: d.Code, Params: d.Params, Text: d.Text}.In(p)
 }
 

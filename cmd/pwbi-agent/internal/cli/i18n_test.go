@@ -244,3 +244,26 @@ func TestSinkProblemInIndonesian(t *testing.T) {
 		t.Errorf("an uncoded problem in Indonesian:\n%s", out.String())
 	}
 }
+
+// `status` renders problems as the dashboard does: a reason given as a
+// code inside the problem (DetailCode) reads in Indonesian too (regression:
+// the bare message left it English).
+func TestProblemTextsRenderCodedParts(t *testing.T) {
+	d := localapi.ProblemDetail{Code: "HealthSinkDaysWaiting", Severity: "retrying",
+		Params: map[string]any{"Sink": "Jurnal", "SinkKey": "jurnal", "Count": 2,
+			"Detail":     "Jurnal is not answering: 503 Service Unavailable",
+			"DetailCode": "HealthJurnalNotAnswering", "DetailParams": map[string]any{"Error": "503 Service Unavailable"}},
+		Text: "2 closed days wait to be posted to Jurnal: Jurnal is not answering: 503 Service Unavailable"}
+	raw, err := json.Marshal(localapi.Status{Problems: []string{d.Text}, ProblemDetails: []localapi.ProblemDetail{d}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st localapi.Status
+	if err := json.Unmarshal(raw, &st); err != nil {
+		t.Fatal(err)
+	}
+	got := problemTexts(i18n.New(i18n.Indonesian), st)
+	if len(got) != 1 || !strings.Contains(got[0], "Jurnal sedang tidak menjawab (503 Service Unavailable)") || strings.Contains(got[0], "is not") {
+		t.Errorf("problems in Indonesian: %q", got)
+	}
+}

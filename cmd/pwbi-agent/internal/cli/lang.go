@@ -92,8 +92,9 @@ func problemTexts(p *i18n.Printer, st localapi.Status) []string {
 	for i, text := range st.Problems {
 		out[i] = text
 		if len(st.ProblemDetails) == len(st.Problems) {
-			if d := st.ProblemDetails[i]; d.Code != "" && i18n.Has(d.Code) {
-				out[i] = p.Msg(d.Code, d.Params)
+			if d := st.ProblemDetails[i]; d.Code != "" {
+				d.Text = text // the agent's sentence, for a code unknown here
+				out[i] = d.In(p)
 			}
 		}
 	}
