@@ -33,13 +33,15 @@ func (a *Agent) summaryAt(now time.Time, days int) (localapi.Summary, error) {
 	loc := cfg.Moka.Location()
 	today := now.In(loc)
 	// An outlet east of moka.timezone (WITA, WIT) starts its next business
-	// day up to two hours earlier: when it has, the window ends there.
+	// day up to two hours earlier: when it has, the window ends there —
+	// unless it is one day long, which then could not include today (the
+	// tray's "Today" line asks for one day).
 	last := today
 	rep, err := a.store.Summary(today.AddDate(0, 0, -(days-1)).Format(time.DateOnly), today.AddDate(0, 0, 1).Format(time.DateOnly))
 	if err != nil {
 		return localapi.Summary{}, fmt.Errorf("day summary: %w", err)
 	}
-	if tomorrow := today.AddDate(0, 0, 1).Format(time.DateOnly); slices.ContainsFunc(rep.Days, func(d store.DaySummary) bool { return d.Day == tomorrow }) {
+	if tomorrow := today.AddDate(0, 0, 1).Format(time.DateOnly); days > 1 && slices.ContainsFunc(rep.Days, func(d store.DaySummary) bool { return d.Day == tomorrow }) {
 		last = today.AddDate(0, 0, 1)
 	}
 	dates := make([]string, days)

@@ -84,6 +84,17 @@ func TestSummaryWindowAndSums(t *testing.T) {
 		t.Errorf("after the WIT outlet's midnight: from %s to %s today %s, last day %+v", sum.From, sum.To, sum.Today, sum.Totals[2])
 	}
 
+	// One day is always today, the tray's "Today" line (before, it was
+	// the WIT outlet's tomorrow, and the line went away).
+	sum, err = a.summaryAt(now, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.From != "2026-12-07" || sum.To != "2026-12-07" || len(sum.Totals) != 1 || sum.Totals[0].Date != "2026-12-07" ||
+		sum.Totals[0].Sales != 3 {
+		t.Errorf("one day after the WIT outlet's midnight: from %s to %s, totals %+v", sum.From, sum.To, sum.Totals)
+	}
+
 	for _, bad := range []int{0, -1, localapi.MaxSummaryDays + 1} {
 		var br *localapi.BadRequestError
 		if _, err := a.summaryAt(now, bad); !errors.As(err, &br) {

@@ -3,6 +3,7 @@ package localapi
 import (
 	"html"
 	"html/template"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -101,27 +102,22 @@ func buildDay(sum Summary, st Status, fm fmtr) *dayView {
 	if sum.Since != "" && sum.Since > sum.From {
 		v.Since = fm.day(sum.Since)
 	}
-	names := map[string]string{}
-	for _, o := range st.Moka.Outlets {
-		names[o.ID] = o.Name
-	}
+	// Today is not always the window's last day: To is the day after when
+	// an outlet east of moka.timezone has already started it.
+	isToday := func(d SummaryDay) bool { return d.Date == sum.Today }
 	for _, o := range sum.Outlets {
 		var today SummaryFigures
-		if n := len(o.Days); n > 0 && o.Days[n-1].Date == sum.Today {
-			today = o.Days[n-1].SummaryFigures
+		if i := slices.IndexFunc(o.Days, isToday); i >= 0 {
+			today = o.Days[i].SummaryFigures
 		}
 		f := figures(fm, sum.Currency, today)
-		name := o.Name
-		if name == "" {
-			name = names[o.ID]
-		}
-		f.Name, f.ID = outletName(p, name, o.ID), o.ID
+		f.Name, f.ID = outletName(p, o.Name, o.ID), o.ID
 		v.Outlets = append(v.Outlets, f)
 	}
-	if n := len(sum.Totals); n > 0 && sum.Totals[n-1].Date == sum.Today {
-		v.TodayIncomplete = sum.Totals[n-1].Incomplete
+	if i := slices.IndexFunc(sum.Totals, isToday); i >= 0 {
+		v.TodayIncomplete = sum.Totals[i].Incomplete
 		if len(sum.Outlets) > 1 {
-			t := figures(fm, sum.Currency, sum.Totals[n-1].SummaryFigures)
+			t := figures(fm, sum.Currency, sum.Totals[i].SummaryFigures)
 			t.Name = p.T("DashDayTotal")
 			v.Total = &t
 		}

@@ -320,3 +320,20 @@ func TestDashboardDaySinceAndCurrency(t *testing.T) {
 		t.Error("summary cards without a summary")
 	}
 }
+
+// TestDashboardTodayBeforeWindowEnd: once an outlet east of moka.timezone
+// has started the next business day, the summary's window ends the day
+// after Today; the today card still shows Today's figures (before, it took
+// the window's last day and showed every outlet without sales).
+func TestDashboardTodayBeforeWindowEnd(t *testing.T) {
+	sum := daySummary()
+	sum.Today = "2026-03-09" // To stays 2026-03-10: the WIT outlet's day
+	b := &dayBackend{fakeBackend: fakeBackend{st: busyStatus()}, sum: sum}
+	txt := text(renderWith(t, b, "/?lang=en", nil))
+	for _, want := range []string{"Today · 9 Mar 2026", "Kopi Senja Kemang 84 Rp 2,646,000",
+		"Kopi Senja Bintaro 40 Rp 1,250,000", "All outlets 124"} {
+		if !strings.Contains(txt, want) {
+			t.Errorf("the page lacks %q in\n%s", want, txt)
+		}
+	}
+}

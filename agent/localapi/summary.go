@@ -39,7 +39,8 @@ type Summary struct {
 	// From and To are the first and the last business day covered
 	// (YYYY-MM-DD, both included). To is Today, or the day after when an
 	// outlet east of moka.timezone has already started it (its business
-	// day follows its own zone, as the records' business_date does).
+	// day follows its own zone, as the records' business_date does) and
+	// Days is more than 1: Today is always covered.
 	From string `json:"from"`
 	To   string `json:"to"`
 	// Today is the business date now in moka.timezone.
