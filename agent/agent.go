@@ -113,7 +113,9 @@ type Agent struct {
 
 	reloadMu sync.Mutex // serialises reloads
 	// built is the sink in use per spec (nil: disabled); sinksClosed:
-	// shutdown closed them, reloads build no more. Both under reloadMu.
+	// shutdown closed them, reloads build no more. Both under reloadMu;
+	// built is also written under mu, so that the status reads it without
+	// waiting for a reload (sinkInUse).
 	built       map[string]deliver.Sink
 	sinksClosed bool
 	// sinkTick asks tickSinks (delivery.go) for a tick now; capacity 1.

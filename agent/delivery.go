@@ -177,10 +177,6 @@ func jurnalLoopConfig(cfg *config.Config) deliver.Config {
 func (a *Agent) jurnalSink(cfg *config.Config, prev deliver.Sink) *jurnalsink.Sink {
 	p, _ := prev.(*jurnalsink.Sink)
 	j := cfg.Jurnal
-	loc, err := time.LoadLocation(cfg.Moka.Timezone)
-	if err != nil {
-		loc = time.UTC // validated by config; not reached
-	}
 	return jurnalsink.New(jurnalsink.Config{
 		BaseURL:           j.BaseURL,
 		ClientID:          j.ClientID,
@@ -193,7 +189,7 @@ func (a *Agent) jurnalSink(cfg *config.Config, prev deliver.Sink) *jurnalsink.Si
 		DepositAccounts:   j.DepositAccounts,
 		OutletTags:        j.OutletTags,
 		OutletWarehouses:  j.OutletWarehouses,
-		Location:          loc,
+		Location:          cfg.Moka.Location(),
 		Timeout:           j.Timeout.Duration,
 	}, jurnalsink.Options{
 		Docs:     a.store,
@@ -259,11 +255,21 @@ func (a *Agent) buildSink(spec sinkSpec, cfg *config.Config) (sink, prev deliver
 	if spec.enabled(cfg) {
 		sink = spec.build(a, cfg, prev)
 	}
+	a.mu.Lock()
 	if a.built == nil {
 		a.built = map[string]deliver.Sink{}
 	}
 	a.built[spec.name] = sink
+	a.mu.Unlock()
 	return sink, prev
+}
+
+// sinkInUse is the named sink in use (nil: disabled), for the status: it
+// does not wait for a reload in progress (reloadMu).
+func (a *Agent) sinkInUse(name string) deliver.Sink {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.built[name]
 }
 
 // closeSink closes a sink that is no longer used, if it holds something
@@ -282,10 +288,13 @@ func (a *Agent) closeSink(name string, s deliver.Sink) {
 // delivery); later reloads leave the sinks alone. Called under reloadMu.
 func (a *Agent) closeSinks() {
 	a.sinksClosed = true
-	for name, s := range a.built {
+	a.mu.Lock()
+	built := a.built
+	a.built = nil
+	a.mu.Unlock()
+	for name, s := range built {
 		a.closeSink(name, s)
 	}
-	a.built = nil
 }
 
 // enabledSinks returns the names of the sinks cfg enables — or, when it

@@ -19,7 +19,9 @@ import (
 	"github.com/pwbi/edge-agent/agent/deliver/httpsink/upstreamfake"
 	"github.com/pwbi/edge-agent/agent/deliver/sink"
 	"github.com/pwbi/edge-agent/agent/health"
+	"github.com/pwbi/edge-agent/agent/localapi"
 	"github.com/pwbi/edge-agent/agent/metrics"
+	"github.com/pwbi/edge-agent/agent/moka"
 	"github.com/pwbi/edge-agent/internal/testutil"
 	"github.com/pwbi/edge-agent/store"
 )
@@ -333,14 +335,77 @@ func TestFailedSinkSwitchIsShownAndRetried(t *testing.T) {
 		t.Fatalf("state %q for it, want error", st)
 	}
 
+	// The sinks' tick retries the switch (the agent runs tickSinks as a
+	// worker; "Sync now" pokes it): once the buffer can write again, the
+	// next tick gives it the set and the error goes.
+	ctx, cancel := context.WithCancel(context.Background())
+	ticked := make(chan struct{})
+	go func() {
+		defer close(ticked)
+		w.a.tickSinks(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-ticked
+	})
+	w.a.reloadMu.Lock() // tickSinks calls setStoreSinks under reloadMu
 	setStoreSinks = real
-	w.a.reloadMu.Lock()
-	w.a.retryStoreSinks()
 	w.a.reloadMu.Unlock()
-	if err := w.a.sinkSetError(); err != nil {
-		t.Fatalf("after a good retry: %v", err)
-	}
+	w.a.pokeSinks()
+	testutil.WaitFor(t, "a tick to retry the switch", 30*time.Second, func() bool { return w.a.sinkSetError() == nil })
 	if got, _ := w.a.store.Sinks(); !slices.Equal(got, []string{"second", "upstream"}) {
 		t.Fatalf("the buffer's sinks after the retry = %v", got)
 	}
+}
+
+// The status reads the Jurnal sink in use without waiting for a reload in
+// progress: a status call made while a reload holds reloadMu (binding a
+// moved local API waits up to seconds for the old API's calls) used to
+// block until the reload ended.
+func TestStatusReadsJurnalSinkDuringReload(t *testing.T) {
+	w := newSinkWorld(t)
+	cfg := w.config(true)
+	cfg.Jurnal.Enabled = true
+	cfg.Jurnal.ClientID = "client-status-test"
+	cfg.Jurnal.ClientSecret = config.NewSecret("secret-status-test")
+	jurnal, ok := sinkSpecByName("jurnal")
+	if !ok {
+		t.Fatal("no jurnal spec")
+	}
+	built, _ := w.a.buildSink(jurnal, cfg)
+	if built == nil {
+		t.Fatal("the jurnal spec built no sink for a configured [jurnal]")
+	}
+	t.Cleanup(func() {
+		w.a.reloadMu.Lock()
+		w.a.closeSinks()
+		w.a.reloadMu.Unlock()
+	})
+
+	w.a.reloadMu.Lock() // a reload in progress
+	defer w.a.reloadMu.Unlock()
+	done := make(chan localapi.JurnalStatus, 1)
+	go func() {
+		js, _ := w.a.jurnalStatus(cfg, moka.Status{})
+		done <- js
+	}()
+	select {
+	case js := <-done:
+		if !js.Enabled || js.Setup != "" {
+			t.Errorf("jurnal status %+v, want the configured sink's", js)
+		}
+		if got := w.a.sinkInUse("jurnal"); got != built {
+			t.Errorf("sinkInUse(jurnal) = %v, want the sink built", got)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the status waited for the reload to end")
+	}
+}
+
+func sinkSpecByName(name string) (sinkSpec, bool) {
+	i := slices.IndexFunc(sinkSpecs, func(s sinkSpec) bool { return s.name == name })
+	if i < 0 {
+		return sinkSpec{}, false
+	}
+	return sinkSpecs[i], true
 }

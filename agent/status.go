@@ -253,9 +253,7 @@ func (a *Agent) jurnalStatus(cfg *config.Config, ms moka.Status) (localapi.Jurna
 		}
 		return js, hd
 	}
-	a.reloadMu.Lock()
-	sk, _ := a.built["jurnal"].(*jurnalsink.Sink)
-	a.reloadMu.Unlock()
+	sk, _ := a.sinkInUse("jurnal").(*jurnalsink.Sink)
 	if sk == nil {
 		return js, hd
 	}
