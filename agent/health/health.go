@@ -107,39 +107,33 @@ func (pr Problem) In(p *i18n.Printer) string {
 		// From a newer agent, or without a code: its own sentence.
 		return pr.Text
 	}
-	params := pr.Params
-	id := pr.Code
-	code, _ := params["ErrorCode"].(string)
-	key, _ := params["SinkKey"].(string)
-	sinkID := "CommonSink" + upperFirst(key)
+	params := with(pr.Params)
+	if code, _ := params["ErrorCode"].(string); code != "" {
+		params["Error"] = p.T(code)
+	}
 	// DetailCode: Detail is a part's own sentence worded as a message of
 	// the catalogue (a sink's problem inside another): it is rendered in
-	// p's language from DetailParams.
-	dcode, _ := params["DetailCode"].(string)
-	if dcode != "" && !i18n.Has(dcode) {
-		dcode = "" // from a newer agent: Detail as it came
+	// p's language from DetailParams. A code this build does not know
+	// (from a newer agent) leaves Detail as it came.
+	if dcode, _ := params["DetailCode"].(string); dcode != "" && i18n.Has(dcode) {
+		dp, _ := params["DetailParams"].(map[string]any)
+		params["Detail"] = p.Msg(dcode, dp)
 	}
-	if code != "" || dcode != "" || (key != "" && p.Lang() != i18n.English && i18n.Has(sinkID)) {
-		params = with(params)
-		if code != "" {
-			params["Error"] = p.T(code)
-		}
-		if dcode != "" {
-			dp, _ := params["DetailParams"].(map[string]any)
-			params["Detail"] = p.Msg(dcode, dp)
-		}
-		if key != "" && p.Lang() != i18n.English && i18n.Has(sinkID) {
+	id := pr.Code
+	english := p.Lang() == i18n.English
+	if key, _ := params["SinkKey"].(string); key != "" && !english {
+		if sinkID := "CommonSink" + upperFirst(key); i18n.Has(sinkID) {
 			params["Sink"] = p.T(sinkID)
 		}
-	}
-	// A sink's own sentence has a translation of its own when the
-	// catalogue has <Code><Key> (HealthSinkNoteUpstream); English keeps
-	// the sink's words.
-	if key != "" && p.Lang() != i18n.English && i18n.Has(id+upperFirst(key)) {
-		id += upperFirst(key)
+		// A sink's own sentence has a translation of its own when the
+		// catalogue has <Code><Key> (HealthSinkNoteUpstream); English
+		// keeps the sink's words.
+		if i18n.Has(id + upperFirst(key)) {
+			id += upperFirst(key)
+		}
 	}
 	out := p.Msg(id, params)
-	if p.Lang() != i18n.English {
+	if !english {
 		// A sentence may open with a sink's name ("cloud PWBI …"); the
 		// English texts keep their lower-case start, as they always had.
 		out = upperFirst(out)
@@ -361,26 +355,16 @@ func Evaluate(in Input) (State, []Problem) {
 		// sink's name in front.
 		sink := map[string]any{"Sink": s.Name, "SinkKey": s.Key}
 		coded := s.Problem != "" && s.ProblemCode != "" && i18n.Has(s.ProblemCode)
-		switch s.Health {
-		case SinkError:
-			if coded {
-				add(Blocking, s.ProblemCode, with(s.ProblemParams, "Sink", s.Name, "SinkKey", s.Key))
-			} else if s.Problem != "" {
-				add(Blocking, "HealthSinkProblem", with(sink, "Detail", s.Problem))
-			} else if s.LastError != "" {
-				add(Blocking, "HealthSinkRefuses", with(sink, "Error", s.LastError))
-			} else {
-				add(Blocking, "HealthSinkRefuses", with(sink, "Error", "", "ErrorCode", "HealthNoReason"))
-			}
-		case SinkOffline:
-			if coded {
-				add(Retrying, s.ProblemCode, with(s.ProblemParams, "Sink", s.Name, "SinkKey", s.Key))
-			} else if s.Problem != "" {
-				add(Retrying, "HealthSinkOfflineProblem", with(sink, "Detail", s.Problem))
-			} else if s.LastError != "" {
-				add(Retrying, "HealthSinkUnreachable", with(sink, "Error", s.LastError))
-			} else {
-				add(Retrying, "HealthSinkUnreachable", with(sink, "Error", "", "ErrorCode", "HealthNoAnswer"))
+		if w, ok := sinkWords[s.Health]; ok {
+			switch {
+			case coded:
+				add(w.sev, s.ProblemCode, with(s.ProblemParams, "Sink", s.Name, "SinkKey", s.Key))
+			case s.Problem != "":
+				add(w.sev, w.problem, with(sink, "Detail", s.Problem))
+			case s.LastError != "":
+				add(w.sev, w.bare, with(sink, "Error", s.LastError))
+			default:
+				add(w.sev, w.bare, with(sink, "Error", "", "ErrorCode", w.none))
 			}
 		}
 		if d := s.Days; len(d.Refused) > 0 {
@@ -451,6 +435,17 @@ func Evaluate(in Input) (State, []Problem) {
 		return Syncing, ps
 	}
 	return OK, ps
+}
+
+// sinkWords word a sink in error or offline: the severity, the code of a
+// sentence of the sink's without a code of its own, the code of a bare
+// technical error, and the reason given when there is none.
+var sinkWords = map[SinkHealth]struct {
+	sev                 Severity
+	problem, bare, none string
+}{
+	SinkError:   {Blocking, "HealthSinkProblem", "HealthSinkRefuses", "HealthNoReason"},
+	SinkOffline: {Retrying, "HealthSinkOfflineProblem", "HealthSinkUnreachable", "HealthNoAnswer"},
 }
 
 // mokaProblems adds the problems of polling Moka. storeWritable is false

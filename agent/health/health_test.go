@@ -377,4 +377,10 @@ func TestDaysWaitingDetailInIndonesian(t *testing.T) {
 	if got := ps[0].In(i18n.New(i18n.Indonesian)); !strings.Contains(got, "Jurnal is not answering: 503") {
 		t.Errorf("unknown detail code: %q", got)
 	}
+	// The same from a newer agent, whose problem_details carry it.
+	back["DetailCode"] = "HealthFromTheFuture"
+	got := Problem{Code: "HealthSinkDaysWaiting", Params: back, Text: "x"}.In(i18n.New(i18n.Indonesian))
+	if !strings.Contains(got, "Jurnal is not answering: 503") || !strings.HasPrefix(got, "Penjualan 2 hari") {
+		t.Errorf("a newer agent's detail code: %q", got)
+	}
 }

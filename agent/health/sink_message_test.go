@@ -22,38 +22,7 @@ func sinkCode(id string) bool {
 		"HealthSinkBufferDeadLetter", "HealthSinkBufferAck"}, id)
 }
 
-// englishFragments are the English health catalogue's sentences, read
-// once (tests of this package do not run in parallel).
-var englishFragments []string
-
 var field = regexp.MustCompile(`\{\{\s*\.(\w+)\s*\}\}`)
-
-// englishLeft returns the sentences of the English health catalogue that
-// text still holds once the parameters' values (data, which may be
-// English) are taken out.
-func englishLeft(t *testing.T, text string, params map[string]any) []string {
-	t.Helper()
-	var values []string
-	for _, v := range params {
-		if s, ok := v.(string); ok && s != "" {
-			values = append(values, s)
-		}
-	}
-	slices.SortFunc(values, func(a, b string) int { return len(b) - len(a) })
-	for _, v := range values {
-		text = strings.ReplaceAll(text, v, "")
-	}
-	if englishFragments == nil {
-		englishFragments = testutil.EnglishFragments(t, "../../internal/i18n/locales/health.en.toml")
-	}
-	var left []string
-	for _, f := range englishFragments {
-		if strings.Contains(text, f) {
-			left = append(left, f)
-		}
-	}
-	return left
-}
 
 // TestSinkProblemCodes: a sink's problem worded as a message (its code and
 // parameters) becomes the problem's code and parameters, with the sink's
@@ -107,7 +76,7 @@ func TestSinkProblemCodes(t *testing.T) {
 		t.Error("Evaluate changed the sink's parameters")
 	}
 	for _, p := range []Problem{ps[0], ps[2]} {
-		if left := englishLeft(t, p.In(id), p.Params); len(left) > 0 {
+		if left := testutil.EnglishLeft(t, p.In(id), p.Params); len(left) > 0 {
 			t.Errorf("%s: English left in %q: %q", p.Code, p.In(id), left)
 		}
 	}
@@ -115,9 +84,9 @@ func TestSinkProblemCodes(t *testing.T) {
 
 // TestSinkMessagesInIndonesian: every message a sink or the delivery loop
 // words a problem with reads in Indonesian — through a problem's In, as
-// the status and the dashboard show it, and through Msg alone, as the
-// tray and the CLI render problem_details — with every parameter kept and
-// no sentence of the English catalogue left.
+// the status, the dashboard, the tray and the CLI show it, and through Msg
+// alone, as another client of problem_details may (docs/localapi.md) —
+// with every parameter kept and no sentence of the English catalogue left.
 func TestSinkMessagesInIndonesian(t *testing.T) {
 	id := i18n.New(i18n.Indonesian)
 	en := i18n.New(i18n.English)
@@ -147,7 +116,7 @@ func TestSinkMessagesInIndonesian(t *testing.T) {
 				if strings.Contains(text, "<no value>") || text == ps[0].Text {
 					t.Errorf("%s: Indonesian %q", code, text)
 				}
-				if left := englishLeft(t, text, params); len(left) > 0 {
+				if left := testutil.EnglishLeft(t, text, params); len(left) > 0 {
 					t.Errorf("%s: English left in %q: %q", code, text, left)
 				}
 				if r := []rune(text)[0]; r >= 'a' && r <= 'z' {

@@ -374,27 +374,27 @@ func TestMatch(t *testing.T) {
 }
 
 func TestResolve(t *testing.T) {
-	env := map[string]string{}
-	getenv = func(k string) string { return env[k] }
-	t.Cleanup(func() { getenv = defaultGetenv })
+	for _, k := range []string{"LC_ALL", "LC_MESSAGES", "LANG"} {
+		t.Setenv(k, "")
+	}
 	if Resolve("id") != "id" || Resolve("en") != "en" || Resolve(" ID ") != "id" {
 		t.Error("an explicit setting does not stand")
 	}
 	if got := Resolve("auto"); got != "en" {
 		t.Errorf("auto without a locale = %q, want en", got)
 	}
-	env["LANG"] = "id_ID.UTF-8"
+	t.Setenv("LANG", "id_ID.UTF-8")
 	if got := Resolve("auto"); got != "id" {
 		t.Errorf("auto with LANG=id_ID = %q", got)
 	}
 	if got := Resolve("en"); got != "en" {
 		t.Errorf("en with LANG=id_ID = %q", got)
 	}
-	env["LC_MESSAGES"] = "en_US.UTF-8"
+	t.Setenv("LC_MESSAGES", "en_US.UTF-8")
 	if got := OSLanguage(); got != "en" {
 		t.Errorf("LC_MESSAGES before LANG: %q", got)
 	}
-	env["LC_ALL"] = "id_ID"
+	t.Setenv("LC_ALL", "id_ID")
 	if got := OSLanguage(); got != "id" {
 		t.Errorf("LC_ALL first: %q", got)
 	}

@@ -2,4 +2,4 @@
 
 package i18n
 
-func osLocales() []string { return unixLocales(getenv) }
+func osLocales() []string { return unixLocales() }

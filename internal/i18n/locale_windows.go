@@ -13,7 +13,7 @@ var procGetUserDefaultLocaleName = windows.NewLazySystemDLL("kernel32.dll").NewP
 // osLocales is the POSIX variables when set (a shell under MSYS, a test),
 // else the user's default locale name ("id-ID").
 func osLocales() []string {
-	if l := unixLocales(getenv); l != nil {
+	if l := unixLocales(); l != nil {
 		return l
 	}
 	const localeNameMaxLength = 85

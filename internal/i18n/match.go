@@ -111,15 +111,11 @@ func OSLanguage() string {
 
 // unixLocales is the POSIX order: LC_ALL wins, then LC_MESSAGES, then
 // LANG; the first that is set decides.
-func unixLocales(getenv func(string) string) []string {
+func unixLocales() []string {
 	for _, k := range []string{"LC_ALL", "LC_MESSAGES", "LANG"} {
-		if v := getenv(k); v != "" {
+		if v := os.Getenv(k); v != "" {
 			return []string{v}
 		}
 	}
 	return nil
 }
-
-var getenv = defaultGetenv
-
-func defaultGetenv(k string) string { return os.Getenv(k) }

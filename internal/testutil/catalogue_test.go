@@ -21,3 +21,16 @@ func TestEnglishFragments(t *testing.T) {
 		}
 	}
 }
+
+// TestEnglishLeft: an English sentence of the health catalogue is found in
+// a text, unless it is the data.
+func TestEnglishLeft(t *testing.T) {
+	const english = "the buffer is full: Moka polling is paused until the records are delivered"
+	const text = "Tidak bisa menghubungi NATS: " + english
+	if left := EnglishLeft(t, text, map[string]any{"Sink": "NATS"}); !slices.Contains(left, english) {
+		t.Errorf("English left in %q: %q", text, left)
+	}
+	if left := EnglishLeft(t, text, map[string]any{"Error": english, "Count": 2}); len(left) > 0 {
+		t.Errorf("the data counted as English: %q", left)
+	}
+}

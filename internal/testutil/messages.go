@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/pwbi/edge-agent/internal/i18n"
@@ -30,7 +31,6 @@ func CheckTranslated(t testing.TB, m Message, secret string) {
 		t.Errorf("%s renders in English as %q, the text is %q", m.Code, got, m.Text)
 	}
 	id := i18n.New(i18n.Indonesian).Msg(m.Code, m.Params)
-	var values []string
 	for k, v := range m.Params {
 		s, ok := v.(string)
 		if !ok {
@@ -40,19 +40,9 @@ func CheckTranslated(t testing.TB, m Message, secret string) {
 		if !strings.Contains(id, s) {
 			t.Errorf("%s: the Indonesian %q lost %s = %q", m.Code, id, k, s)
 		}
-		values = append(values, s)
 	}
-	// The data may be English; the sentence around it must not. Longer
-	// values first: one may hold another.
-	slices.SortFunc(values, func(a, b string) int { return len(b) - len(a) })
-	rest := id
-	for _, s := range values {
-		rest = strings.ReplaceAll(rest, s, "")
-	}
-	for _, f := range EnglishFragments(t, catalogue(t, "health.en.toml")) {
-		if strings.Contains(rest, f) {
-			t.Errorf("%s: English %q left in the Indonesian %q", m.Code, f, id)
-		}
+	for _, f := range EnglishLeft(t, id, m.Params) {
+		t.Errorf("%s: English %q left in the Indonesian %q", m.Code, f, id)
 	}
 	if id == m.Text || strings.Contains(id, "<no value>") {
 		t.Errorf("%s in Indonesian: %q", m.Code, id)
@@ -60,6 +50,44 @@ func CheckTranslated(t testing.TB, m Message, secret string) {
 	if secret != "" && strings.Contains(m.Text+id, secret) {
 		t.Errorf("%s: the secret leaks: %q", m.Code, m.Text)
 	}
+}
+
+// healthFragments are EnglishFragments of the health catalogue, read once.
+var healthFragments struct {
+	sync.Mutex
+	frags []string
+}
+
+// EnglishLeft returns the fragments of the English health catalogue
+// (EnglishFragments) that text, a message rendered in another language,
+// still holds once the string values of params are taken out: the data
+// may be English, the sentence around it must not.
+func EnglishLeft(t testing.TB, text string, params map[string]any) []string {
+	t.Helper()
+	healthFragments.Lock()
+	if healthFragments.frags == nil {
+		healthFragments.frags = EnglishFragments(t, catalogue(t, "health.en.toml"))
+	}
+	frags := healthFragments.frags
+	healthFragments.Unlock()
+	var values []string
+	for _, v := range params {
+		if s, ok := v.(string); ok && s != "" {
+			values = append(values, s)
+		}
+	}
+	// Longer values first: one may hold another.
+	slices.SortFunc(values, func(a, b string) int { return len(b) - len(a) })
+	for _, s := range values {
+		text = strings.ReplaceAll(text, s, "")
+	}
+	var left []string
+	for _, f := range frags {
+		if strings.Contains(text, f) {
+			left = append(left, f)
+		}
+	}
+	return left
 }
 
 // CodesInCatalogue checks that every message id the non-test Go files of

@@ -213,10 +213,7 @@ func cmdStatus(ctx context.Context, e *env, args []string) int {
 		svc = e.t(id)
 	}
 	fmt.Fprintln(e.stdout, e.t("CliStatusService", map[string]any{"State": svc}))
-	c, err := e.client(*cfgFlag)
-	if err != nil {
-		return e.fail(err)
-	}
+	c := e.client(*cfgFlag)
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	st, err := c.Status(sctx)
@@ -294,9 +291,8 @@ func cmdConfigCheck(ctx context.Context, e *env, args []string) int {
 
 // client returns a client of the running agent's local API (reach.go:
 // it works with a broken config file too).
-func (e *env) client(cfgFlag string) (*localapi.Client, error) {
-	r := e.reach(cfgFlag)
-	return localapi.NewClient(r.listen, nil), nil
+func (e *env) client(cfgFlag string) *localapi.Client {
+	return localapi.NewClient(e.reach(cfgFlag).listen, nil)
 }
 
 func cmdSync(ctx context.Context, e *env, args []string) int {
@@ -305,13 +301,10 @@ func cmdSync(ctx context.Context, e *env, args []string) int {
 	if code := e.parse(fs, args); code >= 0 {
 		return code
 	}
-	c, err := e.client(*cfgFlag)
-	if err != nil {
-		return e.fail(err)
-	}
+	c := e.client(*cfgFlag)
 	start := time.Now()
 	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	err = c.Sync(sctx)
+	err := c.Sync(sctx)
 	cancel()
 	if err != nil {
 		return e.fail(err)
@@ -326,14 +319,26 @@ func cmdSync(ctx context.Context, e *env, args []string) int {
 		maxPending = max(maxPending, pending)
 		polled := !st.Moka.Enabled || !st.Moka.Configured ||
 			(st.Moka.LastPollAt != nil && !st.Moka.LastPollAt.Before(start.Add(-time.Second)))
-		if st.Upstream.Configured && !st.Upstream.Online && st.Upstream.LastError != "" && polled {
+		// Every sink that delivers counts, not only the first (the
+		// upstream): records pending for any of them are not sent yet.
+		sent := true
+		var down *localapi.SinkStatus
+		for i, s := range st.Sinks {
+			if !s.Enabled || !s.Configured {
+				continue
+			}
+			sent = sent && s.Pending == 0
+			if down == nil && !s.Online && s.LastError != "" {
+				down = &st.Sinks[i]
+			}
+		}
+		if down != nil && polled {
 			return progress{Done: true, Cur: maxPending - pending, Total: maxPending,
-				Err: errors.New(e.n("CliSyncUpstreamDown", int64(pending), map[string]any{"Error": st.Upstream.LastError}))}
+				Err: errors.New(e.n("CliSyncSinkDown", int64(pending), map[string]any{"Sink": down.Name, "Error": down.LastError}))}
 		}
 		if !polled {
 			return progress{Total: max(maxPending, 1), Desc: e.t("CliProgressPolling")}
 		}
-		sent := !st.Upstream.Configured || pending == 0
 		if sent {
 			for _, o := range st.Moka.Outlets {
 				if o.LastError != "" {

@@ -156,12 +156,14 @@ func TestErrorsInIndonesian(t *testing.T) {
 		t.Errorf("agent down: exit %d, stderr %q", code, errOut)
 	}
 
-	code, out, _ := run("nonsense", "--config", down)
-	_ = out
-	if code != exitUsage {
-		t.Errorf("unknown command: exit %d", code)
+	code, _, errOut = run("nonsense", "--config", down)
+	if code != exitUsage || !strings.Contains(errOut, `pwbi-agent: perintah "nonsense --config `) ||
+		!strings.Contains(errOut, "Cara pakai: pwbi-agent <perintah>") {
+		t.Errorf("unknown command: exit %d, stderr %q", code, errOut)
 	}
-	code, out, _ = run("--help")
+	// No --config and no file at $PWBI_AGENT_CONFIG: the locale (C).
+	t.Setenv("PWBI_AGENT_CONFIG", filepath.Join(t.TempDir(), "none.toml"))
+	code, out, _ := run("--help")
 	if code != 0 || !strings.Contains(out, "Usage: pwbi-agent") {
 		t.Errorf("--help without a config, locale C: %q", out)
 	}

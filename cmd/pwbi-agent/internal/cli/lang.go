@@ -85,18 +85,15 @@ func stateWord(p *i18n.Printer, state string) string {
 }
 
 // problemTexts are the status's problems in p's language: each rendered
-// from its code and parameters when the agent gives them and the catalogue
-// knows the code, else as the agent wrote it.
+// from its code and parameters when the catalogue knows the code, else as
+// the agent wrote it (ProblemDetail.In; its Text is the agent's sentence).
 func problemTexts(p *i18n.Printer, st localapi.Status) []string {
-	out := make([]string, len(st.Problems))
-	for i, text := range st.Problems {
-		out[i] = text
-		if len(st.ProblemDetails) == len(st.Problems) {
-			if d := st.ProblemDetails[i]; d.Code != "" {
-				d.Text = text // the agent's sentence, for a code unknown here
-				out[i] = d.In(p)
-			}
-		}
+	if len(st.ProblemDetails) != len(st.Problems) {
+		return st.Problems // an agent without problem_details
+	}
+	out := make([]string, len(st.ProblemDetails))
+	for i, d := range st.ProblemDetails {
+		out[i] = d.In(p)
 	}
 	return out
 }

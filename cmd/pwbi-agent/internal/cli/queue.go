@@ -42,10 +42,7 @@ func cmdQueueStats(ctx context.Context, e *env, args []string) int {
 	if code := e.parse(fs, args); code >= 0 {
 		return code
 	}
-	c, err := e.client(*cfgFlag)
-	if err != nil {
-		return e.fail(err)
-	}
+	c := e.client(*cfgFlag)
 	st, err := c.Status(ctx)
 	if err != nil {
 		return e.fail(err)
@@ -162,10 +159,7 @@ func cmdQueueDead(ctx context.Context, e *env, args []string) int {
 	if code := e.parse(fs, args); code >= 0 {
 		return code
 	}
-	c, err := e.client(*cfgFlag)
-	if err != nil {
-		return e.fail(err)
-	}
+	c := e.client(*cfgFlag)
 	dls, err := c.DeadLetters(ctx, localapi.DeadLetterQuery{Limit: *limit, WithData: *data, Sink: *sink})
 	if err != nil {
 		return e.fail(err)
@@ -214,10 +208,7 @@ func cmdQueueRetry(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintln(e.stderr, "pwbi-agent: "+e.t("CliRetryWhich"))
 		return exitUsage
 	}
-	c, err := e.client(*cfgFlag)
-	if err != nil {
-		return e.fail(err)
-	}
+	c := e.client(*cfgFlag)
 	res, err := c.Requeue(ctx, localapi.RequeueRequest{IDs: ids, All: *all, Sink: *sink})
 	if err != nil {
 		return e.fail(err)
