@@ -83,6 +83,7 @@ func TestJurnalProblems(t *testing.T) {
 		{"enabled = true\nclient_secret = \"s\"", "jurnal.client_secret", "needs jurnal.client_id"},
 		{"[jurnal.deposit_accounts]\nqris = \"Bank BCA\"", "jurnal.deposit_accounts.default", "must name the Jurnal cash or bank account"},
 		{"[jurnal.deposit_accounts]\ndefault = 5", "jurnal.deposit_accounts.default", "a string"},
+		{"[jurnal.deposit_accounts]\ndefault = \"Kas\"\nQRIS = \"Bank BCA\"\nqris = \"Kas Kecil\"", "jurnal.deposit_accounts.qris", "payment method \"QRIS\" again"},
 		{"deposit_accounts = \"Kas\"", "jurnal.deposit_accounts", "a table of strings"},
 		{"[jurnal.outlet_tags]\n101 = \"\"", "jurnal.outlet_tags.101", "must not be blank"},
 		{"colour = \"red\"", "jurnal.colour", "unknown key"},

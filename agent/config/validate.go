@@ -2,9 +2,11 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -458,7 +460,18 @@ func (d *decoder) checkJurnal(j Jurnal) {
 		d.check(p.key("customer_name"), `must not be blank: the Jurnal contact walk-in sales are invoiced to, e.g. "Pelanggan Umum"`)
 	}
 	d.checkList(p.key("outlets"), j.Outlets, "outlet id")
-	if strings.TrimSpace(j.DepositAccounts["default"]) == "" {
+	// The sink looks a payment method up trimmed and in lower case: two
+	// keys that are one method there ("QRIS" and "qris") would leave it to
+	// chance which account is used.
+	methods := map[string]string{}
+	for _, k := range slices.Sorted(maps.Keys(j.DepositAccounts)) {
+		m := strings.ToLower(strings.TrimSpace(k))
+		if other, ok := methods[m]; ok {
+			d.check(p.key("deposit_accounts").key(k), "is the payment method %q again (case and spaces aside): give it once", other)
+		}
+		methods[m] = k
+	}
+	if strings.TrimSpace(j.DepositAccounts[methods["default"]]) == "" {
 		d.check(p.key("deposit_accounts").key("default"), `must name the Jurnal cash or bank account payments go to, e.g. default = "Kas"`)
 	}
 	for _, m := range []struct {

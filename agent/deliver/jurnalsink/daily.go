@@ -236,7 +236,10 @@ func (s *Sink) closeDays(ctx context.Context) error {
 	if err != nil {
 		return &storeError{err}
 	}
-	now := s.clock.Now()
+	s.sh.mu.Lock()
+	s.sh.ledgered = len(days) > 0
+	s.sh.mu.Unlock()
+	now, calls := s.clock.Now(), s.api.Calls()
 	slices.SortFunc(days, func(a, b *dayState) int { return strings.Compare(a.Date+a.Outlet, b.Date+b.Outlet) })
 	closed := map[string]bool{}
 	for _, d := range days {
@@ -271,7 +274,7 @@ func (s *Sink) closeDays(ctx context.Context) error {
 	if first != nil {
 		return first
 	}
-	s.clearQuota()
+	s.clearQuotaIfCalled(calls)
 	return nil
 }
 
@@ -380,23 +383,25 @@ func (s *Sink) postDay(ctx context.Context, d *dayState) error {
 
 // leaveLedger takes a sale out of its day's ledger if the day is not
 // posted yet (a switch from daily_summary to invoice mode): it is about to
-// be posted on its own, and must not be in the day's invoice as well.
-func (s *Sink) leaveLedger(t unified.Transaction) error {
+// be posted on its own, and must not be in the day's invoice as well. If
+// the day was posted with the sale, it returns that day: the sale is in
+// its invoice already.
+func (s *Sink) leaveLedger(t unified.Transaction) (*dayState, error) {
 	key := dayKey(t.OutletID, t.BusinessDate)
 	day := &dayState{}
 	ok, err := getJSON(s.docs, key, day)
 	if err != nil {
-		return &storeError{err}
+		return nil, &storeError{err}
 	}
-	if !ok || day.Posted {
-		return nil
+	if _, in := day.Sales[t.ExternalID]; !ok || !in {
+		return nil, nil
 	}
-	if _, in := day.Sales[t.ExternalID]; !in {
-		return nil
+	if day.Posted {
+		return day, nil
 	}
 	delete(day.Sales, t.ExternalID)
 	if err := putJSON(s.docs, key, day); err != nil {
-		return &storeError{err}
+		return nil, &storeError{err}
 	}
-	return nil
+	return nil, nil
 }

@@ -267,3 +267,91 @@ func TestDailySummaryRefusedDay(t *testing.T) {
 		t.Error("the day's problem had no first-failure time")
 	}
 }
+
+// TestQuotaStaysUntilJurnalAnswers: a closed day waits for Jurnal's quota;
+// sales ledgered meanwhile (no call to Jurnal) leave the quota shown, and
+// the next post that Jurnal takes clears it. Regression: any accepted
+// batch cleared it, so the status said nothing of the quota while the day
+// still waited on it.
+func TestQuotaStaysUntilJurnalAnswers(t *testing.T) {
+	e := newEnv(t, func(c *jurnalsink.Config) { c.Mode = jurnalsink.ModeDailySummary })
+	const day = "2026-12-05" // closed already: 2026-12-06 02:00 WIB
+	e.mustAccept(e.rec(sale("101", "S1", day, unified.StatusCompleted)))
+	e.fake.SetMonthlyQuota(1000, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := e.sink.Tick(ctx); err == nil {
+		t.Fatal("Tick over the quota succeeded")
+	}
+	if !e.sink.Status().QuotaExhausted {
+		t.Fatal("the quota is not shown after Jurnal refused the day for it")
+	}
+	calls := e.sink.Status().Calls
+	e.mustAccept(e.rec(sale("101", "S2", "2026-12-06", unified.StatusCompleted))) // an open day: ledgered
+	if st := e.sink.Status(); st.Calls != calls || !st.QuotaExhausted {
+		t.Errorf("after a sale only ledgered (%d calls, %d before): quota shown %v, want still shown", st.Calls, calls, st.QuotaExhausted)
+	}
+	e.fake.SetMonthlyQuota(1000, 1000)
+	e.tick()
+	if _, ok := e.fake.Invoice("moka-101-" + day); !ok {
+		t.Error("the day is not posted once the quota allows")
+	}
+	if e.sink.Status().QuotaExhausted {
+		t.Error("the quota is still shown after Jurnal took the day")
+	}
+}
+
+// TestSwitchToInvoiceKeepsLedgeredSales: sales ledgered in daily_summary
+// mode (and so acknowledged) are posted with their day when it closes,
+// also when the sink was switched to invoice mode meanwhile and they never
+// come again. Regression: only daily_summary closed days, so a switch to
+// invoice mode left them in the ledger for good, never in Jurnal.
+func TestSwitchToInvoiceKeepsLedgeredSales(t *testing.T) {
+	e := newEnv(t, func(c *jurnalsink.Config) { c.Mode = jurnalsink.ModeDailySummary })
+	const day = "2026-12-06" // closes 2026-12-07 02:00 WIB
+	e.mustAccept(e.rec(sale("101", "S1", day, unified.StatusCompleted)), e.rec(sale("101", "S2", day, unified.StatusCompleted)))
+	e.cfg.Mode = jurnalsink.ModeInvoice
+	e.restart()
+	e.mustAccept(e.rec(sale("101", "S2", day, unified.StatusCompleted))) // S2 again: invoiced on its own
+	e.tick()
+	if n := len(e.fake.Invoices()); n != 1 {
+		t.Fatalf("%d invoices before the day closed, want S2's own", n)
+	}
+	if st := e.sink.Status(); len(st.Outlets) != 1 || st.Outlets[0].Waiting != 1 {
+		t.Errorf("status %+v: want S1 waiting for its day", st.Outlets)
+	}
+	e.clock.Advance(17 * time.Hour)
+	e.tick()
+	inv, ok := e.fake.Invoice("moka-101-" + day)
+	if !ok || !inv.Total.Equal(decimal.RequireFromString("88000")) {
+		t.Errorf("day invoice %v %+v, want S1 alone (88000)", ok, inv)
+	}
+}
+
+// TestSwitchToInvoiceVoidOfPostedDay: a sale posted in its day's invoice
+// (daily_summary), voided after a switch to invoice mode, becomes a sales
+// return against the day's invoice. Regression: invoice mode did not look
+// at the day, so the void of a sale it had never invoiced posted nothing,
+// and a refund invoiced the sale a second time.
+func TestSwitchToInvoiceVoidOfPostedDay(t *testing.T) {
+	e := newEnv(t, func(c *jurnalsink.Config) { c.Mode = jurnalsink.ModeDailySummary })
+	const day = "2026-12-05" // closed already: 2026-12-06 02:00 WIB
+	e.mustAccept(e.rec(sale("101", "S1", day, unified.StatusCompleted)), e.rec(sale("101", "S2", day, unified.StatusCompleted)))
+	e.tick()
+	dayInv, ok := e.fake.Invoice("moka-101-" + day)
+	if !ok {
+		t.Fatal("the day is not posted")
+	}
+	e.cfg.Mode = jurnalsink.ModeInvoice
+	e.restart()
+	e.mustAccept(e.rec(sale("101", "S1", day, unified.StatusVoid)))
+	e.mustAccept(e.rec(sale("101", "S1", day, unified.StatusVoid))) // again
+	if n := len(e.fake.Invoices()); n != 1 {
+		t.Errorf("%d invoices, want the day's alone", n)
+	}
+	rets := e.fake.Returns()
+	if len(rets) != 1 || rets[0].CustomID != "moka-101-S1-void" || rets[0].InvoiceID != dayInv.ID ||
+		!rets[0].Total.Equal(decimal.RequireFromString("88000")) {
+		t.Errorf("returns %+v, want the void of S1 (88000) against the day's invoice", rets)
+	}
+}

@@ -262,16 +262,16 @@ func TestProductLookupReadsTheRows(t *testing.T) {
 
 // TestProductBeyondTheFirstPage: the product of SKU KOPI-L exists in
 // Jurnal under another name, and Jurnal's loose code filter also returns
-// a page's worth of near codes (KOPI-L01, …) before it. The lookup reads
-// enough rows to find it, and the sale goes onto it. Regression: only the
-// default page (20 rows) was read; the create then failed as "code taken",
-// the sale's own name was remembered, and the invoice named a product
-// Jurnal does not have.
+// more than a page of near codes (KOPI-L01, …) before it. The lookup reads
+// the pages until it finds it, and the sale goes onto it. Regression: only
+// the first page was read (20 rows, then 50); the create then failed as
+// "code taken", the sale's own name was remembered, and the invoice named
+// a product Jurnal does not have.
 func TestProductBeyondTheFirstPage(t *testing.T) {
 	e := newEnv(t, nil)
 	e.fake.SetLooseFilters(true)
-	for i := range 25 {
-		e.fake.SeedProduct(jurnalfake.Product{Name: fmt.Sprintf("Kopi Lain %02d", i), Code: fmt.Sprintf("KOPI-L%02d", i)})
+	for i := range 120 { // more than two pages of a lookup (page_size 50)
+		e.fake.SeedProduct(jurnalfake.Product{Name: fmt.Sprintf("Kopi Lain %03d", i), Code: fmt.Sprintf("KOPI-L%03d", i)})
 	}
 	e.fake.SeedProduct(jurnalfake.Product{Name: "Es Kopi Susu Besar", Code: "KOPI-L"})
 	e.mustAccept(e.rec(sale("101", "S1", "2026-12-05", unified.StatusCompleted)))
@@ -684,5 +684,32 @@ func TestDepositAccountKeyAnyCase(t *testing.T) {
 	e.mustAccept(e.rec(sale("101", "S1", "2026-12-05", unified.StatusCompleted)))
 	if pays := e.fake.Payments(); len(pays) != 1 || pays[0].DepositTo != "Bank BCA" {
 		t.Errorf("payments %+v, want one into Bank BCA", pays)
+	}
+}
+
+// TestReloadKeepsTheClient: a sink built after a hot reload (Previous)
+// keeps the client, its rate budget and count of calls, when the company
+// and limits are the same (a default left unset is the same as the
+// default spelled out), and the outlets' figures in any case; another rate
+// limit gets a new client.
+func TestReloadKeepsTheClient(t *testing.T) {
+	e := newEnv(t, func(c *jurnalsink.Config) { c.RequestsPerMinute, c.Timeout = 60, 30*time.Second })
+	e.mustAccept(e.rec(sale("101", "S1", "2026-12-05", unified.StatusCompleted)))
+	before := e.sink.Status()
+	if before.Calls == 0 || len(before.Outlets) != 1 || before.Outlets[0].Posted == 0 {
+		t.Fatalf("status %+v: want calls and a posted outlet", before)
+	}
+	same := e.cfg
+	same.RequestsPerMinute, same.Timeout = 0, 0 // the defaults: 60 and 30 s
+	kept := jurnalsink.New(same, jurnalsink.Options{Docs: e.store, Clock: e.clock, Previous: e.sink})
+	if st := kept.Status(); st.Calls != before.Calls || st.Outlets[0].Posted != before.Outlets[0].Posted {
+		t.Errorf("reloaded alike: %d calls, posted %d; want the client kept (%d) and the figures (%d)",
+			st.Calls, st.Outlets[0].Posted, before.Calls, before.Outlets[0].Posted)
+	}
+	other := e.cfg
+	other.RequestsPerMinute = 120
+	moved := jurnalsink.New(other, jurnalsink.Options{Docs: e.store, Clock: e.clock, Previous: kept})
+	if st := moved.Status(); st.Calls != 0 || st.Outlets[0].Posted != before.Outlets[0].Posted {
+		t.Errorf("reloaded with another rate: %d calls, posted %d; want a new client and the figures kept", st.Calls, st.Outlets[0].Posted)
 	}
 }

@@ -72,6 +72,16 @@ func isEmoji(r rune) bool {
 // hundred is 100 as a decimal: a rate is exact when rate × 100 is whole.
 var hundred = decimal.NewFromInt(100)
 
+// exactRate is the rate of amount spread over quantity q, if there is one
+// exact to the cent whose product with q is amount again.
+func exactRate(amount, q decimal.Decimal) (decimal.Decimal, bool) {
+	if q.Sign() <= 0 {
+		return decimal.Decimal{}, false
+	}
+	rate := amount.Div(q)
+	return rate, rate.Mul(hundred).IsInteger() && rate.Mul(q).Equal(amount)
+}
+
 // itemLine is the line of one item: its net amount (total less its
 // discount, Jurnal reading a line discount as a percent) spread over its
 // quantity when that is exact to the cent, else the whole net amount as one
@@ -86,12 +96,8 @@ func itemLine(it unified.Item, product string) line {
 	if it.Variant != "" {
 		desc += " (" + it.Variant + ")"
 	}
-	q := it.Quantity.Dec()
-	if q.Sign() > 0 {
-		rate := net.Dec().Div(q)
-		if rate.Mul(hundred).IsInteger() && rate.Mul(q).Equal(net.Dec()) {
-			return line{Product: product, Quantity: it.Quantity, Rate: unified.NewDecimal(rate), Description: desc}
-		}
+	if rate, ok := exactRate(net.Dec(), it.Quantity.Dec()); ok {
+		return line{Product: product, Quantity: it.Quantity, Rate: unified.NewDecimal(rate), Description: desc}
 	}
 	return line{Product: product, Quantity: unified.DecimalFromInt(1), Rate: net,
 		Description: fmt.Sprintf("%s × %s", it.Quantity, desc)}
@@ -162,13 +168,9 @@ func foldDiscount(ls []line, discount decimal.Decimal) []line {
 // withAmount is l carrying amount instead: the same quantity when the rate
 // stays exact to the cent, else one unit.
 func withAmount(l line, amount decimal.Decimal) line {
-	q := l.Quantity.Dec()
-	if q.Sign() > 0 {
-		rate := amount.Div(q)
-		if rate.Mul(hundred).IsInteger() && rate.Mul(q).Equal(amount) {
-			l.Rate = unified.NewDecimal(rate)
-			return l
-		}
+	if rate, ok := exactRate(amount, l.Quantity.Dec()); ok {
+		l.Rate = unified.NewDecimal(rate)
+		return l
 	}
 	if !l.Quantity.Equal(unified.DecimalFromInt(1)) {
 		l.Description = fmt.Sprintf("%s × %s", l.Quantity, l.Description)
@@ -212,12 +214,9 @@ func sumLines(groups ...[]line) []line {
 		if a.amount.IsZero() {
 			continue
 		}
-		if a.qty.Sign() > 0 {
-			rate := a.amount.Div(a.qty)
-			if rate.Mul(hundred).IsInteger() && rate.Mul(a.qty).Equal(a.amount) {
-				out = append(out, line{Product: p, Quantity: unified.NewDecimal(a.qty), Rate: unified.NewDecimal(rate)})
-				continue
-			}
+		if rate, ok := exactRate(a.amount, a.qty); ok {
+			out = append(out, line{Product: p, Quantity: unified.NewDecimal(a.qty), Rate: unified.NewDecimal(rate)})
+			continue
 		}
 		out = append(out, line{Product: p, Quantity: unified.DecimalFromInt(1), Rate: unified.NewDecimal(a.amount),
 			Description: fmt.Sprintf("%s sold", a.qty)})

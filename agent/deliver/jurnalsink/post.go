@@ -53,11 +53,14 @@ func saleKey(t unified.Transaction) string { return "s/" + t.OutletID + "/" + t.
 // daily_summary mode).
 func (s *Sink) postSale(ctx context.Context, t unified.Transaction, st *saleState) error {
 	key := saleKey(t)
+	fresh := false // nothing remembered of the sale
 	if st == nil {
 		st = &saleState{}
-		if _, err := getJSON(s.docs, key, st); err != nil {
+		found, err := getJSON(s.docs, key, st)
+		if err != nil {
 			return &storeError{err}
 		}
+		fresh = !found
 	}
 	save := func() error {
 		if err := putJSON(s.docs, key, st); err != nil {
@@ -68,8 +71,12 @@ func (s *Sink) postSale(ctx context.Context, t unified.Transaction, st *saleStat
 	cid := CustomID(t.OutletID, t.ExternalID)
 	if len(st.Invoices) == 0 {
 		if s.cfg.Mode == ModeInvoice {
-			if err := s.leaveLedger(t); err != nil {
+			day, err := s.leaveLedger(t)
+			if err != nil {
 				return err
+			}
+			if day != nil && fresh {
+				return s.late(ctx, t, day) // in a day's invoice already
 			}
 		}
 		if t.Status == unified.StatusVoid {
@@ -343,7 +350,7 @@ func (s *Sink) linesOf(ctx context.Context, t unified.Transaction) ([]line, erro
 	names := make([]string, len(t.Items))
 	for i, it := range t.Items {
 		id := identityOf(it)
-		name, err := s.productName(ctx, id, it.SKU)
+		name, err := s.productName(ctx, id)
 		if err != nil {
 			return nil, err
 		}
@@ -391,7 +398,7 @@ func identityOf(it unified.Item) productIdentity {
 
 // productName returns the Jurnal name of a Moka product, finding (by
 // product_code, then name) or creating it the first time.
-func (s *Sink) productName(ctx context.Context, id productIdentity, sku string) (string, error) {
+func (s *Sink) productName(ctx context.Context, id productIdentity) (string, error) {
 	var ps productState
 	if ok, err := getJSON(s.docs, "p/"+id.key, &ps); err != nil {
 		return "", &storeError{err}
@@ -408,18 +415,47 @@ func (s *Sink) productName(ctx context.Context, id productIdentity, sku string) 
 	return got.Name, nil
 }
 
-// lookupPage asks a master-data lookup for more rows than Jurnal's
-// default page of 20: its filter is loose, so the row that is the product
-// or contact may come after many near ones. 50, not Jurnal's maximum of
-// 100: a page of 100 has been seen to run past a 30 s deadline
-// (reference/jurnal-api.md §5).
-const lookupPage = "&page_size=50"
+// lookupPageSize is how many rows a master-data lookup reads a page: more
+// than Jurnal's default of 20, as its filter is loose and the row that is
+// the product or contact may come after many near ones; 50, not Jurnal's
+// maximum of 100: a page of 100 has been seen to run past a 30 s deadline
+// (reference/jurnal-api.md §5). lookupMaxPages bounds the pages read.
+const (
+	lookupPageSize = 50
+	lookupMaxPages = 20
+)
 
-type productList struct {
-	Products []struct {
-		Name string `json:"name"`
-		Code string `json:"product_code"`
-	} `json:"products"`
+type productRow struct {
+	Name string `json:"name"`
+	Code string `json:"product_code"`
+}
+
+// lookupRow reads the rows of the master-data list (a path and the
+// answer's envelope, "products" or "customers") filtered by field = value,
+// page after page until a row is the one wanted (is) or a page is short:
+// only a row that is it counts, as the API promises no exact filter.
+func lookupRow[T any](ctx context.Context, api *mekari.Client, list, field, value string, is func(T) bool) (T, bool, error) {
+	var zero T
+	for p := 1; p <= lookupMaxPages; p++ {
+		var env map[string]json.RawMessage
+		q := fmt.Sprintf("%s?%s=%s&page=%d&page_size=%d", list, field, url.QueryEscape(value), p, lookupPageSize)
+		if err := api.Do(ctx, "GET", q, nil, &env); err != nil {
+			return zero, false, err
+		}
+		var rows []T
+		if raw := env[list]; len(raw) > 0 {
+			if err := json.Unmarshal(raw, &rows); err != nil {
+				return zero, false, &mekari.Error{Kind: mekari.Server, Message: "Jurnal's list of " + list + " is not the JSON Jurnal sends"}
+			}
+		}
+		if i := slices.IndexFunc(rows, is); i >= 0 {
+			return rows[i], true, nil
+		}
+		if len(rows) < lookupPageSize {
+			break
+		}
+	}
+	return zero, false, nil
 }
 
 // ensureProduct makes sure the product of identity id exists in Jurnal and
@@ -446,18 +482,17 @@ func (s *Sink) ensureProduct(ctx context.Context, name string, id productIdentit
 	}
 	lookups = append(lookups, lookup{"name", name})
 	for _, l := range lookups {
-		var list productList
-		if err := s.api.Do(ctx, "GET", "products?"+l.field+"="+url.QueryEscape(l.value)+lookupPage, nil, &list); err != nil {
+		p, ok, err := lookupRow(ctx, s.api, "products", l.field, l.value, func(p productRow) bool {
+			if l.field == "product_code" {
+				return sameName(p.Code, l.value)
+			}
+			return sameName(p.Name, l.value)
+		})
+		if err != nil {
 			return fmt.Errorf("look up product: %w", err)
 		}
-		for _, p := range list.Products {
-			have := p.Name
-			if l.field == "product_code" {
-				have = p.Code
-			}
-			if sameName(have, l.value) {
-				return remember(p.Name)
-			}
+		if ok {
+			return remember(p.Name)
 		}
 	}
 	body := map[string]any{"product": map[string]any{
@@ -498,18 +533,16 @@ func (s *Sink) ensureContact(ctx context.Context) error {
 	type contact struct {
 		DisplayName string `json:"display_name"`
 	}
-	var list struct {
-		Customers []contact `json:"customers"`
-	}
-	if err := s.api.Do(ctx, "GET", "customers?display_name="+url.QueryEscape(name)+lookupPage, nil, &list); err != nil {
+	// Only a row that is the contact counts: invoices name it by display
+	// name.
+	_, found, err := lookupRow(ctx, s.api, "customers", "display_name", name, func(c contact) bool { return sameName(c.DisplayName, name) })
+	if err != nil {
 		return fmt.Errorf("look up contact: %w", err)
 	}
-	// Only a row that is the contact counts (see ensureProduct): invoices
-	// name it by display name.
-	if !slices.ContainsFunc(list.Customers, func(c contact) bool { return sameName(c.DisplayName, name) }) {
+	if !found {
 		body := map[string]any{"customer": map[string]any{"display_name": name}}
-		// "Taken": it is there after all, beyond the page the lookup read
-		// (or created by a create whose answer was lost).
+		// "Taken": it is there after all, beyond the pages the lookup
+		// read (or created by a create whose answer was lost).
 		switch err := s.api.Do(ctx, "POST", "customers", body, nil); {
 		case err == nil:
 			s.log.Info("Jurnal contact created")
@@ -549,11 +582,7 @@ func paymentMethod(m string) string {
 // refunded amount.
 func returnLines(posted []line, returned map[string]unified.Decimal, delta unified.Decimal, full bool) ([]line, error) {
 	if full {
-		out := make([]line, len(posted))
-		for i, l := range posted {
-			out[i] = line{Product: l.Product, Quantity: l.Quantity, Rate: l.Rate, Description: l.Description}
-		}
-		return out, nil
+		return slices.Clone(posted), nil
 	}
 	left := map[string]unified.Decimal{}
 	for _, l := range posted {

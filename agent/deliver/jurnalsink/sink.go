@@ -43,9 +43,12 @@
 // of a sale is pruned 200 days after its business date (longer than any
 // re-fetch reaches back); a pruned sale sent again meets the 409.
 //
-// Mode switches post nothing twice: a sale already invoiced on its own
-// stays out of a day's invoice, and a sale leaves an open day's ledger
-// when it is invoiced on its own.
+// Mode switches post nothing twice and lose nothing: a sale already
+// invoiced on its own stays out of a day's invoice; after a switch to
+// invoice mode, a sale leaves an open day's ledger when it is invoiced on
+// its own, the sales left in a ledger are posted with their day when it
+// closes, and a new version of a sale in a posted day's invoice is posted
+// against that invoice, as in daily_summary.
 //
 // Products are matched by SKU (product_code), else by Moka's item and
 // variant ids the sink remembers, else by name, and created (with their
@@ -149,8 +152,11 @@ type shared struct {
 	mu      sync.Mutex
 	outlets map[string]*outletFigures
 	days    map[string]DayProblem // dayKey → why the closed day is not posted
-	quota   quotaState
-	api     *mekari.Client
+	// ledgered: the last round of closeDays found days not posted (in
+	// invoice mode, Status then counts their sales as waiting).
+	ledgered bool
+	quota    quotaState
+	api      *mekari.Client
 }
 
 type outletFigures struct {
@@ -239,6 +245,7 @@ func (s *Sink) Send(ctx context.Context, batch []store.Record) sink.Answer {
 	}
 	s.sh.work.Lock()
 	defer s.sh.work.Unlock()
+	calls := s.api.Calls()
 	for i, r := range batch {
 		outlet, err := s.handle(ctx, r)
 		if err != nil {
@@ -248,13 +255,14 @@ func (s *Sink) Send(ctx context.Context, batch []store.Record) sink.Answer {
 			return s.answer(ctx, outlet, err)
 		}
 	}
-	s.clearQuota()
+	s.clearQuotaIfCalled(calls)
 	return sink.Answer{Verdict: sink.Accepted}
 }
 
-// Tick does what needs time rather than records: in daily_summary mode it
-// posts the days that closed. The agent calls it every minute and on
-// "Sync now".
+// Tick does what needs time rather than records: it posts the days that
+// closed (daily_summary; in invoice mode, the days whose sales were
+// ledgered before a switch, acknowledged and not sent again). The agent
+// calls it every minute and on "Sync now".
 func (s *Sink) Tick(ctx context.Context) error {
 	if s.docs == nil {
 		return nil
@@ -262,9 +270,6 @@ func (s *Sink) Tick(ctx context.Context) error {
 	s.sh.work.Lock()
 	defer s.sh.work.Unlock()
 	s.prune()
-	if s.cfg.Mode != ModeDailySummary {
-		return nil
-	}
 	return s.closeDays(ctx)
 }
 
@@ -353,7 +358,14 @@ func ClockMessage(skew time.Duration) sink.Message {
 	return sink.Say("HealthJurnalClockBehind", m)
 }
 
-func (s *Sink) clearQuota() {
+// clearQuotaIfCalled clears the quota state after work that succeeded,
+// if Jurnal answered a call of it (the count was calls before): work that
+// needed no call (a batch posted already, sales only ledgered) says
+// nothing of the quota. s.sh.work must be held.
+func (s *Sink) clearQuotaIfCalled(calls int64) {
+	if s.api.Calls() == calls {
+		return
+	}
 	s.sh.mu.Lock()
 	s.sh.quota = quotaState{}
 	s.sh.mu.Unlock()
@@ -461,7 +473,10 @@ type Status struct {
 // Status reports per outlet what the sink did.
 func (s *Sink) Status() Status {
 	waitingDays, closedDays := map[string]int{}, 0
-	if s.cfg.Mode == ModeDailySummary && s.docs != nil {
+	s.sh.mu.Lock()
+	ledgered := s.sh.ledgered
+	s.sh.mu.Unlock()
+	if s.docs != nil && (s.cfg.Mode == ModeDailySummary || ledgered) {
 		waitingDays, closedDays = s.openSales()
 	}
 	s.sh.mu.Lock()

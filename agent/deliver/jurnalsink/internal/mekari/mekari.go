@@ -86,12 +86,7 @@ type Client struct {
 // New returns a client. hc nil means http.DefaultClient's transport without
 // redirects.
 func New(cfg Config, hc *http.Client, clock clockwork.Clock) *Client {
-	if cfg.RequestsPerMinute <= 0 {
-		cfg.RequestsPerMinute = 60
-	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 30 * time.Second
-	}
+	cfg = cfg.withDefaults()
 	if hc == nil {
 		hc = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
@@ -105,13 +100,18 @@ func New(cfg Config, hc *http.Client, clock clockwork.Clock) *Client {
 // Same reports whether c talks to the same company with the same limits as
 // cfg, so that a reloaded sink may keep c (and its rate budget).
 func (c *Client) Same(cfg Config) bool {
+	return c.cfg == cfg.withDefaults()
+}
+
+// withDefaults is cfg with the defaults of what it leaves unset.
+func (cfg Config) withDefaults() Config {
 	if cfg.RequestsPerMinute <= 0 {
 		cfg.RequestsPerMinute = 60
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 30 * time.Second
 	}
-	return c.cfg == cfg
+	return cfg
 }
 
 // Offset is the clock offset the client signs with (server − PC), 0 when
@@ -348,7 +348,7 @@ func (c *Client) classify(resp *http.Response, data []byte) *Error {
 			c.mu.Lock()
 			known := c.offset
 			c.mu.Unlock()
-			if skew := c.skewOf(resp); skew != 0 && (known == 0 || absDur(skew-known) > time.Minute) {
+			if skew := c.skewOf(resp); skew != 0 && (known == 0 || (skew-known).Abs() > time.Minute) {
 				e.Skew = skew
 			}
 		}
@@ -359,13 +359,6 @@ func (c *Client) classify(resp *http.Response, data []byte) *Error {
 		e.RetryAfter, _ = backoff.ParseRetryAfter(resp.Header.Get("Retry-After"), c.clock.Now(), time.Hour)
 	}
 	return e
-}
-
-func absDur(d time.Duration) time.Duration {
-	if d < 0 {
-		return -d
-	}
-	return d
 }
 
 // Message extracts Jurnal's error message from an answer body: the
