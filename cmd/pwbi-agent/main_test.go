@@ -181,13 +181,16 @@ func (e *testEnv) start(t testing.TB) *proc {
 	return p
 }
 
+// client is a local API client of the agent with a generous timeout (the
+// client's default is 10 s): many callers take one snapshot and judge it,
+// and a loaded CI machine running the -race binary can take seconds to
+// answer. An agent that is not listening is refused at once anyway.
+func (e *testEnv) client() *localapi.Client {
+	return localapi.NewClient(e.apiAddr, &http.Client{Timeout: 30 * time.Second})
+}
+
 func (e *testEnv) status(t testing.TB) (localapi.Status, error) {
-	// Generous (the client's default is 10 s): many callers take one
-	// snapshot and judge it, and a loaded CI machine running the -race
-	// binary can take seconds to answer. An agent that is not listening
-	// is refused at once anyway.
-	c := localapi.NewClient(e.apiAddr, &http.Client{Timeout: 30 * time.Second})
-	return c.Status(context.Background())
+	return e.client().Status(context.Background())
 }
 
 func TestRunStatusAndCleanStop(t *testing.T) {
@@ -367,6 +370,11 @@ func mustGet(t *testing.T, url string) string {
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// An error page is no page: a caller checking what a body lacks (no
+	// secret in it) would pass on one.
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s\n%s", url, resp.Status, b)
 	}
 	return string(b)
 }
