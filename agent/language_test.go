@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -17,12 +16,7 @@ import (
 // the problems' texts there, and follows a reload of the config file.
 func TestStatusFollowsAgentLanguage(t *testing.T) {
 	dir := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	apiAddr := ln.Addr().String()
-	_ = ln.Close()
+	apiAddr := testutil.FreeAddr(t)
 	cfgPath := filepath.Join(dir, "config.toml")
 	write := func(lang string) {
 		t.Helper()

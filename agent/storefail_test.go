@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -25,12 +24,7 @@ func TestRunExitsWhenStoreFails(t *testing.T) {
 		t.Skip("replaces the open database file by a directory, which Windows does not allow")
 	}
 	dir := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	apiAddr := ln.Addr().String()
-	_ = ln.Close()
+	apiAddr := testutil.FreeAddr(t)
 	cfgPath := filepath.Join(dir, "config.toml")
 	cfg := fmt.Sprintf("version = 1\n[agent]\nid = \"storefail-test\"\ndata_dir = \"data\"\nlog_level = \"info\"\n"+
 		"[moka]\nenabled = false\n[local_api]\nlisten = %q\n", apiAddr)

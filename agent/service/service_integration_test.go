@@ -61,7 +61,7 @@ func TestServiceLifecycle(t *testing.T) {
 	} else if out, err := exec.Command("go", "build", "-o", bin, "./testdata/svcmain").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	addr := freeAddr(t)
+	addr := testutil.FreeAddr(t)
 	cfgPath := filepath.Join(dir, "etc", "config.toml")
 	mustMkdir(t, filepath.Dir(cfgPath))
 	cfgText := fmt.Sprintf(`version = 1

@@ -2,7 +2,6 @@ package service
 
 import (
 	"errors"
-	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -393,16 +392,6 @@ func must(t *testing.T, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func mustMkdir(t *testing.T, dir string) {

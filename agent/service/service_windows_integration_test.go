@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pwbi/edge-agent/internal/testutil"
 	"golang.org/x/sys/windows/registry"
 	"golang.org/x/sys/windows/svc/mgr"
 )
@@ -55,7 +56,7 @@ func TestServiceLifecycle(t *testing.T) {
 	} else if out, err := exec.Command("go", "build", "-o", bin, "./testdata/svcmain").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	addr := freeAddr(t)
+	addr := testutil.FreeAddr(t)
 	cfgPath := filepath.Join(dir, "ProgramData", "config.toml")
 	mustMkdir(t, filepath.Dir(cfgPath))
 	cfgText := fmt.Sprintf("version = 1\n[agent]\nid = \"service-test\"\ndata_dir = %q\n[moka]\nenabled = false\n[local_api]\nlisten = %q\n",

@@ -44,7 +44,7 @@ type checkoutEnv struct {
 func newCheckoutEnv(t *testing.T) *checkoutEnv {
 	t.Helper()
 	fake := mokkafake.NewServer(t, mokkafake.Options{StoreID: "store-e2e", SecretKey: "e2e-mokka-secret-key-0f3a9c"})
-	addr := freeAddr(t)
+	addr := testutil.FreeAddr(t)
 	sum := sha256.Sum256([]byte(firstTabletToken))
 	e := newEnvWith(t, fmt.Sprintf(`[moka]
 enabled = false
@@ -511,7 +511,7 @@ func TestCheckoutGateway(t *testing.T) {
 
 	t.Run("listener moves on reload", func(t *testing.T) {
 		cfg, _ := os.ReadFile(c.cfgPath)
-		newAddr := freeAddr(t)
+		newAddr := testutil.FreeAddr(t)
 		gen := c.gen(t)
 		if err := os.WriteFile(c.cfgPath, []byte(strings.Replace(string(cfg), c.addr, newAddr, 1)), 0o600); err != nil {
 			t.Fatal(err)
@@ -656,7 +656,7 @@ func checkNoPII(t *testing.T, where, text string) {
 func TestCheckoutSignsLikeTheRubySDK(t *testing.T) {
 	fake := mokkafake.NewServer(t, mokkafake.Options{StoreID: "store-main", SecretKey: "main-mokka-secret-9d1e",
 		RegistrationStoreID: "1", RegistrationSecretKey: "secret"})
-	addr := freeAddr(t)
+	addr := testutil.FreeAddr(t)
 	sum := sha256.Sum256([]byte(firstTabletToken))
 	e := newEnvWith(t, fmt.Sprintf(`[moka]
 enabled = false

@@ -45,7 +45,7 @@ type tlsEnv struct {
 func newTLSEnv(t *testing.T, extra string) *tlsEnv {
 	t.Helper()
 	fake := mokkafake.NewServer(t, mokkafake.Options{StoreID: "store-tls", SecretKey: "tls-mokka-secret-key-77c1"})
-	_, port, err := net.SplitHostPort(freeAddr(t))
+	_, port, err := net.SplitHostPort(testutil.FreeAddr(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -67,16 +66,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 type testEnv struct {
 	dir, cfgPath, dataDir, apiAddr string
 	up                             *upstreamfake.Server
@@ -96,7 +85,7 @@ func newEnvWith(t testing.TB, sections string) *testEnv {
 	t.Helper()
 	e := &testEnv{dir: t.TempDir()}
 	e.dataDir = filepath.Join(e.dir, "data")
-	e.apiAddr = freeAddr(t)
+	e.apiAddr = testutil.FreeAddr(t)
 	e.up = upstreamfake.NewServer(t, upstreamfake.Options{Token: upstreamToken})
 	e.cfgPath = filepath.Join(e.dir, "config.toml")
 	cfg := fmt.Sprintf(`version = 1

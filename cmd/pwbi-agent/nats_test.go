@@ -93,7 +93,7 @@ func newNATSServer(t testing.TB, addr string, users ...natsUser) *natsServer {
 // stream created.
 func startNATSServer(t testing.TB, users ...natsUser) *natsServer {
 	t.Helper()
-	n := newNATSServer(t, freeAddr(t), users...)
+	n := newNATSServer(t, testutil.FreeAddr(t), users...)
 	n.start()
 	n.createStream()
 	return n
@@ -559,7 +559,7 @@ func natsStopCleanly(t *testing.T, p *proc) {
 // once, in order, and the buffer empties.
 func TestNATSDownForTheBackfillCatchesUpLater(t *testing.T) {
 	const n = 2000
-	ns := newNATSServer(t, freeAddr(t)) // not started yet
+	ns := newNATSServer(t, testutil.FreeAddr(t)) // not started yet
 	e := newEnv(t)
 	e.writeNATSConfig(t, natsConfig{urls: []string{ns.url()}, upstream: true})
 	e.seed(t, n)

@@ -195,7 +195,7 @@ func TestHotReload(t *testing.T) {
 	})
 
 	t.Run("local API moves, data_dir needs a restart", func(t *testing.T) {
-		newAddr := freeAddr(t)
+		newAddr := testutil.FreeAddr(t)
 		text := strings.Replace(string(r.content("moved", "info")), r.apiAddr, newAddr, 1)
 		text = strings.Replace(text, `data_dir = "data"`, `data_dir = "data2"`, 1)
 		if err := os.WriteFile(r.cfgPath, []byte(text), 0o600); err != nil {

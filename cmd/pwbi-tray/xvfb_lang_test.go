@@ -41,7 +41,7 @@ func TestTrayMenuLanguagesUnderXvfb(t *testing.T) {
 
 	agentBin, trayBin := buildBinaries(t, tmp)
 	up := upstreamfake.NewServer(t, upstreamfake.Options{Token: "tok-tray-lang"})
-	apiAddr := freeAddr(t)
+	apiAddr := testutil.FreeAddr(t)
 	cfgPath := filepath.Join(tmp, "config.toml")
 	writeFile(t, cfgPath, fmt.Sprintf(`version = 1
 [agent]

@@ -9,7 +9,6 @@ import (
 	"image"
 	"image/color"
 	"image/png"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -43,7 +42,7 @@ func TestTrayUnderXvfb(t *testing.T) {
 
 	// The agent: Moka off, a fake upstream, the local API on a free port.
 	up := upstreamfake.NewServer(t, upstreamfake.Options{Token: "tok-tray-test"})
-	apiAddr := freeAddr(t)
+	apiAddr := testutil.FreeAddr(t)
 	cfgPath := filepath.Join(tmp, "config.toml")
 	writeFile(t, cfgPath, fmt.Sprintf(`version = 1
 [agent]
@@ -542,16 +541,6 @@ func lightShare(img image.Image, r image.Rectangle) float64 {
 		return 0
 	}
 	return float64(light) / float64(total)
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func writeFile(t *testing.T, path, body string) {

@@ -2,8 +2,10 @@ package testutil
 
 import (
 	"fmt"
+	"net"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -98,5 +100,52 @@ func TestClockDriverAdvancesByEachWait(t *testing.T) {
 	want := []Wait{{"backoff", time.Second}, {"retry_after", 0}, {"rate_limit", 30 * time.Second}}
 	if got := d.Waits(); !slices.Equal(got, want) {
 		t.Errorf("Waits() = %v, want %v", got, want)
+	}
+}
+
+func TestFreePortsAreBelowTheEphemeralRangeAndDistinct(t *testing.T) {
+	lo, hi := portRange()
+	ports := FreePorts(t, 50)
+	seen := map[int]bool{}
+	for _, p := range ports {
+		if p < lo || p >= hi {
+			t.Errorf("port %d outside [%d, %d)", p, lo, hi)
+		}
+		if seen[p] {
+			t.Errorf("port %d handed out twice", p)
+		}
+		seen[p] = true
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err != nil {
+			t.Errorf("port %d is not free: %v", p, err)
+			continue
+		}
+		ln.Close()
+	}
+	if len(ports) != 50 {
+		t.Fatalf("got %d ports, want 50", len(ports))
+	}
+}
+
+func TestFreePortsSkipsABusyPort(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	busy := ln.Addr().(*net.TCPAddr).Port
+	if probe, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(busy+1))); err != nil {
+		t.Skipf("the port next to the busy one is taken too: %v", err)
+	} else {
+		probe.Close()
+	}
+	// Two ports to pick from, one listened on: every pick is the other.
+	for range 5 {
+		claimedMu.Lock()
+		delete(claimed, busy+1)
+		claimedMu.Unlock()
+		if got := freePortsIn(t, 1, busy, busy+2); got[0] != busy+1 {
+			t.Fatalf("picked port %d; want %d (port %d is listened on)", got[0], busy+1, busy)
+		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,27 +27,6 @@ import (
 // seconds (nats-server's raft waits 4-9 s before it campaigns).
 const waitLimit = 90 * time.Second
 
-// freePorts returns n TCP ports free on 127.0.0.1 now. The ports are
-// reserved by the kernel until closed; a server restarted later reuses its
-// own, so that the others' routes find it again.
-func freePorts(t testing.TB, n int) []int {
-	t.Helper()
-	var ls []net.Listener
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("reserve a port: %v", err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return ports
-}
-
 // cluster is n JetStream servers routed together (n = 1: a single server).
 type cluster struct {
 	t       testing.TB
@@ -63,7 +41,7 @@ type clusterOpt func(*server.Options)
 
 func newCluster(t testing.TB, n int, extra ...clusterOpt) *cluster {
 	t.Helper()
-	ports := freePorts(t, 2*n)
+	ports := testutil.FreePorts(t, 2*n)
 	c := &cluster{t: t, name: "pwbi-test", servers: make([]*server.Server, n)}
 	var routes []string
 	for i := range n {

@@ -68,7 +68,7 @@ func TestProblemMessages(t *testing.T) {
 	checkMessage(t, retry(send(t, w, records(1, 1))), "HealthNatsAuth",
 		"the NATS server refused the agent's credentials (authorization violation): check nats.creds_file, nats.nkey_seed_file or nats.user and nats.password", password)
 
-	port := freePorts(t, 1)[0]
+	port := testutil.FreePorts(t, 1)[0]
 	gone := New(Config{URLs: []string{"nats://127.0.0.1:" + itoa(port)}, AgentID: "a", Timeout: 2 * time.Second}, Options{})
 	defer gone.Close()
 	m := retry(send(t, gone, records(1, 1)))

@@ -102,7 +102,7 @@ func TestCreateStreamMakesAStreamForTheSubjects(t *testing.T) {
 
 // Unreachable servers are an offline Retry; ctx ending is Canceled.
 func TestUnreachableServerIsOffline(t *testing.T) {
-	port := freePorts(t, 1)[0]
+	port := testutil.FreePorts(t, 1)[0]
 	s := New(Config{URLs: []string{"nats://127.0.0.1:" + itoa(port)}, AgentID: "a", Timeout: 2 * time.Second}, Options{})
 	defer s.Close()
 	a := send(t, s, records(1, 1))

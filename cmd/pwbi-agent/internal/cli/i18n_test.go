@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/pwbi/edge-agent/agent/localapi"
 	"github.com/pwbi/edge-agent/internal/i18n"
+	"github.com/pwbi/edge-agent/internal/testutil"
 )
 
 // fakeAgent serves st as GET /v1/status, as a running agent's local API,
@@ -144,12 +144,7 @@ func TestErrorsInIndonesian(t *testing.T) {
 	}
 
 	// No agent at the address: not running, and how to start it.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testutil.FreeAddr(t)
 	down := langConfig(t, "id", addr)
 	code, _, errOut = run("queue", "stats", "--config", down)
 	if code == 0 || !strings.Contains(errOut, "agen tidak berjalan") || !strings.Contains(errOut, "pwbi-agent start") {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,18 +13,14 @@ import (
 	"testing"
 
 	"github.com/pwbi/edge-agent/agent/config"
+	"github.com/pwbi/edge-agent/internal/testutil"
 )
 
 var tokenPattern = regexp.MustCompile(TokenPrefix + `[A-Za-z0-9_-]{43}`)
 
 func tabletConfig(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String() // nothing answers there: no agent runs
-	ln.Close()
+	addr := testutil.FreeAddr(t) // nothing answers there: no agent runs
 	path := filepath.Join(t.TempDir(), "config.toml")
 	data := "# the shop's agent\nversion = 1\n\n[checkout]\nenabled = true\nstore_id = \"72\"\nsecret_key = \"k\"\n\n[local_api]\nlisten = \"" + addr + "\"\n"
 	if err := os.WriteFile(path, []byte(data), 0o640); err != nil {
