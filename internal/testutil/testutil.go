@@ -1,7 +1,8 @@
 // Package testutil holds the helpers the project's tests share: a log
 // buffer safe for concurrent writes (SyncBuffer), polling for a condition
-// with a deadline (WaitFor), and a driver that advances a fake clock by each
-// wait a client announces (ClockDriver).
+// with a deadline (WaitFor), a driver that advances a fake clock by each
+// wait a client announces (ClockDriver), and free ports for servers and
+// child processes a test starts (FreeAddr, FreePorts).
 //
 // It is for tests only: import it from _test.go files, never from code
 // that ships.
