@@ -2,12 +2,15 @@ package localapi
 
 import (
 	"bytes"
+	"context"
 	_ "embed"
 	"html"
 	"html/template"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -19,8 +22,9 @@ import (
 // The dashboard (GET /) is one server-rendered page for the person at the
 // PC: no script, no external asset, refreshed by the browser every few
 // seconds. It renders from Backend.Status and, when the backend keeps it,
-// the day summary (SummaryBackend). Its buttons are HTML forms posting to
-// the API (see Server.action).
+// the day summary (SummaryBackend) — or, when reading it fails, a sentence
+// saying so where the figures would be: they never just vanish. Its
+// buttons are HTML forms posting to the API (see Server.action).
 //
 // It speaks Bahasa Indonesia or English (issue 15): every word comes from
 // the dashboard, common and health catalogues of internal/i18n. The
@@ -172,8 +176,8 @@ type dashboardView struct {
 	// or the PWBI cloud's alone, saying it is not set up, when none is.
 	Sinks []sinkView
 
-	// Day is the day at a glance; nil when the backend keeps no summary
-	// or it could not be read.
+	// Day is the day at a glance; nil when the backend keeps no summary.
+	// When it keeps one that could not be read, Day.Unreadable says so.
 	Day *dayView
 
 	// Jurnal is the Jurnal sink's list (shown while it is enabled).
@@ -330,15 +334,22 @@ func pageLanguage(r *http.Request, setting string) string {
 func (s *Server) renderDashboard(w http.ResponseWriter, r *http.Request, code int, f *flash) {
 	st := s.backend.Status(r.Context())
 	p := i18n.New(pageLanguage(r, st.Language.Setting))
-	var sum *Summary
+	var (
+		sum       *Summary
+		sumFailed bool
+	)
 	if sb, ok := s.backend.(SummaryBackend); ok {
 		if got, err := sb.Summary(r.Context(), DefaultSummaryDays); err == nil {
 			sum = &got
+			s.dashSummaryLog.ok(r.Context(), s.log, "Dashboard summary readable again")
 		} else {
-			s.log.Info("Dashboard summary failed", "err", err)
+			// The page says so in its words; the error, which may name
+			// files, stays in the log.
+			sumFailed = true
+			s.dashSummaryLog.failed(r.Context(), s.log, "Dashboard summary failed", err)
 		}
 	}
-	v := buildView(st, sum, s.now(), f, p)
+	v := buildView(st, sum, sumFailed, s.now(), f, p)
 	var buf bytes.Buffer
 	if err := dashboardTmpl.Execute(&buf, v); err != nil {
 		s.log.Error("Rendering the dashboard failed", "err", err)
@@ -372,7 +383,45 @@ type fmtr struct {
 	loc *time.Location
 }
 
-func buildView(st Status, sum *Summary, now time.Time, f *flash, p *i18n.Printer) dashboardView {
+// failureLog logs a failure of something done every few seconds — the
+// dashboard's page refreshes itself every 5 s, the tray asks for the
+// summary every 3 — without a line each time: at Warn when it starts or
+// its error changes, at Debug while it lasts, and at Info when it ends.
+// It is safe for concurrent use.
+type failureLog struct {
+	mu      sync.Mutex
+	failing bool
+	last    string // the error of the failure going on
+}
+
+// failed logs msg with err, at Warn unless it is the failure going on.
+func (l *failureLog) failed(ctx context.Context, log *slog.Logger, msg string, err error) {
+	l.mu.Lock()
+	fresh := !l.failing || err.Error() != l.last
+	l.failing, l.last = true, err.Error()
+	l.mu.Unlock()
+	level := slog.LevelDebug
+	if fresh {
+		level = slog.LevelWarn
+	}
+	log.Log(ctx, level, msg, "err", err)
+}
+
+// ok logs msg, at Info, when it ends a failure.
+func (l *failureLog) ok(ctx context.Context, log *slog.Logger, msg string) {
+	l.mu.Lock()
+	ended := l.failing
+	l.failing, l.last = false, ""
+	l.mu.Unlock()
+	if ended {
+		log.InfoContext(ctx, msg)
+	}
+}
+
+// buildView builds the page. sum is the day summary, nil when the backend
+// keeps none or, with sumFailed, when reading it failed: the today card
+// then says so instead of showing figures.
+func buildView(st Status, sum *Summary, sumFailed bool, now time.Time, f *flash, p *i18n.Printer) dashboardView {
 	fm := fmtr{p: p, now: now, loc: zone(st)}
 	look, ok := stateLooks[st.State]
 	if !ok {
@@ -481,8 +530,11 @@ func buildView(st Status, sum *Summary, now time.Time, f *flash, p *i18n.Printer
 			"Total": imp.DaysTotal, "Records": fm.count(imp.Records)})
 		v.Import = iv
 	}
-	if sum != nil {
+	switch {
+	case sum != nil:
 		v.Day = buildDay(*sum, st, fm)
+	case sumFailed:
+		v.Day = &dayView{Today: p.Date(now.In(fm.loc)), Unreadable: true}
 	}
 	v.Jurnal = buildJurnal(st.Jurnal, st, fm)
 	v.Summary = summary(st, v, p)

@@ -34,6 +34,10 @@ type dayView struct {
 	// day, newest first.
 	SinkTitles []string
 	Recon      []reconRow
+	// Unreadable is set when the backend keeps a summary but reading it
+	// failed: the today card says so, in place of any figure, and the
+	// days' cards are left out. Only Today is set besides.
+	Unreadable bool
 	// TodayIncomplete and Incomplete are set when the figures of today,
 	// or of a day of the window, may be wrong: part of the agent's day
 	// summary could not be read (SummaryFigures.Incomplete).

@@ -2,8 +2,12 @@ package localapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -313,8 +317,8 @@ func TestDashboardDaySinceAndCurrency(t *testing.T) {
 	if strings.Contains(txt, "Rp ") {
 		t.Error("dollars shown as rupiah")
 	}
-	// No summary at all (an agent that keeps none, or a failure): no
-	// summary cards, the rest as before.
+	// An agent that keeps no summary: no summary cards, the rest as
+	// before (a summary that cannot be read: TestDashboardDayUnreadable).
 	page := renderWith(t, &fakeBackend{st: busyStatus()}, "/", nil)
 	if strings.Contains(page, `id="today"`) || strings.Contains(page, `id="days"`) || !strings.Contains(page, `id="outlets"`) {
 		t.Error("summary cards without a summary")
@@ -335,5 +339,165 @@ func TestDashboardTodayBeforeWindowEnd(t *testing.T) {
 		if !strings.Contains(txt, want) {
 			t.Errorf("the page lacks %q in\n%s", want, txt)
 		}
+	}
+}
+
+// flakyDayBackend is a fakeBackend that keeps the day summary, whose
+// reading fails while err is set.
+type flakyDayBackend struct {
+	fakeBackend
+	sumMu sync.Mutex
+	sum   Summary
+	err   error
+}
+
+func (b *flakyDayBackend) Summary(context.Context, int) (Summary, error) {
+	b.sumMu.Lock()
+	defer b.sumMu.Unlock()
+	return b.sum, b.err
+}
+
+func (b *flakyDayBackend) setErr(err error) {
+	b.sumMu.Lock()
+	defer b.sumMu.Unlock()
+	b.err = err
+}
+
+// summaryReadErr is what the store's failure looks like: it names a file,
+// which the page must not show.
+var summaryReadErr = errors.New(`day summary: read D:\pwbi-store\agent.db: input/output error`)
+
+// TestDashboardDayUnreadable: when the agent keeps a day summary but it
+// cannot be read, the today card says so in the reader's language instead
+// of the figures — before, the cards vanished, which read as "no sales
+// today" — and shows nothing of the error. The rest of the page is as
+// always.
+func TestDashboardDayUnreadable(t *testing.T) {
+	b := &flakyDayBackend{fakeBackend: fakeBackend{st: busyStatus()}, sum: daySummary(), err: summaryReadErr}
+	for _, c := range []struct {
+		lang, accept, today, sentence string
+	}{
+		{"en", "en-US,en;q=0.9", "Today · 10 Mar 2026",
+			"Today's sales figures cannot be read right now; the agent keeps working and will show them again when it can."},
+		{"id", "id-ID,id;q=0.9,en;q=0.8", "Hari ini · 10 Mar 2026",
+			"Angka penjualan hari ini belum bisa dibaca saat ini; agen tetap bekerja dan akan menampilkannya lagi begitu bisa."},
+	} {
+		page := renderWith(t, b, "/", map[string]string{"Accept-Language": c.accept})
+		txt := text(page)
+		if !strings.Contains(page, `<html lang="`+c.lang+`">`) {
+			t.Fatalf("%s: the page is not in %s", c.lang, c.lang)
+		}
+		if !strings.Contains(page, `id="today"`) || !strings.Contains(page, `id="today-unreadable"`) {
+			t.Errorf("%s: no today card saying the figures cannot be read", c.lang)
+		}
+		for _, want := range []string{c.today, c.sentence} {
+			if !strings.Contains(txt, want) {
+				t.Errorf("%s: the page lacks %q in\n%s", c.lang, want, txt)
+			}
+		}
+		// No figure, no chart, no reconciliation: nothing that could be
+		// taken for today's sales.
+		for _, bad := range []string{`id="today-101"`, `id="today-total"`, `<svg class="chart"`, `id="days"`,
+			`id="reconcile"`, "Rp ", "38,871,000", "38.871.000"} {
+			if strings.Contains(page, bad) {
+				t.Errorf("%s: the page shows %q without a summary", c.lang, bad)
+			}
+		}
+		// The error stays in the log.
+		for _, bad := range []string{"agent.db", "pwbi-store", "input/output", "day summary:"} {
+			if strings.Contains(page, bad) {
+				t.Errorf("%s: the page shows the error's %q", c.lang, bad)
+			}
+		}
+		if !strings.Contains(page, `id="outlets"`) || !strings.Contains(page, `id="queue"`) {
+			t.Errorf("%s: the rest of the page is gone", c.lang)
+		}
+	}
+
+	// Readable again: the figures are back.
+	b.setErr(nil)
+	txt := text(renderWith(t, b, "/", map[string]string{"Accept-Language": "en"}))
+	if !strings.Contains(txt, "Kopi Senja Kemang 1,234 Rp 38,871,000") || strings.Contains(txt, "cannot be read") {
+		t.Errorf("the figures are not back once the summary reads:\n%s", txt)
+	}
+}
+
+// logRecords is a slog.Handler keeping the records it is given.
+type logRecords struct {
+	mu  sync.Mutex
+	out []slog.Record
+}
+
+func (h *logRecords) Enabled(context.Context, slog.Level) bool { return true }
+func (h *logRecords) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.out = append(h.out, r)
+	return nil
+}
+func (h *logRecords) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *logRecords) WithGroup(string) slog.Handler      { return h }
+
+// take returns the records kept since the last take, as "LEVEL message
+// err", and forgets them.
+func (h *logRecords) take() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []string
+	for _, r := range h.out {
+		line := r.Level.String() + " " + r.Message
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == "err" {
+				line += " " + a.Value.String()
+			}
+			return true
+		})
+		out = append(out, line)
+	}
+	h.out = nil
+	return out
+}
+
+// TestSummaryFailureLoggedOnce: the dashboard refreshes itself every 5 s
+// and the tray asks for the summary every 3 s; a failure that lasts is
+// logged once at Warn with its error (again when the error changes), at
+// Debug while it lasts, and its end once at Info.
+func TestSummaryFailureLoggedOnce(t *testing.T) {
+	for _, c := range []struct {
+		path, failed, again string
+	}{
+		{"/", "Dashboard summary failed", "Dashboard summary readable again"},
+		{"/v1/summary", "Local API summary failed", "Local API summary readable again"},
+	} {
+		logs := &logRecords{}
+		b := &flakyDayBackend{fakeBackend: fakeBackend{st: busyStatus()}, sum: daySummary(), err: summaryReadErr}
+		h := NewServer(b, ServerOptions{Logger: slog.New(logs), Now: func() time.Time { return testNow }}).Handler()
+		get := func() {
+			t.Helper()
+			do(h, "GET", c.path, "", nil)
+		}
+		check := func(when string, want ...string) {
+			t.Helper()
+			if got := logs.take(); !slices.Equal(got, want) {
+				t.Errorf("%s, %s: logged\n%q\nwant\n%q", c.path, when, got, want)
+			}
+		}
+		get()
+		check("first failure", "WARN "+c.failed+" "+summaryReadErr.Error())
+		get()
+		get()
+		check("same failure", "DEBUG "+c.failed+" "+summaryReadErr.Error(), "DEBUG "+c.failed+" "+summaryReadErr.Error())
+		other := errors.New("day summary: bucket missing")
+		b.setErr(other)
+		get()
+		check("another failure", "WARN "+c.failed+" "+other.Error())
+		b.setErr(nil)
+		get()
+		check("readable again", "INFO "+c.again)
+		get()
+		check("still readable")
+		b.setErr(summaryReadErr)
+		get()
+		check("failing anew", "WARN "+c.failed+" "+summaryReadErr.Error())
 	}
 }

@@ -182,6 +182,11 @@ type Server struct {
 	log     *slog.Logger
 	now     func() time.Time
 	mux     *http.ServeMux
+
+	// Reading the day summary, as the dashboard and GET /v1/summary do
+	// every few seconds: a failure that lasts is logged once
+	// (failureLog).
+	dashSummaryLog, apiSummaryLog failureLog
 }
 
 // NewServer returns a Server answering from b.

@@ -171,11 +171,15 @@ func (s *Server) registerSummary(sb SummaryBackend) {
 			var bad *BadRequestError
 			if errors.As(err, &bad) {
 				code = http.StatusBadRequest
+				s.log.Info("Local API summary failed", "err", err)
+			} else {
+				// The tray asks every few seconds.
+				s.apiSummaryLog.failed(r.Context(), s.log, "Local API summary failed", err)
 			}
-			s.log.Info("Local API summary failed", "err", err)
 			writeError(w, code, err.Error())
 			return
 		}
+		s.apiSummaryLog.ok(r.Context(), s.log, "Local API summary readable again")
 		writeJSON(w, http.StatusOK, sum)
 	})
 }
