@@ -2,7 +2,6 @@ package jurnalsink
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -16,10 +15,13 @@ import (
 // dayState is one outlet's business day in daily_summary mode: the ledger
 // of its sales until the day closes, then what was posted for it.
 type dayState struct {
+	// Posted comes first: a posted day's document starts with
+	// {"posted":true, and loading the index of open days skips it unread
+	// (postedPrefix).
+	Posted bool               `json:"posted,omitempty"`
 	Outlet string             `json:"outlet"`
 	Date   string             `json:"date"`
 	Sales  map[string]daySale `json:"sales"`
-	Posted bool               `json:"posted,omitempty"`
 	// Invoice and InvoiceNo: the day's invoice once it exists.
 	Invoice   string   `json:"invoice,omitempty"`
 	InvoiceID int64    `json:"invoice_id,omitempty"`
@@ -28,6 +30,11 @@ type dayState struct {
 	Paid      []string `json:"paid,omitempty"`  // payment methods whose payment exists
 	Returned  bool     `json:"returned,omitempty"`
 	Trying    string   `json:"trying,omitempty"`
+	// Foreign: sales were ledgered while the sink posted to another
+	// Jurnal company (checkCompany), so lines may name products of that
+	// company: before the day's invoice, each is found or created in
+	// this one by its name.
+	Foreign bool `json:"foreign,omitempty"`
 }
 
 // daySale is a sale as the ledger holds it: its latest version.
@@ -90,10 +97,7 @@ func (s *Sink) ledger(ctx context.Context, t unified.Transaction) error {
 		day.Sales = map[string]daySale{}
 	}
 	day.Sales[t.ExternalID] = e
-	if err := putJSON(s.docs, key, day); err != nil {
-		return &storeError{err}
-	}
-	return nil
+	return s.putDay(day)
 }
 
 // late posts a version of a sale whose day was posted: it starts from what
@@ -131,43 +135,26 @@ func (s *Sink) closeAt(date string) (time.Time, bool) {
 	return time.Date(d.Year(), d.Month(), d.Day()+1, 0, 0, 0, 0, s.cfg.Location).Add(s.cfg.CloseAfter), true
 }
 
-// days returns the ledgers of days not posted yet.
-func (s *Sink) days() ([]*dayState, error) {
-	var days []*dayState
-	err := s.docs.Docs(Collection, func(key string, value []byte) error {
-		if !strings.HasPrefix(key, "d/") {
-			return nil
-		}
-		d := &dayState{}
-		if err := json.Unmarshal(value, d); err != nil || d.Posted {
-			return nil
-		}
-		days = append(days, d)
-		return nil
-	})
-	return days, err
-}
-
 // openSales counts, per outlet, the sales waiting for their day to be
 // posted, and the closed days among those days.
 func (s *Sink) openSales() (sales map[string]int, closedDays int) {
 	sales = map[string]int{}
-	days, _ := s.days()
+	days, _ := s.openDays()
 	now := s.clock.Now()
 	for _, d := range days {
-		sales[d.Outlet] += len(d.Sales)
-		if s.due(d, now) {
+		sales[d.Outlet] += d.Sales
+		if s.due(d.Outlet, d.Date, now) {
 			closedDays++
 		}
 	}
 	return sales, closedDays
 }
 
-// due reports whether d is a day to post at now: closed, of an outlet
+// due reports whether the outlet's date is a day to post at now: closed, of an outlet
 // the sink takes.
-func (s *Sink) due(d *dayState, now time.Time) bool {
-	at, ok := s.closeAt(d.Date)
-	return ok && !now.Before(at) && s.wanted(d.Outlet)
+func (s *Sink) due(outlet, date string, now time.Time) bool {
+	at, ok := s.closeAt(date)
+	return ok && !now.Before(at) && s.wanted(outlet)
 }
 
 // DayProblem is why a closed day (daily_summary) was not posted the last
@@ -232,27 +219,32 @@ func (s *Sink) forgetDayProblem(d *dayState) {
 // does not hold back the other days; a failure of Jurnal or of the store
 // stops the round.
 func (s *Sink) closeDays(ctx context.Context) error {
-	days, err := s.days()
+	open, err := s.openDays()
 	if err != nil {
 		return &storeError{err}
 	}
 	s.sh.mu.Lock()
-	s.sh.ledgered = len(days) > 0
+	s.sh.ledgered = len(open) > 0
 	s.sh.mu.Unlock()
 	now, calls := s.clock.Now(), s.api.Calls()
-	slices.SortFunc(days, func(a, b *dayState) int { return strings.Compare(a.Date+a.Outlet, b.Date+b.Outlet) })
 	closed := map[string]bool{}
-	for _, d := range days {
-		if s.due(d, now) {
-			closed[dayKey(d.Outlet, d.Date)] = true
+	var days []*dayState
+	for _, o := range open {
+		if !s.due(o.Outlet, o.Date, now) {
+			continue
+		}
+		key := dayKey(o.Outlet, o.Date)
+		closed[key] = true
+		d := &dayState{}
+		if ok, err := getJSON(s.docs, key, d); err != nil {
+			return &storeError{err}
+		} else if ok && !d.Posted {
+			days = append(days, d)
 		}
 	}
 	s.keepDayProblems(closed) // a day posted, pruned or no longer synced has none
 	var first error
 	for _, d := range days {
-		if !closed[dayKey(d.Outlet, d.Date)] {
-			continue
-		}
 		if err := s.postDay(ctx, d); err != nil {
 			a := s.answer(ctx, d.Outlet, err) // the quota state
 			if a.Verdict == sink.Canceled {
@@ -283,13 +275,7 @@ func (s *Sink) closeDays(ctx context.Context) error {
 // its refunds. Each step is saved before the next, so a crash resumes
 // where it stopped.
 func (s *Sink) postDay(ctx context.Context, d *dayState) error {
-	key := dayKey(d.Outlet, d.Date)
-	save := func() error {
-		if err := putJSON(s.docs, key, d); err != nil {
-			return &storeError{err}
-		}
-		return nil
-	}
+	save := func() error { return s.putDay(d) }
 	ids := make([]string, 0, len(d.Sales))
 	for id := range d.Sales {
 		ids = append(ids, id)
@@ -310,6 +296,15 @@ func (s *Sink) postDay(ctx context.Context, d *dayState) error {
 	}
 	lines := sumLines(groups...)
 	cid := CustomID(d.Outlet, d.Date)
+	if d.Foreign && d.Invoice == "" {
+		if err := s.ensureNamed(ctx, lines); err != nil {
+			return err
+		}
+		d.Foreign = false
+		if err := save(); err != nil {
+			return err
+		}
+	}
 	if d.Invoice == "" && len(lines) > 0 {
 		if err := s.ensureContact(ctx); err != nil {
 			return err
@@ -400,8 +395,5 @@ func (s *Sink) leaveLedger(t unified.Transaction) (*dayState, error) {
 		return day, nil
 	}
 	delete(day.Sales, t.ExternalID)
-	if err := putJSON(s.docs, key, day); err != nil {
-		return nil, &storeError{err}
-	}
-	return nil, nil
+	return nil, s.putDay(day)
 }

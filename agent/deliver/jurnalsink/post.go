@@ -509,6 +509,24 @@ func (s *Sink) ensureProduct(ctx context.Context, name string, id productIdentit
 	return remember(name)
 }
 
+// ensureNamed makes sure the products lines name exist in Jurnal, known
+// by their name alone (the lines of a ledger kept while the sink posted to
+// another company): found by name, or created.
+func (s *Sink) ensureNamed(ctx context.Context, lines []line) error {
+	seen := map[string]bool{}
+	for _, l := range lines {
+		key := "name:" + strings.ToLower(l.Product)
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		if err := s.ensureProduct(ctx, l.Product, productIdentity{key: key, name: l.Product}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // sameName reports whether a name or code in Jurnal is want: equal, case
 // and surrounding space aside.
 func sameName(have, want string) bool {

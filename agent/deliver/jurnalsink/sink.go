@@ -55,6 +55,13 @@
 // category) before the first sale that uses them; the walk-in contact
 // likewise.
 //
+// What the sink remembers of master data and the figures it shows are of
+// one Jurnal company (one client id at one gateway): after a switch to
+// another, they are forgotten before anything is posted there
+// (checkCompany), so its products and contact are looked up and created
+// again. What was posted stays where it was posted: nothing is copied to
+// the new company.
+//
 // # Answers
 //
 // 422 (and 400) with Jurnal's field messages: that record goes to this
@@ -127,8 +134,10 @@ type Options struct {
 	// exactly those waits.
 	OnWait func(reason string, d time.Duration)
 	// Previous is the sink this one replaces after a hot reload: the new
-	// one keeps its figures and, for the same company and limits, its
-	// client (rate budget, learnt clock offset).
+	// one keeps its figures when it posts to the same Jurnal company
+	// (another company's quota, outlets' figures and day problems are
+	// not its) and, for the same company and limits, its client (rate
+	// budget, learnt clock offset).
 	Previous *Sink
 }
 
@@ -142,6 +151,11 @@ type Sink struct {
 	clock    clockwork.Clock
 	log      *slog.Logger
 	sh       *shared
+	// company is the Jurnal company posted to (companyID);
+	// companyChecked: checkCompany found the store's per-company
+	// documents to be its (under sh.work).
+	company        string
+	companyChecked bool
 }
 
 // shared is what successive sinks of one agent share.
@@ -155,8 +169,20 @@ type shared struct {
 	// ledgered: the last round of closeDays found days not posted (in
 	// invoice mode, Status then counts their sales as waiting).
 	ledgered bool
+	index    dayIndex
 	quota    quotaState
 	api      *mekari.Client
+}
+
+// resetCompanyLocked forgets the figures of the company posted to so far
+// (a switch to another Jurnal company): its quota state, its outlets'
+// figures, its days' problems. work and the client stay: a sink of the
+// other company may still be finishing its work. sh.mu must be held.
+func (sh *shared) resetCompanyLocked() {
+	sh.outlets = map[string]*outletFigures{}
+	sh.days = map[string]DayProblem{}
+	sh.ledgered = false
+	sh.quota = quotaState{}
 }
 
 type outletFigures struct {
@@ -197,13 +223,20 @@ func New(cfg Config, opts Options) *Sink {
 	}
 	mc := mekari.Config{BaseURL: cfg.BaseURL, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
 		RequestsPerMinute: cfg.RequestsPerMinute, Timeout: cfg.Timeout}
-	s := &Sink{cfg: cfg, docs: opts.Docs, clock: opts.Clock, log: opts.Logger, endpoint: endpointID(cfg)}
+	s := &Sink{cfg: cfg, docs: opts.Docs, clock: opts.Clock, log: opts.Logger, endpoint: endpointID(cfg), company: companyID(cfg)}
+	otherCompany := false
 	if p := opts.Previous; p != nil && p.sh != nil {
 		s.sh = p.sh
+		otherCompany = p.company != s.company
 	} else {
 		s.sh = &shared{outlets: map[string]*outletFigures{}, days: map[string]DayProblem{}}
 	}
 	s.sh.mu.Lock()
+	if otherCompany {
+		// The figures shown are of the company posted to; the store's
+		// documents follow at the first use (checkCompany).
+		s.sh.resetCompanyLocked()
+	}
 	if s.sh.api != nil && s.sh.api.Same(mc) {
 		s.api = s.sh.api
 	} else {
@@ -245,6 +278,9 @@ func (s *Sink) Send(ctx context.Context, batch []store.Record) sink.Answer {
 	}
 	s.sh.work.Lock()
 	defer s.sh.work.Unlock()
+	if err := s.checkCompany(); err != nil {
+		return s.answer(ctx, "", err)
+	}
 	calls := s.api.Calls()
 	for i, r := range batch {
 		outlet, err := s.handle(ctx, r)
@@ -269,6 +305,9 @@ func (s *Sink) Tick(ctx context.Context) error {
 	}
 	s.sh.work.Lock()
 	defer s.sh.work.Unlock()
+	if err := s.checkCompany(); err != nil {
+		return err
+	}
 	s.prune()
 	return s.closeDays(ctx)
 }
@@ -381,7 +420,8 @@ func (s *Sink) figuresLocked(outlet string) *outletFigures {
 	}
 	if !f.loaded && s.docs != nil {
 		var st outletState
-		if ok, _ := getJSON(s.docs, "o/"+outlet, &st); ok {
+		// Another company's figures are not this one's (ownsFiguresLocked).
+		if ok, _ := getJSON(s.docs, "o/"+outlet, &st); ok && s.ownsFiguresLocked() {
 			f.posted = st.Posted
 			f.lastSynced, _ = time.Parse(time.RFC3339, st.LastSynced)
 		}

@@ -1,6 +1,8 @@
 package jurnalsink
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -69,12 +71,150 @@ func (s *Sink) prune() {
 
 // Collection is the store collection of the sink's documents. Keys:
 //
+//	m/company             the Jurnal company p/, c/ and o/ are of (companyMarker)
 //	p/{identity}          a product that exists in Jurnal (productState)
 //	c/{name}              the walk-in contact exists in Jurnal
 //	s/{outlet}/{sale id}  what was posted for a sale (saleState)
 //	d/{outlet}/{date}     a business day of daily_summary mode (dayState)
 //	o/{outlet}            an outlet's figures (outletState)
+//
+// p/, c/ and o/ hold for one Jurnal company: they are dropped when the
+// sink posts to another (checkCompany). s/ and d/ are what was posted,
+// wherever it was: they stay.
 const Collection = "jurnal"
+
+// companyKey is the key of the marker naming the company of the
+// per-company documents.
+const companyKey = "m/company"
+
+// companyMarker names the Jurnal company the per-company documents (p/,
+// c/, o/) were written for, by companyID.
+type companyMarker struct {
+	Company string `json:"company"`
+}
+
+// companyID identifies the Jurnal company cfg posts to: one client id at
+// one gateway ("one pair covers one Jurnal company"). It is kept in the
+// store, so it must be the same in every process: a plain SHA-256 digest
+// of the length-prefixed parts, not sink.Identity, whose salt is drawn
+// anew by each process. It holds no secret: the client secret is no part
+// of it (a rotated secret is the same company), nor are the mode and the
+// walk-in contact (switching them is not switching company). "" when cfg
+// names no company.
+func companyID(cfg Config) string {
+	base := strings.TrimRight(strings.TrimSpace(cfg.BaseURL), "/")
+	id := strings.TrimSpace(cfg.ClientID)
+	if base == "" || id == "" {
+		return ""
+	}
+	h := sha256.New()
+	for _, p := range []string{"pwbi-agent jurnal company v1", base, id} {
+		fmt.Fprintf(h, "%d:%s;", len(p), p)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// checkCompany makes the per-company documents the current company's,
+// once per sink, before its first use of them (Send, Tick). When the
+// marker names another company (client_id or base_url now name another
+// Jurnal company, after a reload or a restart), the cached products and
+// walk-in contact (p/, c/) and the outlets' figures (o/) are dropped, as
+// are the figures in memory: the caches would say a product or the
+// contact exists where it does not, and Jurnal would refuse the invoices
+// naming them. They are only caches: what is not known is looked up in
+// Jurnal, and created if missing. The ledgers of open days are marked
+// Foreign, as their lines name the other company's products. Then the
+// marker names this company. Without a marker (a first run, or state
+// written by a version without it), the documents are taken as this
+// company's.
+//
+// The sales (s/) and days (d/) stay: what was posted to the other company
+// stays posted there, is not posted to this one, and the delivery cursor
+// is not rewound. Errors are the store's (*storeError). s.sh.work must be
+// held.
+func (s *Sink) checkCompany() error {
+	if s.companyChecked || s.company == "" {
+		return nil
+	}
+	var m companyMarker
+	b, found, err := s.docs.GetDoc(Collection, companyKey)
+	if err != nil {
+		return &storeError{err}
+	}
+	if found && json.Unmarshal(b, &m) != nil {
+		m = companyMarker{} // unreadable: of no known company, so not this one
+	}
+	if found && m.Company != s.company {
+		dropped, days, err := s.dropCompanyDocs()
+		if err != nil {
+			return err
+		}
+		s.sh.mu.Lock()
+		s.sh.resetCompanyLocked()
+		s.sh.mu.Unlock()
+		s.log.Info("Jurnal company changed: its cached products and contact are dropped",
+			"entries", dropped, "open_days", days)
+	}
+	if !found || m.Company != s.company {
+		if err := putJSON(s.docs, companyKey, companyMarker{Company: s.company}); err != nil {
+			return &storeError{err}
+		}
+	}
+	s.companyChecked = true
+	return nil
+}
+
+// dropCompanyDocs deletes the per-company documents (p/, c/, o/) and marks
+// the open days' ledgers Foreign (through putDay, which keeps the index of
+// open days in step); it returns how many cache entries (p/, c/) it
+// dropped and how many days it marked. Run again after a crash, it does
+// the rest.
+func (s *Sink) dropCompanyDocs() (dropped, marked int, err error) {
+	var drop []string
+	var open []*dayState
+	err = s.docs.Docs(Collection, func(key string, value []byte) error {
+		switch {
+		case strings.HasPrefix(key, "p/"), strings.HasPrefix(key, "c/"), strings.HasPrefix(key, "o/"):
+			drop = append(drop, key)
+		case strings.HasPrefix(key, "d/"):
+			d := &dayState{}
+			// A day with its invoice posted already is the other
+			// company's.
+			if json.Unmarshal(value, d) == nil && !d.Posted && d.Invoice == "" && !d.Foreign {
+				open = append(open, d)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, &storeError{err}
+	}
+	for _, d := range open {
+		d.Foreign = true
+		if err := s.putDay(d); err != nil {
+			return 0, 0, err
+		}
+	}
+	for _, k := range drop {
+		if err := s.docs.DeleteDoc(Collection, k); err != nil {
+			return 0, 0, &storeError{err}
+		}
+		if !strings.HasPrefix(k, "o/") {
+			dropped++
+		}
+	}
+	return dropped, len(open), nil
+}
+
+// ownsFiguresLocked reports whether the outlets' figures in the store
+// (o/) are the current company's: the marker names it, or there is none.
+// A sink of another company than the marker's shows none of them until
+// checkCompany drops them. s.sh.mu must be held.
+func (s *Sink) ownsFiguresLocked() bool {
+	var m companyMarker
+	found, err := getJSON(s.docs, companyKey, &m)
+	return err == nil && (!found || m.Company == s.company)
+}
 
 // productState is a Moka product known to exist in Jurnal, by the identity
 // the sink matched it on (SKU, else Moka's item and variant ids, else its
