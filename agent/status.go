@@ -260,7 +260,8 @@ func (a *Agent) jurnalStatus(cfg *config.Config, ms moka.Status) (localapi.Jurna
 	st := sk.Status()
 	js.QuotaExhausted, js.QuotaUntil, js.QuotaMessage = st.QuotaExhausted, localapi.TimePtr(st.QuotaUntil), st.QuotaMessage
 	if st.ClockOffset != 0 {
-		js.ClockProblem = jurnalsink.ClockProblem(st.ClockOffset)
+		m := jurnalsink.ClockMessage(st.ClockOffset)
+		js.ClockProblem, js.ClockProblemCode, js.ClockProblemParams = m.Text, m.Code, m.Params
 	}
 	js.Calls = st.Calls
 	for _, o := range st.Outlets {

@@ -216,7 +216,9 @@ type jurnalView struct {
 	// QuotaUntilText is when posting resumes, written out; "" when
 	// unknown.
 	QuotaUntilText string
-	Rows           []jurnalRow
+	// ClockText is ClockProblem in the page's language.
+	ClockText string
+	Rows      []jurnalRow
 }
 
 type jurnalRow struct {
@@ -232,7 +234,10 @@ func (v jurnalView) T(id string, kv ...any) string {
 }
 
 func buildJurnal(js JurnalStatus, st Status, fm fmtr) jurnalView {
-	v := jurnalView{p: fm.p, JurnalStatus: js}
+	v := jurnalView{p: fm.p, JurnalStatus: js, ClockText: js.ClockProblem}
+	if js.ClockProblemCode != "" {
+		v.ClockText = fm.p.Msg(js.ClockProblemCode, js.ClockProblemParams)
+	}
 	if js.QuotaUntil != nil && !js.QuotaUntil.IsZero() {
 		v.QuotaUntilText = fm.p.DateTime(js.QuotaUntil.In(fm.loc))
 	}
@@ -254,7 +259,12 @@ func buildJurnal(js JurnalStatus, st Status, fm fmtr) jurnalView {
 
 // Code renders a message whose data are names to show as code (keys,
 // commands): each value is escaped and put in <code>.
-func (v dashboardView) Code(id string, kv ...any) template.HTML {
+func (v dashboardView) Code(id string, kv ...any) template.HTML { return codeMsg(v.p, id, kv) }
+
+// Code is dashboardView.Code for the Jurnal card.
+func (v jurnalView) Code(id string, kv ...any) template.HTML { return codeMsg(v.p, id, kv) }
+
+func codeMsg(p *i18n.Printer, id string, kv []any) template.HTML {
 	data := pairs(kv)
 	marks := make(map[string]string, len(data))
 	for k, val := range data {
@@ -262,7 +272,7 @@ func (v dashboardView) Code(id string, kv ...any) template.HTML {
 		marks[mark] = "<code>" + html.EscapeString(stringOf(val)) + "</code>"
 		data[k] = mark
 	}
-	out := html.EscapeString(v.p.Msg(id, data))
+	out := html.EscapeString(p.Msg(id, data))
 	for mark, code := range marks {
 		out = strings.ReplaceAll(out, mark, code)
 	}

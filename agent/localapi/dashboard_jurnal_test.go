@@ -72,3 +72,41 @@ func TestDashboardJurnalBlock(t *testing.T) {
 		t.Error("the Jurnal list shown while Jurnal is off")
 	}
 }
+
+// The Jurnal card's clock and setup lines are in the page's language: the
+// status's clock_problem is English (for logs and old clients), and the
+// card renders clock_problem_code instead; the setup line names the keys
+// to set. Regression: both were shown in English on an Indonesian page.
+func TestDashboardJurnalClockAndSetupTranslated(t *testing.T) {
+	render := func(lang string, js JurnalStatus) string {
+		t.Helper()
+		fm := fmtr{p: i18n.New(lang), now: time.Date(2026, 12, 6, 21, 0, 0, 0, time.UTC), loc: time.UTC}
+		var b strings.Builder
+		if err := dashboardTmpl.ExecuteTemplate(&b, "jurnal", buildJurnal(js, Status{}, fm)); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	clock := JurnalStatus{Enabled: true, Mode: "invoice", ClockProblem: "the PC clock is wrong by 20 minutes (behind Jurnal's): …",
+		ClockProblemCode: "HealthJurnalClockBehind", ClockProblemParams: map[string]any{"Minutes": "20"}}
+	setup := JurnalStatus{Enabled: true, Mode: "invoice", Setup: "jurnal.client_id and jurnal.client_secret (or client_secret_file) are not set"}
+	for lang, want := range map[string][2]string{
+		"en": {"the PC clock is wrong by 20 minutes (behind Jurnal", "Jurnal is not connected yet"},
+		"id": {"Jam PC ini terlambat 20 menit dibanding jam Jurnal", "Jurnal belum terhubung"},
+	} {
+		if out := text(render(lang, clock)); !strings.Contains(out, want[0]) {
+			t.Errorf("%s: clock line lacks %q:\n%s", lang, want[0], out)
+		}
+		out := render(lang, setup)
+		if !strings.Contains(text(out), want[1]) || !strings.Contains(out, "<code>jurnal.client_id</code>") {
+			t.Errorf("%s: setup line lacks %q and the key as code:\n%s", lang, want[1], out)
+		}
+		if lang == "id" && strings.Contains(out, "are not set") {
+			t.Errorf("id: the English setup reason is shown:\n%s", out)
+		}
+	}
+	// A status without a code (an older agent) still shows its sentence.
+	if out := render("id", JurnalStatus{Enabled: true, ClockProblem: "the PC clock is wrong by 9 minutes"}); !strings.Contains(out, "wrong by 9 minutes") {
+		t.Errorf("a clock problem without a code is not shown:\n%s", out)
+	}
+}

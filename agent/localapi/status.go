@@ -291,6 +291,11 @@ type JurnalStatus struct {
 	// ClockProblem is a sentence for a person when the PC's clock is more
 	// than 5 minutes off Mekari's (the agent then signs with Mekari's time).
 	ClockProblem string `json:"clock_problem"`
+	// ClockProblemCode and ClockProblemParams are ClockProblem as a
+	// message of the health catalogue, for a reader in another language;
+	// absent with it.
+	ClockProblemCode   string         `json:"clock_problem_code,omitempty"`
+	ClockProblemParams map[string]any `json:"clock_problem_params,omitempty"`
 	// Calls counts the requests sent to Jurnal since the agent started.
 	Calls   int64                `json:"calls"`
 	Outlets []JurnalOutletStatus `json:"outlets"`

@@ -384,10 +384,14 @@ func TestJurnalDownThenRejectAndQuota(t *testing.T) {
 	j.RejectCustomID(rejected, "Memo may not contain emoji")
 	j.SetDown(true)
 	e.start(t)
+	// Down is a retrying problem: the sink and the agent are offline, in
+	// the sink's own words (it cannot reach Jurnal), not an error.
 	testutil.WaitFor(t, "Jurnal shown down", 60*time.Second, func() bool {
 		st, err := e.status(t)
 		s := jurnalSink(st)
-		return err == nil && s.Pending > 0 && s.LastError != "" && st.Moka.Outlets[2].LastSyncAt != nil
+		return err == nil && s.Pending > 0 && s.LastError != "" && st.Moka.Outlets[2].LastSyncAt != nil &&
+			st.State == "offline" && s.Health == "offline" &&
+			(s.ProblemCode == "HealthJurnalUnreachable" || s.ProblemCode == "HealthJurnalNotAnswering")
 	})
 	if n := len(j.Invoices()); n != 0 {
 		t.Fatalf("%d invoices while Jurnal was down", n)
@@ -400,7 +404,9 @@ func TestJurnalDownThenRejectAndQuota(t *testing.T) {
 	}
 	testutil.WaitFor(t, "quota shown", 60*time.Second, func() bool {
 		st, err := e.status(t)
-		return err == nil && st.Jurnal.QuotaExhausted && jurnalSink(st).Pending > 0
+		s := jurnalSink(st)
+		return err == nil && st.Jurnal.QuotaExhausted && s.Pending > 0 &&
+			st.State == "offline" && s.Health == "offline" && s.ProblemCode == "HealthJurnalQuota"
 	})
 	if n := len(j.Invoices()); n != 0 {
 		t.Fatalf("%d invoices without quota", n)
@@ -418,6 +424,9 @@ func TestJurnalDownThenRejectAndQuota(t *testing.T) {
 	})
 	if st.Jurnal.QuotaExhausted {
 		t.Error("quota still shown after posting resumed")
+	}
+	if s := jurnalSink(st); s.Health != "" || s.ProblemCode != "" {
+		t.Errorf("after catching up the Jurnal sink says health %q, problem %q (%s)", s.Health, s.ProblemCode, s.Problem)
 	}
 	if s := jurnalSink(st); s.DeadLetters != 1 {
 		t.Errorf("jurnal sink %+v, want the one refused sale in its dead letters", s)
@@ -442,6 +451,17 @@ func TestJurnalClockSkew(t *testing.T) {
 	st := waitAllPosted(t, e, j, len(byID))
 	if !strings.Contains(st.Jurnal.ClockProblem, "PC clock is wrong by 20 minutes") {
 		t.Errorf("clock problem %q", st.Jurnal.ClockProblem)
+	}
+	// Jurnal's clock is ahead: the PC's is behind; the code lets the
+	// dashboard say it in Indonesian.
+	if st.Jurnal.ClockProblemCode != "HealthJurnalClockBehind" || st.Jurnal.ClockProblemParams["Minutes"] != "20" {
+		t.Errorf("clock problem code %q params %v, want HealthJurnalClockBehind with Minutes 20",
+			st.Jurnal.ClockProblemCode, st.Jurnal.ClockProblemParams)
+	}
+	// Signing with Jurnal's time, the agent posts: the sink is not in
+	// trouble, only the PC's clock needs fixing.
+	if s := jurnalSink(st); s.Health != "" || s.DeadLetters != 0 {
+		t.Errorf("with a skewed clock the Jurnal sink says health %q (%s), %d dead letters", s.Health, s.Problem, s.DeadLetters)
 	}
 	refused := 0
 	for _, r := range j.Requests() {
