@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"reflect"
 	"strings"
 	"sync"
@@ -159,7 +160,7 @@ func (a *App) Run(ctx context.Context, ui UI) error {
 		v := ViewIn(a.printer(st, err), st, err, time.Now())
 		if sc, ok := a.o.Client.(summaryClient); ok && err == nil {
 			// Today's sales (model.go WithToday); an agent without the
-			// summary simply shows no such line.
+			// summary (summaryNotServed) simply shows no such line.
 			rctx, cancel := context.WithTimeout(ctx, a.o.RequestTimeout)
 			sum, serr := sc.Summary(rctx, 1)
 			cancel()
@@ -177,11 +178,18 @@ func (a *App) Run(ctx context.Context, ui UI) error {
 				a.log.Warn("Day summary not readable", "err", serr)
 				sumErr = serr.Error()
 			}
-			// A failed read keeps the last figures for a minute, so that
+			// A failed read keeps the last figures for todayKeep, so that
 			// one slow answer does not make the line blink; older ones
-			// may be another day's.
-			if !sumAt.IsZero() && now.Sub(sumAt) < time.Minute {
+			// may be another day's. After that, or at once when there
+			// were none, the line says that they cannot be read rather
+			// than vanish, which would read as "no sales". Not for an
+			// agent that stopped between the two reads: the next poll
+			// says the whole agent is not running.
+			switch {
+			case !sumAt.IsZero() && now.Sub(sumAt) < todayKeep:
 				v = v.WithToday(lastSum)
+			case serr != nil && !summaryNotServed(serr) && !errors.Is(serr, localapi.ErrNotRunning):
+				v = v.WithTodayUnreadable()
 			}
 		}
 		if n := a.currentNotice(); n != "" {
@@ -224,6 +232,18 @@ func (a *App) Run(ctx context.Context, ui UI) error {
 			t.Stop()
 		}
 	}
+}
+
+// todayKeep is how long the today line keeps the figures of the last
+// good read of the day summary while reading it fails.
+const todayKeep = time.Minute
+
+// summaryNotServed reports whether err, from reading the day summary, is
+// the local API's 404: an agent from before GET /v1/summary, or one that
+// keeps no day summary (localapi.SummaryBackend).
+func summaryNotServed(err error) bool {
+	var se *localapi.StatusError
+	return errors.As(err, &se) && se.Code == http.StatusNotFound
 }
 
 // printer is the language of the view for a poll's result: the

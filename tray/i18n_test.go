@@ -170,7 +170,8 @@ func TestIndonesianTrayHasNoEnglish(t *testing.T) {
 	if got := views[0].Lines[1]; got != "Hari ini: Rp 1.250.000 · 86 transaksi" {
 		t.Errorf("today line %q", got)
 	}
-	views = append(views, ViewIn(id, localapi.Status{}, localapi.ErrNotRunning, now), ViewIn(id, localapi.Status{}, errors.New("500"), now))
+	views = append(views, ViewIn(id, localapi.Status{}, localapi.ErrNotRunning, now), ViewIn(id, localapi.Status{}, errors.New("500"), now),
+		views[1].WithTodayUnreadable())
 	var texts []string
 	for _, v := range views {
 		texts = append(texts, v.Tooltip)

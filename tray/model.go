@@ -95,7 +95,25 @@ func (v View) WithToday(sum localapi.Summary) View {
 	}
 	day := sum.Totals[i]
 	p := v.printer()
-	line := p.N("TrayToday", pluralCount(day.Sales), map[string]any{"Amount": p.Amount(sum.Currency, day.NetAmount), "Count": p.Count(day.Sales)})
+	return v.withTodayLine(p.N("TrayToday", pluralCount(day.Sales), map[string]any{"Amount": p.Amount(sum.Currency, day.NetAmount), "Count": p.Count(day.Sales)}))
+}
+
+// WithTodayUnreadable returns v with the today line saying, in v's
+// language, that today's sales cannot be read right now ("Today: sales
+// figures cannot be read right now"), in the place of WithToday's figures:
+// for when the agent answers but its day summary does not read, so that
+// the figures do not just vanish (which reads as "no sales"). The reason
+// is left to the logs. v is returned unchanged when the agent is not up.
+func (v View) WithTodayUnreadable() View {
+	if !v.AgentUp || len(v.Lines) == 0 {
+		return v
+	}
+	return v.withTodayLine(v.printer().T("TrayTodayUnreadable"))
+}
+
+// withTodayLine puts line right after the last sync line, keeping at most
+// MaxLines lines.
+func (v View) withTodayLine(line string) View {
 	lines := make([]string, 0, len(v.Lines)+1)
 	lines = append(lines, v.Lines[0], clip(line, maxLine))
 	lines = append(lines, v.Lines[1:]...)

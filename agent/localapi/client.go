@@ -175,13 +175,28 @@ func (c *Client) roundTrip(ctx context.Context, method, path string, in any) (in
 	return resp.StatusCode, respBody, nil
 }
 
+// StatusError is an answer of the agent that is not a success: Code is
+// its HTTP status, Message the error the agent gave ("" without one). A
+// caller tells a 404 (an agent that does not serve the path: older, or
+// without that part) from a failure with errors.As.
+type StatusError struct {
+	Path    string
+	Code    int
+	Message string
+}
+
+func (e *StatusError) Error() string {
+	if e.Message != "" {
+		return fmt.Sprintf("local api %s: %s (%d)", e.Path, e.Message, e.Code)
+	}
+	return fmt.Sprintf("local api %s: HTTP %d", e.Path, e.Code)
+}
+
 func decodeAnswer(path string, code int, body []byte, out any) error {
 	if code/100 != 2 {
 		var eb ErrorBody
-		if json.Unmarshal(body, &eb) == nil && eb.Error != "" {
-			return fmt.Errorf("local api %s: %s (%d)", path, eb.Error, code)
-		}
-		return fmt.Errorf("local api %s: HTTP %d", path, code)
+		_ = json.Unmarshal(body, &eb) // a body that is not ours: no message
+		return &StatusError{Path: path, Code: code, Message: eb.Error}
 	}
 	if out == nil {
 		return nil
