@@ -43,18 +43,16 @@ func (s *Sink) prune() {
 			Date   string `json:"date"`
 			Posted bool   `json:"posted"`
 		}
-		switch {
-		case strings.HasPrefix(key, "s/"):
-		case strings.HasPrefix(key, "d/"):
-			if json.Unmarshal(value, &v) == nil && !v.Posted {
-				return nil // an open day is never forgotten
-			}
-		default:
+		if !strings.HasPrefix(key, "s/") && !strings.HasPrefix(key, "d/") {
 			return nil
 		}
-		if json.Unmarshal(value, &v) == nil && v.Date != "" && v.Date < cut {
-			old = append(old, key)
+		if json.Unmarshal(value, &v) != nil || v.Date == "" || v.Date >= cut {
+			return nil
 		}
+		if strings.HasPrefix(key, "d/") && !v.Posted {
+			return nil // an open day is never forgotten
+		}
+		old = append(old, key)
 		return nil
 	})
 	for _, k := range old {
