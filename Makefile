@@ -165,7 +165,7 @@ demo-jurnal: build
 	@./scripts/demo.sh $(BIN) $(DEMO_DIR)-jurnal apikey jurnal
 
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./store/ ./agent/deliver/ ./agent/moka/apikey/ ./agent/moka/oauth/ ./agent/unified/ ./agent/checkout/ ./agent/deliver/natssink/ ./agent/deliver/jurnalsink/
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./store/ ./agent/ ./agent/deliver/ ./agent/moka/apikey/ ./agent/moka/oauth/ ./agent/unified/ ./agent/checkout/ ./agent/deliver/natssink/ ./agent/deliver/jurnalsink/
 
 lint: deps
 	gofmt -l . | tee /dev/stderr | (! read -r _)

@@ -335,11 +335,234 @@ var openFixture struct {
 	err error
 }
 
-// TestMain removes the BenchmarkOpen fixture.
+// TestMain removes the BenchmarkOpen and BenchmarkStatusReads fixtures.
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if openFixture.dir != "" {
 		_ = os.RemoveAll(openFixture.dir)
 	}
+	for _, s := range statusFixtures.stores {
+		_ = s.Close()
+	}
+	if statusFixtures.dir != "" {
+		_ = os.RemoveAll(statusFixtures.dir)
+	}
 	os.Exit(code)
+}
+
+// statusSize is a buffer the reads behind GET /v1/status and GET
+// /v1/summary are measured against (BenchmarkStatusReads): days business
+// days of sales of 3 outlets, 300 sales each, with products records a day
+// besides; two sinks enabled, "upstream" and "jurnal", where upstream acked
+// the acked oldest records (kept for jurnal) and set dead records aside.
+// With refetch, one sale per outlet and day was fetched again for upstream
+// alone (an import for one sink while the live polls went on), so jurnal,
+// behind, is done with seqs in the middle of what it needs: one done range
+// each in its sink state.
+type statusSize struct {
+	name                      string
+	days, products            int
+	acked, dead               int
+	refetch                   bool
+	wantUpstream, wantJurnal  int64 // pending records once built
+	wantDead, wantSummaryDays int
+}
+
+// statusSizes are a small buffer (two weeks of sales, most delivered) and a
+// large one: half a year of sales all pending for a Jurnal sink, 200,000
+// records pending for an upstream that is down, 5,000 dead letters, 540
+// done ranges.
+var statusSizes = []statusSize{
+	{name: "small", days: 14, acked: 12_000, dead: 10,
+		wantUpstream: 14*900 - 12_000 - 10, wantJurnal: 14 * 900, wantDead: 10, wantSummaryDays: 14 * 3},
+	{name: "large", days: 180, products: 500, acked: 47_000, dead: 5_000, refetch: true,
+		wantUpstream: 180*1400 + 540 - 47_000 - 5_000, wantJurnal: 180 * 1400, wantDead: 5_000, wantSummaryDays: 180 * 3},
+}
+
+// statusLastDay is the fixtures' last business day: the "today" of the
+// summary windows.
+var statusLastDay = time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)
+
+var statusOutlets = []string{"outlet_451", "outlet_452", "outlet_453"}
+
+// statusFixtures are built once per test binary (a large one takes several
+// seconds) and removed by TestMain.
+var statusFixtures struct {
+	sync.Mutex
+	dir    string
+	stores map[string]*Store
+}
+
+// statusFixture returns the store of size, building it the first time.
+func statusFixture(b *testing.B, size statusSize) *Store {
+	b.Helper()
+	statusFixtures.Lock()
+	defer statusFixtures.Unlock()
+	if s := statusFixtures.stores[size.name]; s != nil {
+		return s
+	}
+	if statusFixtures.dir == "" {
+		dir, err := os.MkdirTemp("", "store-bench-status")
+		if err != nil {
+			b.Fatal(err)
+		}
+		statusFixtures.dir, statusFixtures.stores = dir, map[string]*Store{}
+	}
+	s, err := buildStatusFixture(filepath.Join(statusFixtures.dir, size.name+".db"), size)
+	if err != nil {
+		b.Fatal(err)
+	}
+	statusFixtures.stores[size.name] = s
+	return s
+}
+
+func buildStatusFixture(path string, size statusSize) (*Store, error) {
+	s, err := Open(Options{Path: path})
+	if err != nil {
+		return nil, err
+	}
+	s.db.NoSync = true
+	if err := s.SetSinks(DefaultSink, "jurnal"); err != nil {
+		return nil, err
+	}
+	pool := benchInputs(0, 1000)
+	n := 0
+	data := func() []byte { n++; return pool[n%len(pool)].Data }
+	for d := range size.days {
+		day := statusLastDay.AddDate(0, 0, d-(size.days-1)).Format(time.DateOnly)
+		for _, outlet := range statusOutlets {
+			in := make([]Input, 300)
+			for i := range in {
+				sale := &Sale{OutletID: outlet, Day: day, Status: SaleCompleted, Amount: "55000", Refund: "0", Currency: "IDR"}
+				switch {
+				case i%50 == 0:
+					sale.Status = SaleVoid
+				case i%40 == 0:
+					sale.Status, sale.Amount, sale.Refund = SalePartiallyRefunded, "13636.36", "2000.5"
+				}
+				in[i] = Input{Kind: KindTransaction, Key: fmt.Sprintf("moka/biz_1/%s/%s-%03d", outlet, day, i), Data: data(), Sale: sale}
+			}
+			if _, err := s.Append(in, nil); err != nil {
+				return nil, err
+			}
+			if size.refetch {
+				if res, err := s.AppendFor([]string{DefaultSink}, in[:1], nil); err != nil || res.Refetched != 1 {
+					return nil, fmt.Errorf("refetch: %+v, %v", res, err)
+				}
+			}
+		}
+		if size.products > 0 {
+			in := make([]Input, size.products)
+			for i := range in {
+				in[i] = Input{Kind: KindProduct, Key: fmt.Sprintf("moka/biz_1/product/%s-%03d", day, i), Data: data()}
+			}
+			if _, err := s.Append(in, nil); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for _, outlet := range statusOutlets {
+		for _, what := range []string{"transactions", "updates", "products"} {
+			st := SourceState{Source: "moka/biz_1/" + outlet + "/" + what, LastSyncAt: statusLastDay,
+				Counts: map[string]int64{"buffered": 54_000}}
+			if err := s.PutSourceState(st); err != nil {
+				return nil, err
+			}
+		}
+	}
+	up := s.Sink(DefaultSink)
+	for left := size.acked; left > 0; {
+		recs, err := up.Pending(min(left, 1000))
+		if err != nil {
+			return nil, err
+		}
+		seqs := make([]uint64, len(recs))
+		for i, r := range recs {
+			seqs[i] = r.Seq
+		}
+		if err := up.Ack(seqs...); err != nil {
+			return nil, err
+		}
+		left -= len(recs)
+	}
+	recs, err := up.Pending(size.dead)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range recs {
+		if err := up.DeadLetter(r.Seq, "HTTP 422: rejected by the upstream"); err != nil {
+			return nil, err
+		}
+	}
+	s.db.NoSync = false
+	if err := s.db.Sync(); err != nil {
+		return nil, err
+	}
+	st, err := s.Stats()
+	if err != nil {
+		return nil, err
+	}
+	us, _ := st.Sink(DefaultSink)
+	js, _ := st.Sink("jurnal")
+	if us.Pending != size.wantUpstream || js.Pending != size.wantJurnal || st.DeadLetters != int64(size.wantDead) {
+		return nil, fmt.Errorf("fixture %s: upstream %d pending, jurnal %d, %d dead letters", size.name, us.Pending, js.Pending, st.DeadLetters)
+	}
+	return s, nil
+}
+
+// BenchmarkStatusReads measures the store's reads behind GET /v1/status
+// (the tray asks every 3 s, each open dashboard every 5 s) and GET
+// /v1/summary (the tray's one day every 3 s, the dashboard's 14 days on
+// each render), against a small and a large buffer in the same run: none
+// of them may grow with the buffer. Stats is the buffer's and every
+// sink's figures; SourceStates the nine reads of the Moka syncer's status
+// (three per outlet); Summary the day summary of the last days days, as
+// the agent asks it (up to tomorrow, for an outlet east of moka.timezone).
+// The fixtures are built once (the large one, ~220 MB, takes a while).
+//
+//	go test -run '^$' -bench StatusReads -benchmem -count 3 ./store/
+func BenchmarkStatusReads(b *testing.B) {
+	if testing.Short() {
+		b.Skip("builds a ~220 MB fixture")
+	}
+	for _, size := range statusSizes {
+		b.Run("size="+size.name+"/Stats", func(b *testing.B) {
+			s := statusFixture(b, size)
+			b.ReportAllocs()
+			for b.Loop() {
+				st, err := s.Stats()
+				if err != nil || len(st.Sinks) != 2 || st.DeadLetters != int64(size.wantDead) {
+					b.Fatalf("Stats = %+v, %v", st, err)
+				}
+			}
+		})
+		b.Run("size="+size.name+"/SourceStates", func(b *testing.B) {
+			s := statusFixture(b, size)
+			b.ReportAllocs()
+			for b.Loop() {
+				for _, outlet := range statusOutlets {
+					for _, what := range []string{"transactions", "updates", "products"} {
+						if _, ok, err := s.SourceState("moka/biz_1/" + outlet + "/" + what); !ok || err != nil {
+							b.Fatalf("SourceState(%s %s) = %v, %v", outlet, what, ok, err)
+						}
+					}
+				}
+			}
+		})
+		for _, days := range []int{1, 14, 180} {
+			b.Run(fmt.Sprintf("size=%s/Summary-days=%d", size.name, days), func(b *testing.B) {
+				s := statusFixture(b, size)
+				from := statusLastDay.AddDate(0, 0, 1-days).Format(time.DateOnly)
+				to := statusLastDay.AddDate(0, 0, 1).Format(time.DateOnly)
+				want := min(days*3, size.wantSummaryDays)
+				b.ReportAllocs()
+				for b.Loop() {
+					rep, err := s.Summary(from, to)
+					if err != nil || len(rep.Days) != want {
+						b.Fatalf("Summary(%s, %s) = %d days, %v; want %d", from, to, len(rep.Days), err, want)
+					}
+				}
+			})
+		}
+	}
 }
