@@ -518,23 +518,27 @@ func buildStatusFixture(path string, size statusSize) (*Store, error) {
 // sink's figures; SourceStates the nine reads of the Moka syncer's status
 // (three per outlet); Summary the day summary of the last days days, as
 // the agent asks it (up to tomorrow, for an outlet east of moka.timezone).
-// The fixtures are built once (the large one, ~220 MB, takes a while).
+// The fixtures are built once per test binary (the large one, a 340 MiB
+// file, takes a few seconds).
 //
 //	go test -run '^$' -bench StatusReads -benchmem -count 3 ./store/
 func BenchmarkStatusReads(b *testing.B) {
 	if testing.Short() {
-		b.Skip("builds a ~220 MB fixture")
+		b.Skip("builds a 340 MiB fixture")
 	}
 	for _, size := range statusSizes {
 		b.Run("size="+size.name+"/Stats", func(b *testing.B) {
 			s := statusFixture(b, size)
+			var st Stats
 			b.ReportAllocs()
 			for b.Loop() {
-				st, err := s.Stats()
+				var err error
+				st, err = s.Stats()
 				if err != nil || len(st.Sinks) != 2 || st.DeadLetters != int64(size.wantDead) {
 					b.Fatalf("Stats = %+v, %v", st, err)
 				}
 			}
+			b.ReportMetric(float64(st.FileSize)/(1<<20), "db-MiB")
 		})
 		b.Run("size="+size.name+"/SourceStates", func(b *testing.B) {
 			s := statusFixture(b, size)
