@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -601,14 +600,7 @@ func TestCheckoutGateway(t *testing.T) {
 		}
 	})
 
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-p.done:
-	case <-time.After(20 * time.Second):
-		t.Fatal("no stop within 20 s")
-	}
+	p.stop(t)
 	t.Run("logs hold no secrets or personal data", func(t *testing.T) {
 		logFile, err := os.ReadFile(filepath.Join(c.dataDir, "logs", "agent.log"))
 		if err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
@@ -280,7 +279,7 @@ func TestCheckoutTLS(t *testing.T) {
 		}
 	})
 
-	stopAgent(t, p)
+	p.stop(t)
 	t.Run("logs hold no token", func(t *testing.T) {
 		logs, _ := os.ReadFile(filepath.Join(e.dataDir, "logs", "agent.log"))
 		for _, s := range []string{firstTabletToken, added, e.fake.SecretKey()} {
@@ -354,19 +353,5 @@ func TestCheckoutTLSCannotStart(t *testing.T) {
 	if err == nil {
 		conn.Close()
 		t.Fatal("the gateway listens without TLS")
-	}
-}
-
-func stopAgent(t *testing.T, p *proc) {
-	t.Helper()
-	if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	select {
-	case <-p.done:
-	case <-ctx.Done():
-		t.Fatal("no stop within 20 s")
 	}
 }

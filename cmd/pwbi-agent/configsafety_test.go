@@ -142,20 +142,7 @@ func TestUnsafeConfigWhileRunning(t *testing.T) {
 		st, err := e.status(t)
 		return err == nil && strings.Contains(st.Config.Error, unsafeConfigs[0].want)
 	})
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-p.done:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("agent did not stop within 20s of SIGTERM")
-	}
-	if out := p.stderr.String(); !strings.Contains(out, "Agent stopped") {
-		t.Errorf("no clean stop in the log:\n%s", out)
-	}
+	p.stop(t)
 }
 
 // (c) Issue 10: a tool writes the config file in two steps — the first

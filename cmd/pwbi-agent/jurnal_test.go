@@ -526,7 +526,7 @@ func TestJurnalVoidAndRefundAfterPosting(t *testing.T) {
 	e.appendSales(t, e2eSale("S1", unified.StatusCompleted, "0"), e2eSale("S2", unified.StatusCompleted, "0"))
 	p := e.start(t)
 	testutil.WaitFor(t, "two sales posted", 60*time.Second, func() bool { return len(j.Payments()) == 2 })
-	natsStopCleanly(t, p)
+	p.stop(t)
 
 	e.appendSales(t, e2eSale("S1", unified.StatusVoid, "0"), e2eSale("S2", unified.StatusPartiallyRefunded, "25000"))
 	p = e.start(t)
@@ -534,7 +534,7 @@ func TestJurnalVoidAndRefundAfterPosting(t *testing.T) {
 		st, err := e.status(t)
 		return err == nil && jurnalSink(st).Pending == 0 && len(j.Returns()) == 2
 	})
-	natsStopCleanly(t, p)
+	p.stop(t)
 
 	got := map[string]string{}
 	for _, r := range j.Returns() {

@@ -170,6 +170,27 @@ func (e *testEnv) start(t testing.TB) *proc {
 	return p
 }
 
+// stop stops the agent as the service manager does (SIGTERM) and checks
+// that it stops cleanly: exit status 0 within 30 s, and "Agent stopped"
+// in its log.
+func (p *proc) stop(t testing.TB) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the agent did not stop within 30 s of SIGTERM")
+	}
+	if out := p.stderr.String(); !strings.Contains(out, "Agent stopped") {
+		t.Fatalf("no clean stop in the log:\n%s", out)
+	}
+}
+
 // client is a local API client of the agent with a generous timeout (the
 // client's default is 10 s): many callers take one snapshot and judge it,
 // and a loaded CI machine running the -race binary can take seconds to
@@ -228,17 +249,7 @@ func TestRunStatusAndCleanStop(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-p.done:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("agent did not stop within 20s of SIGTERM")
-	}
+	p.stop(t)
 	out := p.stderr.String()
 	if !strings.Contains(out, "Agent stopped") {
 		t.Errorf("no clean stop in the log:\n%s", out)

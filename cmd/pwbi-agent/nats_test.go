@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -533,23 +532,7 @@ func TestNATSKill9WhileDraining(t *testing.T) {
 	if ss := natsSinkStatus(t, st, "upstream"); ss.Enabled {
 		t.Errorf("upstream enabled without a url: %+v", ss)
 	}
-	natsStopCleanly(t, p)
-}
-
-// natsStopCleanly stops the agent with SIGTERM and checks that it exits cleanly.
-func natsStopCleanly(t *testing.T, p *proc) {
-	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-p.done:
-		if err != nil {
-			t.Fatalf("exit after the signal: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the agent did not stop within 30s")
-	}
+	p.stop(t)
 }
 
 // Two sinks, the HTTP upstream and NATS, with the NATS server down for the
@@ -620,7 +603,7 @@ func TestNATSDownForTheBackfillCatchesUpLater(t *testing.T) {
 	if page := mustGet(t, "http://"+e.apiAddr+"/"); !strings.Contains(page, `class="conn on" id="state-nats"`) {
 		t.Errorf("the dashboard does not show NATS connected")
 	}
-	natsStopCleanly(t, p)
+	p.stop(t)
 }
 
 // The converse: the upstream down for the whole backfill, NATS up. NATS
@@ -679,7 +662,7 @@ func TestUpstreamDownNATSTakesEverything(t *testing.T) {
 		up.Pending != 0 || up.LastSuccessAt == nil {
 		t.Errorf("upstream sink after catching up: %+v", up)
 	}
-	natsStopCleanly(t, p)
+	p.stop(t)
 }
 
 // Hot reload of [nats] while records flow, to the same stream: first a new
@@ -729,7 +712,7 @@ func TestNATSReloadNewURLAndCredentialsSameStream(t *testing.T) {
 		t.Errorf("upstream: %d distinct records, %d order violations", len(e.up.Keys()), e.up.OrderViolations())
 	}
 	raw := mustGet(t, "http://"+e.apiAddr+"/v1/status")
-	natsStopCleanly(t, p)
+	p.stop(t)
 	out := p.stderr.String()
 	if strings.Count(out, "changed=[nats]") != 2 {
 		t.Errorf("the log does not name the [nats] section as changed by each reload")
@@ -778,7 +761,7 @@ func TestNATSReloadToAnotherStream(t *testing.T) {
 		t.Fatalf("old stream has records 0 to %d, new stream from %d: want no gap and at most %d in both", len(olds)-1, from, natsBatch)
 	}
 	t.Logf("old stream %d records, new stream %d, in both %d", len(olds), len(news), len(olds)-from)
-	natsStopCleanly(t, p)
+	p.stop(t)
 }
 
 func natsAnyContains(list []string, sub string) bool {

@@ -13,7 +13,6 @@ import (
 	"sort"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -399,10 +398,7 @@ func TestMokaOAuthRevoked(t *testing.T) {
 			t.Fatalf("sync: %v\n%s", err, out)
 		}
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	<-p.done
+	p.stop(t)
 	p = e.start(t)
 	testutil.WaitFor(t, "restarted agent waits for authorization", 60*time.Second, func() bool {
 		st, err := e.status(t)

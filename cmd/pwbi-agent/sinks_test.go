@@ -345,12 +345,7 @@ func TestUpgradeFromFormat1(t *testing.T) {
 	testutil.WaitFor(t, "the requeued record delivered", 60*time.Second, func() bool {
 		return e.up.Keys()["moka/biz_1/outlet_1/T004"] == 1
 	})
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-p.done; err != nil {
-		t.Fatalf("exit after SIGTERM: %v", err)
-	}
+	p.stop(t)
 	if !strings.Contains(p.stderr.String(), "Database upgraded") {
 		t.Errorf("the upgrade is not in the log:\n%s", p.stderr.String())
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -35,17 +34,7 @@ func TestSeqAfterDatabaseDeleted(t *testing.T) {
 		maxBefore = max(maxBefore, r.Seq)
 	}
 
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-p.done:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("agent did not stop within 20s of SIGTERM")
-	}
+	p.stop(t)
 	db := filepath.Join(e.dataDir, "agent.db")
 	if _, err := os.Stat(db + ".seq"); err != nil {
 		t.Fatalf("no high-water mark file next to the database: %v", err)
