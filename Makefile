@@ -181,7 +181,7 @@ FUZZ := ./agent/config:FuzzParse ./store:FuzzDecodeRecord ./store:FuzzCheckFile 
         ./agent/moka/apikey:FuzzMapTransaction ./agent/moka/apikey:FuzzListPage \
         ./agent/moka/oauth:FuzzMapPaymentOAuth ./agent/moka/oauth:FuzzPaymentsPage ./agent/moka/oauth:FuzzMapRefund \
         ./agent/checkout:FuzzValidate ./agent/checkout:FuzzCallback ./agent/checkout/pairing:FuzzParse \
-        ./agent/deliver/natssink:FuzzParseStoredMsg ./agent/deliver/natssink:FuzzToken \
+        ./agent/deliver/natssink:FuzzParseStoredMsg ./agent/deliver/natssink:FuzzToken ./agent/deliver/natssink:FuzzSubjectCovers \
         ./agent/deliver/jurnalsink:FuzzSaleLines ./agent/deliver/jurnalsink/internal/mekari:FuzzMessage \
         ./agent/deliver/jurnalsink/jurnalfake:FuzzCreateInvoice ./agent/deliver/jurnalsink/jurnalfake:FuzzAuthorization \
         ./internal/i18n:FuzzMatch ./internal/i18n:FuzzMoney

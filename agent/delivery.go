@@ -136,8 +136,19 @@ func natsLoopConfig(cfg *config.Config) deliver.Config {
 // it already (natssink's resync).
 func (a *Agent) natsSink(cfg *config.Config, prev deliver.Sink) *natssink.Sink {
 	p, _ := prev.(*natssink.Sink)
+	return natssink.New(NATSSinkConfig(cfg), natssink.Options{
+		Clock:    clockwork.NewRealClock(),
+		Logger:   a.log.With("component", "sink"),
+		Previous: p,
+		Version:  version.String(),
+	})
+}
+
+// NATSSinkConfig is the NATS sink's configuration from the [nats]
+// section: what the agent runs with, and what `pwbi-agent doctor` probes.
+func NATSSinkConfig(cfg *config.Config) natssink.Config {
 	n := cfg.NATS
-	return natssink.New(natssink.Config{
+	return natssink.Config{
 		URLs:          n.URLs,
 		CredsFile:     n.CredsFile,
 		NKeySeedFile:  n.NKeySeedFile,
@@ -152,12 +163,7 @@ func (a *Agent) natsSink(cfg *config.Config, prev deliver.Sink) *natssink.Sink {
 		AgentID:       cfg.Agent.ID,
 		Timeout:       n.Timeout.Duration,
 		MaxInFlight:   n.MaxInFlight,
-	}, natssink.Options{
-		Clock:    clockwork.NewRealClock(),
-		Logger:   a.log.With("component", "sink"),
-		Previous: p,
-		Version:  version.String(),
-	})
+	}
 }
 
 // jurnalBatchSize is the Jurnal sink's batch: every sale is several calls
@@ -170,14 +176,12 @@ func jurnalLoopConfig(cfg *config.Config) deliver.Config {
 	return deliver.Config{BatchSize: jurnalBatchSize, FlushInterval: cfg.Upstream.FlushInterval.Duration}
 }
 
-// jurnalSink is the Jurnal sink for the [jurnal] section (SPEC §6.3). It
-// keeps its state (what it posted, the products it created, the
-// daily-summary ledger) in the store's documents; prev hands over its
-// figures and, for the same company, its rate budget.
-func (a *Agent) jurnalSink(cfg *config.Config, prev deliver.Sink) *jurnalsink.Sink {
-	p, _ := prev.(*jurnalsink.Sink)
+// JurnalSinkConfig is the Jurnal sink's configuration from the [jurnal]
+// section (and the outlets' zone, moka.timezone): what the agent runs
+// with, and what `pwbi-agent doctor` probes.
+func JurnalSinkConfig(cfg *config.Config) jurnalsink.Config {
 	j := cfg.Jurnal
-	return jurnalsink.New(jurnalsink.Config{
+	return jurnalsink.Config{
 		BaseURL:           j.BaseURL,
 		ClientID:          j.ClientID,
 		ClientSecret:      j.ClientSecret.Value(),
@@ -191,7 +195,16 @@ func (a *Agent) jurnalSink(cfg *config.Config, prev deliver.Sink) *jurnalsink.Si
 		OutletWarehouses:  j.OutletWarehouses,
 		Location:          cfg.Moka.Location(),
 		Timeout:           j.Timeout.Duration,
-	}, jurnalsink.Options{
+	}
+}
+
+// jurnalSink is the Jurnal sink for the [jurnal] section (SPEC §6.3). It
+// keeps its state (what it posted, the products it created, the
+// daily-summary ledger) in the store's documents; prev hands over its
+// figures and, for the same company, its rate budget.
+func (a *Agent) jurnalSink(cfg *config.Config, prev deliver.Sink) *jurnalsink.Sink {
+	p, _ := prev.(*jurnalsink.Sink)
+	return jurnalsink.New(JurnalSinkConfig(cfg), jurnalsink.Options{
 		Docs:     a.store,
 		Client:   a.hc,
 		Clock:    clockwork.NewRealClock(),

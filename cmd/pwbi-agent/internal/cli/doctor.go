@@ -4,16 +4,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/pwbi/edge-agent/agent"
 	"github.com/pwbi/edge-agent/agent/config"
+	"github.com/pwbi/edge-agent/agent/deliver/jurnalsink"
+	"github.com/pwbi/edge-agent/agent/deliver/natssink"
+	"github.com/pwbi/edge-agent/agent/deliver/sink"
 	"github.com/pwbi/edge-agent/agent/localapi"
 	"github.com/pwbi/edge-agent/agent/moka/apikey"
+	"github.com/pwbi/edge-agent/agent/version"
 )
 
 // Doctor thresholds.
@@ -31,6 +39,8 @@ var doctorChecks = []check{
 	{"CliCheckAgent", (*env).checkAgent},
 	{"CliCheckDisk", (*env).checkDisk},
 	{"CliCheckUpstream", (*env).checkUpstream},
+	{"CliCheckNATS", (*env).checkNATS},
+	{"CliCheckJurnal", (*env).checkJurnal},
 	{"CliCheckMoka", (*env).checkMoka},
 }
 
@@ -147,6 +157,128 @@ func (e *env) checkUpstream(ctx context.Context, cfg *config.Config) (bool, stri
 		detail += e.t("CliDoctorNoDate")
 	}
 	return ok, detail
+}
+
+// checkNATS connects to the NATS servers as the NATS sink does and looks
+// its stream up (natssink.Probe): the credentials, TLS, the stream and
+// whether its subjects capture the agent's, and the agent's position in it.
+// Nothing is published.
+func (e *env) checkNATS(ctx context.Context, cfg *config.Config) (bool, string) {
+	if !cfg.NATS.Enabled {
+		return true, e.t("CliDoctorSinkNotEnabled", map[string]any{"Key": "nats.enabled"})
+	}
+	if ok, _ := cfg.NATSConfigured(); !ok {
+		return false, e.t("CliDoctorNatsNoURL")
+	}
+	nc := agent.NATSSinkConfig(cfg)
+	res, err := natssink.Probe(ctx, nc, version.String())
+	if err != nil {
+		var pe *natssink.ProbeError
+		if !errors.As(err, &pe) {
+			return false, oneLine(err.Error(), 400)
+		}
+		switch pe.Kind {
+		case natssink.ProbeUnreachable:
+			return false, e.t("CliDoctorCannotReach", map[string]any{"Host": natsHosts(nc.URLs), "Error": oneLine(pe.Cause, 200)})
+		case natssink.ProbeNotCaptured:
+			prefix := nc.SubjectPrefix
+			if prefix == "" {
+				prefix = natssink.DefaultSubjectPrefix
+			}
+			return false, e.t("CliDoctorNatsNotCaptured", map[string]any{"Stream": res.Stream, "Subject": pe.Subject, "Prefix": prefix})
+		case natssink.ProbeNoAnswer:
+			return false, e.t("CliDoctorNatsNoAnswer", map[string]any{"Stream": res.Stream, "Error": oneLine(pe.Cause, 200)})
+		}
+		return false, e.problem(pe.Problem)
+	}
+	detail := e.t("CliDoctorNatsServer", map[string]any{"Server": res.Server, "Version": res.ServerVersion})
+	switch {
+	case res.Missing:
+		return true, detail + e.t("CliDoctorNatsWillCreate", map[string]any{"Stream": res.Stream})
+	case res.Described:
+		detail += e.n("CliDoctorNatsStream", int64(res.Replicas), map[string]any{"Stream": res.Stream})
+		if !res.Atomic {
+			detail += e.t("CliDoctorNatsNoAtomic")
+		}
+	default:
+		detail += e.t("CliDoctorNatsStreamAnswers", map[string]any{"Stream": res.Stream})
+	}
+	if res.LastSeq == 0 {
+		return true, detail + e.t("CliDoctorNatsNothingYet")
+	}
+	return true, detail + e.t("CliDoctorNatsLastSeq", map[string]any{"Seq": strconv.FormatUint(res.LastSeq, 10)})
+}
+
+// natsHosts names the NATS servers for a person: their host:port, joined
+// (the URLs carry no credentials: config refuses them).
+func natsHosts(urls []string) string {
+	hosts := make([]string, 0, len(urls))
+	for _, u := range urls {
+		if !strings.Contains(u, "://") {
+			u = "nats://" + u
+		}
+		if p, err := url.Parse(u); err == nil && p.Host != "" {
+			hosts = append(hosts, p.Host)
+		}
+	}
+	return strings.Join(hosts, ", ")
+}
+
+// checkJurnal sends Jurnal one signed read as the Jurnal sink would
+// (jurnalsink.Probe): whether it answers, takes the credentials and the
+// PC's clock, and has quota left. Nothing is created.
+func (e *env) checkJurnal(ctx context.Context, cfg *config.Config) (bool, string) {
+	if !cfg.Jurnal.Enabled {
+		return true, e.t("CliDoctorSinkNotEnabled", map[string]any{"Key": "jurnal.enabled"})
+	}
+	if ok, _ := cfg.JurnalConfigured(); !ok {
+		return false, e.t("CliDoctorJurnalNoCredentials")
+	}
+	host := hostOf(cfg.Jurnal.BaseURL)
+	res, err := jurnalsink.Probe(ctx, agent.JurnalSinkConfig(cfg), &http.Client{})
+	if err != nil {
+		var pe *jurnalsink.ProbeError
+		if !errors.As(err, &pe) {
+			return false, oneLine(err.Error(), 400)
+		}
+		switch pe.Kind {
+		case jurnalsink.ProbeUnreachable:
+			return false, e.t("CliDoctorCannotReach", map[string]any{"Host": host, "Error": oneLine(pe.Cause, 200)})
+		case jurnalsink.ProbeQuota:
+			// When the sink tries again, in the reader's words.
+			m := pe.Problem
+			m.Params = maps.Clone(m.Params)
+			m.Params["Until"] = e.clockTime(pe.Until)
+			return false, e.problem(m)
+		}
+		return false, e.problem(pe.Problem)
+	}
+	detail := e.t("CliDoctorAnswered", map[string]any{"Host": host, "Code": res.Status,
+		"Time": res.RoundTrip.Round(time.Millisecond).String()})
+	if res.ClockKnown {
+		return true, detail + e.t("CliDoctorClockSkew", map[string]any{"Skew": res.ClockOffset.String()})
+	}
+	return true, detail + e.t("CliDoctorNoDate")
+}
+
+// problem renders a sink's problem message in e's language, on one line.
+func (e *env) problem(m sink.Message) string {
+	if m.Code == "" {
+		return oneLine(m.Text, 400)
+	}
+	return oneLine(e.printer().Msg(m.Code, m.Params), 400)
+}
+
+// clockTime is t for a person, in the PC's zone: its clock time ("14:05",
+// as the sink's status words it), and its date after it when t is not
+// today ("14:05 (8 Dec 2026)").
+func (e *env) clockTime(t time.Time) string {
+	t = t.Local()
+	y, m, d := t.Date()
+	if ny, nm, nd := time.Now().Date(); y == ny && m == nm && d == nd {
+		return e.printer().Time(t)
+	}
+	return e.printer().Time(t) + " (" + e.printer().Date(t) + ")"
 }
 
 func (e *env) checkMoka(ctx context.Context, cfg *config.Config) (bool, string) {
