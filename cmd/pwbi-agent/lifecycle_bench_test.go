@@ -1,7 +1,6 @@
 package main
 
 import (
-	"syscall"
 	"testing"
 	"time"
 
@@ -34,12 +33,7 @@ func BenchmarkStartStop(b *testing.B) {
 		}
 		startTotal += time.Since(t0)
 		t1 := time.Now()
-		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-			b.Fatal(err)
-		}
-		if err := <-p.done; err != nil {
-			b.Fatalf("exit: %v", err)
-		}
+		p.stop(b)
 		stopTotal += time.Since(t1)
 	}
 	b.ReportMetric(float64(startTotal.Milliseconds())/float64(b.N), "start-ms")

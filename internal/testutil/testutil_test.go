@@ -139,13 +139,35 @@ func TestFreePortsSkipsABusyPort(t *testing.T) {
 	} else {
 		probe.Close()
 	}
-	// Two ports to pick from, one listened on: every pick is the other.
-	for range 5 {
-		claimedMu.Lock()
-		delete(claimed, busy+1)
-		claimedMu.Unlock()
-		if got := freePortsIn(t, 1, busy, busy+2); got[0] != busy+1 {
-			t.Fatalf("picked port %d; want %d (port %d is listened on)", got[0], busy+1, busy)
+	// One block of two ports, one listened on: the pick is the other.
+	p := &portPool{dir: t.TempDir(), size: 2}
+	if got := p.take(t, 1, busy, busy+2); got[0] != busy+1 {
+		t.Fatalf("picked port %d; want %d (port %d is listened on)", got[0], busy+1, busy)
+	}
+}
+
+// A block of ports another test binary holds is not handed out, though
+// nothing listens there yet (its child process is still starting).
+func TestFreePortsLeaveAnotherBinarysBlock(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no flock: a binary keeps only its own ports apart")
+	}
+	lo, _ := portRange()
+	const size = 10
+	theirs, ours := [2]int{lo, lo + size}, [2]int{lo + size, lo + 2*size}
+	// Two blocks, the other binary's and a free one, picked among at
+	// random: twenty times, never the other's.
+	for range 20 {
+		dir := t.TempDir()
+		// The other binary locks its block through another open file
+		// (flock locks of two open files exclude each other as two
+		// processes' do).
+		if got := (&portPool{dir: dir, size: size}).take(t, 1, theirs[0], theirs[1])[0]; got >= theirs[1] {
+			t.Fatalf("the other binary got port %d outside its block %v", got, theirs)
+		}
+		got := (&portPool{dir: dir, size: size}).take(t, 1, lo, lo+2*size)[0]
+		if got < ours[0] || got >= ours[1] {
+			t.Fatalf("handed out port %d of the block %v another binary holds", got, theirs)
 		}
 	}
 }
