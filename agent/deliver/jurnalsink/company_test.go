@@ -1,12 +1,10 @@
 package jurnalsink_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +14,8 @@ import (
 	"github.com/pwbi/edge-agent/agent/deliver/jurnalsink/jurnalfake"
 	"github.com/pwbi/edge-agent/agent/deliver/sink"
 	"github.com/pwbi/edge-agent/agent/unified"
+	"github.com/pwbi/edge-agent/internal/testutil"
+	"github.com/pwbi/edge-agent/store"
 )
 
 // companyB is a second Jurnal company, another fake with credentials of
@@ -53,24 +53,6 @@ func masterCalls(f *jurnalfake.Server) int {
 	return n
 }
 
-// logBuffer is a slog text handler's output, safe for concurrent use.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // TestCompanySwitchCreatesMasterDataAgain: after client_id and base_url
 // are changed to another Jurnal company (a hot reload or a restart), the
 // products and the walk-in contact the sink created in the first company
@@ -92,7 +74,7 @@ func TestCompanySwitchCreatesMasterDataAgain(t *testing.T) {
 				t.Fatal("company A has no invoice of S1")
 			}
 			fakeB, cfgB := companyB(e)
-			logs := &logBuffer{}
+			logs := &testutil.SyncBuffer{}
 			e.switchTo(cfgB, reload, slog.New(slog.NewTextHandler(logs, nil)))
 
 			a := e.send(e.rec(sale("101", "S2", "2026-12-05", unified.StatusCompleted)))
@@ -300,5 +282,124 @@ func TestModeSwitchKeepsCaches(t *testing.T) {
 				t.Errorf("outlets %+v: want the 2 documents of S1 and the day's 2", st.Outlets)
 			}
 		})
+	}
+}
+
+// TestCompanySwitchStragglerOfOldSink: after a hot reload to another
+// Jurnal company, work the replaced sink still had in hand (a Send or a
+// Tick that was waiting for the one before it) runs after the new sink
+// made the store's caches its company's. That work posts to the old
+// company, as its configuration said; the caches it fills are the old
+// company's, and the new sink does not take them for its own: its next
+// sale finds or creates its products and contact in its company, and is
+// accepted. Regression: the check was once per sink, so the old sink
+// filled the caches with its company's products and contact under the
+// new company's marker, and the new company refused the invoices naming
+// them (the sales went to the dead letters).
+func TestCompanySwitchStragglerOfOldSink(t *testing.T) {
+	e := newEnv(t, func(c *jurnalsink.Config) { c.CustomerName = "Tamu" })
+	e.mustAccept(e.rec(sale("101", "S1", "2026-12-05", unified.StatusCompleted)))
+	old := e.sink
+	fakeB, cfgB := companyB(e)
+	e.switchTo(cfgB, true, nil)
+	e.tick() // the new sink's first use: the caches are dropped
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if a := old.Send(ctx, []store.Record{e.rec(sale("101", "S2", "2026-12-05", unified.StatusCompleted))}); a.Verdict != sink.Accepted {
+		t.Fatalf("the replaced sink's last Send = %v (%v; %s), want accepted", a.Verdict, a.Err, a.Problem)
+	}
+	if _, ok := e.fake.Invoice("moka-101-S2"); !ok {
+		t.Error("S2, sent by the replaced sink, is not in its company A")
+	}
+
+	a := e.send(e.rec(sale("101", "S3", "2026-12-05", unified.StatusCompleted)))
+	if a.Verdict != sink.Accepted {
+		t.Fatalf("the new sink's sale after the straggler: %v (%v; %s), want accepted", a.Verdict, a.Err, a.Problem)
+	}
+	inv, ok := fakeB.Invoice("moka-101-S3")
+	if !ok || inv.PersonName != "Tamu" {
+		t.Fatalf("company B's invoice of S3: %v %+v, want one to Tamu", ok, inv)
+	}
+	if !slices.ContainsFunc(fakeB.Contacts(), func(c jurnalfake.Contact) bool { return c.DisplayName == "Tamu" }) {
+		t.Error("the walk-in contact was not created in company B")
+	}
+	if _, ok := fakeB.Invoice("moka-101-S2"); ok {
+		t.Error("S2 went to company B too")
+	}
+}
+
+// TestCompanySwitchBackAndForth: a reload to another company and back
+// (A → B → A) finds the first company's products and contact again
+// instead of trusting the second's caches or creating duplicates, and
+// each sale goes to the company configured when it was sent, once.
+func TestCompanySwitchBackAndForth(t *testing.T) {
+	e := newEnv(t, func(c *jurnalsink.Config) { c.CustomerName = "Tamu" })
+	cfgA := e.cfg
+	e.mustAccept(e.rec(sale("101", "S1", "2026-12-05", unified.StatusCompleted)))
+	fakeB, cfgB := companyB(e)
+	e.switchTo(cfgB, true, nil)
+	e.mustAccept(e.rec(sale("101", "S2", "2026-12-05", unified.StatusCompleted)))
+	e.switchTo(cfgA, true, nil)
+	e.mustAccept(e.rec(sale("101", "S3", "2026-12-05", unified.StatusCompleted)))
+
+	for fake, want := range map[*jurnalfake.Server][]string{e.fake: {"S1", "S3"}, fakeB: {"S2"}} {
+		var got []string
+		for _, inv := range fake.Invoices() {
+			got = append(got, strings.TrimPrefix(inv.CustomID, "moka-101-"))
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("a company holds the invoices of %v, want %v", got, want)
+		}
+		names := map[string]int{}
+		for _, p := range fake.Products() {
+			names[p.Name]++
+		}
+		for name, n := range names {
+			if n != 1 {
+				t.Errorf("a company holds product %q %d times, want once", name, n)
+			}
+		}
+		contacts := 0
+		for _, c := range fake.Contacts() {
+			if c.DisplayName == "Tamu" {
+				contacts++
+			}
+		}
+		if contacts != 1 {
+			t.Errorf("a company holds %d contacts Tamu, want 1", contacts)
+		}
+	}
+}
+
+// TestReplacedSinkTicksNothing: a Tick of the sink a hot reload replaced
+// (tickSinks took it just before the reload, or it waited for a Send)
+// posts nothing: the closed day goes to the company configured now, at
+// the new sink's Tick, as the days not posted yet do after a switch.
+// Regression: the replaced sink posted the day to the old company after
+// the switch.
+func TestReplacedSinkTicksNothing(t *testing.T) {
+	e := newEnv(t, func(c *jurnalsink.Config) { c.Mode = jurnalsink.ModeDailySummary })
+	const closed = "2026-12-05" // closed already
+	e.mustAccept(e.rec(sale("101", "S1", closed, unified.StatusCompleted)))
+	old, before := e.sink, len(e.fake.Requests())
+	fakeB, cfgB := companyB(e)
+	e.switchTo(cfgB, true, nil)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := old.Tick(ctx); err != nil {
+		t.Fatalf("the replaced sink's Tick: %v", err)
+	}
+	if n := len(e.fake.Requests()) - before; n != 0 {
+		t.Errorf("the replaced sink's Tick sent %d requests to company A, want none", n)
+	}
+	e.tick()
+	if _, ok := fakeB.Invoice("moka-101-" + closed); !ok {
+		t.Error("the closed day was not posted to company B")
+	}
+	if _, ok := e.fake.Invoice("moka-101-" + closed); ok {
+		t.Error("the closed day was posted to company A after the switch")
 	}
 }

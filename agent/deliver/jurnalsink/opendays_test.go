@@ -140,3 +140,30 @@ func TestPostedDayDocumentPrefix(t *testing.T) {
 		t.Fatalf("waiting %d, want 0: both days are posted", got)
 	}
 }
+
+// A sink handed the shared state of one on another store (a reload with
+// other Docs) reads its own store's open days, not the index of the
+// other's; and the other one's writes do not reach its index.
+func TestOpenDayIndexOtherStore(t *testing.T) {
+	first, _ := indexSink(t)
+	if err := first.putDay(day("101", "2026-12-06", 2, false)); err != nil {
+		t.Fatal(err)
+	}
+	if got := waitingOf(first)["101"]; got != 2 {
+		t.Fatalf("first store: waiting %d, want 2", got)
+	}
+	other, docs := indexSink(t)
+	if err := putJSON(docs, dayKey("102", "2026-12-06"), day("102", "2026-12-06", 7, false)); err != nil {
+		t.Fatal(err)
+	}
+	next := New(first.cfg, Options{Docs: docs, Clock: other.clock, Previous: first})
+	if got := waitingOf(next); got["101"] != 0 || got["102"] != 7 {
+		t.Fatalf("after the reload: waiting %v, want 102: 7 alone (its store's)", got)
+	}
+	if err := first.putDay(day("101", "2026-12-06", 3, false)); err != nil { // the replaced sink finishing
+		t.Fatal(err)
+	}
+	if got := waitingOf(next); got["101"] != 0 || got["102"] != 7 {
+		t.Fatalf("after the replaced sink's write: waiting %v, want 102: 7 alone", got)
+	}
+}

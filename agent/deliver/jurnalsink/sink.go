@@ -151,17 +151,18 @@ type Sink struct {
 	clock    clockwork.Clock
 	log      *slog.Logger
 	sh       *shared
-	// company is the Jurnal company posted to (companyID);
-	// companyChecked: checkCompany found the store's per-company
-	// documents to be its (under sh.work).
-	company        string
-	companyChecked bool
+	// company is the Jurnal company posted to (companyID).
+	company string
 }
 
 // shared is what successive sinks of one agent share.
 type shared struct {
 	work     sync.Mutex // one posting at a time: Send or Tick
 	prunedAt time.Time  // under work
+	// company (under work) is the company checkCompany last made the
+	// store's per-company documents the ones of: a sink of another one
+	// (the one a reload replaced, finishing its work) checks again.
+	company string
 
 	mu      sync.Mutex
 	outlets map[string]*outletFigures
@@ -169,9 +170,12 @@ type shared struct {
 	// ledgered: the last round of closeDays found days not posted (in
 	// invoice mode, Status then counts their sales as waiting).
 	ledgered bool
-	index    dayIndex
-	quota    quotaState
-	api      *mekari.Client
+	// latest is the sink built last: the one a reload replaced ticks
+	// no more (Tick).
+	latest *Sink
+	index  dayIndex
+	quota  quotaState
+	api    *mekari.Client
 }
 
 // resetCompanyLocked forgets the figures of the company posted to so far
@@ -232,6 +236,7 @@ func New(cfg Config, opts Options) *Sink {
 		s.sh = &shared{outlets: map[string]*outletFigures{}, days: map[string]DayProblem{}}
 	}
 	s.sh.mu.Lock()
+	s.sh.latest = s
 	if otherCompany {
 		// The figures shown are of the company posted to; the store's
 		// documents follow at the first use (checkCompany).
@@ -298,13 +303,21 @@ func (s *Sink) Send(ctx context.Context, batch []store.Record) sink.Answer {
 // Tick does what needs time rather than records: it posts the days that
 // closed (daily_summary; in invoice mode, the days whose sales were
 // ledgered before a switch, acknowledged and not sent again). The agent
-// calls it every minute and on "Sync now".
+// calls it every minute and on "Sync now". The sink a hot reload replaced
+// does nothing: the days are its successor's, whose configuration (the
+// company posted to, the outlets taken) is the one in force.
 func (s *Sink) Tick(ctx context.Context) error {
 	if s.docs == nil {
 		return nil
 	}
 	s.sh.work.Lock()
 	defer s.sh.work.Unlock()
+	s.sh.mu.Lock()
+	replaced := s.sh.latest != s
+	s.sh.mu.Unlock()
+	if replaced {
+		return nil
+	}
 	if err := s.checkCompany(); err != nil {
 		return err
 	}

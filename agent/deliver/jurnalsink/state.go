@@ -112,26 +112,27 @@ func companyID(cfg Config) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// checkCompany makes the per-company documents the current company's,
-// once per sink, before its first use of them (Send, Tick). When the
-// marker names another company (client_id or base_url now name another
-// Jurnal company, after a reload or a restart), the cached products and
-// walk-in contact (p/, c/) and the outlets' figures (o/) are dropped, as
-// are the figures in memory: the caches would say a product or the
-// contact exists where it does not, and Jurnal would refuse the invoices
-// naming them. They are only caches: what is not known is looked up in
-// Jurnal, and created if missing. The ledgers of open days are marked
-// Foreign, as their lines name the other company's products. Then the
-// marker names this company. Without a marker (a first run, or state
-// written by a version without it), the documents are taken as this
-// company's.
+// checkCompany makes the per-company documents the sink's company's
+// before it uses them (Send, Tick): once, unless a sink of another
+// company sharing its state (the one before or after a hot reload)
+// checked since. When the marker names another company (client_id or
+// base_url now name another Jurnal company, after a reload or a
+// restart), the cached products and walk-in contact (p/, c/) and the
+// outlets' figures (o/) are dropped, as are the figures in memory: the
+// caches would say a product or the contact exists where it does not,
+// and Jurnal would refuse the invoices naming them. They are only
+// caches: what is not known is looked up in Jurnal, and created if
+// missing. The ledgers of open days are marked Foreign, as their lines
+// name the other company's products. Then the marker names this
+// company. Without a marker (a first run, or state written by a version
+// without it), the documents are taken as this company's.
 //
 // The sales (s/) and days (d/) stay: what was posted to the other company
 // stays posted there, is not posted to this one, and the delivery cursor
 // is not rewound. Errors are the store's (*storeError). s.sh.work must be
 // held.
 func (s *Sink) checkCompany() error {
-	if s.companyChecked || s.company == "" {
+	if s.company == "" || s.sh.company == s.company {
 		return nil
 	}
 	var m companyMarker
@@ -158,7 +159,7 @@ func (s *Sink) checkCompany() error {
 			return &storeError{err}
 		}
 	}
-	s.companyChecked = true
+	s.sh.company = s.company
 	return nil
 }
 
