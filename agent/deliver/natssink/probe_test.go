@@ -16,11 +16,17 @@ import (
 	"github.com/pwbi/edge-agent/internal/testutil"
 )
 
-func probe(t *testing.T, cfg Config) (ProbeResult, *ProbeError) {
+// probe runs Probe against c (nil: no server) and fails the test unless
+// the probe's connection is gone from every server afterwards, whatever
+// the result.
+func probe(t *testing.T, c *cluster, cfg Config) (ProbeResult, *ProbeError) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	res, err := Probe(ctx, cfg, "test")
+	if c != nil {
+		testutil.WaitFor(t, "the probe's connection closed", waitLimit, func() bool { return probeConns(t, c) == 0 })
+	}
 	if err == nil {
 		return res, nil
 	}
@@ -29,6 +35,30 @@ func probe(t *testing.T, cfg Config) (ProbeResult, *ProbeError) {
 		t.Fatalf("probe error %T %v: want a *ProbeError", err, err)
 	}
 	return res, pe
+}
+
+// probeConns is how many connections of a probe (named "pwbi-agent/test
+// …", see connOptions) the running servers of c hold open.
+func probeConns(t *testing.T, c *cluster) int {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, s := range c.servers {
+		if s == nil {
+			continue
+		}
+		cz, err := s.Connz(&server.ConnzOptions{})
+		if err != nil {
+			t.Fatalf("connz: %v", err)
+		}
+		for _, ci := range cz.Conns {
+			if strings.HasPrefix(ci.Name, "pwbi-agent/test ") {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // streamMsgs is how many messages the stream holds.
@@ -49,7 +79,7 @@ func TestProbeReportsStreamAndAgentPosition(t *testing.T) {
 	_, js := c.client()
 	createStream(t, js, streamConfig(1, time.Minute))
 
-	res, pe := probe(t, testConfig(c))
+	res, pe := probe(t, c, testConfig(c))
 	if pe != nil {
 		t.Fatalf("probe of an empty stream: %v (%s)", pe, pe.Problem.Text)
 	}
@@ -64,7 +94,7 @@ func TestProbeReportsStreamAndAgentPosition(t *testing.T) {
 		t.Fatalf("send: %v: %v", a.Verdict, a.Err)
 	}
 	before := streamMsgs(t, js, DefaultStream)
-	res, pe = probe(t, testConfig(c))
+	res, pe = probe(t, c, testConfig(c))
 	if pe != nil || res.LastSeq != 7 {
 		t.Fatalf("probe after 7 records: %+v, %v", res, pe)
 	}
@@ -82,7 +112,7 @@ func TestProbeStreamNotCapturingTheAgent(t *testing.T) {
 	sc.Subjects = []string{"pwbi.*.transaction.>", "pwbi.*.mokka_order.>"}
 	createStream(t, js, sc)
 
-	res, pe := probe(t, testConfig(c))
+	res, pe := probe(t, c, testConfig(c))
 	want := "pwbi.cafe%2E01%20pc.product.*.*"
 	if pe == nil || pe.Kind != ProbeNotCaptured || pe.Subject != want || pe.Problem.Code != "HealthNatsNotCaptured" {
 		t.Fatalf("probe: %+v, %+v; want not captured %s", res, pe, want)
@@ -98,14 +128,14 @@ func TestProbeMissingStream(t *testing.T) {
 	c := newCluster(t, 1)
 	_, js := c.client()
 
-	_, pe := probe(t, testConfig(c))
+	_, pe := probe(t, c, testConfig(c))
 	if pe == nil || pe.Kind != ProbeFailed || pe.Problem.Code != "HealthNatsNoStream" {
 		t.Fatalf("probe without a stream: %+v", pe)
 	}
 
 	cfg := testConfig(c)
 	cfg.CreateStream = true
-	res, pe := probe(t, cfg)
+	res, pe := probe(t, c, cfg)
 	if pe != nil || !res.Missing {
 		t.Fatalf("probe with create_stream: %+v, %v", res, pe)
 	}
@@ -117,7 +147,7 @@ func TestProbeMissingStream(t *testing.T) {
 // Nothing listens at the address: unreachable, with the network's cause.
 func TestProbeUnreachable(t *testing.T) {
 	cfg := Config{URLs: []string{"nats://" + testutil.FreeAddr(t)}, AgentID: testAgent, Timeout: 3 * time.Second}
-	_, pe := probe(t, cfg)
+	_, pe := probe(t, nil, cfg)
 	if pe == nil || pe.Kind != ProbeUnreachable || pe.Cause == "" {
 		t.Fatalf("probe of a closed port: %+v", pe)
 	}
@@ -133,7 +163,7 @@ func TestProbeWrongPassword(t *testing.T) {
 	createStream(t, js, streamConfig(1, time.Minute))
 
 	cfg := Config{URLs: c.urls(), AgentID: testAgent, User: "agent", Password: "not-" + password, Timeout: 3 * time.Second}
-	_, pe := probe(t, cfg)
+	_, pe := probe(t, c, cfg)
 	if pe == nil || pe.Kind != ProbeFailed || pe.Problem.Code != "HealthNatsAuth" {
 		t.Fatalf("wrong password: %+v", pe)
 	}
@@ -141,7 +171,7 @@ func TestProbeWrongPassword(t *testing.T) {
 		t.Fatalf("the password leaked: %q", all)
 	}
 	cfg.Password = password
-	if _, pe := probe(t, cfg); pe != nil {
+	if _, pe := probe(t, c, cfg); pe != nil {
 		t.Fatalf("right password: %v", pe)
 	}
 }
@@ -162,13 +192,13 @@ func TestProbeWithTheAgentsPermissions(t *testing.T) {
 	if a := send(t, s, records(1, 3)); a.Verdict != sink.Accepted {
 		t.Fatalf("send: %v: %v (%s)", a.Verdict, a.Err, a.Problem)
 	}
-	res, pe := probe(t, cfg)
+	res, pe := probe(t, c, cfg)
 	if pe != nil || res.Described || res.LastSeq != 3 {
 		t.Fatalf("probe as the agent: %+v, %v", res, pe)
 	}
 
 	cfg.CredsFile = op.creds("no-get", pub[:1], sub)
-	_, pe = probe(t, cfg)
+	_, pe = probe(t, c, cfg)
 	if pe == nil || pe.Problem.Code != "HealthNatsPermission" || !strings.Contains(pe.Problem.Text, "MSG.GET") {
 		t.Fatalf("probe without the message get: %+v", pe)
 	}
@@ -209,13 +239,22 @@ func TestSubjectCovers(t *testing.T) {
 }
 
 // FuzzSubjectCovers: stream subjects come from the server. No input
-// panics; '>' covers every subject; a subject covers itself.
+// panics; '>' covers every subject; a subject covers itself; for valid
+// subjects the answer is the NATS server's own (SubjectMatchesFilter: every
+// subject of want is one of have).
 func FuzzSubjectCovers(f *testing.F) {
 	f.Add("pwbi.>", "pwbi.a.transaction.*.*")
 	f.Add("pwbi.*.x", "pwbi.a.x")
 	f.Add("..", ".")
+	f.Add("pwbi.*.product.>", "pwbi.a.product.*.*")
+	f.Add("pwbi.a.product.x.*", "pwbi.a.product.*.*")
 	f.Fuzz(func(t *testing.T, have, want string) {
 		got := subjectCovers(have, want)
+		if server.IsValidSubject(have) && server.IsValidSubject(want) {
+			if srv := server.SubjectMatchesFilter(want, have); got != srv {
+				t.Errorf("subjectCovers(%q, %q) = %v, the NATS server says %v", have, want, got, srv)
+			}
+		}
 		toks := strings.Split(want, ".")
 		valid := want != "" && !strings.Contains("."+want+".", "..") && !slices.Contains(toks[:len(toks)-1], ">")
 		if valid && !subjectCovers(">", want) {

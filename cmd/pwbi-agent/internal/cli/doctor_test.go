@@ -16,6 +16,7 @@ import (
 
 	"github.com/pwbi/edge-agent/agent/config"
 	"github.com/pwbi/edge-agent/agent/deliver/jurnalsink/jurnalfake"
+	"github.com/pwbi/edge-agent/agent/deliver/natssink"
 	"github.com/pwbi/edge-agent/internal/i18n"
 	"github.com/pwbi/edge-agent/internal/testutil"
 )
@@ -300,4 +301,43 @@ func TestDoctorSinkLinesWithoutSecrets(t *testing.T) {
 			}
 		}
 	}
+}
+
+// What the NATS line tells besides the server: a stream the agent would
+// create (create_stream; the check does not create it), a stream without
+// atomic batches, and the agent's last record there.
+func TestDoctorNATSCreateAtomicAndLastSeq(t *testing.T) {
+	url := startNATS(t, nil)
+	ok, detail := runCheck(t, i18n.English, (*env).checkNATS, doctorConfig(t, "", natsSection(url, "create_stream = true\n")))
+	wantCheck(t, "create_stream without a stream", ok, detail, true,
+		"; stream PWBI does not exist yet: the agent creates it (nats.create_stream = true)")
+
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := js.Stream(ctx, "PWBI"); err == nil {
+		t.Fatal("the check created the stream")
+	}
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "PWBI", Subjects: []string{"pwbi.>"}, Storage: jetstream.FileStorage}); err != nil {
+		t.Fatal(err)
+	}
+	m := nats.NewMsg("pwbi." + doctorAgent + ".transaction.outlet-1.r42")
+	m.Header.Set(natssink.HeaderSeq, "42")
+	if _, err := js.PublishMsg(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	ok, detail = runCheck(t, i18n.English, (*env).checkNATS, doctorConfig(t, "", natsSection(url, "")))
+	wantCheck(t, "a record of the agent, no atomic batches", ok, detail, true,
+		"; stream PWBI with 1 replica", "; the stream does not allow atomic batches (allow_atomic)", "; the agent's last record there: seq 42")
+	ok, detail = runCheck(t, i18n.Indonesian, (*env).checkNATS, doctorConfig(t, "", natsSection(url, "")))
+	wantCheck(t, "the same, in Indonesian", ok, detail, true,
+		"; stream PWBI dengan 1 replika", "tidak mengizinkan atomic batch", "; data terakhir agen di sana: seq 42")
 }
