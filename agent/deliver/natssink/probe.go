@@ -174,7 +174,7 @@ func Probe(ctx context.Context, cfg Config, version string) (ProbeResult, error)
 		e := fmt.Errorf("%w: JetStream does not answer", err)
 		return res, &ProbeError{Problem: sink.Say("HealthNatsNoJetStream", nil), Cause: e.Error(), err: e}
 	case rctx.Err() != nil:
-		return res, noAnswer(l, cfg, err)
+		return res, noAnswer(cfg, err)
 	default:
 		return fail(ProbeFailed, err)
 	}
@@ -190,15 +190,14 @@ func Probe(ctx context.Context, cfg Config, version string) (ProbeResult, error)
 	switch {
 	case err == nil:
 		res.LastSeq = last.level
-	case errors.Is(err, errNotFound):
-		res.LastSeq = 0
+	case errors.Is(err, errNotFound): // nothing of this agent's yet: LastSeq 0
 	case errors.As(err, &fe):
 		return res, &ProbeError{Problem: sink.Say("HealthNatsForeign", map[string]any{"Stream": cfg.Stream, "Subjects": l.filter}),
 			Cause: err.Error(), err: err}
 	case apiCode(err) == codeStreamNotFound && cfg.CreateStream:
 		res.Missing = true
 	case errors.Is(err, nats.ErrNoResponders), rctx.Err() != nil:
-		return res, noAnswer(l, cfg, err)
+		return res, noAnswer(cfg, err)
 	default:
 		return fail(ProbeFailed, err)
 	}
@@ -206,7 +205,7 @@ func Probe(ctx context.Context, cfg Config, version string) (ProbeResult, error)
 }
 
 // noAnswer is the ProbeError of a stream that did not answer.
-func noAnswer(l *link, cfg Config, err error) *ProbeError {
+func noAnswer(cfg Config, err error) *ProbeError {
 	return &ProbeError{Kind: ProbeNoAnswer, Problem: sink.Say("HealthNatsNoLeader", map[string]any{"Stream": cfg.Stream}),
 		Cause: sink.Snippet([]byte(err.Error()), cfg.Password, 200), err: err}
 }
