@@ -403,3 +403,55 @@ func TestReplacedSinkTicksNothing(t *testing.T) {
 		t.Error("the closed day was posted to company A after the switch")
 	}
 }
+
+// TestCompanySwitchDayBegunInOldCompany: a daily_summary day whose invoice
+// company A holds but whose payment A refused (or never got: quota, a cut
+// line) is A's: after a switch to company B nothing of it is posted to B,
+// no day problem stays on the status for ever, and the log tells the
+// technician what A is missing. Regression: B was sent a payment for A's
+// invoice number, refused it every minute, and the day stayed a problem
+// no one could clear.
+func TestCompanySwitchDayBegunInOldCompany(t *testing.T) {
+	e := newEnv(t, func(c *jurnalsink.Config) { c.Mode = jurnalsink.ModeDailySummary })
+	const day = "2026-12-05" // closed already
+	e.fake.RejectCustomID(jurnalsink.CustomID("101", day, "pay", "qris"), "Akun tidak ditemukan") // the sales are paid by QRIS
+	e.mustAccept(e.rec(sale("101", "S1", day, unified.StatusCompleted)))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := e.sink.Tick(ctx); err == nil {
+		t.Fatal("Tick succeeded with the payment refused")
+	}
+	inv, ok := e.fake.Invoice("moka-101-" + day)
+	if !ok || len(e.fake.Payments()) != 0 {
+		t.Fatalf("company A: invoice %v, %d payments; want the invoice without its payment", ok, len(e.fake.Payments()))
+	}
+
+	fakeB, cfgB := companyB(e)
+	logs := &testutil.SyncBuffer{}
+	e.switchTo(cfgB, true, slog.New(slog.NewTextHandler(logs, nil)))
+	e.tick()
+	e.tick()
+	if n, p := len(fakeB.Invoices()), len(fakeB.Payments()); n != 0 || p != 0 {
+		t.Errorf("company B got %d invoices and %d payments of a day company A holds, want none", n, p)
+	}
+	st := e.sink.Status()
+	waiting := 0
+	for _, o := range st.Outlets {
+		waiting += o.Waiting
+	}
+	if len(st.DayProblems) != 0 || st.ClosedDays != 0 || waiting != 0 {
+		t.Errorf("status: day problems %+v, %d closed days, outlets %+v; want the day done here", st.DayProblems, st.ClosedDays, st.Outlets)
+	}
+	out := logs.String()
+	if !strings.Contains(out, "Jurnal day left unfinished in the previous company") || !strings.Contains(out, "date="+day) ||
+		!strings.Contains(out, "invoice_no="+inv.TransactionNo) {
+		t.Errorf("the log does not say what company A is missing:\n%s", out)
+	}
+	// A sale of the next day goes to B as usual.
+	e.mustAccept(e.rec(sale("101", "S2", "2026-12-06", unified.StatusCompleted)))
+	e.clock.Advance(17 * time.Hour)
+	e.tick()
+	if _, ok := fakeB.Invoice("moka-101-2026-12-06"); !ok {
+		t.Error("company B has no invoice of the next day")
+	}
+}

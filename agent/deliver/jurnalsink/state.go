@@ -163,23 +163,28 @@ func (s *Sink) checkCompany() error {
 	return nil
 }
 
-// dropCompanyDocs deletes the per-company documents (p/, c/, o/) and marks
-// the open days' ledgers Foreign (through putDay, which keeps the index of
-// open days in step); it returns how many cache entries (p/, c/) it
+// dropCompanyDocs deletes the per-company documents (p/, c/, o/), marks
+// the open days' ledgers Foreign and the days whose invoice the old
+// company holds done (through putDay, which keeps the index of open days
+// in step); it returns how many cache entries (p/, c/) it
 // dropped and how many days it marked. Run again after a crash, it does
 // the rest.
 func (s *Sink) dropCompanyDocs() (dropped, marked int, err error) {
 	var drop []string
-	var open []*dayState
+	var open, begun []*dayState
 	err = s.docs.Docs(Collection, func(key string, value []byte) error {
 		switch {
 		case strings.HasPrefix(key, "p/"), strings.HasPrefix(key, "c/"), strings.HasPrefix(key, "o/"):
 			drop = append(drop, key)
 		case strings.HasPrefix(key, "d/"):
 			d := &dayState{}
-			// A day with its invoice posted already is the other
-			// company's.
-			if json.Unmarshal(value, d) == nil && !d.Posted && d.Invoice == "" && !d.Foreign {
+			if json.Unmarshal(value, d) != nil || d.Posted {
+				return nil
+			}
+			switch {
+			case d.Invoice != "":
+				begun = append(begun, d)
+			case !d.Foreign:
 				open = append(open, d)
 			}
 		}
@@ -190,6 +195,19 @@ func (s *Sink) dropCompanyDocs() (dropped, marked int, err error) {
 	}
 	for _, d := range open {
 		d.Foreign = true
+		if err := s.putDay(d); err != nil {
+			return 0, 0, err
+		}
+	}
+	// A day whose invoice the old company holds is that company's: its
+	// payments and return name that invoice, which the new company does
+	// not have (it would refuse them every minute, a problem no one could
+	// clear). What is missing there is said once, for the technician
+	// who made the switch, and the day is done here.
+	for _, d := range begun {
+		s.log.Warn("Jurnal day left unfinished in the previous company",
+			"outlet", d.Outlet, "date", d.Date, "invoice_no", d.InvoiceNo, "payments_recorded", strings.Join(d.Paid, ","))
+		d.Posted, d.Trying = true, ""
 		if err := s.putDay(d); err != nil {
 			return 0, 0, err
 		}
