@@ -413,8 +413,9 @@ func TestReplacedSinkTicksNothing(t *testing.T) {
 // no one could clear.
 func TestCompanySwitchDayBegunInOldCompany(t *testing.T) {
 	e := newEnv(t, func(c *jurnalsink.Config) { c.Mode = jurnalsink.ModeDailySummary })
-	const day = "2026-12-05"                                                                      // closed already
-	e.fake.RejectCustomID(jurnalsink.CustomID("101", day, "pay", "qris"), "Akun tidak ditemukan") // the sales are paid by QRIS
+	const day = "2026-12-05" // closed already
+	// The sales are paid by QRIS: that payment is refused.
+	e.fake.RejectCustomID(jurnalsink.CustomID("101", day, "pay", "qris"), "Akun tidak ditemukan")
 	e.mustAccept(e.rec(sale("101", "S1", day, unified.StatusCompleted)))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
