@@ -456,3 +456,40 @@ func TestCompanySwitchDayBegunInOldCompany(t *testing.T) {
 		t.Error("company B has no invoice of the next day")
 	}
 }
+
+// TestCompanySwitchSaleBegunInOldCompany: in invoice mode, a sale whose
+// invoice company A holds but whose payment A did not take is A's: sent
+// again after a switch to company B (the loop's retry, or `queue retry`)
+// it posts nothing to B and is accepted; the log tells what A is missing.
+// Regression: B was sent a payment for A's invoice number, refused it
+// (422), and the sale went to the dead letters.
+func TestCompanySwitchSaleBegunInOldCompany(t *testing.T) {
+	e := newEnv(t, nil)
+	e.fake.RejectCustomID(jurnalsink.CustomID("101", "S1")+"-pay", "Akun tidak ditemukan")
+	s1 := e.rec(sale("101", "S1", "2026-12-05", unified.StatusCompleted))
+	if a := e.send(s1); a.Verdict == sink.Accepted {
+		t.Fatal("S1 accepted with its payment refused")
+	}
+	inv, ok := e.fake.Invoice("moka-101-S1")
+	if !ok || len(e.fake.Payments()) != 0 {
+		t.Fatalf("company A: invoice %v, %d payments; want the invoice without its payment", ok, len(e.fake.Payments()))
+	}
+
+	fakeB, cfgB := companyB(e)
+	logs := &testutil.SyncBuffer{}
+	e.switchTo(cfgB, true, slog.New(slog.NewTextHandler(logs, nil)))
+	if a := e.send(s1); a.Verdict != sink.Accepted {
+		t.Fatalf("S1 sent again after the switch: %+v, want accepted (it is company A's)", a)
+	}
+	if n, p := len(fakeB.Invoices()), len(fakeB.Payments()); n != 0 || p != 0 {
+		t.Errorf("company B got %d invoices and %d payments of a sale company A holds, want none", n, p)
+	}
+	if out := logs.String(); !strings.Contains(out, "Jurnal sale left unpaid in the previous company") ||
+		!strings.Contains(out, "invoice_no="+inv.TransactionNo) || !strings.Contains(out, "sale=101/S1") {
+		t.Errorf("the log does not say what company A is missing:\n%s", out)
+	}
+	e.mustAccept(e.rec(sale("101", "S2", "2026-12-05", unified.StatusCompleted)))
+	if _, ok := fakeB.Invoice("moka-101-S2"); !ok || len(fakeB.Payments()) != 1 {
+		t.Errorf("company B: invoice of S2 %v, %d payments; want it invoiced and paid", ok, len(fakeB.Payments()))
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -164,18 +165,24 @@ func (s *Sink) checkCompany() error {
 }
 
 // dropCompanyDocs deletes the per-company documents (p/, c/, o/), marks
-// the open days' ledgers Foreign and the days whose invoice the old
-// company holds done (through putDay, which keeps the index of open days
+// the open days' ledgers Foreign and the days and sales whose invoice the
+// old company holds done (through putDay, which keeps the index of open days
 // in step); it returns how many cache entries (p/, c/) it
 // dropped and how many days it marked. Run again after a crash, it does
 // the rest.
 func (s *Sink) dropCompanyDocs() (dropped, marked int, err error) {
 	var drop []string
 	var open, begun []*dayState
+	unpaid := map[string]*saleState{}
 	err = s.docs.Docs(Collection, func(key string, value []byte) error {
 		switch {
 		case strings.HasPrefix(key, "p/"), strings.HasPrefix(key, "c/"), strings.HasPrefix(key, "o/"):
 			drop = append(drop, key)
+		case strings.HasPrefix(key, "s/"):
+			st := &saleState{}
+			if json.Unmarshal(value, st) == nil && slices.ContainsFunc(st.Invoices, func(p postedInvoice) bool { return !p.Paid }) {
+				unpaid[key] = st
+			}
 		case strings.HasPrefix(key, "d/"):
 			d := &dayState{}
 			if json.Unmarshal(value, d) != nil || d.Posted {
@@ -210,6 +217,21 @@ func (s *Sink) dropCompanyDocs() (dropped, marked int, err error) {
 		d.Posted, d.Trying = true, ""
 		if err := s.putDay(d); err != nil {
 			return 0, 0, err
+		}
+	}
+	// Likewise a sale whose invoice the old company holds without its
+	// payment (invoice mode): the new company would refuse the payment,
+	// and the sale would go to the dead letters.
+	for key, st := range unpaid {
+		for i := range st.Invoices {
+			if p := &st.Invoices[i]; !p.Paid {
+				s.log.Warn("Jurnal sale left unpaid in the previous company", "sale", strings.TrimPrefix(key, "s/"), "invoice_no", p.No, "amount", p.Amount.String())
+				p.Paid = true
+			}
+		}
+		st.Trying = ""
+		if err := putJSON(s.docs, key, st); err != nil {
+			return 0, 0, &storeError{err}
 		}
 	}
 	for _, k := range drop {
