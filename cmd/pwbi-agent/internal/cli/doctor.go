@@ -174,8 +174,8 @@ func (e *env) checkNATS(ctx context.Context, cfg *config.Config) (bool, string) 
 	res, err := natssink.Probe(ctx, nc, version.String())
 	if err != nil {
 		var pe *natssink.ProbeError
-		if !errors.As(err, &pe) {
-			return false, oneLine(err.Error(), 400)
+		if !errors.As(err, &pe) { // not expected: Probe words its errors
+			return false, sink.Snippet([]byte(err.Error()), nc.Password, 400)
 		}
 		switch pe.Kind {
 		case natssink.ProbeUnreachable:
@@ -238,8 +238,8 @@ func (e *env) checkJurnal(ctx context.Context, cfg *config.Config) (bool, string
 	res, err := jurnalsink.Probe(ctx, agent.JurnalSinkConfig(cfg), &http.Client{})
 	if err != nil {
 		var pe *jurnalsink.ProbeError
-		if !errors.As(err, &pe) {
-			return false, oneLine(err.Error(), 400)
+		if !errors.As(err, &pe) { // not expected: Probe words its errors
+			return false, sink.Snippet([]byte(err.Error()), cfg.Jurnal.ClientSecret.Value(), 400)
 		}
 		switch pe.Kind {
 		case jurnalsink.ProbeUnreachable:
