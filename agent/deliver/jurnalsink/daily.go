@@ -2,6 +2,7 @@ package jurnalsink
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -30,10 +31,11 @@ type dayState struct {
 	Paid      []string `json:"paid,omitempty"`  // payment methods whose payment exists
 	Returned  bool     `json:"returned,omitempty"`
 	Trying    string   `json:"trying,omitempty"`
-	// Foreign: sales were ledgered while the sink posted to another
-	// Jurnal company (checkCompany), so lines may name products of that
-	// company: before the day's invoice, each is found or created in
-	// this one by its name.
+	// Foreign: the lines may name products Jurnal does not have — sales
+	// were ledgered while the sink posted to another Jurnal company
+	// (checkCompany), or Jurnal refused the day's invoice for one
+	// (heal.go): before the day's invoice, each is found or created by
+	// its name.
 	Foreign bool `json:"foreign,omitempty"`
 }
 
@@ -245,7 +247,7 @@ func (s *Sink) closeDays(ctx context.Context) error {
 	s.keepDayProblems(closed) // a day posted, pruned or no longer synced has none
 	var first error
 	for _, d := range days {
-		if err := s.postDay(ctx, d); err != nil {
+		if err := retryMissing(func() error { return s.postDay(ctx, d) }); err != nil {
 			a := s.answer(ctx, d.Outlet, err) // the quota state
 			if a.Verdict == sink.Canceled {
 				return err
@@ -316,6 +318,15 @@ func (s *Sink) postDay(ctx context.Context, d *dayState) error {
 		}}
 		ans, err := s.create(ctx, &d.Trying, save, "sales_invoices", "sales_invoice", cid, body, true)
 		if err != nil {
+			err = s.refusedMissing(err, lines)
+			if me := (*missingError)(nil); errors.As(err, &me) {
+				// Its products are found or created by name before the
+				// next try (heal.go).
+				d.Foreign = true
+				if serr := save(); serr != nil {
+					return serr
+				}
+			}
 			return err
 		}
 		d.Invoice, d.InvoiceID, d.InvoiceNo, d.Lines, d.Trying = cid, ans.ID, ans.TransactionNo, lines, ""

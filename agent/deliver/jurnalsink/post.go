@@ -30,12 +30,14 @@ func (s *Sink) handle(ctx context.Context, r store.Record) (string, error) {
 	if !s.wanted(t.OutletID) {
 		return "", nil
 	}
-	var err error
-	if s.cfg.Mode == ModeDailySummary {
-		err = s.ledger(ctx, t)
-	} else {
-		err = s.postSale(ctx, t, nil)
-	}
+	// Once more when Jurnal no longer has a product or the contact the
+	// sink knew (heal.go): the second time they are found or created.
+	err := retryMissing(func() error {
+		if s.cfg.Mode == ModeDailySummary {
+			return s.ledger(ctx, t)
+		}
+		return s.postSale(ctx, t, nil)
+	})
 	if err == nil {
 		s.noteSynced(t.OutletID)
 	}
@@ -160,7 +162,7 @@ func (s *Sink) invoice(ctx context.Context, t unified.Transaction, st *saleState
 	}}
 	ans, err := s.create(ctx, &st.Trying, save, "sales_invoices", "sales_invoice", cid, body, true)
 	if err != nil {
-		return err
+		return s.refusedMissing(err, lines)
 	}
 	st.Invoices = append(st.Invoices, postedInvoice{CustomID: cid, ID: ans.ID, No: ans.TransactionNo, Amount: total(lines), Lines: lines})
 	st.Trying = ""

@@ -34,6 +34,22 @@ func (s *Server) addProductLocked(p Product) Product {
 	return p
 }
 
+// RenameProduct renames the product called name, as an accountant tidying
+// the product list in Jurnal does: documents naming it by its old name are
+// refused from then on ("Product "name" does not exist"). It reports
+// whether there was such a product.
+func (s *Server) RenameProduct(name, to string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.master.products {
+		if s.master.products[i].Name == name {
+			s.master.products[i].Name = to
+			return true
+		}
+	}
+	return false
+}
+
 // SeedContact adds a contact (customer) by display name.
 func (s *Server) SeedContact(name string) Contact {
 	s.mu.Lock()

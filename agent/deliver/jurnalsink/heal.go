@@ -1,0 +1,89 @@
+package jurnalsink
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+
+	"github.com/pwbi/edge-agent/agent/deliver/jurnalsink/internal/mekari"
+)
+
+// The sink remembers which products and which walk-in contact exist in
+// Jurnal (p/, c/), so that a sale costs no lookup. Jurnal may stop having
+// them: an accountant deletes or renames a product, the company's data is
+// restored from a backup. Trusting the memory then makes Jurnal refuse
+// every invoice naming them ("Product "X" does not exist"), and each sale
+// would go to the dead letters. A refusal that names something remembered
+// makes the sink forget it (forgetMissing) and post the document once
+// more, finding or creating it first; a second refusal stands.
+
+// missingError is a refusal of a document naming products or the contact
+// the sink had remembered as existing and has now forgotten: trying once
+// more finds or creates them.
+type missingError struct{ err error }
+
+func (e *missingError) Error() string { return e.err.Error() }
+func (e *missingError) Unwrap() error { return e.err }
+
+// retryMissing runs post, and once more when it failed with a
+// missingError.
+func retryMissing(post func() error) error {
+	err := post()
+	if me := (*missingError)(nil); errors.As(err, &me) {
+		return post()
+	}
+	return err
+}
+
+// refusedMissing wraps err, a refusal of a document with lines, in a
+// missingError when Jurnal says that a product of lines or the walk-in
+// contact does not exist and the sink had remembered it: what it
+// remembered of those is forgotten. Any other err is returned as it is
+// (a deposit account, a tax or a warehouse that does not exist is the
+// configuration's, not the memory's).
+func (s *Sink) refusedMissing(err error, lines []line) error {
+	var me *mekari.Error
+	if !errors.As(err, &me) || me.Kind != mekari.Invalid || !strings.Contains(strings.ToLower(me.Message), "does not exist") {
+		return err
+	}
+	named := map[string]bool{}
+	for _, l := range lines {
+		if l.Product != "" && strings.Contains(me.Message, `"`+l.Product+`"`) {
+			named[l.Product] = true
+		}
+	}
+	var forget []string
+	if contact := clip(s.cfg.CustomerName, 255); strings.Contains(me.Message, `"`+contact+`"`) {
+		if _, ok, gerr := s.docs.GetDoc(Collection, "c/"+contact); gerr != nil {
+			return &storeError{gerr}
+		} else if ok {
+			forget = append(forget, "c/"+contact)
+		}
+	}
+	if len(named) > 0 {
+		serr := s.docs.Docs(Collection, func(key string, value []byte) error {
+			if !strings.HasPrefix(key, "p/") {
+				return nil
+			}
+			var p productState
+			if json.Unmarshal(value, &p) == nil && named[p.Name] {
+				forget = append(forget, key)
+			}
+			return nil
+		})
+		if serr != nil {
+			return &storeError{serr}
+		}
+	}
+	if len(forget) == 0 {
+		return err
+	}
+	for _, k := range forget {
+		if derr := s.docs.DeleteDoc(Collection, k); derr != nil {
+			return &storeError{derr}
+		}
+	}
+	s.log.Warn("Jurnal no longer has products or the contact the agent knew: they are looked up again",
+		"forgotten", len(forget))
+	return &missingError{err}
+}
