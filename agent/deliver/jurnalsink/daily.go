@@ -2,7 +2,6 @@ package jurnalsink
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -37,6 +36,10 @@ type dayState struct {
 	// (heal.go): before the day's invoice, each is found or created by
 	// its name.
 	Foreign bool `json:"foreign,omitempty"`
+	// Healed is Jurnal's refusal of the day's invoice that made the sink
+	// forget what it knew of its products (heal.go): the same refusal
+	// again stands.
+	Healed string `json:"healed,omitempty"`
 }
 
 // daySale is a sale as the ledger holds it: its latest version.
@@ -318,16 +321,9 @@ func (s *Sink) postDay(ctx context.Context, d *dayState) error {
 		}}
 		ans, err := s.create(ctx, &d.Trying, save, "sales_invoices", "sales_invoice", cid, body, true)
 		if err != nil {
-			err = s.refusedMissing(err, lines)
-			if me := (*missingError)(nil); errors.As(err, &me) {
-				// Its products are found or created by name before the
-				// next try (heal.go).
-				d.Foreign = true
-				if serr := save(); serr != nil {
-					return serr
-				}
-			}
-			return err
+			// Its products are found or created by name before the next
+			// try.
+			return s.heal(err, lines, &d.Healed, func() error { d.Foreign = true; return save() })
 		}
 		d.Invoice, d.InvoiceID, d.InvoiceNo, d.Lines, d.Trying = cid, ans.ID, ans.TransactionNo, lines, ""
 		if err := save(); err != nil {

@@ -35,6 +35,27 @@ func retryMissing(post func() error) error {
 	return err
 }
 
+// heal is refusedMissing for a document that remembers, in *healed, the
+// refusal it healed last (saleState.Healed, dayState.Healed): the same
+// refusal again stands, and err is returned as it is. A sale refused alike
+// with every other is retried, a day is retried every round: healing a
+// Jurnal that keeps refusing would look the products up again and send
+// the document twice each time. save stores *healed with the document.
+func (s *Sink) heal(err error, lines []line, healed *string, save func() error) error {
+	var me *mekari.Error
+	if !errors.As(err, &me) || me.Message == *healed {
+		return err
+	}
+	err = s.refusedMissing(err, lines)
+	if errors.As(err, new(*missingError)) {
+		*healed = me.Message
+		if serr := save(); serr != nil {
+			return serr
+		}
+	}
+	return err
+}
+
 // refusedMissing wraps err, a refusal of a document with lines, in a
 // missingError when Jurnal says that a product of lines or the walk-in
 // contact does not exist and the sink had remembered it: what it

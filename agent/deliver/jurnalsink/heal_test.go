@@ -114,3 +114,81 @@ func TestJurnalMissingConfigNotRetried(t *testing.T) {
 		t.Errorf("%d invoice creates, want 1 (nothing to find again)", n)
 	}
 }
+
+// TestJurnalDayRefusedAgainNotHealedEveryRound: a Jurnal that keeps
+// refusing the day's invoice for a product ("does not exist") although it
+// is found again: the day is healed once (the invoice sent twice), then
+// the refusal stands — each later round sends the invoice once and looks
+// no product up; another refusal is healed once in its turn. Regression: every round forgot the products, looked them
+// up and sent the invoice twice, for as long as the day stayed a problem.
+func TestJurnalDayRefusedAgainNotHealedEveryRound(t *testing.T) {
+	e := newEnv(t, func(c *jurnalsink.Config) { c.Mode = jurnalsink.ModeDailySummary })
+	const day = "2026-12-05" // closed already
+	e.mustAccept(e.rec(sale("101", "S1", day, unified.StatusCompleted)))
+	e.fake.RejectCustomID("moka-101-"+day, `Product "Croissant" does not exist`)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for round := range 3 {
+		creates, master := invoiceCreates(e), masterCalls(e.fake)
+		if err := e.sink.Tick(ctx); err == nil || !strings.Contains(err.Error(), "does not exist") {
+			t.Fatalf("round %d: Tick = %v, want the refusal", round, err)
+		}
+		creates, master = invoiceCreates(e)-creates, masterCalls(e.fake)-master
+		want := 1
+		if round == 0 {
+			want = 2 // healed once
+		}
+		if creates != want || (round > 0 && master != 0) {
+			t.Errorf("round %d: %d invoice creates and %d master-data calls, want %d and none", round, creates, master, want)
+		}
+	}
+	if st := e.sink.Status(); len(st.DayProblems) != 1 {
+		t.Errorf("day problems %+v, want the day", st.DayProblems)
+	}
+	// Another refusal (now the contact) is healed in its turn.
+	e.fake.RejectCustomID("moka-101-"+day, `Contact "Pelanggan Umum" does not exist`)
+	creates := invoiceCreates(e)
+	if err := e.sink.Tick(ctx); err == nil {
+		t.Fatal("Tick after another refusal: no error")
+	}
+	if n := invoiceCreates(e) - creates; n != 2 {
+		t.Errorf("another refusal: %d invoice creates, want 2 (healed once)", n)
+	}
+	// The accountant makes Jurnal accept it: the next round posts the day.
+	e.fake.RejectCustomID("moka-101-"+day, "")
+	if err := e.sink.Tick(ctx); err != nil {
+		t.Fatalf("Tick after the fix in Jurnal: %v", err)
+	}
+	if _, ok := e.fake.Invoice("moka-101-" + day); !ok {
+		t.Error("the day's invoice not posted")
+	}
+}
+
+// TestJurnalInvoiceRefusedAgainTriedTwice: in invoice mode a sale whose
+// invoice Jurnal keeps refusing for a product it says does not exist is
+// sent twice (the second time after the product is looked up again), then
+// refused with Jurnal's words: no loop; sent again, the refusal stands.
+// Regression: each time the sale was sent, the product was forgotten and
+// looked up and the invoice sent twice.
+func TestJurnalInvoiceRefusedAgainTriedTwice(t *testing.T) {
+	e := newEnv(t, nil)
+	e.mustAccept(e.rec(sale("101", "S1", "2026-12-05", unified.StatusCompleted)))
+	before := invoiceCreates(e)
+	e.fake.RejectCustomID("moka-101-S2", `Product "Croissant" does not exist`)
+	a := e.send(e.rec(sale("101", "S2", "2026-12-05", unified.StatusCompleted)))
+	if a.Verdict != sink.Rejected || !strings.Contains(a.Detail, `"Croissant" does not exist`) {
+		t.Fatalf("answer %+v, want rejected with Jurnal's words", a)
+	}
+	if n := invoiceCreates(e) - before; n != 2 {
+		t.Errorf("%d invoice creates, want 2 (sent once more after the lookup)", n)
+	}
+	// Sent again (as a sale refused alike with every other is): the
+	// refusal stands, the invoice is sent once and no product looked up.
+	before, master := invoiceCreates(e), masterCalls(e.fake)
+	if a := e.send(e.rec(sale("101", "S2", "2026-12-05", unified.StatusCompleted))); a.Verdict != sink.Rejected {
+		t.Fatalf("answer sent again %+v, want rejected", a)
+	}
+	if n, m := invoiceCreates(e)-before, masterCalls(e.fake)-master; n != 1 || m != 0 {
+		t.Errorf("sent again: %d invoice creates and %d master-data calls, want 1 and none", n, m)
+	}
+}

@@ -162,7 +162,7 @@ func (s *Sink) invoice(ctx context.Context, t unified.Transaction, st *saleState
 	}}
 	ans, err := s.create(ctx, &st.Trying, save, "sales_invoices", "sales_invoice", cid, body, true)
 	if err != nil {
-		return s.refusedMissing(err, lines)
+		return s.heal(err, lines, &st.Healed, save)
 	}
 	st.Invoices = append(st.Invoices, postedInvoice{CustomID: cid, ID: ans.ID, No: ans.TransactionNo, Amount: total(lines), Lines: lines})
 	st.Trying = ""

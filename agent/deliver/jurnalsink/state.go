@@ -279,6 +279,10 @@ type saleState struct {
 	// a clear answer (a timeout, a crash): it is looked up before it is
 	// created again.
 	Trying string `json:"trying,omitempty"`
+	// Healed is Jurnal's refusal of an invoice of the sale that made the
+	// sink forget what it knew of its products or contact (heal.go): the
+	// same refusal again stands.
+	Healed string `json:"healed,omitempty"`
 	// Taken is, per return operation under way (its custom_id tag), what
 	// its returns took so far.
 	Taken map[string]unified.Decimal `json:"taken,omitempty"`
