@@ -42,6 +42,22 @@ type dayState struct {
 	Healed string `json:"healed,omitempty"`
 }
 
+// renameProducts names on the ledger's lines the products renamed in
+// Jurnal (old name → new name) by their new names.
+func (d *dayState) renameProducts(renamed map[string]string) {
+	for id, e := range d.Sales {
+		changed := false
+		for i, l := range e.Lines {
+			if to, ok := renamed[l.Product]; ok {
+				e.Lines[i].Product, changed = to, true
+			}
+		}
+		if changed {
+			d.Sales[id] = e
+		}
+	}
+}
+
 // daySale is a sale as the ledger holds it: its latest version.
 type daySale struct {
 	Status  unified.Status  `json:"status"`
@@ -323,7 +339,11 @@ func (s *Sink) postDay(ctx context.Context, d *dayState) error {
 		if err != nil {
 			// Its products are found or created by name before the next
 			// try.
-			return s.heal(err, lines, &d.Healed, func() error { d.Foreign = true; return save() })
+			return s.heal(ctx, err, lines, &d.Healed, func(renamed map[string]string) error {
+				d.renameProducts(renamed)
+				d.Foreign = true
+				return save()
+			})
 		}
 		d.Invoice, d.InvoiceID, d.InvoiceNo, d.Lines, d.Trying = cid, ans.ID, ans.TransactionNo, lines, ""
 		if err := save(); err != nil {

@@ -192,3 +192,58 @@ func TestJurnalInvoiceRefusedAgainTriedTwice(t *testing.T) {
 		t.Errorf("sent again: %d invoice creates and %d master-data calls, want 1 and none", n, m)
 	}
 }
+
+// TestJurnalRenamedProductKeptByID: a product renamed in Jurnal is found
+// again by its Jurnal id — one without SKU in invoice mode, and any in a
+// daily_summary day's ledger — and the sales go on it under its new name:
+// no second product under the old name. Regression: looked up by its old
+// name, it was created again, and the sales split between two products.
+func TestJurnalRenamedProductKeptByID(t *testing.T) {
+	t.Run("invoice without SKU", func(t *testing.T) {
+		e := newEnv(t, nil)
+		e.mustAccept(e.rec(sale("101", "S1", "2026-12-05", unified.StatusCompleted)))
+		if !e.fake.RenameProduct("Croissant", "Croissant Mentega") {
+			t.Fatal("the sink did not create the product")
+		}
+		count := len(e.fake.Products())
+		e.mustAccept(e.rec(sale("101", "S2", "2026-12-05", unified.StatusCompleted)))
+		checkRenamedOn(t, e, "moka-101-S2", "Croissant Mentega", count)
+	})
+	t.Run("daily summary", func(t *testing.T) {
+		e := newEnv(t, func(c *jurnalsink.Config) { c.Mode = jurnalsink.ModeDailySummary })
+		e.mustAccept(e.rec(sale("101", "S1", "2026-12-04", unified.StatusCompleted)))
+		e.tick() // the 4th is posted: its products exist
+		const day = "2026-12-05"
+		e.mustAccept(e.rec(sale("101", "S2", day, unified.StatusCompleted)), e.rec(sale("101", "S3", day, unified.StatusCompleted)))
+		if !e.fake.RenameProduct("Es Kopi Susu - Large", "Kopi Susu Besar") {
+			t.Fatal("the sink did not create the product")
+		}
+		count := len(e.fake.Products())
+		e.tick()
+		checkRenamedOn(t, e, "moka-101-"+day, "Kopi Susu Besar", count)
+		if st := e.sink.Status(); len(st.DayProblems) != 0 {
+			t.Errorf("day problems %+v, want none", st.DayProblems)
+		}
+	})
+}
+
+// checkRenamedOn checks that the invoice cid names the product by its new
+// name and that the fake holds count products still.
+func checkRenamedOn(t *testing.T, e *env, cid, name string, count int) {
+	t.Helper()
+	inv, ok := e.fake.Invoice(cid)
+	if !ok {
+		t.Fatalf("no invoice %s", cid)
+	}
+	found := false
+	for _, l := range inv.Lines {
+		found = found || l.ProductName == name
+	}
+	if !found || len(e.fake.Products()) != count {
+		var names []string
+		for _, p := range e.fake.Products() {
+			names = append(names, p.Name)
+		}
+		t.Errorf("invoice %s lines %+v; products %v (were %d): want %q on it and no new product", cid, inv.Lines, names, count, name)
+	}
+}

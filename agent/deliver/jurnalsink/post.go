@@ -162,7 +162,7 @@ func (s *Sink) invoice(ctx context.Context, t unified.Transaction, st *saleState
 	}}
 	ans, err := s.create(ctx, &st.Trying, save, "sales_invoices", "sales_invoice", cid, body, true)
 	if err != nil {
-		return s.heal(err, lines, &st.Healed, save)
+		return s.heal(ctx, err, lines, &st.Healed, func(map[string]string) error { return save() })
 	}
 	st.Invoices = append(st.Invoices, postedInvoice{CustomID: cid, ID: ans.ID, No: ans.TransactionNo, Amount: total(lines), Lines: lines})
 	st.Trying = ""
@@ -428,6 +428,7 @@ const (
 )
 
 type productRow struct {
+	ID   int64  `json:"id"`
 	Name string `json:"name"`
 	Code string `json:"product_code"`
 }
@@ -468,8 +469,8 @@ func (s *Sink) ensureProduct(ctx context.Context, name string, id productIdentit
 	} else if ok {
 		return nil
 	}
-	remember := func(n string) error {
-		if err := putJSON(s.docs, "p/"+id.key, productState{Name: n}); err != nil {
+	remember := func(n string, jid int64) error {
+		if err := putJSON(s.docs, "p/"+id.key, productState{Name: n, ID: jid}); err != nil {
 			return &storeError{err}
 		}
 		return nil
@@ -494,21 +495,24 @@ func (s *Sink) ensureProduct(ctx context.Context, name string, id productIdentit
 			return fmt.Errorf("look up product: %w", err)
 		}
 		if ok {
-			return remember(p.Name)
+			return remember(p.Name, p.ID)
 		}
 	}
 	body := map[string]any{"product": map[string]any{
 		"name": name, "product_code": id.sku, "unit_name": "Pcs", "product_categories_string": id.category,
 		"is_sold": true,
 	}}
-	if err := s.api.Do(ctx, "POST", "products", body, nil); err != nil {
+	var created struct {
+		Product productRow `json:"product"`
+	}
+	if err := s.api.Do(ctx, "POST", "products", body, &created); err != nil {
 		if taken(err) {
-			return remember(name) // created meanwhile (a create whose answer was lost)
+			return remember(name, 0) // created meanwhile (a create whose answer was lost)
 		}
 		return fmt.Errorf("create product %q: %w", name, err)
 	}
 	s.log.Info("Jurnal product created", "product", name)
-	return remember(name)
+	return remember(name, created.Product.ID)
 }
 
 // ensureNamed makes sure the products lines name exist in Jurnal, known

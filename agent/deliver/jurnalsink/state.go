@@ -261,6 +261,10 @@ func (s *Sink) ownsFiguresLocked() bool {
 // is created.
 type productState struct {
 	Name string `json:"name"` // the Jurnal product's name, used on lines
+	// ID is the Jurnal product's id (0 when not known: remembered by an
+	// older version, or created without an answer): a product renamed in
+	// Jurnal is found again by it (heal.go).
+	ID int64 `json:"id,omitempty"`
 }
 
 // saleState is what the sink posted for one sale.
