@@ -445,8 +445,8 @@ func TestCompanySwitchDayBegunInOldCompany(t *testing.T) {
 	}
 	out := logs.String()
 	if !strings.Contains(out, "Jurnal day left unfinished in the previous company") || !strings.Contains(out, "date="+day) ||
-		!strings.Contains(out, "invoice_no="+inv.TransactionNo) {
-		t.Errorf("the log does not say what company A is missing:\n%s", out)
+		!strings.Contains(out, "invoice_no="+inv.TransactionNo) || !strings.Contains(out, `payments_missing="qris 88000"`) {
+		t.Errorf("the log does not say what company A is missing (the QRIS payment of 88000):\n%s", out)
 	}
 	// A sale of the next day goes to B as usual.
 	e.mustAccept(e.rec(sale("101", "S2", "2026-12-06", unified.StatusCompleted)))

@@ -42,6 +42,30 @@ type dayState struct {
 	Healed string `json:"healed,omitempty"`
 }
 
+// totals are what the day's documents carry: its sales' ids (sorted), the
+// lines of each sale not voided, the amount paid per payment method
+// (lower case), and what refunds took back.
+func (d *dayState) totals() (ids []string, groups [][]line, paid map[string]unified.Decimal, refunds unified.Decimal) {
+	ids = make([]string, 0, len(d.Sales))
+	for id := range d.Sales {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	paid = map[string]unified.Decimal{}
+	refunds = unified.DecimalFromInt(0)
+	for _, id := range ids {
+		e := d.Sales[id]
+		if e.Status == unified.StatusVoid {
+			continue
+		}
+		groups = append(groups, e.Lines)
+		m := strings.ToLower(strings.TrimSpace(e.Method))
+		paid[m] = paid[m].Add(total(e.Lines))
+		refunds = refunds.Add(e.refunded())
+	}
+	return ids, groups, paid, refunds
+}
+
 // renameProducts names on the ledger's lines the products renamed in
 // Jurnal (old name → new name) by their new names.
 func (d *dayState) renameProducts(renamed map[string]string) {
@@ -297,24 +321,7 @@ func (s *Sink) closeDays(ctx context.Context) error {
 // where it stopped.
 func (s *Sink) postDay(ctx context.Context, d *dayState) error {
 	save := func() error { return s.putDay(d) }
-	ids := make([]string, 0, len(d.Sales))
-	for id := range d.Sales {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	var groups [][]line
-	paid := map[string]unified.Decimal{}
-	refunds := unified.DecimalFromInt(0)
-	for _, id := range ids {
-		e := d.Sales[id]
-		if e.Status == unified.StatusVoid {
-			continue
-		}
-		groups = append(groups, e.Lines)
-		m := strings.ToLower(strings.TrimSpace(e.Method))
-		paid[m] = paid[m].Add(total(e.Lines))
-		refunds = refunds.Add(e.refunded())
-	}
+	ids, groups, paid, refunds := d.totals()
 	lines := sumLines(groups...)
 	cid := CustomID(d.Outlet, d.Date)
 	if d.Foreign && d.Invoice == "" {

@@ -212,8 +212,21 @@ func (s *Sink) dropCompanyDocs() (dropped, marked int, err error) {
 	// clear). What is missing there is said once, for the technician
 	// who made the switch, and the day is done here.
 	for _, d := range begun {
+		_, _, paid, refunds := d.totals()
+		var missing []string
+		for m, amount := range paid {
+			if amount.Sign() > 0 && !slices.Contains(d.Paid, m) {
+				missing = append(missing, m+" "+amount.String())
+			}
+		}
+		slices.Sort(missing)
+		refund := ""
+		if refunds.Sign() > 0 && !d.Returned {
+			refund = refunds.String()
+		}
 		s.log.Warn("Jurnal day left unfinished in the previous company",
-			"outlet", d.Outlet, "date", d.Date, "invoice_no", d.InvoiceNo, "payments_recorded", strings.Join(d.Paid, ","))
+			"outlet", d.Outlet, "date", d.Date, "invoice_no", d.InvoiceNo,
+			"payments_missing", strings.Join(missing, ", "), "return_missing", refund)
 		d.Posted, d.Trying = true, ""
 		if err := s.putDay(d); err != nil {
 			return 0, 0, err
