@@ -66,17 +66,7 @@ func TestJurnalRenamedProductFoundAgain(t *testing.T) {
 	}
 	count := len(e.fake.Products())
 	e.mustAccept(e.rec(sale("101", "S2", "2026-12-05", unified.StatusCompleted)))
-	inv, ok := e.fake.Invoice("moka-101-S2")
-	if !ok {
-		t.Fatal("S2 not invoiced")
-	}
-	found := false
-	for _, l := range inv.Lines {
-		found = found || l.ProductName == "Kopi Susu Besar"
-	}
-	if !found || len(e.fake.Products()) != count {
-		t.Errorf("S2's lines %+v, %d products (was %d): want the renamed product, no new one", inv.Lines, len(e.fake.Products()), count)
-	}
+	checkRenamedOn(t, e, "moka-101-S2", "Kopi Susu Besar", count)
 }
 
 // TestJurnalDayForgotWhatTheSinkKnew: the same in daily_summary mode: the
