@@ -89,6 +89,7 @@ type Server struct {
 	txns     []*txn // sorted by (createdAt, id)
 	byID     map[string]*txn
 	corrupt  map[string][]override // by transaction id
+	frozenAt time.Time             // set by Freeze: the data's time from then on
 	firstDay time.Time             // local midnight of the first generated day
 	nextDay  time.Time             // local midnight of the first day not generated yet
 	log      []RequestLog
@@ -164,6 +165,9 @@ func (s *Server) evalTime() time.Time {
 	if !s.opts.Live {
 		return s.start
 	}
+	if !s.frozenAt.IsZero() {
+		return s.frozenAt
+	}
 	t := s.now().In(s.loc)
 	s.generateThrough(t)
 	return t
@@ -172,6 +176,19 @@ func (s *Server) evalTime() time.Time {
 // visible returns the number of sales visible at t (a prefix of s.txns).
 func (s *Server) visible(t time.Time) int {
 	return sort.Search(len(s.txns), func(i int) bool { return s.txns[i].createdAt.After(t) })
+}
+
+// Freeze stops a Live fake's time where it is: no sale or edit appears
+// after it, and what is visible stays. A test freezes the fake before its
+// final sync and comparison, so that a sale made in between (the fake
+// keeps selling) is not expected of a sync that fetched before it. It does
+// nothing to a fake that is not Live, frozen already.
+func (s *Server) Freeze() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.opts.Live && s.frozenAt.IsZero() {
+		s.frozenAt = s.evalTime()
+	}
 }
 
 // Start listens on a loopback port and serves. It panics if it cannot

@@ -281,6 +281,31 @@ func TestLiveVisibility(t *testing.T) {
 	}
 }
 
+// A frozen Live fake shows what it showed when frozen, however late it is
+// asked: no new sale, no edit.
+func TestLiveFreeze(t *testing.T) {
+	start := time.Date(2025, 12, 26, 1, 0, 0, 0, time.UTC) // 08:00 in Jakarta
+	fc := clockwork.NewFakeClockAt(start)
+	live := apikeyfake.New(apikeyfake.Options{Seed: 3, Days: 1, TxPerDay: 50, Live: true, Now: fc.Now})
+	unfrozen := apikeyfake.New(apikeyfake.Options{Seed: 3, Days: 1, TxPerDay: 50, Live: true, Now: fc.Now})
+	fc.Advance(6 * time.Hour) // 14:00: the day's sales are coming in
+	live.Freeze()
+	before := live.Expected()
+	fc.Advance(40 * time.Hour)
+	after := live.Expected()
+	if len(after) != len(before) {
+		t.Fatalf("frozen at %d sales, %d later", len(before), len(after))
+	}
+	for i := range before {
+		if before[i].ExternalID != after[i].ExternalID || !before[i].Amount.Equal(after[i].Amount) || before[i].Status != after[i].Status {
+			t.Errorf("sale %d changed after the freeze: %+v → %+v", i, before[i], after[i])
+		}
+	}
+	if len(unfrozen.Expected()) <= len(before) {
+		t.Errorf("an unfrozen fake shows %d sales 40 h later, the frozen %d: the test shows nothing", len(unfrozen.Expected()), len(before))
+	}
+}
+
 func TestBreakOutlet(t *testing.T) {
 	fc := clockwork.NewFakeClockAt(t0)
 	s := newFake(t, fc, apikeyfake.Options{Seed: 1, Outlets: 2})
