@@ -163,25 +163,12 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}()
 
-	a := &Agent{
-		cfgPath:  cfg.Path,
-		logs:     logs,
-		log:      log,
-		store:    st,
-		metrics:  metrics.New(),
-		hc:       &http.Client{},
-		started:  time.Now(),
-		cfg:      cfg,
-		gen:      1,
-		loadedAt: time.Now(),
-		base:     ctx,
-		fatal:    make(chan error, 1),
-	}
-	if err := a.setupDelivery(cfg); err != nil { // one loop per sink (delivery.go)
+	a, err := newAgent(ctx, cfg, st, log)
+	if err != nil {
 		return err
 	}
+	a.logs = logs
 	a.wireMetrics()
-	a.setupMoka(cfg)
 	a.metrics.SetConfig(a.gen, true)
 
 	ln, err := localapi.Listen(cfg.LocalAPI.Listen)
@@ -358,4 +345,28 @@ func (a *Agent) config() *config.Config {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.cfg
+}
+
+// newAgent is the agent of cfg on st, its parts built but not running:
+// one delivery loop per sink (delivery.go) and the Moka syncer. Run
+// starts them; the status benchmark measures them as they are.
+func newAgent(ctx context.Context, cfg *config.Config, st *store.Store, log *slog.Logger) (*Agent, error) {
+	a := &Agent{
+		cfgPath:  cfg.Path,
+		log:      log,
+		store:    st,
+		metrics:  metrics.New(),
+		hc:       &http.Client{},
+		started:  time.Now(),
+		cfg:      cfg,
+		gen:      1,
+		loadedAt: time.Now(),
+		base:     ctx,
+		fatal:    make(chan error, 1),
+	}
+	if err := a.setupDelivery(cfg); err != nil {
+		return nil, err
+	}
+	a.setupMoka(cfg)
+	return a, nil
 }

@@ -4,13 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/pwbi/edge-agent/agent/config"
-	"github.com/pwbi/edge-agent/agent/metrics"
 	"github.com/pwbi/edge-agent/store"
 )
 
@@ -81,23 +79,10 @@ func statusBenchAgent(b *testing.B, size statusBenchSize) *Agent {
 	if err := fillStatusBenchStore(st, size); err != nil {
 		b.Fatal(err)
 	}
-	a := &Agent{
-		cfgPath:  cfg.Path,
-		log:      slog.New(slog.DiscardHandler),
-		store:    st,
-		metrics:  metrics.New(),
-		hc:       &http.Client{},
-		started:  time.Now(),
-		cfg:      cfg,
-		gen:      1,
-		loadedAt: time.Now(),
-		base:     context.Background(),
-		fatal:    make(chan error, 1),
-	}
-	if err := a.setupDelivery(cfg); err != nil {
+	a, err := newAgent(context.Background(), cfg, st, slog.New(slog.DiscardHandler))
+	if err != nil {
 		b.Fatal(err)
 	}
-	a.setupMoka(cfg)
 	a.co = checkoutPart{log: a.log, base: a.base}
 	a.co.start(cfg, st)
 	b.Cleanup(func() {
