@@ -36,7 +36,14 @@ func (h historyConn) Transactions(_ context.Context, outlet string, from time.Ti
 
 func runHistory(t *testing.T, st *store.Store, n int) *Syncer {
 	t.Helper()
-	s := New(historyConn{n: n}, st, Config{BusinessID: "b1", Location: time.UTC, PollInterval: time.Hour, InitialBackfillDays: 3},
+	return runImporter(t, st, historyConn{n: n})
+}
+
+// runImporter runs a syncer of conn on st (backfill 3 days, an hourly
+// poll on a fake clock) until the test ends.
+func runImporter(t *testing.T, st *store.Store, conn Connector) *Syncer {
+	t.Helper()
+	s := New(conn, st, Config{BusinessID: "b1", Location: time.UTC, PollInterval: time.Hour, InitialBackfillDays: 3},
 		Options{Clock: clockwork.NewFakeClock()})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

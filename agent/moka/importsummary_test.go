@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jonboulle/clockwork"
-
 	"github.com/pwbi/edge-agent/internal/testutil"
 	"github.com/pwbi/edge-agent/store"
 )
@@ -91,15 +89,7 @@ func TestImportCountsNewAndChanged(t *testing.T) {
 	defer st.Close()
 	now := time.Now().UTC()
 	conn := importOnlyConn{historyConn: historyConn{n: 5}, cutoff: now.AddDate(0, 0, -5), ver: new(atomic.Int64)}
-	s := New(conn, st, Config{BusinessID: "b1", Location: time.UTC, PollInterval: time.Hour, InitialBackfillDays: 3},
-		Options{Clock: clockwork.NewFakeClock()})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	s := runImporter(t, st, conn)
 	since := now.AddDate(0, 0, -10)
 
 	if err := s.Import(since, ""); err != nil {

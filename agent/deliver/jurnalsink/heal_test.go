@@ -2,6 +2,7 @@ package jurnalsink_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -225,11 +226,7 @@ func checkRenamedOn(t *testing.T, e *env, cid, name string, count int) {
 	if !ok {
 		t.Fatalf("no invoice %s", cid)
 	}
-	found := false
-	for _, l := range inv.Lines {
-		found = found || l.ProductName == name
-	}
-	if !found || len(e.fake.Products()) != count {
+	if !slices.Contains(productNames(inv), name) || len(e.fake.Products()) != count {
 		var names []string
 		for _, p := range e.fake.Products() {
 			names = append(names, p.Name)

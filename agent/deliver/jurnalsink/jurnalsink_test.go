@@ -98,6 +98,15 @@ func (e *env) restart() {
 
 func d(s string) unified.Decimal { return unified.MustDecimal(s) }
 
+// productNames are the products an invoice's lines name, in order.
+func productNames(inv jurnalfake.Invoice) []string {
+	var names []string
+	for _, l := range inv.Lines {
+		names = append(names, l.ProductName)
+	}
+	return names
+}
+
 // sale is a sale of outlet on date: two coffees with a line discount, a
 // croissant, 10 % tax and 5 % service, amount = subtotal + tax + service.
 func sale(outlet, id, date string, status unified.Status) unified.Transaction {
@@ -229,10 +238,7 @@ func TestProductLookupReadsTheRows(t *testing.T) {
 	if !ok {
 		t.Fatal("no invoice")
 	}
-	var lines []string
-	for _, l := range inv.Lines {
-		lines = append(lines, l.ProductName)
-	}
+	lines := productNames(inv)
 	for _, want := range []string{"Es Kopi Susu - Large", "Croissant", "Pajak Penjualan (Moka)"} {
 		if !slices.Contains(lines, want) {
 			t.Errorf("invoice lines %q: no line of %q", lines, want)
@@ -279,10 +285,7 @@ func TestProductBeyondTheFirstPage(t *testing.T) {
 	if !ok {
 		t.Fatal("no invoice")
 	}
-	var lines []string
-	for _, l := range inv.Lines {
-		lines = append(lines, l.ProductName)
-	}
+	lines := productNames(inv)
 	if !slices.Contains(lines, "Es Kopi Susu Besar") {
 		t.Errorf("invoice lines %q: want the sale of SKU KOPI-L on Jurnal's product of that code", lines)
 	}

@@ -56,21 +56,29 @@ func startNATS(t *testing.T, opt func(*server.Options)) string {
 // would.
 func createStream(t *testing.T, url string, subjects []string, opts ...nats.Option) {
 	t.Helper()
+	js, ctx := jetStreamOf(t, url, opts...)
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "PWBI", Subjects: subjects, Storage: jetstream.FileStorage,
+		Replicas: 1, AllowAtomicPublish: true}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// jetStreamOf is a JetStream client of the server at url, as the NATS
+// operator's, closed when the test ends, and a context for its calls.
+func jetStreamOf(t *testing.T, url string, opts ...nats.Option) (jetstream.JetStream, context.Context) {
+	t.Helper()
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
+	t.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "PWBI", Subjects: subjects, Storage: jetstream.FileStorage,
-		Replicas: 1, AllowAtomicPublish: true}); err != nil {
-		t.Fatal(err)
-	}
+	t.Cleanup(cancel)
+	return js, ctx
 }
 
 // doctorConfig writes a config file of language lang ("" for none) with
@@ -312,17 +320,7 @@ func TestDoctorNATSCreateAtomicAndLastSeq(t *testing.T) {
 	wantCheck(t, "create_stream without a stream", ok, detail, true,
 		"; stream PWBI does not exist yet: the agent creates it (nats.create_stream = true)")
 
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	js, ctx := jetStreamOf(t, url)
 	if _, err := js.Stream(ctx, "PWBI"); err == nil {
 		t.Fatal("the check created the stream")
 	}
