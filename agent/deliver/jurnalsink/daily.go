@@ -268,9 +268,6 @@ func (s *Sink) closeDays(ctx context.Context) error {
 	if err != nil {
 		return &storeError{err}
 	}
-	s.sh.mu.Lock()
-	s.sh.ledgered = len(open) > 0
-	s.sh.mu.Unlock()
 	now, calls := s.clock.Now(), s.api.Calls()
 	closed := map[string]bool{}
 	var days []*dayState

@@ -312,6 +312,11 @@ func TestSwitchToInvoiceKeepsLedgeredSales(t *testing.T) {
 	e.mustAccept(e.rec(sale("101", "S1", day, unified.StatusCompleted)), e.rec(sale("101", "S2", day, unified.StatusCompleted)))
 	e.cfg.Mode = jurnalsink.ModeInvoice
 	e.restart()
+	// Waiting from the start, not only after the first minute's Tick
+	// (the status read them only once a Tick had seen the ledger).
+	if st := e.sink.Status(); len(st.Outlets) != 1 || st.Outlets[0].Waiting != 2 {
+		t.Errorf("status after the restart %+v: want S1 and S2 waiting for their day", st.Outlets)
+	}
 	e.mustAccept(e.rec(sale("101", "S2", day, unified.StatusCompleted))) // S2 again: invoiced on its own
 	e.tick()
 	if n := len(e.fake.Invoices()); n != 1 {

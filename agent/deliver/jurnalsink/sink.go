@@ -167,9 +167,6 @@ type shared struct {
 	mu      sync.Mutex
 	outlets map[string]*outletFigures
 	days    map[string]DayProblem // dayKey → why the closed day is not posted
-	// ledgered: the last round of closeDays found days not posted (in
-	// invoice mode, Status then counts their sales as waiting).
-	ledgered bool
 	// latest is the sink built last: the one a reload replaced ticks
 	// no more (Tick).
 	latest *Sink
@@ -185,7 +182,6 @@ type shared struct {
 func (sh *shared) resetCompanyLocked() {
 	sh.outlets = map[string]*outletFigures{}
 	sh.days = map[string]DayProblem{}
-	sh.ledgered = false
 	sh.quota = quotaState{}
 }
 
@@ -525,11 +521,10 @@ type Status struct {
 
 // Status reports per outlet what the sink did.
 func (s *Sink) Status() Status {
+	// The open days (in invoice mode too: days ledgered before a switch
+	// from daily_summary wait for their close), from the index.
 	waitingDays, closedDays := map[string]int{}, 0
-	s.sh.mu.Lock()
-	ledgered := s.sh.ledgered
-	s.sh.mu.Unlock()
-	if s.docs != nil && (s.cfg.Mode == ModeDailySummary || ledgered) {
+	if s.docs != nil {
 		waitingDays, closedDays = s.openSales()
 	}
 	s.sh.mu.Lock()
